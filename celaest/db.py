@@ -1,0 +1,73 @@
+"""Model base classes shared by every app: UUID keys, timestamps and soft delete."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class UUIDModel(models.Model):
+    """A model keyed by a random UUID (compatible with Supabase ids, safe to expose)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class TimeStampedModel(UUIDModel):
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class SoftDeleteQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def dead(self):
+        return self.filter(deleted_at__isnull=False)
+
+    def soft_delete(self):
+        return self.update(deleted_at=timezone.now())
+
+
+class AliveManager(models.Manager.from_queryset(SoftDeleteQuerySet)):
+    """Default manager of soft-deleted models: deleted rows are invisible."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+AllObjectsManager = models.Manager.from_queryset(SoftDeleteQuerySet)
+
+
+class SoftDeleteModel(TimeStampedModel):
+    """Rows are marked with ``deleted_at`` instead of being removed, so they can be recovered.
+
+    ``objects`` hides deleted rows; ``all_objects`` sees everything. Related-object access uses
+    the base manager, so a task still reaches the license it ran under after that is deleted.
+    """
+
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = AliveManager()
+    all_objects = AllObjectsManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "all_objects"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def soft_delete(self) -> None:
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self) -> None:
+        self.deleted_at = None
+        self.save(update_fields=["deleted_at", "updated_at"])

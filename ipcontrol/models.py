@@ -1,0 +1,121 @@
+"""Where licenses are used: machine/IP bindings, every validation attempt, and collisions."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from celaest.db import TimeStampedModel, UUIDModel
+
+
+class LicenseIpBinding(TimeStampedModel):
+    """A machine (fingerprint, ``machine_id``) activated on a license, with its last IP."""
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="+")
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="ip_bindings")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    machine_id = models.CharField(max_length=255)
+    hostname = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(default=timezone.now)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    activation_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        db_table = "license_ip_bindings"
+        ordering = ["-last_seen"]
+        indexes = [
+            models.Index(
+                fields=["license", "last_seen"], name="idx_bindings_license_active", condition=Q(is_active=True)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["license", "machine_id"], name="bindings_one_per_machine"),
+        ]
+
+    def __str__(self):
+        return f"{self.machine_id} @ {self.ip_address}"
+
+
+class LicenseValidation(UUIDModel):
+    """One validation attempt, valid or not. Unknown keys have no license."""
+
+    license = models.ForeignKey(
+        "licensing.License", on_delete=models.CASCADE, null=True, blank=True, related_name="validations"
+    )
+    organization = models.ForeignKey(
+        "identity.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    ip_binding = models.ForeignKey(
+        LicenseIpBinding, on_delete=models.SET_NULL, null=True, blank=True, related_name="validations"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    machine_id = models.CharField(max_length=255, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    is_valid = models.BooleanField(default=False)
+    result_code = models.CharField(max_length=32)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "license_validations"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["license", "created_at"], name="idx_validations_license"),
+            models.Index(fields=["organization", "created_at"], name="idx_validations_org_created"),
+            models.Index(fields=["created_at"], name="idx_validations_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.result_code} {self.ip_address}"
+
+
+class LicenseCollision(TimeStampedModel):
+    """Anomalous simultaneous use of a license between two bindings."""
+
+    class CollisionType(models.TextChoices):
+        OVER_LIMIT = "over_limit", "More machines in use than allowed"
+        CLONED_MACHINE = "cloned_machine", "Same machine from different IPs"
+        ACTIVATION_CHURN = "activation_churn", "Repeated deactivate/activate"
+
+    class Severity(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="+")
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="collisions")
+    ip_binding_a = models.ForeignKey(LicenseIpBinding, on_delete=models.CASCADE, related_name="collisions_as_a")
+    ip_binding_b = models.ForeignKey(
+        LicenseIpBinding, on_delete=models.CASCADE, null=True, blank=True, related_name="collisions_as_b"
+    )
+    collision_type = models.CharField(max_length=32, choices=CollisionType.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    details = models.JSONField(default=dict, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    auto_resolved = models.BooleanField(default=False)
+    resolved_by = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    resolution_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        db_table = "license_collisions"
+        ordering = ["-detected_at"]
+        indexes = [
+            models.Index(
+                fields=["license", "last_seen_at"], name="idx_collisions_open", condition=Q(resolved_at__isnull=True)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "collision_type", "ip_binding_a", "ip_binding_b"],
+                condition=Q(resolved_at__isnull=True),
+                name="collisions_one_open_per_pair",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.collision_type} ({self.severity})"

@@ -1,0 +1,103 @@
+"""Subscription plans, the licenses organizations hold, and per-period usage of each license."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from celaest.db import SoftDeleteModel, TimeStampedModel
+from celaest.money import CostField, CurrencyField, MoneyField
+
+
+class SubscriptionPlan(TimeStampedModel):
+    """A plan. ``limits`` keys: max_users, ai_requests_per_month, tokens_per_month,
+    max_machines, max_batch_size. ``features`` lists what the plan unlocks."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price_monthly = MoneyField()
+    price_yearly = MoneyField()
+    currency = CurrencyField()
+    limits = models.JSONField(default=dict, blank=True)
+    features = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "subscription_plans"
+        ordering = ["sort_order", "price_monthly"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_monthly__gte=0), name="plans_price_monthly_non_negative"),
+            models.CheckConstraint(condition=Q(price_yearly__gte=0), name="plans_price_yearly_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class License(SoftDeleteModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        TRIAL = "trial", "Trial"
+        SUSPENDED = "suspended", "Suspended"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="licenses")
+    plan = models.ForeignKey(SubscriptionPlan, on_delete=models.PROTECT, related_name="licenses")
+    license_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=255, blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    ai_requests_used = models.PositiveBigIntegerField(default=0)
+    custom_limits = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "licenses"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status"], name="idx_licenses_status"),
+            # The expiry job only looks at licenses that can still expire.
+            models.Index(
+                fields=["expires_at"],
+                name="idx_licenses_expiring",
+                condition=Q(status__in=["active", "trial"], deleted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["organization", "status"], name="idx_licenses_org_live", condition=Q(deleted_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return self.license_key
+
+
+class LicenseUsageLog(TimeStampedModel):
+    """What one license consumed in one period (requests, tokens, cost)."""
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="usage_logs")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    ai_requests_count = models.PositiveBigIntegerField(default=0)
+    tokens_input = models.PositiveBigIntegerField(default=0)
+    tokens_output = models.PositiveBigIntegerField(default=0)
+    tokens_cached = models.PositiveBigIntegerField(default=0)
+    calculated_cost = CostField()
+
+    class Meta:
+        db_table = "license_usage_log"
+        ordering = ["-period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "period_start", "period_end"], name="license_usage_log_one_per_period"
+            ),
+            models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="usage_log_period_ordered"),
+            models.CheckConstraint(condition=Q(calculated_cost__gte=0), name="usage_log_cost_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.license_id} {self.period_start}..{self.period_end}"

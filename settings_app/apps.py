@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SettingsAppConfig(AppConfig):
+    name = "settings_app"
+    verbose_name = "Settings and system"
+    default_auto_field = "django.db.models.BigAutoField"

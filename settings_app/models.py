@@ -1,0 +1,181 @@
+"""Per-user security records (sessions, API keys), webhooks, system config and feature flags."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from celaest.db import TimeStampedModel, UUIDModel
+
+
+class UserSession(TimeStampedModel):
+    """A login. ``session_token`` is a hash of the session key, never the key itself."""
+
+    user = models.ForeignKey("identity.User", on_delete=models.CASCADE, related_name="sessions")
+    session_token = models.CharField(max_length=128, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    device_info = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "user_sessions"
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["user", "expires_at"], name="idx_sessions_user_live", condition=Q(is_active=True)),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} session"
+
+
+class UserApiKey(TimeStampedModel):
+    """A personal API key. Only its SHA-256 hash is stored; ``key_prefix`` is for display."""
+
+    user = models.ForeignKey("identity.User", on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120)
+    key_hash = models.CharField(max_length=128, unique=True)
+    key_prefix = models.CharField(max_length=16)
+    scopes = models.JSONField(default=list, blank=True)
+    rate_limit_rpm = models.PositiveIntegerField(default=600)
+    usage_count = models.PositiveBigIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "user_api_keys"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user"], name="idx_api_keys_user_live", condition=Q(revoked_at__isnull=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(rate_limit_rpm__gte=1), name="api_keys_rpm_min_1"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.key_prefix}…)"
+
+
+class Webhook(TimeStampedModel):
+    """An outgoing webhook endpoint. The signing secret is stored encrypted; ``secret_hash``
+    identifies it for display without revealing it."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        DISABLED = "disabled", "Disabled"
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="webhooks")
+    user = models.ForeignKey("identity.User", on_delete=models.PROTECT, related_name="webhooks")
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=2048)
+    secret_encrypted = models.TextField()
+    secret_hash = models.CharField(max_length=128)
+    previous_secret_encrypted = models.TextField(blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "webhooks"
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["organization"], name="idx_webhooks_org_active", condition=Q(status="active")),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class WebhookDelivery(UUIDModel):
+    """One attempt to deliver one event to one endpoint. ``event_id`` is shared by the
+    attempts of one message (the Standard Webhooks ``webhook-id``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt_number = models.PositiveSmallIntegerField(default=1)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "webhook_deliveries"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["webhook", "created_at"], name="idx_deliveries_webhook"),
+            models.Index(fields=["organization", "created_at"], name="idx_deliveries_org_created"),
+            models.Index(fields=["next_attempt_at"], name="idx_deliveries_due", condition=Q(status="pending")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "webhook", "attempt_number"], name="deliveries_attempt_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.attempt_number}"
+
+
+class SystemConfig(models.Model):
+    """A typed platform setting. Sensitive values are masked wherever they are shown."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    value = models.JSONField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    is_sensitive = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        db_table = "system_config"
+        ordering = ["key"]
+        verbose_name = "system config entry"
+        verbose_name_plural = "system config"
+
+    def __str__(self):
+        return self.key
+
+
+class FeatureFlag(TimeStampedModel):
+    class TargetType(models.TextChoices):
+        ALL = "all", "Everyone"
+        PERCENTAGE = "percentage", "Percentage of subjects"
+        ORGANIZATIONS = "organizations", "Listed organizations"
+        USERS = "users", "Listed users"
+
+    flag_key = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_enabled = models.BooleanField(default=False)
+    target_type = models.CharField(max_length=16, choices=TargetType.choices, default=TargetType.ALL)
+    target_percentage = models.PositiveSmallIntegerField(default=0)
+    target_ids = models.JSONField(default=list, blank=True, help_text="Organization or user ids targeted.")
+
+    class Meta:
+        db_table = "feature_flags"
+        ordering = ["flag_key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_percentage__gte=0, target_percentage__lte=100), name="flags_percentage_0_100"
+            ),
+        ]
+
+    def __str__(self):
+        return self.flag_key
