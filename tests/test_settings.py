@@ -1,0 +1,75 @@
+"""Settings: the embedded default needs nothing, production refuses unsafe configuration."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.cache import cache
+
+ROOT = Path(__file__).resolve().parent.parent
+PRINT_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CACHES['default']['BACKEND'])"
+)
+_CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"}}
+
+
+def _python(code, **env):
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**_CLEAN_ENV, "CELAEST_ENV_FILE": "/nonexistent", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_embedded_default_uses_sqlite_and_filesystem_broker(tmp_path):
+    result = _python(PRINT_SETTINGS, DJANGO_SETTINGS_MODULE="celaest.settings", CELAEST_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    engine, broker, cache_backend = result.stdout.split()
+    assert engine == "django.db.backends.sqlite3"
+    assert broker == "filesystem://"
+    assert cache_backend.endswith("FileBasedCache")
+
+
+def test_redis_url_switches_broker_and_cache():
+    result = _python(PRINT_SETTINGS, DJANGO_SETTINGS_MODULE="celaest.settings", REDIS_URL="redis://127.0.0.1:1/0")
+    assert result.returncode == 0, result.stderr
+    _, broker, cache_backend = result.stdout.split()
+    assert broker == "redis://127.0.0.1:1/0"
+    assert cache_backend.endswith("RedisCache")
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = _python(PRINT_SETTINGS, DJANGO_SETTINGS_MODULE="celaest.settings.production", ALLOWED_HOSTS="x.example")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = _python(
+        PRINT_SETTINGS, DJANGO_SETTINGS_MODULE="celaest.settings.production", SECRET_KEY="k" * 64, ALLOWED_HOSTS=""
+    )
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list" in result.stderr
+
+
+def test_production_starts_with_real_configuration():
+    result = _python(
+        PRINT_SETTINGS,
+        DJANGO_SETTINGS_MODULE="celaest.settings.production",
+        SECRET_KEY="k" * 64,
+        ALLOWED_HOSTS="celaest.example.com",
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_suite_runs_on_real_redis():
+    assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    cache.set("celaest:test", 41)
+    assert cache.incr("celaest:test") == 42
