@@ -1,4 +1,5 @@
 """Project-wide pytest fixtures."""
+
 import pytest
 from django.core.cache import cache
 

@@ -1,4 +1,5 @@
 """Helpers for tests that assert what the database itself enforces."""
+
 from contextlib import contextmanager
 
 import pytest

@@ -1,4 +1,5 @@
 """Test data factories, one place for every app (factory_boy)."""
+
 import hashlib
 import secrets
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Secrets at rest: encryption with rotatable keys, and one-way hashes."""
+
 import pytest
 from cryptography.fernet import Fernet
 

@@ -1,4 +1,5 @@
 """The migrated schema matches the ERD on both supported databases, and no migration is missing."""
+
 import os
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """Settings: the embedded default needs nothing, production refuses unsafe configuration."""
+
 import os
 import subprocess
 import sys
