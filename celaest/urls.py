@@ -1,8 +1,26 @@
-"""Root URL configuration."""
+"""Root URL configuration: the admin, /api/v1/ (one include per app) and the API docs."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+API_APPS = [
+    "identity",
+    "licensing",
+    "aimesh",
+    "operations",
+    "analytics",
+    "audit",
+    "marketplace",
+    "billing",
+    "settings_app",
+    "ipcontrol",
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    *[path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS],
 ]

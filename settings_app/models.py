@@ -59,6 +59,14 @@ class UserApiKey(TimeStampedModel):
     def __str__(self):
         return f"{self.name} ({self.key_prefix}…)"
 
+    @property
+    def api_key_scopes(self) -> list[str]:
+        """What the permission layer reads from ``request.auth`` to narrow a key's access."""
+        return list(self.scopes or [])
+
+    def is_usable(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
 
 class Webhook(TimeStampedModel):
     """An outgoing webhook endpoint. The signing secret is stored encrypted; ``secret_hash``

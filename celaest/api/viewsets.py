@@ -1,0 +1,153 @@
+"""Base viewsets. They own scoping and permissions, so no endpoint can forget them (after
+PostHog's ``TeamAndOrgViewSetMixin``).
+
+- ``TenantViewSet``: rows of the caller's organization only; another tenant's object is a 404.
+  Subclasses supply ``scoped_queryset()``; ``organization``/``user`` are stamped on create from the
+  request, never from the payload.
+- ``OwnViewSet``: rows of the caller themselves (sessions, API keys).
+- ``CatalogViewSet``: platform catalogue (plans, models, products...): read by customers, written
+  by staff.
+- ``StaffViewSet``: platform internals, staff only, deliberately unscoped.
+
+Overriding ``get_queryset`` in a subclass is refused at import time: scoping lives here alone.
+"""
+
+from django.db.models import QuerySet
+from rest_framework import mixins, viewsets
+from rest_framework.permissions import IsAuthenticated
+
+from celaest.errors import Forbidden
+
+from . import permissions as perms
+from .pagination import StandardPagination
+
+
+class _ScopedBase(viewsets.GenericViewSet):
+    #: the resource name API key scopes refer to (``<scope_resource>:read`` / ``:write``)
+    scope_resource: str = ""
+    read_roles = perms.ALL_ROLES
+    write_roles = perms.WRITER_ROLES
+    pagination_class = StandardPagination
+    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__ and not cls.__dict__.get("_owns_scoping", False):
+            raise TypeError(f"{cls.__name__} must not override get_queryset(); implement scoped_queryset().")
+        if "queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not set queryset; implement scoped_queryset().")
+
+    def scoped_queryset(self) -> QuerySet:
+        """The rows this endpoint is about, before tenant scoping (add select_related here)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement scoped_queryset()")
+
+    def _is_schema_generation(self) -> bool:
+        return getattr(self, "swagger_fake_view", False)
+
+
+class TenantViewSet(_ScopedBase):
+    """Rows belonging to the caller's organization."""
+
+    _owns_scoping = True
+    #: the lookup from the model to its organization
+    organization_field = "organization"
+    #: set True on a model with a ``user`` FK that records who created the row
+    stamp_user = False
+    #: staff see every organization's rows (audit). Spelled out because it is unscoped.
+    dangerously_staff_sees_all_organizations = False
+
+    def get_queryset(self):
+        queryset = self.scoped_queryset()
+        if self._is_schema_generation():
+            return queryset.none()
+        user = self.request.user
+        if user.is_staff and self.dangerously_staff_sees_all_organizations:
+            return queryset
+        if not user.is_authenticated or user.organization_id is None:
+            return queryset.none()
+        return queryset.filter(**{self.organization_field: user.organization_id})
+
+    def caller_organization(self):
+        """The caller's organization, for writes; staff without one cannot write tenant rows."""
+        organization = self.request.user.organization
+        if organization is None:
+            raise Forbidden("Only members of an organization can do this.", code="no_organization")
+        return organization
+
+    def creation_stamp(self) -> dict:
+        stamp = {"organization": self.caller_organization()}
+        if self.stamp_user:
+            stamp["user"] = self.request.user
+        return stamp
+
+    def perform_create(self, serializer):
+        serializer.save(**self.creation_stamp())
+
+
+class OwnViewSet(_ScopedBase):
+    """Rows belonging to the calling user (not just their organization)."""
+
+    _owns_scoping = True
+    user_field = "user"
+
+    def get_queryset(self):
+        queryset = self.scoped_queryset()
+        if self._is_schema_generation() or not self.request.user.is_authenticated:
+            return queryset.none()
+        return queryset.filter(**{self.user_field: self.request.user})
+
+    def perform_create(self, serializer):
+        serializer.save(**{self.user_field: self.request.user})
+
+
+class CatalogViewSet(_ScopedBase):
+    """Platform catalogue: every authenticated caller reads what ``visible_to_customers`` lets
+    through; staff read everything and are the only writers."""
+
+    _owns_scoping = True
+    read_roles = perms.ALL_ROLES
+    write_roles = frozenset()  # staff only: RolePermission lets staff through
+    permission_classes = [
+        IsAuthenticated,
+        perms.StaffWritesOthersRead,
+        perms.RolePermission,
+        perms.ApiKeyScopePermission,
+    ]
+
+    def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
+        return queryset
+
+    def get_queryset(self):
+        queryset = self.scoped_queryset()
+        if self._is_schema_generation():
+            return queryset
+        if self.request.user.is_staff:
+            return queryset
+        return self.visible_to_customers(queryset)
+
+
+class StaffViewSet(_ScopedBase):
+    """Platform internals (key pool, system config, system events): staff only, every row."""
+
+    _owns_scoping = True
+    permission_classes = [perms.IsStaff, perms.ApiKeyScopePermission]
+
+    def get_queryset(self):
+        return self.dangerously_unscoped_queryset()
+
+    def dangerously_unscoped_queryset(self) -> QuerySet:
+        return self.scoped_queryset()
+
+
+class ReadOnlyMixin(mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """List and detail."""
+
+
+class CrudMixin(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+):
+    """List, detail, create, update, delete."""

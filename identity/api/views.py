@@ -1,0 +1,107 @@
+"""Identity endpoints: the caller (/me), their organization, and its members."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from celaest.api import permissions as perms
+from celaest.api.viewsets import TenantViewSet
+from celaest.errors import NotFound
+from identity import services
+from identity.filters import MemberFilterSet
+from identity.models import User
+
+from .serializers import MemberCreateSerializer, MemberSerializer, MeSerializer, OrganizationSerializer
+
+
+class MeView(GenericAPIView):
+    serializer_class = MeSerializer
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="The authenticated user", responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(summary="Update my profile", request=MeSerializer, responses=MeSerializer)
+    def patch(self, request):
+        serializer = MeSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.profile_update(user=request.user, **serializer.validated_data)
+        return Response(MeSerializer(request.user).data)
+
+
+class OrganizationView(GenericAPIView):
+    """The caller's organization. Owners and admins may rename it and change its settings."""
+
+    serializer_class = OrganizationSerializer
+    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+    scope_resource = "organization"
+    read_roles = perms.ALL_ROLES
+    write_roles = perms.MANAGER_ROLES
+
+    def _organization(self):
+        organization = self.request.user.organization
+        if organization is None:
+            raise NotFound("You do not belong to an organization.", code="no_organization")
+        return organization
+
+    @extend_schema(summary="My organization", responses=OrganizationSerializer)
+    def get(self, request):
+        return Response(OrganizationSerializer(self._organization()).data)
+
+    @extend_schema(summary="Update my organization", request=OrganizationSerializer, responses=OrganizationSerializer)
+    def patch(self, request):
+        organization = self._organization()
+        serializer = OrganizationSerializer(organization, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.organization_update(organization=organization, **serializer.validated_data)
+        return Response(OrganizationSerializer(organization).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List members of my organization"),
+    retrieve=extend_schema(summary="Get a member"),
+    create=extend_schema(summary="Add (invite) a member", request=MemberCreateSerializer, responses=MemberSerializer),
+    partial_update=extend_schema(summary="Change a member's role or deactivate them"),
+    update=extend_schema(summary="Change a member's role or active state"),
+    destroy=extend_schema(summary="Deactivate a member"),
+)
+class MemberViewSet(
+    TenantViewSet,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+):
+    serializer_class = MemberSerializer
+    scope_resource = "members"
+    write_roles = perms.MANAGER_ROLES
+    filterset_class = MemberFilterSet
+    search_fields = ["email", "first_name", "last_name"]
+    ordering_fields = ["email", "created_at", "role"]
+    ordering = ["email"]
+
+    def scoped_queryset(self):
+        return User.objects.all()
+
+    def create(self, request, *args, **kwargs):
+        payload = MemberCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        member = services.member_create(
+            organization=self.caller_organization(), actor=request.user, **payload.validated_data
+        )
+        return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        services.member_update(
+            actor=self.request.user,
+            member=serializer.instance,
+            role=serializer.validated_data.get("role"),
+            is_active=serializer.validated_data.get("is_active"),
+        )
+
+    def perform_destroy(self, instance):
+        services.member_deactivate(actor=self.request.user, member=instance)

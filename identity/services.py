@@ -1,0 +1,126 @@
+"""Writes for organizations and their members. Seat limits are enforced under a row lock."""
+
+from django.db import transaction
+
+from celaest.errors import Conflict, Forbidden, InvalidInput, LimitExceeded
+
+from .models import Organization, User
+
+_ORG_SETTING_KEYS = {"currency", "country", "hourly_rate", "timezone", "minutes_saved_overrides", "billing_address"}
+
+
+def organization_seats_used(*, organization: Organization) -> int:
+    return User.objects.filter(organization=organization, is_active=True).count()
+
+
+@transaction.atomic
+def member_create(
+    *,
+    organization: Organization,
+    actor: User,
+    email: str,
+    role: str = User.Role.MEMBER,
+    first_name: str = "",
+    last_name: str = "",
+    password: str | None = None,
+) -> User:
+    """Add a member. The organization row is locked so concurrent additions cannot exceed
+    ``max_users`` (which licensing keeps equal to the plan's seat limit)."""
+    _check_role_grant(actor=actor, role=role)
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    email = User.objects.normalize_email(email).lower()
+    if User.all_objects.filter(email=email).exists():
+        raise Conflict("A user with this email already exists.", code="email_taken", details={"email": [email]})
+    if organization_seats_used(organization=org) >= org.max_users:
+        raise LimitExceeded(
+            f"The organization has used all {org.max_users} seats of its plan.",
+            code="max_users_reached",
+            details={"max_users": org.max_users},
+        )
+    user = User(organization=org, email=email, role=role, first_name=first_name, last_name=last_name)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()  # an invited member sets a password or signs in with Supabase
+    user.save()
+    return user
+
+
+def _check_role_grant(*, actor: User, role: str) -> None:
+    if role not in User.Role.values:
+        raise InvalidInput(f"Unknown role {role!r}.", details={"role": [f"Choose one of {User.Role.values}."]})
+    if role == User.Role.OWNER and actor.role != User.Role.OWNER and not actor.is_staff:
+        raise Forbidden("Only an owner can grant the owner role.", code="owner_only")
+
+
+def _check_can_manage(*, actor: User, member: User) -> None:
+    if member.role == User.Role.OWNER and actor.role != User.Role.OWNER and not actor.is_staff:
+        raise Forbidden("Only an owner can change another owner.", code="owner_only")
+
+
+def _ensure_another_owner_remains(*, member: User) -> None:
+    if member.role != User.Role.OWNER:
+        return
+    owners = User.objects.select_for_update().filter(
+        organization_id=member.organization_id, role=User.Role.OWNER, is_active=True
+    )
+    if not owners.exclude(pk=member.pk).exists():
+        raise Conflict("An organization must keep at least one active owner.", code="last_owner")
+
+
+@transaction.atomic
+def member_update(*, actor: User, member: User, role: str | None = None, is_active: bool | None = None) -> User:
+    _check_can_manage(actor=actor, member=member)
+    fields = []
+    if role is not None and role != member.role:
+        _check_role_grant(actor=actor, role=role)
+        if role != User.Role.OWNER:
+            _ensure_another_owner_remains(member=member)
+        member.role = role
+        fields.append("role")
+    if is_active is not None and is_active != member.is_active:
+        if is_active:
+            org = Organization.objects.select_for_update().get(pk=member.organization_id)
+            if organization_seats_used(organization=org) >= org.max_users:
+                raise LimitExceeded("No seat is free to reactivate this member.", code="max_users_reached")
+        else:
+            if member.pk == actor.pk:
+                raise Conflict("You cannot deactivate yourself.", code="cannot_deactivate_self")
+            _ensure_another_owner_remains(member=member)
+        member.is_active = is_active
+        fields.append("is_active")
+    if fields:
+        member.save(update_fields=[*fields, "updated_at"])
+    return member
+
+
+def member_deactivate(*, actor: User, member: User) -> User:
+    return member_update(actor=actor, member=member, is_active=False)
+
+
+def organization_update(*, organization: Organization, name: str | None = None, settings: dict | None = None):
+    fields = []
+    if name is not None:
+        organization.name = name
+        fields.append("name")
+    if settings is not None:
+        unknown = set(settings) - _ORG_SETTING_KEYS
+        if unknown:
+            raise InvalidInput(
+                "Unknown organization settings.", details={"settings": [f"Unknown key: {k}" for k in sorted(unknown)]}
+            )
+        organization.settings = {**organization.settings, **settings}
+        fields.append("settings")
+    if fields:
+        organization.save(update_fields=[*fields, "updated_at"])
+    return organization
+
+
+def profile_update(*, user: User, **changes) -> User:
+    allowed = {"first_name", "last_name", "preferences"}
+    fields = [name for name in changes if name in allowed]
+    for name in fields:
+        setattr(user, name, changes[name])
+    if fields:
+        user.save(update_fields=[*fields, "updated_at"])
+    return user
