@@ -17,3 +17,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not REDI
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Serve static files (Swagger UI, admin) straight from the installed packages, no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,167 @@
+"""The same battery for every endpoint the routers declare: authentication required, tenant
+isolation, roles and API key scopes. Endpoints are discovered, not listed, so a new one is covered
+the day it is registered."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from identity.models import User
+from settings_app.services import api_key_create
+from tests import factories as f
+from tests.api_registry import all_endpoints, make_row
+
+ENDPOINTS = all_endpoints()
+TENANT = [e for e in ENDPOINTS if e.kind == "tenant"]
+OWN = [e for e in ENDPOINTS if e.kind == "own"]
+CATALOG = [e for e in ENDPOINTS if e.kind == "catalog"]
+STAFF = [e for e in ENDPOINTS if e.kind == "staff"]
+WRITE_ACTIONS = [("partial_update", "patch"), ("update", "put"), ("destroy", "delete")]
+
+pytestmark = pytest.mark.django_db
+
+
+def _ids(endpoints):
+    return [str(e) for e in endpoints]
+
+
+def _client(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _key_client(user, scopes):
+    issued = api_key_create(user=user, name="contract", scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    return client
+
+
+def _listed_ids(response):
+    assert response.status_code == 200, response.content
+    rows = response.json()["results"] if isinstance(response.json(), dict) else response.json()
+    return {str(row.get("id", row.get("key"))) for row in rows}
+
+
+@pytest.fixture
+def org_a():
+    return f.OrganizationFactory(slug="tenant-a", max_users=50)
+
+
+@pytest.fixture
+def org_b():
+    return f.OrganizationFactory(slug="tenant-b", max_users=50)
+
+
+@pytest.fixture
+def owner_a(org_a):
+    return f.UserFactory(organization=org_a, role=User.Role.OWNER)
+
+
+@pytest.fixture
+def owner_b(org_b):
+    return f.UserFactory(organization=org_b, role=User.Role.OWNER)
+
+
+def test_every_endpoint_is_discovered():
+    assert len(ENDPOINTS) >= 1
+    for endpoint in ENDPOINTS:
+        assert endpoint.kind in {"tenant", "own", "catalog", "staff"}
+        assert endpoint.viewset.scope_resource == endpoint.prefix, f"{endpoint}: scope_resource must match the URL"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids(ENDPOINTS))
+def test_unauthenticated_is_401(endpoint):
+    response = APIClient().get(endpoint.list_url())
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("endpoint", TENANT, ids=_ids(TENANT))
+def test_another_organizations_rows_are_invisible(endpoint, owner_a, owner_b):
+    mine = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    theirs = make_row(endpoint.model, organization=owner_b.organization, user=owner_b)
+    client = _client(owner_a)
+
+    listed = _listed_ids(client.get(endpoint.list_url()))
+    assert str(mine.pk) in listed
+    assert str(theirs.pk) not in listed
+
+    assert client.get(endpoint.detail_url(mine)).status_code == 200
+    assert client.get(endpoint.detail_url(theirs)).status_code == 404
+    for action, method in WRITE_ACTIONS:
+        if endpoint.supports(action):
+            response = getattr(client, method)(endpoint.detail_url(theirs), {}, format="json")
+            assert response.status_code == 404, f"{method.upper()} {endpoint}: {response.status_code}"
+    assert type(theirs)._base_manager.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.parametrize("endpoint", OWN, ids=_ids(OWN))
+def test_another_users_rows_are_invisible(endpoint, owner_a):
+    colleague = f.UserFactory(organization=owner_a.organization, role=User.Role.ADMIN)
+    mine = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    theirs = make_row(endpoint.model, organization=owner_a.organization, user=colleague)
+    client = _client(owner_a)
+
+    listed = _listed_ids(client.get(endpoint.list_url()))
+    assert str(mine.pk) in listed and str(theirs.pk) not in listed
+    assert client.get(endpoint.detail_url(theirs)).status_code == 404
+    if endpoint.supports("destroy"):
+        assert client.delete(endpoint.detail_url(theirs)).status_code == 404
+
+
+@pytest.mark.parametrize("endpoint", TENANT + OWN + CATALOG, ids=_ids(TENANT + OWN + CATALOG))
+def test_viewer_cannot_write(endpoint, org_a):
+    viewer = f.UserFactory(organization=org_a, role=User.Role.VIEWER)
+    row = make_row(endpoint.model, organization=org_a, user=viewer)
+    client = _client(viewer)
+    if endpoint.supports("create"):
+        assert client.post(endpoint.list_url(), {}, format="json").status_code == 403
+    for action, method in WRITE_ACTIONS:
+        if endpoint.supports(action):
+            response = getattr(client, method)(endpoint.detail_url(row), {}, format="json")
+            assert response.status_code in (403, 404), f"{method.upper()} {endpoint}: {response.status_code}"
+            assert response.status_code != 404 or endpoint.kind == "catalog"
+
+
+@pytest.mark.parametrize("endpoint", TENANT + OWN + CATALOG, ids=_ids(TENANT + OWN + CATALOG))
+def test_api_key_needs_a_scope_for_the_resource(endpoint, owner_a):
+    make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    assert _key_client(owner_a, ["unrelated:read"]).get(endpoint.list_url()).status_code == 403
+    denied = _key_client(owner_a, [f"{endpoint.prefix}:read"]).get(endpoint.list_url())
+    read_roles = endpoint.viewset.read_roles
+    assert denied.status_code == (200 if User.Role.OWNER in read_roles else 403)
+    if endpoint.supports("create"):
+        response = _key_client(owner_a, [f"{endpoint.prefix}:read"]).post(endpoint.list_url(), {}, format="json")
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", CATALOG, ids=_ids(CATALOG))
+def test_catalog_is_readable_by_customers_and_written_by_staff_only(endpoint, owner_a):
+    client = _client(owner_a)
+    assert client.get(endpoint.list_url()).status_code == 200
+    if endpoint.supports("create"):
+        response = client.post(endpoint.list_url(), {}, format="json")
+        assert response.status_code == 403
+        staff_response = _client(f.StaffUserFactory()).post(endpoint.list_url(), {}, format="json")
+        assert staff_response.status_code == 400  # allowed in, then validated
+        assert staff_response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("endpoint", STAFF, ids=_ids(STAFF))
+def test_staff_endpoints_refuse_customers(endpoint, owner_a):
+    assert _client(owner_a).get(endpoint.list_url()).status_code == 403
+    row = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    staff = _client(f.StaffUserFactory())
+    response = staff.get(endpoint.list_url())
+    assert response.status_code == 200
+    assert staff.get(endpoint.detail_url(row)).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids(ENDPOINTS))
+def test_trailing_slash_gives_the_same_answer(endpoint, owner_a):
+    client = _client(f.StaffUserFactory() if endpoint.kind == "staff" else owner_a)
+    plain = client.get(endpoint.list_url())
+    slashed = client.get(endpoint.list_url() + "/")
+    assert plain.status_code == slashed.status_code == 200
+    assert plain.json() == slashed.json()
