@@ -205,6 +205,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["celaest.api.schema.document_paths_without_trailing_slash"],
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {
