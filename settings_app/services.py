@@ -106,3 +106,12 @@ def api_key_usage_flush(*, api_key_id, ip_address: str | None = None) -> int:
         fields["last_used_ip"] = ip_address
     UserApiKey.objects.filter(pk=api_key_id).update(**fields)
     return pending
+
+
+def api_key_usage_flush_recent(*, within_hours: int = 2) -> int:
+    """Write the cached use counts of every key used recently (the periodic flush)."""
+    since = timezone.now() - timedelta(hours=within_hours)
+    total = 0
+    for api_key_id in UserApiKey.objects.filter(last_used_at__gte=since).values_list("pk", flat=True).iterator():
+        total += api_key_usage_flush(api_key_id=api_key_id)
+    return total

@@ -159,6 +159,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Every periodic job, in one place. Each entry expires before its next run so a backlog never
+# piles up the same job.
+CELERY_BEAT_SCHEDULE = {
+    "flush-api-key-usage": {
+        "task": "settings_app.flush_api_key_usage",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}
 
 # Encryption of secrets at rest (provider keys, webhook secrets): comma-separated Fernet keys,
 # newest first. Without it, a key is derived from SECRET_KEY (development only).

@@ -100,3 +100,15 @@ def test_invalid_scopes_are_refused(scopes):
 
     with pytest.raises(InvalidInput):
         api_key_create(user=UserFactory(), name="ci", scopes=scopes)
+
+
+def test_periodic_flush_writes_pending_uses_of_recent_keys():
+    from settings_app.tasks import flush_api_key_usage
+
+    issued = api_key_create(user=UserFactory(), name="ci")
+    client = _client(issued.raw_key)
+    for _ in range(3):
+        client.get("/api/v1/me")
+    assert flush_api_key_usage() == 2
+    issued.api_key.refresh_from_db()
+    assert issued.api_key.usage_count == 3
