@@ -2,6 +2,11 @@
 
 from celaest.api.routers import ApiRouter
 
+from .views import LicenseUsageLogViewSet, LicenseViewSet, SubscriptionPlanViewSet
+
 router = ApiRouter()
+router.register("plans", SubscriptionPlanViewSet, basename="plan")
+router.register("licenses", LicenseViewSet, basename="license")
+router.register("license-usage", LicenseUsageLogViewSet, basename="license-usage")
 
 urlpatterns = router.urls

@@ -1,0 +1,81 @@
+"""Serializers of the licensing endpoints: the plan catalogue, licenses and their usage."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from licensing.models import License, LicenseUsageLog, SubscriptionPlan
+from licensing.selectors import PLAN_LIMIT_KEYS, license_effective_limits
+
+
+class SubscriptionPlanSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubscriptionPlan
+        fields = [
+            "id", "code", "name", "description", "price_monthly", "price_yearly", "currency",
+            "limits", "features", "is_active", "sort_order", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "price_monthly": {"min_value": 0},
+            "price_yearly": {"min_value": 0},
+        }
+
+    def validate_currency(self, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise serializers.ValidationError("Use a three-letter ISO 4217 code.")
+        return value.upper()
+
+    def validate_limits(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected an object of limits.")
+        errors = []
+        for key, limit in value.items():
+            if key not in PLAN_LIMIT_KEYS:
+                errors.append(f"Unknown limit {key!r}; use one of {sorted(PLAN_LIMIT_KEYS)}.")
+            elif limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+                errors.append(f"{key} must be a non-negative integer, or null for unlimited.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate_features(self, value):
+        if not isinstance(value, list) or not all(isinstance(feature, str) for feature in value):
+            raise serializers.ValidationError("Expected a list of feature names.")
+        return value
+
+
+class PlanSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubscriptionPlan
+        fields = ["id", "code", "name"]
+        read_only_fields = fields
+
+
+class LicenseSerializer(serializers.ModelSerializer):
+    """A license as its organization sees it. The key is theirs, so it is shown."""
+
+    plan = PlanSummarySerializer(read_only=True)
+    effective_limits = serializers.SerializerMethodField()
+
+    class Meta:
+        model = License
+        fields = [
+            "id", "license_key", "plan", "status", "status_reason", "issued_at", "expires_at",
+            "suspended_at", "revoked_at", "ai_requests_used", "custom_limits", "effective_limits",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField(allow_null=True)))
+    def get_effective_limits(self, license: License) -> dict:
+        return license_effective_limits(license=license)
+
+
+class LicenseUsageLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LicenseUsageLog
+        fields = [
+            "id", "license", "period_start", "period_end", "ai_requests_count", "tokens_input",
+            "tokens_output", "tokens_cached", "calculated_cost", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -1,0 +1,32 @@
+"""Filtersets for licensing endpoints.
+
+Foreign keys are filtered by id (``UUIDFilter``) rather than ``ModelChoiceFilter``: no lookup
+query per request, and an id of another organization's row simply matches nothing.
+"""
+
+import django_filters
+
+from .models import License, LicenseUsageLog, SubscriptionPlan
+
+
+class SubscriptionPlanFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = SubscriptionPlan
+        fields = {"code": ["exact"], "is_active": ["exact"], "currency": ["exact"]}
+
+
+class LicenseFilterSet(django_filters.FilterSet):
+    plan = django_filters.UUIDFilter(field_name="plan_id")
+    plan_code = django_filters.CharFilter(field_name="plan__code")
+
+    class Meta:
+        model = License
+        fields = {"status": ["exact", "in"], "expires_at": ["gte", "lte", "isnull"]}
+
+
+class LicenseUsageLogFilterSet(django_filters.FilterSet):
+    license = django_filters.UUIDFilter(field_name="license_id")
+
+    class Meta:
+        model = LicenseUsageLog
+        fields = {"period_start": ["exact", "gte", "lte"], "period_end": ["exact", "gte", "lte"]}
