@@ -173,7 +173,7 @@ class RoiMetricFactory(factory.django.DjangoModelFactory):
 
     organization = factory.SubFactory(OrganizationFactory)
     period_type = RoiMetric.PeriodType.DAY
-    period_start = factory.LazyFunction(lambda: timezone.now().date())
+    period_start = factory.Sequence(lambda n: timezone.now().date() - timedelta(days=n))
 
 
 class TelemetryEventFactory(factory.django.DjangoModelFactory):
