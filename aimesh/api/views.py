@@ -1,0 +1,123 @@
+"""AI mesh endpoints: the model and prompt catalogues (customers read, staff write) and the
+provider key pool (staff only; the secrets never leave the server)."""
+
+from contextlib import contextmanager
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, RestrictedError
+from drf_spectacular.utils import extend_schema, extend_schema_view
+
+from aimesh.filters import AIApiKeyFilterSet, AIModelFilterSet, PromptFilterSet
+from aimesh.models import AIApiKey, AIModel, Prompt
+from celaest.api.viewsets import CatalogViewSet, CrudMixin, StaffViewSet
+from celaest.errors import Conflict
+
+from .serializers import AIApiKeySerializer, AIModelSerializer, PromptSerializer
+
+
+@contextmanager
+def _conflicts_answered_409():
+    """Serializer validators catch duplicates up front; a concurrent write that slips past them
+    still hits the database constraint, which is a conflict, not a server error."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise Conflict("This change conflicts with an existing record.") from exc
+
+
+class _StaffWritesMixin:
+    """Saves and deletes of catalogue rows, with database conflicts answered as 409."""
+
+    in_use_message = "This record is still referenced; deactivate it instead of deleting it."
+
+    def perform_create(self, serializer):
+        with _conflicts_answered_409():
+            serializer.save()
+
+    def perform_update(self, serializer):
+        with _conflicts_answered_409():
+            serializer.save()
+
+    def perform_destroy(self, instance):
+        try:
+            with transaction.atomic():
+                instance.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            raise Conflict(self.in_use_message, code="in_use") from exc
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List AI models"),
+    retrieve=extend_schema(summary="Get an AI model"),
+    create=extend_schema(summary="Add an AI model (staff)"),
+    update=extend_schema(summary="Replace an AI model (staff)"),
+    partial_update=extend_schema(summary="Update an AI model (staff)"),
+    destroy=extend_schema(summary="Delete an unused AI model (staff)"),
+)
+class AIModelViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
+    """Customers see the active models; staff see and manage all of them."""
+
+    serializer_class = AIModelSerializer
+    scope_resource = "ai-models"
+    filterset_class = AIModelFilterSet
+    search_fields = ["model_id", "display_name"]
+    ordering_fields = ["provider", "model_id", "display_name", "cost_per_1k_input", "cost_per_1k_output"]
+    ordering = ["provider", "model_id"]
+    in_use_message = "Tasks ran on this model; deactivate it instead of deleting it."
+
+    def scoped_queryset(self):
+        return AIModel.objects.all()
+
+    def visible_to_customers(self, queryset):
+        return queryset.filter(is_active=True)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List prompts"),
+    retrieve=extend_schema(summary="Get a prompt version"),
+    create=extend_schema(summary="Add a prompt version (staff)"),
+    update=extend_schema(summary="Replace a prompt version (staff)"),
+    partial_update=extend_schema(summary="Update a prompt version (staff)"),
+    destroy=extend_schema(summary="Delete an unused prompt version (staff)"),
+)
+class PromptViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
+    """Customers see the active version of each prompt; staff see every version."""
+
+    serializer_class = PromptSerializer
+    scope_resource = "prompts"
+    filterset_class = PromptFilterSet
+    search_fields = ["slug", "name", "description"]
+    ordering_fields = ["slug", "name", "category", "version", "created_at"]
+    ordering = ["slug", "-version"]
+    in_use_message = "Batches use this prompt version; deactivate it instead of deleting it."
+
+    def scoped_queryset(self):
+        return Prompt.objects.all()
+
+    def visible_to_customers(self, queryset):
+        return queryset.filter(is_active=True)
+
+    def perform_create(self, serializer):
+        with _conflicts_answered_409():
+            serializer.save(created_by=self.request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List pooled provider keys (staff)"),
+    retrieve=extend_schema(summary="Get a pooled provider key (staff)"),
+    create=extend_schema(summary="Add a provider key to the pool (staff)"),
+    update=extend_schema(summary="Replace a pooled provider key (staff)"),
+    partial_update=extend_schema(summary="Update a pooled provider key (staff)"),
+    destroy=extend_schema(summary="Remove a provider key from the pool (staff)"),
+)
+class AIApiKeyViewSet(_StaffWritesMixin, StaffViewSet, CrudMixin):
+    serializer_class = AIApiKeySerializer
+    scope_resource = "ai-keys"
+    filterset_class = AIApiKeyFilterSet
+    search_fields = ["key_name", "key_hint"]
+    ordering_fields = ["provider", "priority", "key_name", "usage_count", "last_used_at"]
+    ordering = ["provider", "priority"]
+
+    def scoped_queryset(self):
+        return AIApiKey.objects.all()
