@@ -1,0 +1,315 @@
+"""Shared admin building blocks: the site's title, base ModelAdmins and mixins every app admin uses.
+
+- ``CelaestModelAdmin``: the base of every CELAEST admin (UUID/IP search, inlines contributed by
+  other apps).
+- ``LargeTableAdmin``: for big time-series tables; its paginator never counts every row.
+- ``AppendOnlyAdminMixin`` (view only) and ``GeneratedRecordAdminMixin`` (view and delete) for
+  rows the platform writes and staff must not edit.
+- ``SoftDeleteAdminMixin``: shows deleted rows too, and deleting means soft-deleting.
+- ``ReadOnlyTabularInline``: an inline that only lists related rows.
+"""
+
+import ipaddress
+import json
+import uuid
+from collections import defaultdict
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.paginator import Paginator
+from django.db import connections, models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+# The site's branding. Every app admin imports this module, so this runs before the first request.
+admin.site.site_header = "CELAEST administration"
+admin.site.site_title = "CELAEST administration"
+admin.site.index_title = "Back office"
+
+MASKED = "••••••"
+
+
+def truncated(text: str, length: int = 60) -> str:
+    return Truncator(text or "").chars(length)
+
+
+def pretty_json(value) -> str:
+    """A JSON value laid out for reading on a change page."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str))
+
+
+# --- inlines contributed across apps -------------------------------------------------------------
+
+_contributed_inlines: dict[type[models.Model], list[type[admin.options.InlineModelAdmin]]] = defaultdict(list)
+
+
+def contribute_inline(model: type[models.Model], inline: type[admin.options.InlineModelAdmin]) -> None:
+    """Add ``inline`` to the admin of ``model`` from another app.
+
+    Apps depend on each other one way (identity at the bottom, analytics at the top); a lower
+    app's admin cannot import a higher app's models, so the higher app contributes its inline.
+    """
+    _contributed_inlines[model].append(inline)
+
+
+class CelaestModelAdmin(admin.ModelAdmin):
+    """Base admin of every CELAEST model.
+
+    Search also matches a pasted UUID against the primary key and, for ``ip_search_fields``, a
+    pasted IP address exactly; both lookups use indexes and never raise on input of the wrong type
+    (a plain ``search_fields`` entry on a uuid/inet column would).
+    """
+
+    ip_search_fields: tuple[str, ...] = ()
+    list_per_page = 50
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *_contributed_inlines.get(self.model, [])]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        exact = Q()
+        if term and isinstance(self.opts.pk, models.UUIDField):
+            try:
+                exact |= Q(pk=uuid.UUID(term))
+            except ValueError:
+                pass
+        if term and self.ip_search_fields:
+            try:
+                address = str(ipaddress.ip_address(term))
+            except ValueError:
+                pass
+            else:
+                for field in self.ip_search_fields:
+                    exact |= Q(**{field: address})
+        if exact:
+            results = results | queryset.filter(exact)
+        return results, may_have_duplicates
+
+
+# --- big tables ---------------------------------------------------------------------------------
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that never counts every row of a big table.
+
+    Unfiltered, on PostgreSQL, the count is the planner's estimate (``pg_class.reltuples``) once
+    that says the table is big. Otherwise (filtered, SQLite, a small or never-analysed table) rows
+    are counted only up to ``count_limit``; past it the count stops there. ``count_kind`` says which
+    ("exact", "estimate", "at_least") so the pagination template can say "about" or "more than".
+    Pages past the counted rows cannot be reached: staff narrow the list with filters, search or
+    the date hierarchy instead.
+    """
+
+    count_limit = 10_000
+    count_kind = "exact"
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if not isinstance(queryset, models.QuerySet):
+            return super().count
+        if not queryset.query.where:
+            estimate = self._planner_estimate(queryset)
+            if estimate is not None and estimate > self.count_limit:
+                self.count_kind = "estimate"
+                return estimate
+        counted = queryset.order_by()[: self.count_limit + 1].count()
+        if counted > self.count_limit:
+            self.count_kind = "at_least"
+            return self.count_limit
+        return counted
+
+    @staticmethod
+    def _planner_estimate(queryset) -> int | None:
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                [connection.ops.quote_name(queryset.model._meta.db_table)],
+            )
+            row = cursor.fetchone()
+        # -1 (PostgreSQL 14+) or 0 means never analysed: count instead.
+        return int(row[0]) if row and row[0] > 0 else None
+
+
+class LargeTableAdmin(CelaestModelAdmin):
+    """For big time-series tables: no full count, neither for the page nor for the header."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+
+
+# --- permissions ----------------------------------------------------------------------------------
+
+
+class AppendOnlyAdminMixin:
+    """Rows are written once by the platform and never changed or removed: staff can only look."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class GeneratedRecordAdminMixin:
+    """Rows the platform records (logs, measurements): staff look, and may delete, but never write.
+
+    A row typed in by hand would be a false record, and an edit would falsify a true one.
+    """
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """Lists related rows with a link to each; edited (if at all) on their own page."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- soft delete ----------------------------------------------------------------------------------
+
+
+class DeletedListFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("alive", "Alive"), ("deleted", "Deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "alive":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+class SoftDeleteModelForm(forms.ModelForm):
+    """Reports a unique value already held by a soft-deleted row as a form error.
+
+    Django checks uniqueness through the default manager, which hides deleted rows, so without
+    this the database would reject the value with an IntegrityError (a 500).
+    """
+
+    def clean(self):
+        cleaned_data = super().clean()
+        model = self._meta.model
+        for field in model._meta.concrete_fields:
+            if not field.unique or field.primary_key or field.name in self.errors:
+                continue
+            value = cleaned_data.get(field.name)
+            if value in (None, ""):
+                continue
+            clash = model.all_objects.filter(**{field.name: value}, deleted_at__isnull=False)
+            if self.instance.pk is not None:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error(
+                    field.name, f"A deleted {model._meta.verbose_name} holds this {field.name}; restore it instead."
+                )
+        return cleaned_data
+
+
+class SoftDeleteAdminMixin:
+    """Admin of a soft-deleted model (``deleted_at`` + ``all_objects``).
+
+    Lists every row, deleted ones included (filter "deleted"); "delete" (the action and the
+    button on the change page) marks rows deleted instead of removing them and their dependants,
+    and "restore" brings them back. Autocomplete offers live rows only, as the forms accept no
+    other. Subclasses that add actions keep these: ``actions = [*SoftDeleteAdminMixin.actions, ...]``.
+    """
+
+    form = SoftDeleteModelForm
+    actions = ["soft_delete_selected", "restore_selected"]
+    delete_confirmation_template = "admin/celaest/soft_delete_confirmation.html"
+
+    def get_queryset(self, request):
+        queryset = self.model.all_objects.get_queryset()
+        ordering = self.get_ordering(request)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        return queryset
+
+    def get_list_filter(self, request):
+        return [DeletedListFilter, *super().get_list_filter(request)]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.resolver_match and request.resolver_match.url_name == "autocomplete":
+            results = results.filter(deleted_at__isnull=True)
+        return results, may_have_duplicates
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(boolean=True, description="deleted", ordering="deleted_at")
+    def is_deleted(self, obj):
+        return obj.deleted_at is not None
+
+    # The delete button on the change page soft-deletes: no cascade to collect, nothing protected.
+    def get_deleted_objects(self, objs, request):
+        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, set(), []
+
+    def log_deletions(self, request, queryset):
+        return LogEntry.objects.log_actions(
+            user_id=request.user.pk, queryset=queryset, action_flag=CHANGE, change_message="Soft deleted."
+        )
+
+    def delete_model(self, request, obj):
+        obj.soft_delete()
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.filter(deleted_at__isnull=True):
+            obj.soft_delete()
+
+    @admin.action(description="Soft delete selected %(verbose_name_plural)s", permissions=["delete"])
+    def soft_delete_selected(self, request, queryset):
+        # One by one, so each model's own soft_delete() runs (a deleted user is also deactivated).
+        alive = list(queryset.filter(deleted_at__isnull=True))
+        if alive:
+            self.log_deletions(request, alive)
+        for obj in alive:
+            obj.soft_delete()
+        self.message_user(request, f"{len(alive)} {self.opts.verbose_name_plural} marked deleted.", messages.SUCCESS)
+
+    @admin.action(description="Restore selected %(verbose_name_plural)s", permissions=["delete"])
+    def restore_selected(self, request, queryset):
+        deleted = list(queryset.filter(deleted_at__isnull=False))
+        if deleted:
+            queryset.model.all_objects.filter(pk__in=[obj.pk for obj in deleted]).update(
+                deleted_at=None, updated_at=timezone.now()
+            )
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk, queryset=deleted, action_flag=CHANGE, change_message="Restored."
+            )
+        self.message_user(request, f"{len(deleted)} {self.opts.verbose_name_plural} restored.", messages.SUCCESS)
