@@ -1,0 +1,151 @@
+"""Admin of the AI mesh catalogue: models, pooled provider keys (write-only) and prompt versions."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline
+from celaest.crypto import encrypt
+
+from .models import AIApiKey, AIModel, Prompt
+
+
+@admin.register(AIModel)
+class AIModelAdmin(CelaestModelAdmin):
+    list_display = [
+        "display_name",
+        "provider",
+        "model_id",
+        "cost_per_1k_input",
+        "cost_per_1k_output",
+        "max_tokens_input",
+        "is_default",
+        "is_active",
+    ]
+    list_filter = ["provider", "is_default", "is_active"]
+    search_fields = ["display_name", "model_id"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["provider", "model_id", "display_name", "capabilities", "is_default", "is_active"]}),
+        ("Limits", {"fields": ["max_tokens_input", "max_tokens_output"]}),
+        (
+            "Prices (USD per 1k tokens)",
+            {"fields": ["cost_per_1k_input", "cost_per_1k_output", "cost_per_1k_cached_input"]},
+        ),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+
+class AIApiKeyForm(forms.ModelForm):
+    """The provider key is write-only: typed in, encrypted into ``key_encrypted``, never shown back."""
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted; only its last 4 characters are ever shown. Leave blank to keep the current key.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            self.fields["api_key"].required = True
+            self.fields["api_key"].help_text = "Stored encrypted; only its last 4 characters are ever shown."
+
+    def save(self, commit=True):
+        api_key = self.cleaned_data.get("api_key")
+        if api_key:
+            self.instance.key_encrypted = encrypt(api_key)
+            self.instance.key_hint = api_key[-4:]
+        return super().save(commit)
+
+
+@admin.register(AIApiKey)
+class AIApiKeyAdmin(CelaestModelAdmin):
+    form = AIApiKeyForm
+    exclude = ["key_encrypted"]  # never in a form, whatever the fieldsets say
+    list_display = [
+        "key_name",
+        "provider",
+        "hint",
+        "is_active",
+        "is_healthy",
+        "priority",
+        "rate_limit_rpm",
+        "usage_count",
+        "consecutive_failures",
+        "cooldown_until",
+        "last_used_at",
+    ]
+    list_filter = ["provider", "is_active", "is_healthy"]
+    search_fields = ["key_name", "key_hint"]
+    readonly_fields = [
+        "hint",
+        "usage_count",
+        "consecutive_failures",
+        "last_used_at",
+        "last_checked_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["provider", "key_name", "api_key", "hint", "base_url"]}),
+        ("Routing", {"fields": ["is_active", "is_healthy", "priority", "rate_limit_rpm", "cooldown_until"]}),
+        (
+            "Usage and health",
+            {"fields": ["usage_count", "consecutive_failures", "last_used_at", "last_checked_at", "last_error"]},
+        ),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    actions = ["mark_healthy", "mark_unhealthy"]
+
+    @admin.display(description="key", ordering="key_hint")
+    def hint(self, obj):
+        return f"…{obj.key_hint}" if obj.key_hint else "-"
+
+    @admin.action(description="Mark selected keys healthy (clear failures and cooldown)", permissions=["change"])
+    def mark_healthy(self, request, queryset):
+        updated = queryset.update(
+            is_healthy=True, consecutive_failures=0, cooldown_until=None, last_error="", updated_at=timezone.now()
+        )
+        self.message_user(request, f"{updated} key(s) marked healthy.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected keys unhealthy (taken out of rotation)", permissions=["change"])
+    def mark_unhealthy(self, request, queryset):
+        updated = queryset.update(is_healthy=False, updated_at=timezone.now())
+        self.message_user(request, f"{updated} key(s) marked unhealthy.", messages.SUCCESS)
+
+
+class PromptChildrenInline(ReadOnlyTabularInline):
+    model = Prompt
+    fk_name = "parent"
+    fields = ["slug", "version", "name", "is_active", "created_at"]
+    readonly_fields = fields
+    verbose_name = "later version"
+    verbose_name_plural = "versions evolved from this one"
+
+
+@admin.register(Prompt)
+class PromptAdmin(CelaestModelAdmin):
+    list_display = ["slug", "version", "name", "category", "preferred_model", "temperature", "is_active", "parent"]
+    list_filter = ["is_active", "category", "preferred_model__provider"]
+    list_select_related = ["preferred_model", "parent"]
+    search_fields = ["slug", "name", "category"]
+    autocomplete_fields = ["preferred_model", "parent"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [PromptChildrenInline]
+    fieldsets = [
+        (None, {"fields": ["slug", "version", "name", "category", "description", "is_active", "parent"]}),
+        ("Prompt", {"fields": ["system_prompt", "user_template", "variables"]}),
+        (
+            "Model",
+            {"fields": ["preferred_model", "temperature", "max_output_tokens", "minutes_saved_estimate"]},
+        ),
+        ("Record", {"fields": ["created_by", "created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,318 @@
+"""Admin of sessions, user API keys, webhooks, deliveries, system config and feature flags.
+
+Secrets never reach a page: session tokens and API key hashes are not shown at all, webhook
+secrets are write-only (a hash prefix identifies them), sensitive config values are masked.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from celaest.admin import (
+    MASKED,
+    CelaestModelAdmin,
+    GeneratedRecordAdminMixin,
+    LargeTableAdmin,
+    truncated,
+)
+from celaest.crypto import encrypt, hash_secret
+
+from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(CelaestModelAdmin):
+    """Sessions start at login, never here; staff can end them."""
+
+    list_display = ["user", "ip_address", "agent", "is_active", "last_activity_at", "expires_at", "revoked_at"]
+    list_filter = ["is_active", "expires_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    search_help_text = "User email or exact IP address."
+    ip_search_fields = ("ip_address",)
+    fields = [
+        "user",
+        "ip_address",
+        "user_agent",
+        "device_info",
+        "is_active",
+        "expires_at",
+        "last_activity_at",
+        "revoked_at",
+        "created_at",
+    ]
+    readonly_fields = [
+        "user",
+        "ip_address",
+        "user_agent",
+        "device_info",
+        "last_activity_at",
+        "revoked_at",
+        "created_at",
+    ]
+    actions = ["revoke_sessions"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="user agent")
+    def agent(self, obj):
+        return truncated(obj.user_agent, 50)
+
+    @admin.action(description="Revoke selected sessions", permissions=["change"])
+    def revoke_sessions(self, request, queryset):
+        now = timezone.now()
+        updated = queryset.filter(is_active=True).update(is_active=False, revoked_at=now, updated_at=now)
+        self.message_user(request, f"{updated} session(s) revoked.", messages.SUCCESS)
+
+
+class ApiKeyStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live"), ("revoked", "Revoked"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "live":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return queryset
+
+
+@admin.register(UserApiKey)
+class UserApiKeyAdmin(CelaestModelAdmin):
+    """Keys are created by their users (the key is shown to them once); staff can revoke them."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "usage_count",
+        "rate_limit_rpm",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = [ApiKeyStateFilter]
+    list_select_related = ["user"]
+    search_fields = ["name", "key_prefix", "user__email"]
+    fields = [
+        "user",
+        "name",
+        "prefix",
+        "scopes",
+        "rate_limit_rpm",
+        "expires_at",
+        "usage_count",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "created_at",
+    ]
+    readonly_fields = ["user", "prefix", "usage_count", "last_used_at", "last_used_ip", "revoked_at", "created_at"]
+    actions = ["revoke_keys"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="key", ordering="key_prefix")
+    def prefix(self, obj):
+        return f"{obj.key_prefix}…"
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        now = timezone.now()
+        updated = queryset.filter(revoked_at__isnull=True).update(revoked_at=now, updated_at=now)
+        self.message_user(request, f"{updated} API key(s) revoked.", messages.SUCCESS)
+
+
+class WebhookForm(forms.ModelForm):
+    """The signing secret is write-only: typed in, stored encrypted, identified by a hash prefix."""
+
+    signing_secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown. Leave blank to keep the current secret; a new one "
+        "replaces it at once (the old one stops working, as after a leak).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            self.fields["signing_secret"].required = True
+            self.fields["signing_secret"].help_text = "Stored encrypted and never shown again."
+
+    def save(self, commit=True):
+        secret = self.cleaned_data.get("signing_secret")
+        if secret:
+            self.instance.secret_encrypted = encrypt(secret)
+            self.instance.secret_hash = hash_secret(secret)
+            self.instance.previous_secret_encrypted = ""
+            self.instance.previous_secret_expires_at = None
+        return super().save(commit)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(CelaestModelAdmin):
+    form = WebhookForm
+    exclude = ["secret_encrypted", "previous_secret_encrypted"]  # never in a form, whatever the fieldsets say
+    list_display = ["name", "url", "organization", "user", "status", "secret_id", "failing_since", "last_success_at"]
+    list_filter = ["status"]
+    list_select_related = ["organization", "user"]
+    search_fields = ["name", "url", "organization__slug", "user__email"]
+    autocomplete_fields = ["organization", "user"]
+    readonly_fields = [
+        "secret_id",
+        "previous_secret_expires_at",
+        "failing_since",
+        "last_success_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["organization", "user", "name", "url", "events"]}),
+        ("Signing", {"fields": ["signing_secret", "secret_id", "previous_secret_expires_at"]}),
+        ("Status", {"fields": ["status", "disabled_reason", "failing_since", "last_success_at"]}),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    actions = ["disable_webhooks", "enable_webhooks"]
+
+    @admin.display(description="secret id")
+    def secret_id(self, obj):
+        return f"{obj.secret_hash[:12]}…" if obj.secret_hash else "-"
+
+    @admin.action(description="Disable selected webhooks", permissions=["change"])
+    def disable_webhooks(self, request, queryset):
+        updated = queryset.exclude(status=Webhook.Status.DISABLED).update(
+            status=Webhook.Status.DISABLED,
+            disabled_reason=f"Disabled by {request.user} in the admin",
+            updated_at=timezone.now(),
+        )
+        self.message_user(request, f"{updated} webhook(s) disabled.", messages.SUCCESS)
+
+    @admin.action(description="Enable selected webhooks", permissions=["change"])
+    def enable_webhooks(self, request, queryset):
+        updated = queryset.exclude(status=Webhook.Status.ACTIVE).update(
+            status=Webhook.Status.ACTIVE, disabled_reason="", failing_since=None, updated_at=timezone.now()
+        )
+        self.message_user(request, f"{updated} webhook(s) enabled.", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
+    list_display = [
+        "created_at",
+        "webhook",
+        "event_type",
+        "status",
+        "attempt_number",
+        "response_status",
+        "duration_ms",
+        "delivered_at",
+        "next_attempt_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["webhook"]
+    date_hierarchy = "created_at"
+    search_fields = ["event_id__exact", "event_type__exact", "webhook__name__exact", "organization__slug__exact"]
+    search_help_text = "Exact event id or type, webhook name or organization slug."
+
+
+_KEEP = object()
+
+
+class SensitiveSystemConfigForm(forms.ModelForm):
+    """For a sensitive entry: the stored value is never sent to the page; blank keeps it."""
+
+    new_value = forms.CharField(
+        label="New value",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=f"The current value is hidden ({MASKED}). Leave blank to keep it. "
+        'JSON, or plain text that is stored as a string (e.g. sk-... or {"user": "a", "password": "b"}).',
+    )
+
+    def clean_new_value(self):
+        raw = self.cleaned_data["new_value"]
+        if raw == "":
+            return _KEEP
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not cleaned_data.get("is_sensitive") and cleaned_data.get("new_value", _KEEP) is _KEEP:
+            # Un-marking would put the old secret on the next page: only with a new value.
+            self.add_error("is_sensitive", "To make this entry non-sensitive, also enter a new value.")
+        return cleaned_data
+
+    def save(self, commit=True):
+        new_value = self.cleaned_data.get("new_value", _KEEP)
+        if new_value is not _KEEP:
+            self.instance.value = new_value
+        return super().save(commit)
+
+
+@admin.register(SystemConfig)
+class SystemConfigAdmin(CelaestModelAdmin):
+    list_display = ["key", "shown_value", "is_sensitive", "description_preview", "updated_at", "updated_by"]
+    list_filter = ["is_sensitive"]
+    list_select_related = ["updated_by"]
+    # Never search values: a search would reveal sensitive ones one guess at a time.
+    search_fields = ["key", "description"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and obj.is_sensitive:
+            kwargs["form"] = SensitiveSystemConfigForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        value_field = "new_value" if obj is not None and obj.is_sensitive else "value"
+        return ["key", value_field, "is_sensitive", "description", "updated_at", "updated_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The key is the primary key: "renaming" it in a form would save a second entry.
+        return ["key", "updated_at", "updated_by"] if obj is not None else ["updated_at", "updated_by"]
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="value")
+    def shown_value(self, obj):
+        if obj.is_sensitive:
+            return MASKED
+        return truncated(json.dumps(obj.value, ensure_ascii=False), 80)
+
+    @admin.display(description="description")
+    def description_preview(self, obj):
+        return truncated(obj.description, 80)
+
+
+@admin.register(FeatureFlag)
+class FeatureFlagAdmin(CelaestModelAdmin):
+    list_display = ["flag_key", "is_enabled", "target_type", "target_percentage", "updated_at"]
+    list_filter = ["is_enabled", "target_type"]
+    search_fields = ["flag_key", "description"]
+    readonly_fields = ["created_at", "updated_at"]
+    actions = ["enable_flags", "disable_flags"]
+
+    @admin.action(description="Enable selected flags", permissions=["change"])
+    def enable_flags(self, request, queryset):
+        updated = queryset.update(is_enabled=True, updated_at=timezone.now())
+        self.message_user(request, f"{updated} flag(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected flags", permissions=["change"])
+    def disable_flags(self, request, queryset):
+        updated = queryset.update(is_enabled=False, updated_at=timezone.now())
+        self.message_user(request, f"{updated} flag(s) disabled.", messages.SUCCESS)
