@@ -1,0 +1,25 @@
+"""Filtersets for analytics endpoints."""
+
+import django_filters
+
+from .models import RoiMetric, TelemetryEvent
+
+
+class RoiMetricFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = RoiMetric
+        fields = {"period_type": ["exact"], "period_start": ["exact", "gte", "lte"]}
+
+
+class TelemetryEventFilterSet(django_filters.FilterSet):
+    user = django_filters.UUIDFilter(field_name="user_id")
+
+    class Meta:
+        model = TelemetryEvent
+        fields = {
+            "event_type": ["exact"],
+            "event_name": ["exact"],
+            "device_type": ["exact"],
+            "session_id": ["exact"],
+            "created_at": ["gte", "lte"],
+        }
