@@ -2,6 +2,10 @@
 
 from celaest.api.routers import ApiRouter
 
+from .views import AuditLogViewSet, SystemEventViewSet
+
 router = ApiRouter()
+router.register("audit-logs", AuditLogViewSet, basename="audit-log")
+router.register("system-events", SystemEventViewSet, basename="system-event")
 
 urlpatterns = router.urls
