@@ -1,6 +1,7 @@
 """Serializers of the AI mesh endpoints: models, prompts and the (staff-only) provider key pool."""
 
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from aimesh.models import AIApiKey, AIModel, Prompt
 from celaest import crypto
@@ -46,6 +47,14 @@ class PromptSerializer(serializers.ModelSerializer):
             "max_output_tokens": {"min_value": 1},
             "minutes_saved_estimate": {"min_value": 0},
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None:
+            # DRF gives the fields of a unique constraint their model default; on a full update
+            # (PUT) that would silently renumber or deactivate a version that omits them.
+            for name in ("version", "is_active"):
+                self.fields[name].default = empty
 
     def validate_variables(self, value):
         if not isinstance(value, list):

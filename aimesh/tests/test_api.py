@@ -157,6 +157,15 @@ def test_staff_create_prompt_version_stamps_author_and_rejects_duplicate_version
     assert Prompt.objects.filter(slug="classify", version=2).count() == 1
 
 
+def test_replacing_a_prompt_without_version_or_active_flag_keeps_them(staff):
+    prompt = PromptFactory(slug="classify", version=3, is_active=True)
+    payload = {"slug": "classify", "name": "Classify v3", "system_prompt": "Be terse."}
+    response = _client(staff).put(f"/api/v1/prompts/{prompt.pk}", payload, format="json")
+    assert response.status_code == 200, response.json()
+    prompt.refresh_from_db()
+    assert (prompt.version, prompt.is_active, prompt.name) == (3, True, "Classify v3")
+
+
 def test_a_second_active_version_of_a_prompt_is_refused(staff):
     PromptFactory(slug="classify", version=1, is_active=True)
     payload = {"slug": "classify", "name": "Classify", "version": 2, "is_active": True}
