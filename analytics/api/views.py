@@ -4,6 +4,7 @@ ingestion has its own batch endpoint)."""
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
+from rest_framework.filters import OrderingFilter
 
 from analytics.filters import RoiMetricFilterSet, TelemetryEventFilterSet
 from analytics.models import RoiMetric, TelemetryEvent
@@ -21,6 +22,8 @@ class RoiMetricViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = RoiMetricSerializer
     scope_resource = "roi-metrics"
     filterset_class = RoiMetricFilterSet
+    # Nothing here is free text: no search parameter.
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["period_start", "tasks_completed", "money_saved", "time_saved_minutes", "ai_cost_usd"]
     ordering = ["-period_start", "period_type"]
 

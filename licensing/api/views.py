@@ -5,7 +5,9 @@ from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.filters import OrderingFilter
 
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, TenantViewSet
 from celaest.errors import Conflict
@@ -97,6 +99,8 @@ class LicenseUsageLogViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = LicenseUsageLogSerializer
     scope_resource = "license-usage"
     filterset_class = LicenseUsageLogFilterSet
+    # Nothing here is free text: no search parameter.
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["period_start", "period_end", "ai_requests_count", "calculated_cost"]
     ordering = ["-period_start"]
 
