@@ -1,7 +1,24 @@
-"""REST routes of this app under /api/v1/."""
+"""REST routes of the marketplace app under /api/v1/."""
 
 from celaest.api.routers import ApiRouter
 
+from .views import (
+    AssetDownloadViewSet,
+    CustomerAssetViewSet,
+    MyProductReviewViewSet,
+    ProductCategoryViewSet,
+    ProductReleaseViewSet,
+    ProductReviewViewSet,
+    ProductViewSet,
+)
+
 router = ApiRouter()
+router.register("product-categories", ProductCategoryViewSet, basename="product-category")
+router.register("products", ProductViewSet, basename="product")
+router.register("product-releases", ProductReleaseViewSet, basename="product-release")
+router.register("product-reviews", ProductReviewViewSet, basename="product-review")
+router.register("my-product-reviews", MyProductReviewViewSet, basename="my-product-review")
+router.register("assets", CustomerAssetViewSet, basename="asset")
+router.register("asset-downloads", AssetDownloadViewSet, basename="asset-download")
 
 urlpatterns = router.urls

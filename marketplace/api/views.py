@@ -1,0 +1,235 @@
+"""Marketplace endpoints: the catalogue (read by customers, written by staff), reviews, and the
+assets an organization owns with their download log."""
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.viewsets import CatalogViewSet, CrudMixin, OwnViewSet, ReadOnlyMixin, TenantViewSet
+from marketplace import selectors, services
+from marketplace.filters import (
+    AssetDownloadFilterSet,
+    CustomerAssetFilterSet,
+    ProductCategoryFilterSet,
+    ProductFilterSet,
+    ProductReleaseFilterSet,
+    ProductReviewFilterSet,
+)
+from marketplace.models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+
+from .serializers import (
+    AssetDownloadSerializer,
+    CustomerAssetSerializer,
+    MyProductReviewSerializer,
+    ProductCategorySerializer,
+    ProductReleasePublicSerializer,
+    ProductReleaseSerializer,
+    ProductReviewSerializer,
+    ProductSerializer,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List product categories"),
+    retrieve=extend_schema(summary="Get a product category"),
+    create=extend_schema(summary="Create a product category (staff)"),
+    update=extend_schema(summary="Replace a product category (staff)"),
+    partial_update=extend_schema(summary="Update a product category (staff)"),
+    destroy=extend_schema(summary="Delete an unused product category (staff)"),
+)
+class ProductCategoryViewSet(CatalogViewSet, CrudMixin):
+    """Customers see active categories; staff see and manage all of them."""
+
+    serializer_class = ProductCategorySerializer
+    scope_resource = "product-categories"
+    filterset_class = ProductCategoryFilterSet
+    search_fields = ["name", "slug"]
+    ordering_fields = ["sort_order", "name", "created_at"]
+    ordering = ["sort_order", "name"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return ProductCategory.objects.all()
+
+    def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
+        return selectors.product_category_visible(queryset=queryset)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.product_category_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.product_category_update(category=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.product_category_delete(category=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List products"),
+    retrieve=extend_schema(summary="Get a product"),
+    create=extend_schema(summary="Create a product (staff)"),
+    update=extend_schema(summary="Replace a product (staff)"),
+    partial_update=extend_schema(summary="Update a product (staff)"),
+    destroy=extend_schema(summary="Delete a product (staff; soft delete)"),
+)
+class ProductViewSet(CatalogViewSet, CrudMixin):
+    """Customers see published products; staff see drafts and archived ones too."""
+
+    serializer_class = ProductSerializer
+    scope_resource = "products"
+    filterset_class = ProductFilterSet
+    search_fields = ["name", "slug", "summary"]
+    ordering_fields = ["name", "price", "avg_rating", "review_count", "published_at", "created_at"]
+    ordering = ["name"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return Product.objects.select_related("category")
+
+    def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
+        return selectors.product_visible(queryset=queryset)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.product_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.product_update(product=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.product_delete(product=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List product releases"),
+    retrieve=extend_schema(summary="Get a product release"),
+    create=extend_schema(summary="Create a product release (staff)"),
+    update=extend_schema(summary="Replace a product release (staff)"),
+    partial_update=extend_schema(summary="Update or publish a product release (staff)"),
+    destroy=extend_schema(summary="Delete a never-downloaded product release (staff)"),
+)
+class ProductReleaseViewSet(CatalogViewSet, CrudMixin):
+    """Customers see published releases of published products, without the file's location."""
+
+    serializer_class = ProductReleaseSerializer
+    scope_resource = "product-releases"
+    filterset_class = ProductReleaseFilterSet
+    search_fields = ["version", "release_notes"]
+    ordering_fields = ["created_at", "published_at", "version"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return ProductRelease.objects.all()
+
+    def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
+        return selectors.product_release_visible(queryset=queryset)
+
+    def get_serializer_class(self):
+        user = getattr(self.request, "user", None)
+        if self._is_schema_generation() or (user is not None and user.is_staff):
+            return ProductReleaseSerializer
+        return ProductReleasePublicSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = services.product_release_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.product_release_update(release=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.product_release_delete(release=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List reviews of published products"),
+    retrieve=extend_schema(summary="Get a product review"),
+    destroy=extend_schema(summary="Remove a review (staff moderation)"),
+)
+class ProductReviewViewSet(CatalogViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
+    """Every review of published products, readable by any customer; staff may remove one.
+    Customers write their own reviews through ``my-product-reviews``."""
+
+    serializer_class = ProductReviewSerializer
+    scope_resource = "product-reviews"
+    filterset_class = ProductReviewFilterSet
+    search_fields = ["title", "comment"]
+    ordering_fields = ["created_at", "rating"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return ProductReview.objects.select_related("user")
+
+    def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
+        return selectors.product_review_visible(queryset=queryset)
+
+    def perform_destroy(self, instance):
+        services.product_review_delete(review=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my product reviews"),
+    retrieve=extend_schema(summary="Get one of my product reviews"),
+    create=extend_schema(summary="Review a product (one review per product)"),
+    update=extend_schema(summary="Replace my review"),
+    partial_update=extend_schema(summary="Update my review"),
+    destroy=extend_schema(summary="Delete my review"),
+)
+class MyProductReviewViewSet(OwnViewSet, CrudMixin):
+    """The caller's own reviews. The product's rating is recomputed on every change."""
+
+    serializer_class = MyProductReviewSerializer
+    scope_resource = "my-product-reviews"
+    filterset_class = ProductReviewFilterSet
+    ordering_fields = ["created_at", "rating"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return ProductReview.objects.select_related("user")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = services.product_review_create(user=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(review).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("product", None)  # fixed once written; the serializer refuses a different one
+        services.product_review_update(review=serializer.instance, **data)
+
+    def perform_destroy(self, instance):
+        services.product_review_delete(review=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my organization's products (customer assets)"),
+    retrieve=extend_schema(summary="Get a customer asset"),
+)
+class CustomerAssetViewSet(TenantViewSet, ReadOnlyMixin):
+    serializer_class = CustomerAssetSerializer
+    scope_resource = "assets"
+    filterset_class = CustomerAssetFilterSet
+    search_fields = ["product__name"]
+    ordering_fields = ["granted_at", "expires_at", "created_at"]
+    ordering = ["-granted_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return CustomerAsset.objects.select_related("product")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List downloads of my organization's assets"),
+    retrieve=extend_schema(summary="Get an asset download"),
+)
+class AssetDownloadViewSet(TenantViewSet, ReadOnlyMixin):
+    """The append-only download log, newest first, paged by cursor."""
+
+    serializer_class = AssetDownloadSerializer
+    scope_resource = "asset-downloads"
+    organization_field = "asset__organization"
+    pagination_class = CreatedAtCursorPagination
+    filterset_class = AssetDownloadFilterSet
+    filter_backends = [DjangoFilterBackend]  # the cursor fixes the order
+
+    def scoped_queryset(self) -> QuerySet:
+        return AssetDownload.objects.select_related("release")

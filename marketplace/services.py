@@ -1,0 +1,236 @@
+"""Writes for the marketplace: the catalogue staff manage, and the reviews customers write.
+
+A product's ``avg_rating`` and ``review_count`` are recomputed from its reviews in the same
+transaction as every review change, with the product row locked, so they are always exact.
+"""
+
+import re
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from celaest.errors import Conflict, InvalidInput
+from identity.models import User
+
+from .models import Product, ProductCategory, ProductRelease, ProductReview
+from .selectors import product_owned_by, product_rating_summary
+
+_CHECKSUM_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _apply(instance, changes: dict[str, Any]) -> list[str]:
+    fields = []
+    for name, value in changes.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            fields.append(name)
+    return fields
+
+
+def _delete_unless_referenced(instance, *, message: str, code: str) -> None:
+    try:
+        with transaction.atomic():
+            instance.delete()
+    except ProtectedError as exc:
+        raise Conflict(message, code=code) from exc
+
+
+# --- categories ------------------------------------------------------------------------------
+
+
+def _check_category_parent(*, category: ProductCategory | None, parent: ProductCategory | None) -> None:
+    """A category cannot be its own ancestor."""
+    if category is None or parent is None:
+        return
+    seen = set()
+    node = parent
+    while node is not None and node.pk not in seen:
+        if node.pk == category.pk:
+            raise InvalidInput(
+                "A category cannot be placed under itself or one of its subcategories.",
+                details={"parent": ["This would create a cycle."]},
+            )
+        seen.add(node.pk)
+        node = node.parent
+
+
+@transaction.atomic
+def product_category_create(
+    *,
+    name: str,
+    slug: str,
+    description: str = "",
+    parent: ProductCategory | None = None,
+    sort_order: int = 0,
+    is_active: bool = True,
+) -> ProductCategory:
+    return ProductCategory.objects.create(
+        name=name, slug=slug, description=description, parent=parent, sort_order=sort_order, is_active=is_active
+    )
+
+
+@transaction.atomic
+def product_category_update(*, category: ProductCategory, **changes: Any) -> ProductCategory:
+    if "parent" in changes:
+        _check_category_parent(category=category, parent=changes["parent"])
+    fields = _apply(category, changes)
+    if fields:
+        category.save(update_fields=[*fields, "updated_at"])
+    return category
+
+
+def product_category_delete(*, category: ProductCategory) -> None:
+    _delete_unless_referenced(
+        category,
+        message="This category still has products or subcategories; move them or deactivate the category.",
+        code="category_in_use",
+    )
+
+
+# --- products --------------------------------------------------------------------------------
+
+
+def _stamp_published(instance, *, published_status: str) -> None:
+    if instance.status == published_status and instance.published_at is None:
+        instance.published_at = timezone.now()
+
+
+@transaction.atomic
+def product_create(**fields: Any) -> Product:
+    """Create a product from its catalogue fields (``name``, ``slug``, ``price``, ...)."""
+    product = Product(**fields)
+    _stamp_published(product, published_status=Product.Status.PUBLISHED)
+    product.save()
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, **changes: Any) -> Product:
+    fields = _apply(product, changes)
+    if "status" in fields and product.published_at is None:
+        _stamp_published(product, published_status=Product.Status.PUBLISHED)
+        fields.append("published_at")
+    if fields:
+        product.save(update_fields=[*fields, "updated_at"])
+    return product
+
+
+def product_delete(*, product: Product) -> None:
+    """Products are soft-deleted: orders, assets and reviews keep pointing at them."""
+    product.soft_delete()
+
+
+# --- releases --------------------------------------------------------------------------------
+
+
+def _check_release_publishable(release: ProductRelease) -> None:
+    if release.status == ProductRelease.Status.PUBLISHED and not _CHECKSUM_RE.match(release.checksum_sha256 or ""):
+        raise InvalidInput(
+            "A published release needs the SHA-256 checksum of its file.",
+            code="checksum_required",
+            details={"checksum_sha256": ["Required (64 lowercase hex digits) to publish."]},
+        )
+
+
+@transaction.atomic
+def product_release_create(**fields: Any) -> ProductRelease:
+    """Create a release from its fields (``product``, ``version``, ``status``, ...)."""
+    release = ProductRelease(**fields)
+    _check_release_publishable(release)
+    _stamp_published(release, published_status=ProductRelease.Status.PUBLISHED)
+    try:
+        with transaction.atomic():
+            release.save()
+    except IntegrityError as exc:
+        raise Conflict("This product already has a release with this version.", code="release_exists") from exc
+    return release
+
+
+@transaction.atomic
+def product_release_update(*, release: ProductRelease, **changes: Any) -> ProductRelease:
+    fields = _apply(release, changes)
+    _check_release_publishable(release)
+    if "status" in fields and release.published_at is None:
+        _stamp_published(release, published_status=ProductRelease.Status.PUBLISHED)
+        fields.append("published_at")
+    if fields:
+        try:
+            with transaction.atomic():
+                release.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError as exc:
+            raise Conflict("This product already has a release with this version.", code="release_exists") from exc
+    return release
+
+
+def product_release_delete(*, release: ProductRelease) -> None:
+    _delete_unless_referenced(
+        release,
+        message="This release has been downloaded; yank it instead of deleting it.",
+        code="release_downloaded",
+    )
+
+
+# --- reviews ---------------------------------------------------------------------------------
+
+
+def _check_rating(rating: int) -> None:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidInput("A rating is a whole number from 1 to 5.", details={"rating": ["Must be 1 to 5."]})
+
+
+def _lock_product(product_id) -> Product:
+    return Product.all_objects.select_for_update().get(pk=product_id)
+
+
+def _refresh_rating(product: Product) -> None:
+    """Recompute the product's rating from its reviews; the caller holds the product's lock."""
+    product.avg_rating, product.review_count = product_rating_summary(product_id=product.pk)
+    product.save(update_fields=["avg_rating", "review_count", "updated_at"])
+
+
+@transaction.atomic
+def product_review_create(
+    *, user: User, product: Product, rating: int, title: str = "", comment: str = ""
+) -> ProductReview:
+    """One review per user and product. Verified when the reviewer's organization owns it."""
+    _check_rating(rating)
+    locked = _lock_product(product.pk)
+    if locked.status != Product.Status.PUBLISHED or locked.deleted_at is not None:
+        raise InvalidInput("Only published products can be reviewed.", details={"product": ["Not available."]})
+    if ProductReview.objects.filter(product=locked, user=user).exists():
+        raise Conflict("You have already reviewed this product; edit your review instead.", code="review_exists")
+    review = ProductReview.objects.create(
+        product=locked,
+        user=user,
+        rating=rating,
+        title=title,
+        comment=comment,
+        is_verified=product_owned_by(user=user, product=locked),
+    )
+    _refresh_rating(locked)
+    return review
+
+
+@transaction.atomic
+def product_review_update(
+    *, review: ProductReview, rating: int | None = None, title: str | None = None, comment: str | None = None
+) -> ProductReview:
+    locked = _lock_product(review.product_id)
+    if rating is not None:
+        _check_rating(rating)
+    changes = {"rating": rating, "title": title, "comment": comment}
+    fields = _apply(review, {name: value for name, value in changes.items() if value is not None})
+    if fields:
+        review.save(update_fields=[*fields, "updated_at"])
+        if "rating" in fields:
+            _refresh_rating(locked)
+    return review
+
+
+@transaction.atomic
+def product_review_delete(*, review: ProductReview) -> None:
+    locked = _lock_product(review.product_id)
+    review.delete()
+    _refresh_rating(locked)
