@@ -1,7 +1,22 @@
-"""REST routes of this app under /api/v1/."""
+"""REST routes of the billing app under /api/v1/."""
 
 from celaest.api.routers import ApiRouter
 
+from .views import (
+    CouponViewSet,
+    InvoiceViewSet,
+    OrderViewSet,
+    PaymentGatewayViewSet,
+    PaymentMethodViewSet,
+    TaxRateViewSet,
+)
+
 router = ApiRouter()
+router.register("payment-gateways", PaymentGatewayViewSet, basename="payment-gateway")
+router.register("tax-rates", TaxRateViewSet, basename="tax-rate")
+router.register("coupons", CouponViewSet, basename="coupon")
+router.register("payment-methods", PaymentMethodViewSet, basename="payment-method")
+router.register("orders", OrderViewSet, basename="order")
+router.register("invoices", InvoiceViewSet, basename="invoice")
 
 urlpatterns = router.urls

@@ -1,0 +1,95 @@
+"""Serializers of the billing endpoints. Gateway ``config`` and payment-method gateway tokens are
+never part of any response."""
+
+from rest_framework import serializers
+
+from billing.models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+
+
+class PaymentGatewaySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentGateway
+        fields = ["id", "name", "code", "provider", "status", "fee_percentage", "fee_fixed", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "fee_percentage": {"min_value": 0, "max_value": 100},
+            "fee_fixed": {"min_value": 0},
+        }
+
+
+class TaxRateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaxRate
+        fields = ["id", "name", "code", "rate", "country_code", "region", "is_active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"rate": {"min_value": 0, "max_value": 100}}
+
+    def validate_country_code(self, value: str) -> str:
+        if len(value) != 2 or not value.isalpha():
+            raise serializers.ValidationError("Use a two-letter ISO 3166-1 country code.")
+        return value.upper()
+
+
+class CouponSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Coupon
+        fields = [
+            "id", "code", "description", "discount_type", "discount_value", "currency", "max_redemptions",
+            "times_redeemed", "valid_from", "valid_until", "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "times_redeemed", "created_at", "updated_at"]
+        extra_kwargs = {"discount_value": {"min_value": 0}, "max_redemptions": {"min_value": 1}}
+
+    def validate_currency(self, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise serializers.ValidationError("Use a three-letter ISO 4217 code.")
+        return value.upper()
+
+
+class PaymentMethodSerializer(serializers.ModelSerializer):
+    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PaymentMethod
+        fields = [
+            "id", "user", "gateway", "type", "card_brand", "card_last4", "exp_month", "exp_year", "is_default",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class OrderItemSerializer(serializers.ModelSerializer):
+    product_name = serializers.CharField(source="product.name", read_only=True)
+
+    class Meta:
+        model = OrderItem
+        fields = ["id", "product", "product_name", "description", "quantity", "unit_price", "total"]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    coupon_code = serializers.CharField(source="coupon.code", read_only=True, allow_null=True)
+    items = OrderItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id", "order_number", "user", "status", "gateway", "currency", "subtotal", "discount_total",
+            "tax_total", "tax_rate_percent", "total", "coupon_code", "items", "paid_at", "cancelled_at",
+            "refunded_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    order_number = serializers.CharField(source="order.order_number", read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id", "invoice_number", "order", "order_number", "user", "status", "currency", "subtotal",
+            "discount_total", "tax_total", "total", "billing_details", "issued_at", "paid_at", "voided_at",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields

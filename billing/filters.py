@@ -1,0 +1,62 @@
+"""Filtersets for billing endpoints.
+
+Foreign keys are filtered by id (``UUIDFilter``): no lookup query per request, and an id the
+caller may not see simply matches nothing.
+"""
+
+import django_filters
+
+from .models import Coupon, Invoice, Order, PaymentGateway, PaymentMethod, TaxRate
+
+
+class PaymentGatewayFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = PaymentGateway
+        fields = {"code": ["exact"], "provider": ["exact"], "status": ["exact"]}
+
+
+class TaxRateFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = TaxRate
+        fields = {"code": ["exact"], "country_code": ["exact"], "region": ["exact"], "is_active": ["exact"]}
+
+
+class CouponFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = Coupon
+        fields = {
+            "code": ["exact", "icontains"],
+            "discount_type": ["exact"],
+            "is_active": ["exact"],
+            "valid_from": ["gte", "lte"],
+            "valid_until": ["gte", "lte", "isnull"],
+        }
+
+
+class PaymentMethodFilterSet(django_filters.FilterSet):
+    user = django_filters.UUIDFilter(field_name="user_id")
+
+    class Meta:
+        model = PaymentMethod
+        fields = {"type": ["exact"], "card_brand": ["exact"], "is_default": ["exact"]}
+
+
+class OrderFilterSet(django_filters.FilterSet):
+    user = django_filters.UUIDFilter(field_name="user_id")
+    status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
+    created_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Order
+        fields = ["order_number", "status", "user", "currency", "created_at"]
+
+
+class InvoiceFilterSet(django_filters.FilterSet):
+    order = django_filters.UUIDFilter(field_name="order_id")
+    user = django_filters.UUIDFilter(field_name="user_id")
+    status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices)
+    issued_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Invoice
+        fields = ["invoice_number", "status", "order", "user", "issued_at"]
