@@ -1,10 +1,12 @@
-"""Reads for per-user security records."""
+"""Reads for per-user security records, webhooks and what API key scopes may name."""
 
+from django.db.models import QuerySet
+from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 
 from celaest import crypto
 
-from .models import UserApiKey
+from .models import UserApiKey, UserSession, Webhook, WebhookDelivery
 
 
 def api_key_get_usable(*, raw_key: str) -> UserApiKey | None:
@@ -19,3 +21,39 @@ def api_key_get_usable(*, raw_key: str) -> UserApiKey | None:
     if not api_key.user.is_active or api_key.user.deleted_at is not None:
         return None
     return api_key
+
+
+def user_session_list() -> QuerySet[UserSession]:
+    return UserSession.objects.all()
+
+
+def user_session_is_current(*, session: UserSession, session_key: str | None) -> bool:
+    """Whether ``session`` is the login making this request (``session_token`` hashes the key)."""
+    return bool(session_key) and crypto.secrets_match(session_key, session.session_token)
+
+
+def webhook_list() -> QuerySet[Webhook]:
+    return Webhook.objects.all()
+
+
+def webhook_delivery_list() -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.all()
+
+
+def api_scope_resources() -> frozenset[str]:
+    """Every resource an API key scope can name: the ``scope_resource`` of each API view routed
+    in the URL configuration (read from the routes, so a new endpoint is scopable at once)."""
+    resources = set()
+
+    def walk(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns)
+                continue
+            view_class = getattr(pattern.callback, "cls", None)
+            resource = getattr(view_class, "scope_resource", "")
+            if resource:
+                resources.add(resource)
+
+    walk(get_resolver().url_patterns)
+    return frozenset(resources)

@@ -1,7 +1,22 @@
-"""REST routes of this app under /api/v1/."""
+"""REST routes of the settings app under /api/v1/."""
 
 from celaest.api.routers import ApiRouter
 
+from .views import (
+    ApiKeyViewSet,
+    FeatureFlagViewSet,
+    SystemConfigViewSet,
+    UserSessionViewSet,
+    WebhookDeliveryViewSet,
+    WebhookViewSet,
+)
+
 router = ApiRouter()
+router.register("sessions", UserSessionViewSet, basename="session")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("system-config", SystemConfigViewSet, basename="system-config")
+router.register("feature-flags", FeatureFlagViewSet, basename="feature-flag")
 
 urlpatterns = router.urls

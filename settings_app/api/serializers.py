@@ -1,0 +1,170 @@
+"""Serializers of the settings endpoints.
+
+Secrets never leave in a response after creation: no session token, API key hash or webhook
+secret is a field here; the raw API key and webhook secret appear once, in the create response.
+"""
+
+import re
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from settings_app.events import WEBHOOK_SUBSCRIBABLE
+from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from settings_app.selectors import api_scope_resources, user_session_is_current
+
+#: What a sensitive setting's value is replaced with in every response.
+SENSITIVE_MASK = "••••••"
+_CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+class UserSessionSerializer(serializers.ModelSerializer):
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = [
+            "id", "ip_address", "user_agent", "device_info", "is_active", "is_current", "last_activity_at",
+            "expires_at", "revoked_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_is_current(self, session: UserSession) -> bool:
+        request = self.context.get("request")
+        django_session = getattr(request, "session", None) if request is not None else None
+        session_key = getattr(django_session, "session_key", None)
+        return user_session_is_current(session=session, session_key=session_key)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UserApiKey
+        fields = [
+            "id", "name", "key_prefix", "scopes", "rate_limit_rpm", "usage_count", "last_used_at", "expires_at",
+            "revoked_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=120),
+        required=False,
+        help_text="'*' or '<resource>:read' / '<resource>:write' (write implies read). Default: ['*'].",
+    )
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
+    rate_limit_rpm = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+
+    def validate_scopes(self, scopes: list[str]) -> list[str]:
+        known = api_scope_resources()
+        errors = []
+        for scope in scopes:
+            scope = scope.strip()
+            if scope == "*":
+                continue
+            resource, _, access = scope.partition(":")
+            if access not in ("read", "write"):
+                errors.append(f"Invalid scope {scope!r}: use '*' or '<resource>:read' / '<resource>:write'.")
+            elif resource not in known:
+                errors.append(f"Unknown resource in scope {scope!r}.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return [scope.strip() for scope in scopes]
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The API key. Shown this once: store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WEBHOOK_SUBSCRIBABLE),
+        allow_empty=False,
+        help_text="Event types to deliver; '*' for every event.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = [
+            "id", "name", "url", "events", "status", "disabled_reason", "failing_since", "last_success_at",
+            "user", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "disabled_reason", "failing_since", "last_success_at", "user", "created_at",
+                            "updated_at"]  # fmt: skip
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    # A plain string here: a second component carrying the status choices would make the
+    # schema's enum naming ambiguous. Webhook documents the choices.
+    status = serializers.CharField(read_only=True)
+    secret = serializers.CharField(
+        read_only=True, help_text="The signing secret (whsec_...). Shown this once: store it now."
+    )
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "webhook", "event_id", "event_type", "payload", "status", "attempt_number", "response_status",
+            "response_body", "error", "duration_ms", "next_attempt_at", "delivered_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class SystemConfigSerializer(serializers.ModelSerializer):
+    """A platform setting. A sensitive value is always shown masked; on update, leaving out
+    ``value`` (or sending the mask back) keeps the stored value."""
+
+    value = serializers.JSONField(
+        required=False, allow_null=True, help_text=f'Any JSON value; "{SENSITIVE_MASK}" when sensitive.'
+    )
+
+    class Meta:
+        model = SystemConfig
+        fields = ["key", "value", "description", "is_sensitive", "updated_at", "updated_by"]
+        read_only_fields = ["updated_at", "updated_by"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            fields["key"].read_only = True  # the key is the identity of the setting
+        return fields
+
+    def validate_key(self, key: str) -> str:
+        if not _CONFIG_KEY_RE.match(key):
+            raise serializers.ValidationError("Use letters, digits, '_', '.', ':' and '-' (e.g. 'billing.grace_days').")
+        return key
+
+    def to_representation(self, instance: SystemConfig):
+        data = super().to_representation(instance)
+        if instance.is_sensitive:
+            data["value"] = SENSITIVE_MASK
+        return data
+
+
+class FeatureFlagSerializer(serializers.ModelSerializer):
+    target_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, help_text="Organization or user ids targeted."
+    )
+
+    class Meta:
+        model = FeatureFlag
+        fields = [
+            "id", "flag_key", "description", "is_enabled", "target_type", "target_percentage", "target_ids",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"target_percentage": {"min_value": 0, "max_value": 100}}
+
+    def validate_target_ids(self, value) -> list[str]:
+        return sorted({str(target) for target in value})  # stored as JSON strings

@@ -1,0 +1,223 @@
+"""Settings endpoints: my sessions and API keys, my organization's webhooks and their delivery
+log, and the platform's system config and feature flags (staff)."""
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from celaest.api import permissions as perms
+from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.viewsets import CrudMixin, OwnViewSet, ReadOnlyMixin, StaffViewSet, TenantViewSet
+from celaest.errors import Forbidden
+from settings_app import selectors, services
+from settings_app.filters import (
+    FeatureFlagFilterSet,
+    SystemConfigFilterSet,
+    UserApiKeyFilterSet,
+    UserSessionFilterSet,
+    WebhookDeliveryFilterSet,
+    WebhookFilterSet,
+)
+from settings_app.models import FeatureFlag, SystemConfig, UserApiKey
+
+from .serializers import (
+    SENSITIVE_MASK,
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    FeatureFlagSerializer,
+    SystemConfigSerializer,
+    UserSessionSerializer,
+    WebhookCreatedSerializer,
+    WebhookDeliverySerializer,
+    WebhookSerializer,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my sessions"),
+    retrieve=extend_schema(summary="Get one of my sessions"),
+    destroy=extend_schema(summary="Revoke one of my sessions"),
+)
+class UserSessionViewSet(OwnViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
+    serializer_class = UserSessionSerializer
+    scope_resource = "sessions"
+    filterset_class = UserSessionFilterSet
+    ordering_fields = ["last_activity_at", "created_at", "expires_at"]
+    ordering = ["-last_activity_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.user_session_list()
+
+    def perform_destroy(self, instance):
+        services.user_session_revoke(session=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my API keys"),
+    retrieve=extend_schema(summary="Get one of my API keys"),
+    create=extend_schema(
+        summary="Create an API key (the key is shown once)",
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+    ),
+    destroy=extend_schema(summary="Revoke one of my API keys"),
+)
+class ApiKeyViewSet(OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin):
+    serializer_class = ApiKeySerializer
+    scope_resource = "api-keys"
+    filterset_class = UserApiKeyFilterSet
+    search_fields = ["name", "key_prefix"]
+    ordering_fields = ["created_at", "last_used_at", "name"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return UserApiKey.objects.all()
+
+    def create(self, request, *args, **kwargs):
+        payload = ApiKeyCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        self._check_no_escalation(payload.validated_data.get("scopes", ["*"]))
+        issued = services.api_key_create(user=request.user, **payload.validated_data)
+        body = ApiKeyCreatedSerializer(issued.api_key).data
+        body["key"] = issued.raw_key
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _check_no_escalation(self, scopes: list[str]) -> None:
+        """A key may mint keys with at most its own scopes, never more."""
+        caller_scopes = getattr(self.request.auth, "api_key_scopes", None)
+        if caller_scopes is None:
+            return
+        for scope in scopes:
+            resource, _, access = scope.partition(":")
+            allowed = (
+                "*" in caller_scopes
+                if scope == "*"
+                else perms.api_key_allows(caller_scopes, resource, write=access == "write")
+            )
+            if not allowed:
+                raise Forbidden(
+                    "An API key cannot create a key with scopes it does not hold.",
+                    code="scope_escalation",
+                    details={"scopes": [scope]},
+                )
+
+    def perform_destroy(self, instance):
+        services.api_key_revoke(api_key=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my organization's webhooks"),
+    retrieve=extend_schema(summary="Get a webhook"),
+    create=extend_schema(
+        summary="Register a webhook (the signing secret is shown once)",
+        request=WebhookSerializer,
+        responses={201: WebhookCreatedSerializer},
+    ),
+    update=extend_schema(summary="Replace a webhook's settings"),
+    partial_update=extend_schema(summary="Update a webhook (name, URL, events, pause/resume)"),
+    destroy=extend_schema(summary="Delete a webhook and its delivery log"),
+)
+class WebhookViewSet(TenantViewSet, CrudMixin):
+    serializer_class = WebhookSerializer
+    scope_resource = "webhooks"
+    read_roles = perms.MANAGER_ROLES
+    write_roles = perms.MANAGER_ROLES
+    stamp_user = True
+    filterset_class = WebhookFilterSet
+    search_fields = ["name", "url"]
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.webhook_list()
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = services.webhook_create(**self.creation_stamp(), **serializer.validated_data)
+        body = WebhookCreatedSerializer(created.webhook).data
+        body["secret"] = created.secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        services.webhook_update(webhook=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.webhook_delete(webhook=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhook delivery attempts"),
+    retrieve=extend_schema(summary="Get a webhook delivery attempt"),
+)
+class WebhookDeliveryViewSet(TenantViewSet, ReadOnlyMixin):
+    """The append-only delivery log, newest first, paged by cursor."""
+
+    serializer_class = WebhookDeliverySerializer
+    scope_resource = "webhook-deliveries"
+    read_roles = perms.MANAGER_ROLES
+    write_roles = perms.MANAGER_ROLES
+    pagination_class = CreatedAtCursorPagination
+    filterset_class = WebhookDeliveryFilterSet
+    filter_backends = [DjangoFilterBackend]  # the cursor fixes the order
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.webhook_delivery_list()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List system settings (staff)"),
+    retrieve=extend_schema(summary="Get a system setting (staff)"),
+    create=extend_schema(summary="Create a system setting (staff)"),
+    update=extend_schema(summary="Replace a system setting; omit value to keep it (staff)"),
+    partial_update=extend_schema(summary="Update a system setting (staff)"),
+    destroy=extend_schema(summary="Delete a system setting (staff)"),
+)
+class SystemConfigViewSet(StaffViewSet, CrudMixin):
+    """Platform settings by key (dots allowed, e.g. ``billing.grace_days``). Sensitive values are
+    masked in every response."""
+
+    serializer_class = SystemConfigSerializer
+    scope_resource = "system-config"
+    lookup_field = "key"
+    lookup_value_regex = r"[A-Za-z0-9_.:\-]+"
+    filterset_class = SystemConfigFilterSet
+    search_fields = ["key", "description"]
+    ordering_fields = ["key", "updated_at"]
+    ordering = ["key"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return SystemConfig.objects.all()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.system_config_create(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        changes = dict(serializer.validated_data)
+        value = changes.pop("value", services.KEEP)
+        if value == SENSITIVE_MASK and serializer.instance.is_sensitive:
+            value = services.KEEP  # the mask sent back from a read is not a new value
+        services.system_config_update(config=serializer.instance, actor=self.request.user, value=value, **changes)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List feature flags (staff)"),
+    retrieve=extend_schema(summary="Get a feature flag (staff)"),
+    create=extend_schema(summary="Create a feature flag (staff)"),
+    update=extend_schema(summary="Replace a feature flag (staff)"),
+    partial_update=extend_schema(summary="Update a feature flag (staff)"),
+    destroy=extend_schema(summary="Delete a feature flag (staff)"),
+)
+class FeatureFlagViewSet(StaffViewSet, CrudMixin):
+    serializer_class = FeatureFlagSerializer
+    scope_resource = "feature-flags"
+    filterset_class = FeatureFlagFilterSet
+    search_fields = ["flag_key", "description"]
+    ordering_fields = ["flag_key", "updated_at"]
+    ordering = ["flag_key"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return FeatureFlag.objects.all()

@@ -1,0 +1,50 @@
+"""Filtersets for settings endpoints.
+
+Foreign keys are filtered by id (``UUIDFilter``): no lookup query per request, and an id the
+caller may not see simply matches nothing.
+"""
+
+import django_filters
+
+from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+
+
+class UserSessionFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = UserSession
+        fields = {"is_active": ["exact"], "expires_at": ["gte", "lte"]}
+
+
+class UserApiKeyFilterSet(django_filters.FilterSet):
+    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = UserApiKey
+        fields = ["revoked"]
+
+
+class WebhookFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = Webhook
+        fields = {"status": ["exact"]}
+
+
+class WebhookDeliveryFilterSet(django_filters.FilterSet):
+    webhook = django_filters.UUIDFilter(field_name="webhook_id")
+    created_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["webhook", "event_type", "event_id", "status", "created_at"]
+
+
+class SystemConfigFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = SystemConfig
+        fields = {"key": ["exact", "startswith"], "is_sensitive": ["exact"]}
+
+
+class FeatureFlagFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = FeatureFlag
+        fields = {"flag_key": ["exact"], "is_enabled": ["exact"], "target_type": ["exact"]}
