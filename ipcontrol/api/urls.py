@@ -1,7 +1,12 @@
-"""REST routes of this app under /api/v1/."""
+"""REST routes of the IP control app under /api/v1/."""
 
 from celaest.api.routers import ApiRouter
 
+from .views import LicenseCollisionViewSet, LicenseIpBindingViewSet, LicenseValidationViewSet
+
 router = ApiRouter()
+router.register("license-bindings", LicenseIpBindingViewSet, basename="license-binding")
+router.register("license-validations", LicenseValidationViewSet, basename="license-validation")
+router.register("license-collisions", LicenseCollisionViewSet, basename="license-collision")
 
 urlpatterns = router.urls
