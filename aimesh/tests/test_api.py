@@ -6,6 +6,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from aimesh.api.serializers import AIModelSerializer
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from celaest import crypto
 from identity.models import User
@@ -81,6 +82,17 @@ def test_staff_create_model_and_duplicate_provider_model_id_is_400(staff):
     # The same model id under another provider is a different model.
     other = {**payload, "provider": "openrouter"}
     assert client.post("/api/v1/ai-models", other, format="json").status_code == 201
+
+
+def test_a_duplicate_that_slips_past_validation_is_a_409_not_a_500(staff, monkeypatch):
+    """Two concurrent creates both pass the serializer's uniqueness check; the database decides."""
+    existing = AIModelFactory(provider=Provider.OPENAI, model_id="gpt-race")
+    monkeypatch.setattr(AIModelSerializer, "get_validators", lambda self: [])
+    payload = {"provider": "openai", "model_id": existing.model_id, "display_name": "Race"}
+    response = _client(staff).post("/api/v1/ai-models", payload, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert AIModel.objects.filter(model_id="gpt-race").count() == 1
 
 
 @pytest.mark.parametrize(
