@@ -1,15 +1,27 @@
 """Serializers of the AI mesh endpoints: models, prompts and the (staff-only) provider key pool."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from aimesh.models import AIApiKey, AIModel, Prompt
+from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from celaest import crypto
 
 _KEY_HINT_LENGTH = 4
 
 
+@extend_schema_field({"type": "string", "enum": Provider.values}, component_name="AIProviderEnum")
+class ProviderField(serializers.ChoiceField):
+    """An AI provider. Named in the schema once (``AIProviderEnum``): several components carry it
+    and other apps have ``provider`` fields of their own, so the generated name would collide."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Provider.choices, **kwargs)
+
+
 class AIModelSerializer(serializers.ModelSerializer):
+    provider = ProviderField()
+
     class Meta:
         model = AIModel
         fields = [
@@ -79,6 +91,7 @@ class AIApiKeySerializer(serializers.ModelSerializer):
     """A pooled provider key. ``api_key`` is accepted on write only and stored encrypted; the
     responses carry only ``key_hint`` (its last characters)."""
 
+    provider = ProviderField()
     api_key = serializers.CharField(
         write_only=True,
         trim_whitespace=True,

@@ -2,11 +2,14 @@
 
 from rest_framework import serializers
 
+from aimesh.api.serializers import ProviderField
 from aimesh.models import AIModel, Prompt
 from operations.models import ProcessedTask, TaskBatch
 
 
 class ModelSummarySerializer(serializers.ModelSerializer):
+    provider = ProviderField(read_only=True)
+
     class Meta:
         model = AIModel
         fields = ["id", "provider", "model_id", "display_name"]
