@@ -18,6 +18,16 @@ SENSITIVE_MASK = "••••••"
 _CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 
 
+def _contains_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 class UserSessionSerializer(serializers.ModelSerializer):
     is_current = serializers.SerializerMethodField()
 
@@ -139,6 +149,11 @@ class SystemConfigSerializer(serializers.ModelSerializer):
         if self.instance is not None and not isinstance(self.instance, list | tuple):
             fields["key"].read_only = True  # the key is the identity of the setting
         return fields
+
+    def validate_value(self, value):
+        if _contains_nul(value):  # PostgreSQL's jsonb cannot store U+0000
+            raise serializers.ValidationError("Text in a setting cannot contain the NUL character.")
+        return value
 
     def validate_key(self, key: str) -> str:
         if not _CONFIG_KEY_RE.match(key):
