@@ -33,6 +33,7 @@ class TelemetryEventAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     list_filter = ["device_type"]
     list_select_related = ["organization", "user"]
     date_hierarchy = "created_at"
+    changelist_defer = ("properties",)
     search_fields = [
         "event_type__exact",
         "event_name__exact",

@@ -23,6 +23,7 @@ class AuditLogAdmin(AppendOnlyAdminMixin, LargeTableAdmin):
     list_filter = ["action"]
     list_select_related = ["user", "organization"]
     date_hierarchy = "created_at"
+    changelist_defer = ("changes", "user_agent")
     search_fields = ["resource_id__exact", "resource_type__exact", "user__email__exact", "organization__slug__exact"]
     search_help_text = "Exact resource id or type, user email, organization slug or IP address."
     ip_search_fields = ("ip_address",)
@@ -52,6 +53,7 @@ class SystemEventAdmin(AppendOnlyAdminMixin, LargeTableAdmin):
     list_filter = ["severity"]
     list_select_related = ["organization"]
     date_hierarchy = "created_at"
+    changelist_defer = ("data",)
     search_fields = ["event_type__exact", "source__exact", "organization__slug__exact"]
     search_help_text = "Exact event type, source or organization slug."
     fields = ["created_at", "severity", "event_type", "source", "organization", "message", "data_pretty"]

@@ -141,11 +141,27 @@ class EstimatedCountPaginator(Paginator):
 
 
 class LargeTableAdmin(CelaestModelAdmin):
-    """For big time-series tables: no full count, neither for the page nor for the header."""
+    """For big time-series tables: no full count, neither for the page nor for the header.
+
+    ``changelist_defer`` names bulky columns (payloads, texts) the list never shows, so a page of
+    rows does not fetch them; the change page still loads everything.
+    """
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+    changelist_defer: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if (
+            self.changelist_defer
+            and match
+            and match.url_name == f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        ):
+            queryset = queryset.defer(*self.changelist_defer)
+        return queryset
 
 
 # --- permissions ----------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class ProcessedTaskAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     list_filter = ["status", "model__provider"]
     list_select_related = ["organization", "user", "model"]
     date_hierarchy = "created_at"
+    changelist_defer = ("input_text", "input_variables", "output_text", "output_json", "error_message")
     search_fields = ["organization__slug__exact", "user__email__exact", "error_code__exact"]
     search_help_text = "Task id, exact organization slug, user email or error code."
     fieldsets = [

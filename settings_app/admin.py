@@ -222,6 +222,7 @@ class WebhookDeliveryAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     list_filter = ["status"]
     list_select_related = ["webhook"]
     date_hierarchy = "created_at"
+    changelist_defer = ("payload", "response_body", "error")
     search_fields = ["event_id__exact", "event_type__exact", "webhook__name__exact", "organization__slug__exact"]
     search_help_text = "Exact event id or type, webhook name or organization slug."
 
