@@ -1,10 +1,9 @@
 """Admin of the AI mesh catalogue: models, pooled provider keys (write-only) and prompt versions."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline
+from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline, WriteOnlySecretForm, secret_input
 from celaest.crypto import encrypt
 
 from .models import AIApiKey, AIModel, Prompt
@@ -36,28 +35,12 @@ class AIModelAdmin(CelaestModelAdmin):
     ]
 
 
-class AIApiKeyForm(forms.ModelForm):
-    """The provider key is write-only: typed in, encrypted into ``key_encrypted``, never shown back."""
+class AIApiKeyForm(WriteOnlySecretForm):
+    secret = secret_input(label="API key", help_text="Stored encrypted; only its last 4 characters are ever shown.")
 
-    api_key = forms.CharField(
-        label="API key",
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted; only its last 4 characters are ever shown. Leave blank to keep the current key.",
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance._state.adding:
-            self.fields["api_key"].required = True
-            self.fields["api_key"].help_text = "Stored encrypted; only its last 4 characters are ever shown."
-
-    def save(self, commit=True):
-        api_key = self.cleaned_data.get("api_key")
-        if api_key:
-            self.instance.key_encrypted = encrypt(api_key)
-            self.instance.key_hint = api_key[-4:]
-        return super().save(commit)
+    def store_secret(self, secret):
+        self.instance.key_encrypted = encrypt(secret)
+        self.instance.key_hint = secret[-4:]
 
 
 @admin.register(AIApiKey)
@@ -90,7 +73,7 @@ class AIApiKeyAdmin(CelaestModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["provider", "key_name", "api_key", "hint", "base_url"]}),
+        (None, {"fields": ["provider", "key_name", "secret", "hint", "base_url"]}),
         ("Routing", {"fields": ["is_active", "is_healthy", "priority", "rate_limit_rpm", "cooldown_until"]}),
         (
             "Usage and health",

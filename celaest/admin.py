@@ -42,6 +42,60 @@ def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str))
 
 
+def contains_nul(value) -> bool:
+    """Whether a JSON value holds U+0000 anywhere (PostgreSQL's jsonb cannot store it)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+class NulFreeJSONField(forms.JSONField):
+    """A JSON form field that refuses ``"\u0000"``: a form error instead of a database error (500)."""
+
+    def validate(self, value):
+        super().validate(value)
+        if contains_nul(value):
+            raise forms.ValidationError("JSON text cannot contain the NUL character (\\u0000).", code="null_characters")
+
+
+def secret_input(*, label: str, help_text: str) -> forms.CharField:
+    """A form field for typing a secret in: never rendered back, not even after a form error."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=help_text,
+    )
+
+
+class WriteOnlySecretForm(forms.ModelForm):
+    """A model form with one write-only ``secret`` (declared by subclasses with ``secret_input``).
+
+    Required when adding; when changing, blank keeps the stored secret. ``store_secret`` puts the
+    typed value on the instance (encrypted, hashed); nothing ever renders it back.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            self.fields["secret"].required = True
+        else:
+            self.fields["secret"].help_text += " Leave blank to keep the current one."
+
+    def store_secret(self, secret: str) -> None:
+        raise NotImplementedError
+
+    def save(self, commit=True):
+        secret = self.cleaned_data.get("secret")
+        if secret:
+            self.store_secret(secret)
+        return super().save(commit)
+
+
 # --- inlines contributed across apps -------------------------------------------------------------
 
 _contributed_inlines: dict[type[models.Model], list[type[admin.options.InlineModelAdmin]]] = defaultdict(list)
@@ -61,11 +115,12 @@ class CelaestModelAdmin(admin.ModelAdmin):
 
     Search also matches a pasted UUID against the primary key and, for ``ip_search_fields``, a
     pasted IP address exactly; both lookups use indexes and never raise on input of the wrong type
-    (a plain ``search_fields`` entry on a uuid/inet column would).
+    (a plain ``search_fields`` entry on a uuid/inet column would). JSON fields refuse U+0000.
     """
 
     ip_search_fields: tuple[str, ...] = ()
     list_per_page = 50
+    formfield_overrides = {models.JSONField: {"form_class": NulFreeJSONField}}
 
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *_contributed_inlines.get(self.model, [])]

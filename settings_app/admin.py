@@ -4,6 +4,7 @@ Secrets never reach a page: session tokens and API key hashes are not shown at a
 secrets are write-only (a hash prefix identifies them), sensitive config values are masked.
 """
 
+import base64
 import json
 
 from django import forms
@@ -15,11 +16,17 @@ from celaest.admin import (
     CelaestModelAdmin,
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
+    WriteOnlySecretForm,
+    contains_nul,
+    secret_input,
     truncated,
 )
 from celaest.crypto import encrypt, hash_secret
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from .services import KEEP, WEBHOOK_SECRET_PREFIX, api_key_revoke, user_session_revoke, webhook_update
+
+MIN_WEBHOOK_SECRET_BYTES = 24  # what webhook_create generates; Standard Webhooks asks for 24 to 64
 
 
 @admin.register(UserSession)
@@ -63,9 +70,10 @@ class UserSessionAdmin(CelaestModelAdmin):
 
     @admin.action(description="Revoke selected sessions", permissions=["change"])
     def revoke_sessions(self, request, queryset):
-        now = timezone.now()
-        updated = queryset.filter(is_active=True).update(is_active=False, revoked_at=now, updated_at=now)
-        self.message_user(request, f"{updated} session(s) revoked.", messages.SUCCESS)
+        sessions = list(queryset.filter(is_active=True))
+        for session in sessions:
+            user_session_revoke(session=session)
+        self.message_user(request, f"{len(sessions)} session(s) revoked.", messages.SUCCESS)
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):
@@ -128,36 +136,38 @@ class UserApiKeyAdmin(CelaestModelAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke_keys(self, request, queryset):
-        now = timezone.now()
-        updated = queryset.filter(revoked_at__isnull=True).update(revoked_at=now, updated_at=now)
-        self.message_user(request, f"{updated} API key(s) revoked.", messages.SUCCESS)
+        api_keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in api_keys:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"{len(api_keys)} API key(s) revoked.", messages.SUCCESS)
 
 
-class WebhookForm(forms.ModelForm):
-    """The signing secret is write-only: typed in, stored encrypted, identified by a hash prefix."""
-
-    signing_secret = forms.CharField(
+class WebhookForm(WriteOnlySecretForm):
+    secret = secret_input(
         label="Signing secret",
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown. Leave blank to keep the current secret; a new one "
-        "replaces it at once (the old one stops working, as after a leak).",
+        help_text=f"{WEBHOOK_SECRET_PREFIX} followed by base64 of at least {MIN_WEBHOOK_SECRET_BYTES} random bytes "
+        "(Standard Webhooks). Stored encrypted and never shown; a new secret replaces the old one at once.",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance._state.adding:
-            self.fields["signing_secret"].required = True
-            self.fields["signing_secret"].help_text = "Stored encrypted and never shown again."
-
-    def save(self, commit=True):
-        secret = self.cleaned_data.get("signing_secret")
+    def clean_secret(self):
+        secret = self.cleaned_data["secret"]
         if secret:
-            self.instance.secret_encrypted = encrypt(secret)
-            self.instance.secret_hash = hash_secret(secret)
-            self.instance.previous_secret_encrypted = ""
-            self.instance.previous_secret_expires_at = None
-        return super().save(commit)
+            try:
+                key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+            except ValueError:
+                key = b""
+            if not secret.startswith(WEBHOOK_SECRET_PREFIX) or len(key) < MIN_WEBHOOK_SECRET_BYTES:
+                raise forms.ValidationError(
+                    f"Use {WEBHOOK_SECRET_PREFIX} followed by base64 of at least {MIN_WEBHOOK_SECRET_BYTES} bytes."
+                )
+        return secret
+
+    def store_secret(self, secret):
+        # Replaced at once, with no grace period for the old one: staff replace a secret after a leak.
+        self.instance.secret_encrypted = encrypt(secret)
+        self.instance.secret_hash = hash_secret(secret)
+        self.instance.previous_secret_encrypted = ""
+        self.instance.previous_secret_expires_at = None
 
 
 @admin.register(Webhook)
@@ -179,7 +189,7 @@ class WebhookAdmin(CelaestModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["organization", "user", "name", "url", "events"]}),
-        ("Signing", {"fields": ["signing_secret", "secret_id", "previous_secret_expires_at"]}),
+        ("Signing", {"fields": ["secret", "secret_id", "previous_secret_expires_at"]}),
         ("Status", {"fields": ["status", "disabled_reason", "failing_since", "last_success_at"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
@@ -200,10 +210,10 @@ class WebhookAdmin(CelaestModelAdmin):
 
     @admin.action(description="Enable selected webhooks", permissions=["change"])
     def enable_webhooks(self, request, queryset):
-        updated = queryset.exclude(status=Webhook.Status.ACTIVE).update(
-            status=Webhook.Status.ACTIVE, disabled_reason="", failing_since=None, updated_at=timezone.now()
-        )
-        self.message_user(request, f"{updated} webhook(s) enabled.", messages.SUCCESS)
+        webhooks = list(queryset.exclude(status=Webhook.Status.ACTIVE))
+        for webhook in webhooks:
+            webhook_update(webhook=webhook, status=Webhook.Status.ACTIVE)
+        self.message_user(request, f"{len(webhooks)} webhook(s) enabled.", messages.SUCCESS)
 
 
 @admin.register(WebhookDelivery)
@@ -227,16 +237,11 @@ class WebhookDeliveryAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     search_help_text = "Exact event id or type, webhook name or organization slug."
 
 
-_KEEP = object()
-
-
 class SensitiveSystemConfigForm(forms.ModelForm):
     """For a sensitive entry: the stored value is never sent to the page; blank keeps it."""
 
-    new_value = forms.CharField(
+    new_value = secret_input(
         label="New value",
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=f"The current value is hidden ({MASKED}). Leave blank to keep it. "
         'JSON, or plain text that is stored as a string (e.g. sk-... or {"user": "a", "password": "b"}).',
     )
@@ -244,22 +249,25 @@ class SensitiveSystemConfigForm(forms.ModelForm):
     def clean_new_value(self):
         raw = self.cleaned_data["new_value"]
         if raw == "":
-            return _KEEP
+            return KEEP
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
             return raw
+        if contains_nul(value):  # PostgreSQL's jsonb cannot store it
+            raise forms.ValidationError("The value cannot contain the NUL character (\\u0000).")
+        return value
 
     def clean(self):
         cleaned_data = super().clean()
-        if not cleaned_data.get("is_sensitive") and cleaned_data.get("new_value", _KEEP) is _KEEP:
+        if not cleaned_data.get("is_sensitive") and cleaned_data.get("new_value", KEEP) is KEEP:
             # Un-marking would put the old secret on the next page: only with a new value.
             self.add_error("is_sensitive", "To make this entry non-sensitive, also enter a new value.")
         return cleaned_data
 
     def save(self, commit=True):
-        new_value = self.cleaned_data.get("new_value", _KEEP)
-        if new_value is not _KEEP:
+        new_value = self.cleaned_data.get("new_value", KEEP)
+        if new_value is not KEEP:
             self.instance.value = new_value
         return super().save(commit)
 
