@@ -6,6 +6,8 @@ they say; a changelist costs the same number of queries for 5 rows as for 50; bi
 counted row by row.
 """
 
+import base64
+import secrets
 import uuid
 from io import StringIO
 
@@ -173,7 +175,7 @@ def test_ai_api_key_is_write_only(staff_client):
     clear_key = "sk-live-" + uuid.uuid4().hex + "WXYZ"
     response = staff_client.post(
         admin_url(AIApiKey, "add"),
-        {"provider": "openai", "key_name": "primary", "api_key": clear_key, "priority": 10, "rate_limit_rpm": 60},
+        {"provider": "openai", "key_name": "primary", "secret": clear_key, "priority": 10, "rate_limit_rpm": 60},
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     key = AIApiKey.objects.get(key_name="primary")
@@ -189,7 +191,7 @@ def test_ai_api_key_is_write_only(staff_client):
     # Saving without typing a key keeps the stored one.
     response = staff_client.post(
         admin_url(AIApiKey, "change", key.pk),
-        {"provider": "openai", "key_name": "renamed", "api_key": "", "priority": 5, "rate_limit_rpm": 60},
+        {"provider": "openai", "key_name": "renamed", "secret": "", "priority": 5, "rate_limit_rpm": 60},
     )
     assert response.status_code == 302
     key.refresh_from_db()
@@ -202,13 +204,13 @@ def test_ai_api_key_needs_a_key_when_added(staff_client):
         admin_url(AIApiKey, "add"), {"provider": "openai", "key_name": "empty", "priority": 1, "rate_limit_rpm": 60}
     )
     assert response.status_code == 200
-    assert "api_key" in response.context["adminform"].form.errors
+    assert "secret" in response.context["adminform"].form.errors
     assert not AIApiKey.objects.filter(key_name="empty").exists()
 
 
 def test_webhook_secret_is_write_only(staff_client):
     owner = factories.UserFactory()
-    secret = "whsec_" + uuid.uuid4().hex
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     response = staff_client.post(
         admin_url(Webhook, "add"),
         {
@@ -218,7 +220,7 @@ def test_webhook_secret_is_write_only(staff_client):
             "url": "https://hooks.example.com/orders",
             "events": '["order.paid"]',
             "status": "active",
-            "signing_secret": secret,
+            "secret": secret,
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -232,6 +234,26 @@ def test_webhook_secret_is_write_only(staff_client):
         assert webhook.secret_encrypted not in html
         assert webhook.secret_hash not in html
         assert webhook.secret_hash[:12] in html
+
+
+def test_webhook_secret_must_be_a_standard_webhooks_secret(staff_client):
+    owner = factories.UserFactory()
+    response = staff_client.post(
+        admin_url(Webhook, "add"),
+        {
+            "organization": owner.organization_id,
+            "user": owner.pk,
+            "name": "Weak",
+            "url": "https://hooks.example.com/weak",
+            "events": '["order.paid"]',
+            "status": "active",
+            "secret": "whsec_c2hvcnQ=",  # 5 bytes
+        },
+    )
+    assert response.status_code == 200
+    assert "secret" in response.context["adminform"].form.errors
+    assert "whsec_c2hvcnQ=" not in response.text
+    assert not Webhook.objects.filter(name="Weak").exists()
 
 
 def test_seeded_secrets_never_reach_a_page(demo_data, staff_client):
@@ -312,6 +334,15 @@ def test_sensitive_config_is_masked_and_blank_keeps_it(staff_client):
     assert response.status_code == 302
     plain.refresh_from_db()
     assert plain.value == 50
+
+
+def test_json_with_a_nul_character_is_a_form_error_not_a_500(staff_client):
+    response = staff_client.post(
+        admin_url(Organization, "add"),
+        {"name": "Nul", "slug": "zebulon-nul", "max_users": 5, "settings": '{"note": "a\\u0000b"}'},
+    )
+    assert response.status_code == 200
+    assert "settings" in response.context["adminform"].form.errors
 
 
 # --- append-only tables ---------------------------------------------------------------------------
@@ -447,6 +478,17 @@ def test_license_suspend_reinstate_revoke(staff_client):
     license_.refresh_from_db()
     assert license_.status == License.Status.REVOKED
     assert license_.revoked_at is not None
+
+
+def test_session_and_api_key_revoke_actions(staff_client):
+    session = factories.UserSessionFactory()
+    api_key = factories.UserApiKeyFactory()
+    _action(staff_client, type(session), "revoke_sessions", [session])
+    _action(staff_client, type(api_key), "revoke_keys", [api_key])
+    session.refresh_from_db()
+    api_key.refresh_from_db()
+    assert (session.is_active, session.revoked_at is not None) == (False, True)
+    assert api_key.revoked_at is not None
 
 
 def test_api_key_health_actions(staff_client):
