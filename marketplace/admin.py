@@ -10,6 +10,7 @@ from celaest.admin import (
 )
 
 from .models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+from .services import product_review_delete
 
 
 @admin.register(ProductCategory)
@@ -63,12 +64,28 @@ class ProductAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
 
 @admin.register(ProductReview)
 class ProductReviewAdmin(CelaestModelAdmin):
+    """Moderation: customers write reviews; staff may edit their text or delete them.
+
+    A review written or re-rated here would be a fake one, and would leave the product's rating
+    stale; deleting goes through the service, which recomputes that rating.
+    """
+
     list_display = ["product", "user", "rating", "title", "is_verified", "created_at"]
     list_filter = ["rating", "is_verified"]
     list_select_related = ["product", "user"]
     search_fields = ["title", "product__name", "user__email"]
-    autocomplete_fields = ["product", "user"]
-    readonly_fields = ["created_at", "updated_at"]
+    fields = ["product", "user", "rating", "is_verified", "title", "comment", "created_at", "updated_at"]
+    readonly_fields = ["product", "user", "rating", "is_verified", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        product_review_delete(review=obj)
+
+    def delete_queryset(self, request, queryset):
+        for review in queryset:
+            product_review_delete(review=review)
 
 
 @admin.register(ProductRelease)
