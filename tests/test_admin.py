@@ -31,6 +31,7 @@ from celaest.admin import MASKED, EstimatedCountPaginator
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision
 from licensing.models import License
+from marketplace.services import product_review_create
 from operations.models import ProcessedTask
 from settings_app.models import SystemConfig, Webhook
 from tests import factories
@@ -489,6 +490,21 @@ def test_session_and_api_key_revoke_actions(staff_client):
     api_key.refresh_from_db()
     assert (session.is_active, session.revoked_at is not None) == (False, True)
     assert api_key.revoked_at is not None
+
+
+def test_deleting_a_review_recomputes_the_product_rating(staff_client):
+    product = factories.ProductFactory()
+    kept = product_review_create(user=factories.UserFactory(), product=product, rating=4)
+    dropped = product_review_create(user=factories.UserFactory(), product=product, rating=1)
+    response = _action(staff_client, type(dropped), "delete_selected", [dropped])
+    assert response.status_code == 200  # the confirmation page
+    response = staff_client.post(
+        admin_url(dropped, "changelist"),
+        {"action": "delete_selected", "post": "yes", admin.helpers.ACTION_CHECKBOX_NAME: [str(dropped.pk)]},
+    )
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.review_count, product.avg_rating) == (1, kept.rating)
 
 
 def test_api_key_health_actions(staff_client):
