@@ -34,6 +34,9 @@ as_root() {
 APT_UPDATED=""
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install these packages yourself: $*"
+    if [[ $EUID -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
+        die "$* not installed, and installing needs root (no sudo here): as root, run apt-get install -y $*"
+    fi
     local start
     start="$(now)"
     if [[ -z $APT_UPDATED ]]; then
