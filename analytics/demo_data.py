@@ -39,7 +39,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
@@ -89,6 +89,7 @@ BENCH_BATCH_SIZE = 20  # tasks per benchmark batch; the first tenth of the tasks
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "demo.celaest.local")
 _INSERT_BATCH = 1_000  # rows per INSERT statement
 _EXISTS_CHUNK = 2_000  # ids per "which of these exist already" query
+_COPY_THRESHOLD = 500  # rows from which PostgreSQL inserts go through COPY
 _HISTORY_DAYS = 30
 _CENT = Decimal("0.01")
 _COST_QUANTUM = Decimal("0.00000001")
@@ -233,6 +234,14 @@ def _month_bounds(day: date) -> tuple[date, date]:
     return day.replace(day=1), day.replace(day=last)
 
 
+def _needs_db_prep(field: models.Field) -> bool:
+    return (
+        isinstance(field, models.JSONField)
+        or getattr(field, "auto_now", False)
+        or getattr(field, "auto_now_add", False)
+    )
+
+
 def _missing_chunks(model: type[models.Model], ids: Sequence[uuid.UUID]) -> Iterator[list[int]]:
     """Positions in ``ids`` whose rows do not exist yet, one list per chunk of ids."""
     manager = model._base_manager
@@ -251,9 +260,45 @@ def _insert_missing(
     inserted: list[uuid.UUID] = []
     for positions in _missing_chunks(model, ids):
         rows = [build(i, ids[i]) for i in positions]
-        model._base_manager.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+        _bulk_insert_ignoring_conflicts(model, rows)
         inserted.extend(row.pk for row in rows)
     return inserted
+
+
+def _bulk_insert_ignoring_conflicts(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """``bulk_create(ignore_conflicts=True)``, through COPY on PostgreSQL for the big volumes.
+
+    Django 5.2 sends PostgreSQL bulk inserts as arrays that psycopg quotes in Python, which made
+    ``--scale 10`` take about a minute; COPY into a staging table and ``INSERT ... ON CONFLICT DO
+    NOTHING`` keeps the same semantics at about twice the speed.
+    """
+    connection = connections[model._base_manager.db]
+    if connection.vendor != "postgresql" or len(rows) < _COPY_THRESHOLD:
+        model._base_manager.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    stage = connection.ops.quote_name(f"seed_stage_{model._meta.db_table}")
+    # Only quoted identifiers from the model's metadata are formatted into the SQL below; values go through COPY.
+    create_stage = f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA"  # noqa: S608
+    insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"  # noqa: S608
+    # What bulk_create would send: pre_save (auto_now) then the field's DB value. Only JSON and
+    # auto_now fields need Django's conversion; the other values are plain Python that psycopg dumps.
+    prepared = [f if _needs_db_prep(f) else None for f in fields]
+    attnames = [f.attname for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(create_stage)
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:  # the psycopg cursor
+            for row in rows:
+                copy.write_row(
+                    [
+                        getattr(row, attname) if f is None else f.get_db_prep_save(f.pre_save(row, True), connection)
+                        for attname, f in zip(attnames, prepared, strict=True)
+                    ]
+                )
+        cursor.execute(insert)
+        cursor.execute(f"DROP TABLE {stage}")
 
 
 def _backdate_issued_at(license_ids: Sequence[uuid.UUID]) -> None:
