@@ -39,7 +39,9 @@ Creates the staff superuser admin@celaest.local, the customer organization "demo
 organization "acme" with its own users and data, plans, licenses, AI models and
 provider keys, prompts, tasks, ROI, catalogue, orders, invoices, webhooks, ...
 
-Running it again adds nothing: rows are found by natural key or a fixed id.
+Running it again adds nothing: rows are found by natural key or a fixed id, and
+derived rows (daily ROI, license usage per month, rating and usage counters) are
+recomputed from the tasks, reviews and downloads.
 
 Logins: the two printed at the end always work. Their passwords come from
 {ADMIN_PASSWORD_ENV} / {OWNER_PASSWORD_ENV} when set; otherwise they are generated on
