@@ -36,6 +36,7 @@ class AIModel(TimeStampedModel):
 
     class Meta:
         db_table = "ai_models"
+        verbose_name = "AI model"
         ordering = ["provider", "model_id"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "model_id"], name="ai_models_provider_model_unique"),
@@ -70,6 +71,8 @@ class AIApiKey(TimeStampedModel):
 
     class Meta:
         db_table = "ai_api_pool"
+        verbose_name = "AI API key"
+        verbose_name_plural = "AI API key pool"
         ordering = ["provider", "priority"]
         indexes = [
             models.Index(fields=["is_healthy", "priority"], name="idx_ai_api_pool_health"),

@@ -32,6 +32,7 @@ class RoiMetric(TimeStampedModel):
 
     class Meta:
         db_table = "roi_metrics"
+        verbose_name = "ROI metric"
         ordering = ["-period_start"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "period_type", "period_start"], name="idx_roi_org_period"),

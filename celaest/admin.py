@@ -25,6 +25,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from celaest.validation import contains_nul
+
 # The site's branding. Every app admin imports this module, so this runs before the first request.
 admin.site.site_header = "CELAEST administration"
 admin.site.site_title = "CELAEST administration"
@@ -40,17 +42,6 @@ def truncated(text: str, length: int = 60) -> str:
 def pretty_json(value) -> str:
     """A JSON value laid out for reading on a change page."""
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str))
-
-
-def contains_nul(value) -> bool:
-    """Whether a JSON value holds U+0000 anywhere (PostgreSQL's jsonb cannot store it)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
 
 
 class NulFreeJSONField(forms.JSONField):

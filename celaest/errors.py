@@ -8,6 +8,8 @@ Services raise ``DomainError`` subclasses; views never build error responses by 
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -97,6 +99,11 @@ def exception_handler(exc, context):
         if isinstance(exc, LimitExceeded) and exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, IntegrityError):
+        # A constraint the validators could not see coming (a race, a soft-deleted duplicate).
+        return Response(error_body("conflict", "This change conflicts with an existing record."), status=409)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return Response(error_body("in_use", "This record is still referenced by other records."), status=409)
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(details)

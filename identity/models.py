@@ -120,7 +120,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self):
         return self.first_name or self.email
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
     def soft_delete(self) -> None:
+        """Hide the user and end their access; the row stays for history."""
         self.deleted_at = timezone.now()
         self.is_active = False
+        self.save(update_fields=["deleted_at", "is_active", "updated_at"])
+
+    def restore(self) -> None:
+        """Undo ``soft_delete``: visible and able to log in again."""
+        self.deleted_at = None
+        self.is_active = True
         self.save(update_fields=["deleted_at", "is_active", "updated_at"])

@@ -51,7 +51,7 @@ class License(SoftDeleteModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    ai_requests_used = models.PositiveBigIntegerField(default=0)
+    ai_requests_used = models.PositiveBigIntegerField("AI requests used", default=0)
     custom_limits = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
 
@@ -91,6 +91,7 @@ class LicenseUsageLog(TimeStampedModel):
     class Meta:
         db_table = "license_usage_log"
         ordering = ["-period_start"]
+        indexes = [models.Index(fields=["period_start"], name="idx_usage_log_period")]
         constraints = [
             models.UniqueConstraint(
                 fields=["license", "period_start", "period_end"], name="license_usage_log_one_per_period"

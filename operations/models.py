@@ -103,6 +103,7 @@ class ProcessedTask(UUIDModel):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["organization", "created_at"], name="idx_tasks_org_created"),
+            models.Index(fields=["created_at"], name="idx_tasks_created"),
             models.Index(fields=["batch", "status"], name="idx_tasks_batch_status", condition=Q(batch__isnull=False)),
         ]
         constraints = [

@@ -17,11 +17,11 @@ from celaest.admin import (
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
     WriteOnlySecretForm,
-    contains_nul,
     secret_input,
     truncated,
 )
 from celaest.crypto import encrypt, hash_secret
+from celaest.validation import contains_nul
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from .services import KEEP, WEBHOOK_SECRET_PREFIX, api_key_revoke, user_session_revoke, webhook_update

@@ -1,50 +1,13 @@
 """AI mesh endpoints: the model and prompt catalogues (customers read, staff write) and the
 provider key pool (staff only; the secrets never leave the server)."""
 
-from contextlib import contextmanager
-
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, RestrictedError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from aimesh.filters import AIApiKeyFilterSet, AIModelFilterSet, PromptFilterSet
 from aimesh.models import AIApiKey, AIModel, Prompt
-from celaest.api.viewsets import CatalogViewSet, CrudMixin, StaffViewSet
-from celaest.errors import Conflict
+from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, StaffViewSet, conflicts_answered_409
 
 from .serializers import AIApiKeySerializer, AIModelSerializer, PromptSerializer
-
-
-@contextmanager
-def _conflicts_answered_409():
-    """Serializer validators catch duplicates up front; a concurrent write that slips past them
-    still hits the database constraint, which is a conflict, not a server error."""
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        raise Conflict("This change conflicts with an existing record.") from exc
-
-
-class _StaffWritesMixin:
-    """Saves and deletes of catalogue rows, with database conflicts answered as 409."""
-
-    in_use_message = "This record is still referenced; deactivate it instead of deleting it."
-
-    def perform_create(self, serializer):
-        with _conflicts_answered_409():
-            serializer.save()
-
-    def perform_update(self, serializer):
-        with _conflicts_answered_409():
-            serializer.save()
-
-    def perform_destroy(self, instance):
-        try:
-            with transaction.atomic():
-                instance.delete()
-        except (ProtectedError, RestrictedError) as exc:
-            raise Conflict(self.in_use_message, code="in_use") from exc
 
 
 @extend_schema_view(
@@ -55,7 +18,7 @@ class _StaffWritesMixin:
     partial_update=extend_schema(summary="Update an AI model (staff)"),
     destroy=extend_schema(summary="Delete an unused AI model (staff)"),
 )
-class AIModelViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
+class AIModelViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the active models; staff see and manage all of them."""
 
     serializer_class = AIModelSerializer
@@ -81,7 +44,7 @@ class AIModelViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
     partial_update=extend_schema(summary="Update a prompt version (staff)"),
     destroy=extend_schema(summary="Delete an unused prompt version (staff)"),
 )
-class PromptViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
+class PromptViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the active version of each prompt; staff see every version."""
 
     serializer_class = PromptSerializer
@@ -99,7 +62,7 @@ class PromptViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
         return queryset.filter(is_active=True)
 
     def perform_create(self, serializer):
-        with _conflicts_answered_409():
+        with conflicts_answered_409():
             serializer.save(created_by=self.request.user)
 
 
@@ -111,7 +74,7 @@ class PromptViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
     partial_update=extend_schema(summary="Update a pooled provider key (staff)"),
     destroy=extend_schema(summary="Remove a provider key from the pool (staff)"),
 )
-class AIApiKeyViewSet(_StaffWritesMixin, StaffViewSet, CrudMixin):
+class AIApiKeyViewSet(DatabaseConflictsMixin, StaffViewSet, CrudMixin):
     serializer_class = AIApiKeySerializer
     scope_resource = "ai-keys"
     filterset_class = AIApiKeyFilterSet

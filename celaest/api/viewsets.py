@@ -12,11 +12,14 @@ PostHog's ``TeamAndOrgViewSetMixin``).
 Overriding ``get_queryset`` in a subclass is refused at import time: scoping lives here alone.
 """
 
-from django.db.models import QuerySet
+from contextlib import contextmanager
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, QuerySet, RestrictedError
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
-from celaest.errors import Forbidden
+from celaest.errors import Conflict, Forbidden
 
 from . import permissions as perms
 from .pagination import StandardPagination
@@ -151,3 +154,36 @@ class CrudMixin(
     mixins.DestroyModelMixin,
 ):
     """List, detail, create, update, delete."""
+
+
+@contextmanager
+def conflicts_answered_409():
+    """Serializer validators catch duplicates up front; a concurrent write that slips past them
+    still hits the database constraint, which is a conflict, not a server error."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise Conflict("This change conflicts with an existing record.") from exc
+
+
+class DatabaseConflictsMixin:
+    """Saves and deletes with database conflicts answered as 409: a duplicate that raced past
+    validation (``conflict``), or a row other rows still reference (``in_use``)."""
+
+    in_use_message = "This record is still referenced; deactivate it instead of deleting it."
+
+    def perform_create(self, serializer):
+        with conflicts_answered_409():
+            serializer.save()
+
+    def perform_update(self, serializer):
+        with conflicts_answered_409():
+            serializer.save()
+
+    def perform_destroy(self, instance):
+        try:
+            with transaction.atomic():
+                instance.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            raise Conflict(self.in_use_message, code="in_use") from exc

@@ -1,52 +1,15 @@
 """Licensing endpoints: the plan catalogue (staff write), and each organization's licenses and
 their usage (read-only here; issuing and changing licenses are service operations)."""
 
-from contextlib import contextmanager
-
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, RestrictedError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.filters import OrderingFilter
 
-from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, TenantViewSet
-from celaest.errors import Conflict
+from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, ReadOnlyMixin, TenantViewSet
 from licensing.filters import LicenseFilterSet, LicenseUsageLogFilterSet, SubscriptionPlanFilterSet
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
 
 from .serializers import LicenseSerializer, LicenseUsageLogSerializer, SubscriptionPlanSerializer
-
-
-@contextmanager
-def _conflicts_answered_409():
-    """Serializer validators catch duplicates up front; a concurrent write that slips past them
-    still hits the database constraint, which is a conflict, not a server error."""
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        raise Conflict("This change conflicts with an existing record.") from exc
-
-
-class _StaffWritesMixin:
-    """Saves and deletes of catalogue rows, with database conflicts answered as 409."""
-
-    in_use_message = "This record is still referenced; deactivate it instead of deleting it."
-
-    def perform_create(self, serializer):
-        with _conflicts_answered_409():
-            serializer.save()
-
-    def perform_update(self, serializer):
-        with _conflicts_answered_409():
-            serializer.save()
-
-    def perform_destroy(self, instance):
-        try:
-            with transaction.atomic():
-                instance.delete()
-        except (ProtectedError, RestrictedError) as exc:
-            raise Conflict(self.in_use_message, code="in_use") from exc
 
 
 @extend_schema_view(
@@ -57,7 +20,7 @@ class _StaffWritesMixin:
     partial_update=extend_schema(summary="Update a subscription plan (staff)"),
     destroy=extend_schema(summary="Delete an unused subscription plan (staff)"),
 )
-class SubscriptionPlanViewSet(_StaffWritesMixin, CatalogViewSet, CrudMixin):
+class SubscriptionPlanViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the plans on sale; staff see and manage every plan."""
 
     serializer_class = SubscriptionPlanSerializer

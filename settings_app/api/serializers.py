@@ -9,6 +9,7 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from celaest.validation import contains_nul
 from settings_app.events import WEBHOOK_SUBSCRIBABLE
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from settings_app.selectors import api_scope_resources, user_session_is_current
@@ -16,16 +17,6 @@ from settings_app.selectors import api_scope_resources, user_session_is_current
 #: What a sensitive setting's value is replaced with in every response.
 SENSITIVE_MASK = "••••••"
 _CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
-
-
-def _contains_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
 
 
 class UserSessionSerializer(serializers.ModelSerializer):
@@ -151,7 +142,7 @@ class SystemConfigSerializer(serializers.ModelSerializer):
         return fields
 
     def validate_value(self, value):
-        if _contains_nul(value):  # PostgreSQL's jsonb cannot store U+0000
+        if contains_nul(value):  # PostgreSQL's jsonb cannot store U+0000
             raise serializers.ValidationError("Text in a setting cannot contain the NUL character.")
         return value
 
