@@ -115,6 +115,12 @@ class LicenseCollision(TimeStampedModel):
                 condition=Q(resolved_at__isnull=True),
                 name="collisions_one_open_per_pair",
             ),
+            # NULLs are distinct in a unique index, so single-machine collisions need their own.
+            models.UniqueConstraint(
+                fields=["license", "collision_type", "ip_binding_a"],
+                condition=Q(resolved_at__isnull=True, ip_binding_b__isnull=True),
+                name="collisions_one_open_per_machine",
+            ),
         ]
 
     def __str__(self):

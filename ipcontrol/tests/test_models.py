@@ -32,3 +32,11 @@ def test_no_duplicate_open_collision_for_the_same_pair():
     collision.resolved_at = collision.detected_at
     collision.save()
     LicenseCollisionFactory(**duplicate)  # a new one may open once the old one is resolved
+
+
+def test_no_duplicate_open_single_machine_collision():
+    binding = LicenseIpBindingFactory()
+    single = dict(license=binding.license, ip_binding_a=binding, ip_binding_b=None, collision_type="cloned_machine")
+    LicenseCollisionFactory(**single)
+    with raises_integrity_error():
+        LicenseCollisionFactory(**single)
