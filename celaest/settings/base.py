@@ -168,11 +168,28 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "sweep-webhook-deliveries": {
+        "task": "settings_app.sweep_webhook_deliveries",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "clean-expired-sessions": {
+        "task": "settings_app.clean_expired_sessions",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 
 # Encryption of secrets at rest (provider keys, webhook secrets): comma-separated Fernet keys,
 # newest first. Without it, a key is derived from SECRET_KEY (development only).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Outgoing webhooks. Endpoints must be https unless WEBHOOK_REQUIRE_HTTPS is off, and never
+# resolve to loopback, private, link-local, metadata or reserved addresses unless their host (or
+# an address in a listed CIDR) is in WEBHOOK_ALLOWED_HOSTS (development and tests only).
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
 
 # Supabase JWTs: HS256 with the project's secret, and/or asymmetric keys from its JWKS endpoint.
 SUPABASE_JWT_SECRET = env.str("SUPABASE_JWT_SECRET", default="")
