@@ -1,0 +1,381 @@
+"""A local AI provider for development, tests and benchmarks.
+
+It speaks the OpenAI chat-completions protocol (``POST /v1/chat/completions``, with ``stream``
+as server-sent events and usage in a final chunk when ``stream_options.include_usage``),
+``GET /v1/models`` and the Anthropic messages protocol (``POST /v1/messages``, streaming too),
+so the official SDKs run unchanged against it. Answers are deterministic, usage numbers follow
+the providers' rules (about four characters a token; OpenAI caches whole 128-token blocks of a
+prompt of 1024 tokens or more), and failures are injected per API key:
+
+- a key containing ``fail-429`` answers 429 with ``Retry-After`` (``fail-429`` + ``-rN`` sets N s),
+- ``fail-500``, ``fail-529`` (overloaded), ``fail-401`` and ``hang`` (never answers in time).
+
+Tests start it in a thread on port 0 (``FakeProvider().start()``) and may switch a key's
+failure mode at run time (``set_failure``) and read how often each key was called (``hits``).
+"""
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest", "claude-sonnet-4-5", "fake-small", "fake-large")
+_WORDS = (
+    "the request was processed and the answer is ready with a short summary of the main points "
+    "including the customer's intent the next action and a confidence estimate for the review team"
+).split()
+_FAILURE_PATTERN = re.compile(r"fail-(429|500|529|401|403|400)(?:-r(\d+))?|(hang)")
+_CACHE_BLOCK = 128
+_CACHE_MIN = 1024
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def deterministic_answer(prompt_text: str, *, json_mode: bool, max_tokens: int) -> str:
+    """The same prompt always gets the same answer (a digest picks the words)."""
+    digest = hashlib.sha256(prompt_text.encode()).digest()
+    count = 8 + digest[0] % 17
+    words = [_WORDS[(digest[i % len(digest)] + i) % len(_WORDS)] for i in range(count)]
+    words = words[: max(1, max_tokens)]
+    sentence = " ".join(words).capitalize() + "."
+    if json_mode:
+        return json.dumps({"answer": sentence, "input_chars": len(prompt_text), "digest": digest.hex()[:12]})
+    return sentence
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send_json(self, status: int, body: dict, headers: dict | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def _send_event(self, data: dict | str, event: str | None = None) -> None:
+        text = data if isinstance(data, str) else json.dumps(data)
+        chunk = (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
+        self.wfile.write(chunk.encode())
+        self.wfile.flush()
+
+    def _read_json(self) -> dict | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _api_key(self) -> str:
+        key = self.headers.get("x-api-key") or ""
+        auth = self.headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
+        return key
+
+    def _injected_failure(self, key: str, *, anthropic: bool) -> bool:
+        """Answer the failure the key asks for; True when the request is done."""
+        mode = self.server.failure_for(key)
+        if mode is None:
+            return False
+        if mode == "hang":
+            self.server.stopping.wait(self.server.hang_seconds)
+            self.close_connection = True
+            return True
+        status, retry_after = mode
+        kinds = {
+            429: ("rate_limit_error", "rate_limit_exceeded", "Rate limit reached for requests"),
+            500: ("api_error", "server_error", "The server had an error while processing your request."),
+            529: ("overloaded_error", "overloaded", "Overloaded"),
+            401: ("authentication_error", "invalid_api_key", "Incorrect API key provided."),
+            403: ("permission_error", "forbidden", "This key may not use this model."),
+            400: ("invalid_request_error", "invalid_request", "Invalid request."),
+        }
+        error_type, code, message = kinds[status]
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        if anthropic:
+            body = {"type": "error", "error": {"type": error_type, "message": message}}
+        else:
+            body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+        self._send_json(status, body, headers)
+        return True
+
+    def _unauthorized(self, anthropic: bool) -> None:
+        if anthropic:
+            body = {"type": "error", "error": {"type": "authentication_error", "message": "x-api-key header missing"}}
+        else:
+            body = {
+                "error": {"message": "Missing API key.", "type": "invalid_request_error", "code": "invalid_api_key"}
+            }
+        self._send_json(401, body)
+
+    def _bad_request(self, message: str, anthropic: bool) -> None:
+        if anthropic:
+            body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+        else:
+            body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+        self._send_json(400, body)
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path.endswith("/models"):
+            key = self._api_key()
+            if not key:
+                return self._unauthorized(anthropic=False)
+            self.server.count(key)
+            if self._injected_failure(key, anthropic="x-api-key" in self.headers):
+                return None
+            data = [
+                {"id": name, "object": "model", "created": 1700000000, "owned_by": "celaest-fake",
+                 "type": "model", "display_name": name, "created_at": "2024-01-01T00:00:00Z"}
+                for name in MODELS
+            ]  # fmt: skip
+            return self._send_json(200, {"object": "list", "data": data, "has_more": False})
+        return self._send_json(404, {"error": {"message": "Not found", "type": "not_found"}})
+
+    def do_POST(self):  # noqa: N802
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path.endswith("/chat/completions"):
+            return self._openai_chat()
+        if path.endswith("/messages"):
+            return self._anthropic_messages()
+        self._read_json()
+        return self._send_json(404, {"error": {"message": "Not found", "type": "not_found"}})
+
+    def _common(self, *, anthropic: bool) -> tuple[str, dict] | None:
+        body = self._read_json()
+        key = self._api_key()
+        if not key:
+            self._unauthorized(anthropic)
+            return None
+        self.server.count(key)
+        if self._injected_failure(key, anthropic=anthropic):
+            return None
+        if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
+            self._bad_request("`model` and `messages` are required.", anthropic)
+            return None
+        if self.server.latency_seconds:
+            time.sleep(self.server.latency_seconds)
+        return key, body
+
+    def _openai_chat(self):
+        started = self._common(anthropic=False)
+        if started is None:
+            return
+        _key, body = started
+        prompt_text = "\n".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
+        json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 1024
+        answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
+        prompt_tokens = estimate_tokens(prompt_text)
+        cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
+        completion_tokens = estimate_tokens(answer)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+        ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        model = body["model"]
+        if not body.get("stream"):
+            return self._send_json(
+                200,
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": answer, "refusal": None},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": usage,
+                    "system_fingerprint": "fp_celaest_fake",
+                },
+            )
+        self._start_stream()
+        base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+        self._send_event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        for piece in re.findall(r"\S+\s*", answer):
+            self._send_event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        self._send_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._send_event({**base, "choices": [], "usage": usage})
+        self._send_event("[DONE]")
+
+    def _anthropic_messages(self):
+        started = self._common(anthropic=True)
+        if started is None:
+            return
+        _key, body = started
+        system = body.get("system") or ""
+        system_text = system if isinstance(system, str) else _content_text(system)
+        texts = [system_text] + [_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict)]
+        prompt_text = "\n".join(text for text in texts if text)
+        json_mode = "json" in system_text.lower()
+        answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=body.get("max_tokens") or 1024)
+        prompt_tokens = estimate_tokens(prompt_text)
+        cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
+        usage = {
+            # Anthropic counts the cache reads apart from the (uncached) input tokens.
+            "input_tokens": prompt_tokens - cached,
+            "cache_read_input_tokens": cached,
+            "cache_creation_input_tokens": 0,
+            "output_tokens": estimate_tokens(answer),
+        }
+        ident = f"msg_{uuid.uuid4().hex[:24]}"
+        message = {
+            "id": ident,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": answer}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return self._send_json(200, message)
+        self._start_stream()
+        start_usage = {**usage, "output_tokens": 1}
+        self._send_event(
+            {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}},
+            "message_start",
+        )
+        self._send_event(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        )
+        self._send_event({"type": "ping"}, "ping")
+        for piece in re.findall(r"\S+\s*", answer):
+            self._send_event(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                "content_block_delta",
+            )
+        self._send_event({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        self._send_event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            "message_delta",
+        )
+        self._send_event({"type": "message_stop"}, "message_stop")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Benchmarks open many keep-alive connections at once.
+    request_queue_size = 1024
+
+    def __init__(self, address, *, latency_ms: int, hang_seconds: float, verbose: bool):
+        super().__init__(address, _Handler)
+        self.latency_seconds = latency_ms / 1000
+        self.hang_seconds = hang_seconds
+        self.verbose = verbose
+        self.stopping = threading.Event()
+        self.hits: Counter = Counter()
+        self.overrides: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.hits[key] += 1
+
+    def failure_for(self, key: str):
+        mode = self.overrides.get(key, key)
+        if not mode:
+            return None
+        match = _FAILURE_PATTERN.search(mode)
+        if match is None:
+            return None
+        if match.group(3):
+            return "hang"
+        return int(match.group(1)), int(match.group(2) or 1)
+
+
+class FakeProvider:
+    """The server, startable in a background thread (tests, benchmarks) or in the foreground."""
+
+    def __init__(self, *, host="127.0.0.1", port=0, latency_ms=0, hang_seconds=30.0, verbose=False):
+        self.httpd = _Server((host, port), latency_ms=latency_ms, hang_seconds=hang_seconds, verbose=verbose)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hits(self) -> Counter:
+        return self.httpd.hits
+
+    def set_failure(self, key: str, mode: str | None) -> None:
+        """Make ``key`` behave as ``mode`` (e.g. ``"fail-429-r2"``, ``"hang"``), or normally (``""``)."""
+        self.httpd.overrides[key] = mode or ""
+
+    def clear_failure(self, key: str) -> None:
+        self.httpd.overrides.pop(key, None)
+
+    def set_latency(self, milliseconds: int) -> None:
+        self.httpd.latency_seconds = milliseconds / 1000
+
+    def start(self) -> "FakeProvider":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-provider", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
