@@ -9,6 +9,7 @@ broker, the cache and rate-limit counters.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -177,6 +178,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settings_app.clean_expired_sessions",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    "aggregate-roi-today": {
+        "task": "analytics.aggregate_roi_today",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
+    "aggregate-roi-closing": {
+        "task": "analytics.aggregate_roi_closing",
+        "schedule": crontab(hour=0, minute=30),
+        "options": {"expires": 3 * 3600},
     },
 }
 
