@@ -40,8 +40,8 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
-from django.db.models import Avg, Count, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models import Avg, Count, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
@@ -2187,71 +2187,10 @@ def _refresh_derived(demo: _Demo, *, organization_ids: Sequence[uuid.UUID]) -> N
 
 
 def _refresh_roi_days(*, organization_ids: Sequence[uuid.UUID], since: datetime) -> None:
-    """Upsert one ``day`` ROI row per organization and day from its processed tasks.
+    """Recompute the ROI rows of the demo's history with the real aggregation job."""
+    from analytics.services import roi_aggregate_all
 
-    Stand-in for the analytics aggregation job, so the demo's dashboards agree with its tasks.
-    """
-    completed = Q(status=ProcessedTask.Status.COMPLETED)
-    days = (
-        ProcessedTask.objects.filter(organization_id__in=organization_ids, created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .order_by()
-        .values("organization_id", "day")
-        .annotate(
-            completed=Count("id", filter=completed),
-            failed=Count("id", filter=Q(status=ProcessedTask.Status.FAILED)),
-            minutes=Sum("prompt__minutes_saved_estimate", filter=completed),
-            cost=Sum("cost_usd"),
-            tokens_input=Sum("tokens_input"),
-            tokens_output=Sum("tokens_output"),
-            avg_ms=Avg("execution_time_ms", filter=completed),
-            users=Count("user_id", distinct=True),
-        )
-    )
-    org_settings = dict(Organization.all_objects.filter(pk__in=organization_ids).values_list("pk", "settings"))
-    rows = []
-    for day in days:
-        settings_ = org_settings[day["organization_id"]] or {}
-        currency = settings_.get("currency", "USD")
-        hourly_rate = Decimal(str(settings_.get("hourly_rate", "40.00")))
-        minutes = (day["minutes"] or Decimal("0")).quantize(_CENT)
-        cost = day["cost"] or Decimal("0")
-        rows.append(
-            RoiMetric(
-                organization_id=day["organization_id"],
-                period_type=RoiMetric.PeriodType.DAY,
-                period_start=day["day"],
-                tasks_completed=day["completed"],
-                tasks_failed=day["failed"],
-                time_saved_minutes=minutes,
-                money_saved=quantize_money(minutes / 60 * hourly_rate - cost, currency),
-                currency=currency,
-                ai_cost_usd=cost,
-                tokens_input=day["tokens_input"] or 0,
-                tokens_output=day["tokens_output"] or 0,
-                avg_execution_time_ms=round(day["avg_ms"] or 0),
-                active_users_count=day["users"],
-            )
-        )
-    RoiMetric.objects.bulk_create(
-        rows,
-        batch_size=_INSERT_BATCH,
-        update_conflicts=True,
-        unique_fields=["organization", "period_type", "period_start"],
-        update_fields=[
-            "tasks_completed",
-            "tasks_failed",
-            "time_saved_minutes",
-            "money_saved",
-            "currency",
-            "ai_cost_usd",
-            "tokens_input",
-            "tokens_output",
-            "avg_execution_time_ms",
-            "active_users_count",
-            "updated_at",
-        ],
-    )
+    roi_aggregate_all(date_from=since.date(), date_to=timezone.now().date())
 
 
 def _refresh_usage_logs(*, organization_ids: Sequence[uuid.UUID], since: datetime) -> None:

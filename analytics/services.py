@@ -1,0 +1,208 @@
+"""ROI aggregation: processed tasks rolled up into ``roi_metrics`` per organization and period.
+
+Set-based SQL: one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per period type,
+so recomputing any range is idempotent and no task is ever loaded into Python.
+
+- period starts: day; ISO week (Monday); month — in the organization's ``settings.timezone`` on
+  PostgreSQL (falling back to ``TIME_ZONE`` when missing or unknown); in UTC on SQLite, which
+  has no time zone database.
+- time saved: per completed task, the organization's override for the prompt's slug, else for
+  its category (``settings.minutes_saved_overrides``), else the prompt's ``minutes_saved_estimate``.
+- money saved: time saved × ``settings.hourly_rate`` (else system config ``roi.default_hourly_rate``)
+  − the AI cost of every task in the period.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import connection, transaction
+
+PERIOD_TYPES = ("day", "week", "month")
+_NUMBER = r"^[0-9]+(\.[0-9]+)?$"
+
+_POSTGRES_PERIOD = {
+    "day": "date_trunc('day', t.created_at AT TIME ZONE z.tz)::date",
+    "week": "date_trunc('week', t.created_at AT TIME ZONE z.tz)::date",
+    "month": "date_trunc('month', t.created_at AT TIME ZONE z.tz)::date",
+}
+_SQLITE_PERIOD = {
+    "day": "date(t.created_at)",
+    "week": "date(t.created_at, 'weekday 0', '-6 days')",
+    "month": "date(t.created_at, 'start of month')",
+}
+
+_UPSERT_COLUMNS = (
+    "tasks_completed", "tasks_failed", "time_saved_minutes", "money_saved", "currency", "ai_cost_usd",
+    "tokens_input", "tokens_output", "avg_execution_time_ms", "active_users_count", "updated_at",
+)  # fmt: skip
+_ON_CONFLICT = "ON CONFLICT (organization_id, period_type, period_start) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in _UPSERT_COLUMNS
+)
+
+_POSTGRES_SQL = """
+WITH z AS (
+    SELECT o.id,
+           CASE WHEN o.settings->>'timezone' IN (SELECT name FROM pg_timezone_names)
+                THEN o.settings->>'timezone' ELSE %(default_tz)s END AS tz,
+           CASE WHEN o.settings->>'hourly_rate' ~ %(number)s
+                THEN (o.settings->>'hourly_rate')::numeric ELSE %(default_hourly_rate)s END AS hourly_rate,
+           COALESCE(NULLIF(o.settings->>'currency', ''), 'USD') AS currency,
+           o.settings->'minutes_saved_overrides' AS overrides
+    FROM organizations o
+),
+task_rows AS (
+    SELECT t.organization_id, {period} AS period_start, t.status, t.user_id, t.cost_usd,
+           t.tokens_input, t.tokens_output, t.execution_time_ms, z.hourly_rate, z.currency,
+           CASE WHEN t.status = 'completed' THEN COALESCE(
+                CASE WHEN z.overrides->>p.slug ~ %(number)s THEN (z.overrides->>p.slug)::numeric END,
+                CASE WHEN z.overrides->>p.category ~ %(number)s THEN (z.overrides->>p.category)::numeric END,
+                p.minutes_saved_estimate, 0) ELSE 0 END AS minutes_saved
+    FROM processed_tasks t
+    JOIN z ON z.id = t.organization_id
+    LEFT JOIN prompts_master p ON p.id = t.prompt_id
+    WHERE t.created_at >= %(scan_from)s AND t.created_at < %(scan_to)s
+)
+INSERT INTO roi_metrics (
+    id, organization_id, period_type, period_start, tasks_completed, tasks_failed, time_saved_minutes,
+    money_saved, currency, ai_cost_usd, tokens_input, tokens_output, avg_execution_time_ms,
+    active_users_count, created_at, updated_at
+)
+SELECT gen_random_uuid(), organization_id, %(period_type)s, period_start,
+       COUNT(*) FILTER (WHERE status = 'completed'),
+       COUNT(*) FILTER (WHERE status = 'failed'),
+       ROUND(SUM(minutes_saved), 2),
+       ROUND(SUM(minutes_saved) / 60 * MAX(hourly_rate) - SUM(cost_usd), 4),
+       MAX(currency),
+       SUM(cost_usd), SUM(tokens_input), SUM(tokens_output),
+       COALESCE(ROUND(AVG(execution_time_ms) FILTER (WHERE status = 'completed')), 0),
+       COUNT(DISTINCT user_id),
+       now(), now()
+FROM task_rows
+WHERE period_start BETWEEN %(first_period)s AND %(last_period)s
+GROUP BY organization_id, period_start
+"""
+
+_SQLITE_SQL = """
+INSERT INTO roi_metrics (
+    id, organization_id, period_type, period_start, tasks_completed, tasks_failed, time_saved_minutes,
+    money_saved, currency, ai_cost_usd, tokens_input, tokens_output, avg_execution_time_ms,
+    active_users_count, created_at, updated_at
+)
+SELECT lower(hex(randomblob(16))), organization_id, %(period_type)s, period_start,
+       SUM(status = 'completed'), SUM(status = 'failed'),
+       ROUND(SUM(minutes_saved), 2),
+       ROUND(SUM(minutes_saved) / 60.0 * MAX(hourly_rate) - SUM(cost_usd), 4),
+       MAX(currency), SUM(cost_usd), SUM(tokens_input), SUM(tokens_output),
+       COALESCE(ROUND(AVG(CASE WHEN status = 'completed' THEN execution_time_ms END)), 0),
+       COUNT(DISTINCT user_id),
+       %(now)s, %(now)s
+FROM (
+    SELECT t.organization_id, {period} AS period_start, t.status, t.user_id, t.cost_usd,
+           t.tokens_input, t.tokens_output, t.execution_time_ms,
+           COALESCE(CAST(json_extract(o.settings, '$.hourly_rate') AS REAL), %(default_hourly_rate)s) AS hourly_rate,
+           COALESCE(NULLIF(json_extract(o.settings, '$.currency'), ''), 'USD') AS currency,
+           CASE WHEN t.status = 'completed' THEN COALESCE(
+                CAST(json_extract(o.settings, '$.minutes_saved_overrides."' || p.slug || '"') AS REAL),
+                CAST(json_extract(o.settings, '$.minutes_saved_overrides."' || p.category || '"') AS REAL),
+                p.minutes_saved_estimate, 0) ELSE 0 END AS minutes_saved
+    FROM processed_tasks t
+    JOIN organizations o ON o.id = t.organization_id
+    LEFT JOIN prompts_master p ON p.id = t.prompt_id
+    WHERE t.created_at >= %(scan_from)s AND t.created_at < %(scan_to)s
+) AS task_rows
+WHERE period_start BETWEEN %(first_period)s AND %(last_period)s
+GROUP BY organization_id, period_start
+"""
+
+
+@dataclass(frozen=True)
+class PeriodRange:
+    first: date  # start of the first period
+    last: date  # start of the last period
+    end: date  # first day after the last period
+
+
+def period_start(*, period_type: str, day: date) -> date:
+    if period_type == "day":
+        return day
+    if period_type == "week":
+        return day - timedelta(days=day.weekday())
+    if period_type == "month":
+        return day.replace(day=1)
+    raise ValueError(f"Unknown period type {period_type!r}")
+
+
+def _next_period(*, period_type: str, start: date) -> date:
+    if period_type == "day":
+        return start + timedelta(days=1)
+    if period_type == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def period_range(*, period_type: str, date_from: date, date_to: date) -> PeriodRange:
+    """The whole periods that cover ``date_from``..``date_to`` (a week or month is never cut)."""
+    if date_to < date_from:
+        raise ValueError("date_to is before date_from")
+    last = period_start(period_type=period_type, day=date_to)
+    return PeriodRange(
+        first=period_start(period_type=period_type, day=date_from),
+        last=last,
+        end=_next_period(period_type=period_type, start=last),
+    )
+
+
+def roi_aggregate(*, period_type: str, date_from: date, date_to: date) -> int:
+    """Recompute the ``period_type`` rows of every organization for the periods covering the
+    range. Returns the number of rows written."""
+    if period_type not in PERIOD_TYPES:
+        raise ValueError(f"Unknown period type {period_type!r}; use one of {PERIOD_TYPES}")
+    periods = period_range(period_type=period_type, date_from=date_from, date_to=date_to)
+    # Scan a day beyond each end so every time zone's local day is complete; the period
+    # filter then keeps exactly the periods asked for.
+    params = {
+        "period_type": period_type,
+        "first_period": periods.first,
+        "last_period": periods.last,
+        "scan_from": _utc_midnight(periods.first - timedelta(days=1)),
+        "scan_to": _utc_midnight(periods.end + timedelta(days=1)),
+        "number": _NUMBER,
+        "default_tz": settings.TIME_ZONE,
+        "default_hourly_rate": default_hourly_rate(),
+    }
+    if connection.vendor == "postgresql":
+        sql = _POSTGRES_SQL.format(period=_POSTGRES_PERIOD[period_type])
+    else:
+        from django.utils import timezone
+
+        sql = _SQLITE_SQL.format(period=_SQLITE_PERIOD[period_type])
+        params["now"] = timezone.now()
+        params["first_period"] = periods.first.isoformat()
+        params["last_period"] = periods.last.isoformat()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"{sql} {_ON_CONFLICT}", params)
+        return cursor.rowcount
+
+
+def default_hourly_rate() -> Decimal:
+    """The hourly rate for organizations that set none (system config ``roi.default_hourly_rate``)."""
+    from settings_app.models import SystemConfig
+
+    value = SystemConfig.objects.filter(key="roi.default_hourly_rate").values_list("value", flat=True).first()
+    try:
+        rate = Decimal(str(value)) if value not in (None, "") else Decimal("0")
+    except InvalidOperation:
+        return Decimal("0")
+    return rate if rate.is_finite() and rate >= 0 else Decimal("0")
+
+
+def roi_aggregate_all(*, date_from: date, date_to: date) -> dict[str, int]:
+    return {ptype: roi_aggregate(period_type=ptype, date_from=date_from, date_to=date_to) for ptype in PERIOD_TYPES}
+
+
+def _utc_midnight(day: date):
+    from datetime import datetime, time
+
+    return datetime.combine(day, time.min, tzinfo=UTC)
