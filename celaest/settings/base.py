@@ -244,6 +244,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["celaest.api.schema.document_paths_without_trailing_slash"],
+    # Every model's status has its own enum name, so adding a model never renames another's.
+    "ENUM_NAME_OVERRIDES": {
+        "LicenseStatusEnum": "licensing.models.License.Status",
+        "TaskBatchStatusEnum": "operations.models.TaskBatch.Status",
+        "ProcessedTaskStatusEnum": "operations.models.ProcessedTask.Status",
+        "WebhookStatusEnum": "settings_app.models.Webhook.Status",
+        "WebhookDeliveryStatusEnum": "settings_app.models.WebhookDelivery.Status",
+        "ProductStatusEnum": "marketplace.models.Product.Status",
+        "ProductReleaseStatusEnum": "marketplace.models.ProductRelease.Status",
+        "CustomerAssetStatusEnum": "marketplace.models.CustomerAsset.Status",
+        "PaymentGatewayStatusEnum": "billing.models.PaymentGateway.Status",
+        "OrderStatusEnum": "billing.models.Order.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
