@@ -169,6 +169,26 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "expire-licenses": {
+        "task": "licensing.expire_licenses",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "flush-license-validations": {
+        "task": "ipcontrol.flush_validations",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
+    "deactivate-stale-license-bindings": {
+        "task": "ipcontrol.deactivate_stale_bindings",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    "auto-resolve-license-collisions": {
+        "task": "ipcontrol.auto_resolve_collisions",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sweep-webhook-deliveries": {
         "task": "settings_app.sweep_webhook_deliveries",
         "schedule": 30.0,
@@ -190,6 +210,17 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3 * 3600},
     },
 }
+
+# Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed when they are the direct peer.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Public license validation: requests per minute per caller IP and per license key (429 beyond).
+LICENSE_VALIDATE_RATE_PER_IP = env.int("LICENSE_VALIDATE_RATE_PER_IP", default=600)
+LICENSE_VALIDATE_RATE_PER_KEY = env.int("LICENSE_VALIDATE_RATE_PER_KEY", default=120)
+# Ed25519 keys signing offline license certificates: comma-separated "kid:base64-private-key",
+# newest first (it signs; every listed key still verifies). Default: none, and a development key
+# is generated under CELAEST_VAR_DIR; production requires it.
+LICENSE_SIGNING_KEYS = env.list("LICENSE_SIGNING_KEYS", default=[])
 
 # Encryption of secrets at rest (provider keys, webhook secrets): comma-separated Fernet keys,
 # newest first. Without it, a key is derived from SECRET_KEY (development only).
