@@ -9,6 +9,8 @@ from django.utils import timezone
 from celaest.db import SoftDeleteModel, TimeStampedModel, UUIDModel
 from celaest.money import CurrencyField, MoneyField
 
+from .versions import validate_version, version_parse, version_sort_key
+
 
 class ProductCategory(TimeStampedModel):
     name = models.CharField(max_length=120)
@@ -104,17 +106,28 @@ class ProductRelease(TimeStampedModel):
         YANKED = "yanked", "Yanked"
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="releases")
-    version = models.CharField(max_length=64, help_text="Semantic version, e.g. 1.10.0 or 2.0.0-rc.1")
+    version = models.CharField(
+        max_length=64, validators=[validate_version], help_text="Semantic version, e.g. 1.10.0 or 2.0.0-rc.1"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     release_notes = models.TextField(blank=True)
     download_url = models.CharField(max_length=2048, blank=True)
     checksum_sha256 = models.CharField(max_length=64, blank=True)
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Derived from ``version`` on every save, so the database orders releases by precedence.
+    version_major = models.PositiveBigIntegerField(default=0, editable=False)
+    version_minor = models.PositiveBigIntegerField(default=0, editable=False)
+    version_patch = models.PositiveBigIntegerField(default=0, editable=False)
+    version_prerelease = models.CharField(max_length=64, blank=True, editable=False)
+    version_sort_key = models.CharField(
+        max_length=300, blank=True, editable=False, help_text="Semantic precedence as sortable hex text."
+    )
 
     class Meta:
         db_table = "product_releases"
-        ordering = ["product", "-created_at"]
+        ordering = ["product", "-version_sort_key"]
+        indexes = [models.Index(fields=["product", "version_sort_key"], name="idx_releases_precedence")]
         constraints = [
             models.UniqueConstraint(fields=["product", "version"], name="releases_version_unique"),
             models.CheckConstraint(
@@ -125,6 +138,20 @@ class ProductRelease(TimeStampedModel):
 
     def __str__(self):
         return f"{self.product_id} {self.version}"
+
+    _VERSION_FIELDS = ("version_major", "version_minor", "version_patch", "version_prerelease", "version_sort_key")
+
+    def save(self, *args, **kwargs):
+        # Derived columns, not a business rule: they must follow ``version`` however the row is
+        # written (services, admin, seed data).
+        parsed = version_parse(self.version)
+        self.version_major, self.version_minor, self.version_patch = parsed.major, parsed.minor, parsed.patch
+        self.version_prerelease = parsed.prerelease
+        self.version_sort_key = version_sort_key(parsed)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "version" in update_fields:
+            kwargs["update_fields"] = {*update_fields, *self._VERSION_FIELDS}
+        super().save(*args, **kwargs)
 
 
 class CustomerAsset(TimeStampedModel):

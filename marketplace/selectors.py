@@ -7,6 +7,7 @@ from django.db.models import Count, QuerySet, Sum
 from identity.models import User
 
 from .models import CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+from .versions import SemVer, version_sort_key
 
 _RATING_PLACES = Decimal("0.01")
 
@@ -53,3 +54,25 @@ def product_owned_by(*, user: User, product: Product) -> bool:
         .exclude(status=CustomerAsset.Status.REVOKED)
         .exists()
     )
+
+
+def product_release_latest(*, product: Product, include_prereleases: bool = False) -> ProductRelease | None:
+    """The product's published release of highest semantic precedence (1.10.0 above 1.9.0;
+    pre-releases only when asked for, and then below the release of the same version)."""
+    releases = ProductRelease.objects.filter(product=product, status=ProductRelease.Status.PUBLISHED)
+    if not include_prereleases:
+        releases = releases.filter(version_prerelease="")
+    return releases.order_by("-version_sort_key", "-created_at").first()
+
+
+def product_upgrade_check(
+    *, product: Product, current: SemVer | None, include_prereleases: bool = False
+) -> tuple[ProductRelease | None, bool]:
+    """The latest published release, and whether it is newer than ``current`` (any release is
+    an upgrade when the caller has none)."""
+    latest = product_release_latest(product=product, include_prereleases=include_prereleases)
+    if latest is None:
+        return None, False
+    if current is None:
+        return latest, True
+    return latest, latest.version_sort_key > version_sort_key(current)

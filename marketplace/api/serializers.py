@@ -5,14 +5,10 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from celaest.errors import InvalidInput
 from marketplace.models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+from marketplace.versions import version_parse
 
-# Semantic versioning 2.0.0 (https://semver.org), e.g. 1.10.0 or 2.0.0-rc.1+build.5
-_SEMVER_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
 _CHECKSUM_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -61,8 +57,10 @@ class ProductReleaseSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "published_at", "created_at", "updated_at"]
 
     def validate_version(self, value: str) -> str:
-        if not _SEMVER_RE.match(value):
-            raise serializers.ValidationError("Use a semantic version, e.g. 1.10.0 or 2.0.0-rc.1.")
+        try:
+            version_parse(value)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from exc
         return value
 
     def validate_checksum_sha256(self, value: str) -> str:
@@ -142,3 +140,23 @@ class AssetDownloadSerializer(serializers.ModelSerializer):
         model = AssetDownload
         fields = ["id", "asset", "release", "release_version", "user", "ip_address", "user_agent", "created_at"]
         read_only_fields = fields
+
+
+class ReleaseUpgradeQuerySerializer(serializers.Serializer):
+    current = serializers.CharField(required=False, allow_blank=True, help_text="The version installed, e.g. 1.2.0.")
+    prerelease = serializers.BooleanField(required=False, default=False, help_text="Consider pre-releases too.")
+
+    def validate_current(self, value: str):
+        if not value:
+            return None
+        try:
+            return version_parse(value)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from exc
+
+
+class ReleaseUpgradeSerializer(serializers.Serializer):
+    product = serializers.SlugField()
+    current = serializers.CharField(allow_null=True)
+    upgrade_available = serializers.BooleanField()
+    latest = ProductReleasePublicSerializer(allow_null=True)

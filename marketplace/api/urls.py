@@ -1,5 +1,7 @@
 """REST routes of the marketplace app under /api/v1/."""
 
+from django.urls import re_path
+
 from celaest.api.routers import ApiRouter
 
 from .views import (
@@ -7,6 +9,7 @@ from .views import (
     CustomerAssetViewSet,
     MyProductReviewViewSet,
     ProductCategoryViewSet,
+    ProductLatestReleaseView,
     ProductReleaseViewSet,
     ProductReviewViewSet,
     ProductViewSet,
@@ -21,4 +24,11 @@ router.register("my-product-reviews", MyProductReviewViewSet, basename="my-produ
 router.register("assets", CustomerAssetViewSet, basename="asset")
 router.register("asset-downloads", AssetDownloadViewSet, basename="asset-download")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(
+        r"^products/(?P<slug>[-a-zA-Z0-9_]+)/releases/latest/?$",
+        ProductLatestReleaseView.as_view(),
+        name="product-latest-release",
+    ),
+    *router.urls,
+]

@@ -5,10 +5,14 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, OwnViewSet, ReadOnlyMixin, TenantViewSet
+from celaest.errors import NotFound
 from marketplace import selectors, services
 from marketplace.filters import (
     AssetDownloadFilterSet,
@@ -29,6 +33,8 @@ from .serializers import (
     ProductReleaseSerializer,
     ProductReviewSerializer,
     ProductSerializer,
+    ReleaseUpgradeQuerySerializer,
+    ReleaseUpgradeSerializer,
 )
 
 
@@ -233,3 +239,40 @@ class AssetDownloadViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self) -> QuerySet:
         return AssetDownload.objects.select_related("release")
+
+
+class ProductLatestReleaseView(GenericAPIView):
+    """``GET /products/{slug}/releases/latest?current=1.2.0``: what installed software asks to
+    learn whether a newer release of its product is out."""
+
+    serializer_class = ReleaseUpgradeSerializer
+    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+    scope_resource = "products"
+    read_roles = perms.ALL_ROLES
+    write_roles = frozenset()
+
+    @extend_schema(
+        summary="The latest release of a product, and whether it upgrades the installed version",
+        parameters=[ReleaseUpgradeQuerySerializer],
+        responses=ReleaseUpgradeSerializer,
+    )
+    def get(self, request, slug: str):
+        query = ReleaseUpgradeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        products = Product.objects.all()
+        if not request.user.is_staff:
+            products = selectors.product_visible(queryset=products)
+        product = products.filter(slug=slug).first()
+        if product is None:
+            raise NotFound("No such product.")
+        current = query.validated_data.get("current")
+        latest, upgrade = selectors.product_upgrade_check(
+            product=product, current=current, include_prereleases=query.validated_data["prerelease"]
+        )
+        body = {
+            "product": product.slug,
+            "current": str(current) if current else None,
+            "upgrade_available": upgrade,
+            "latest": ProductReleasePublicSerializer(latest).data if latest is not None else None,
+        }
+        return Response(body)
