@@ -206,3 +206,83 @@ def _utc_midnight(day: date):
     from datetime import datetime, time
 
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Telemetry
+# --------------------------------------------------------------------------------------------
+
+TELEMETRY_BATCH_MAX = 500
+TELEMETRY_RETENTION_DEFAULT_DAYS = 90
+
+
+def telemetry_ingest(*, organization, user, events: list[dict]) -> int:
+    """Insert a validated batch of events for the caller, all or nothing. Returns the count."""
+    from .models import TelemetryEvent
+
+    rows = [TelemetryEvent(organization=organization, user=user, **event) for event in events]
+    with transaction.atomic():
+        TelemetryEvent.objects.bulk_create(rows, batch_size=TELEMETRY_BATCH_MAX)
+    return len(rows)
+
+
+def telemetry_retention_days() -> int:
+    from settings_app.models import SystemConfig
+
+    value = SystemConfig.objects.filter(key="telemetry.retention_days").values_list("value", flat=True).first()
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        return TELEMETRY_RETENTION_DEFAULT_DAYS
+    return days if days > 0 else TELEMETRY_RETENTION_DEFAULT_DAYS
+
+
+def telemetry_purge(*, older_than_days: int | None = None, chunk_size: int = 10_000) -> int:
+    """Delete events past retention, in chunks so no single statement locks the table long."""
+    from django.utils import timezone
+
+    from .models import TelemetryEvent
+
+    cutoff = timezone.now() - timedelta(days=older_than_days or telemetry_retention_days())
+    deleted = 0
+    while True:
+        ids = list(TelemetryEvent.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return deleted
+        deleted += TelemetryEvent.objects.filter(pk__in=ids).delete()[0]
+
+
+# --------------------------------------------------------------------------------------------
+# ROI summary
+# --------------------------------------------------------------------------------------------
+
+
+def roi_month_summary(*, organization, today: date) -> dict:
+    """This month so far against last month, from the month rows."""
+    from .models import RoiMetric
+
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    rows = {
+        row.period_start: row
+        for row in RoiMetric.objects.filter(
+            organization=organization, period_type="month", period_start__in=[this_month, last_month]
+        )
+    }
+    fields = ("tasks_completed", "time_saved_minutes", "money_saved", "ai_cost_usd", "active_users_count")
+
+    def figures(start):
+        row = rows.get(start)
+        return {"period_start": start, **{field: getattr(row, field) if row else 0 for field in fields}}
+
+    current, previous = figures(this_month), figures(last_month)
+    change = {}
+    for field in fields:
+        before, now = Decimal(previous[field]), Decimal(current[field])
+        change[field] = None if before == 0 else ((now - before) / abs(before) * 100).quantize(Decimal("0.1"))
+    return {
+        "currency": (organization.settings or {}).get("currency", "USD"),
+        "this_month": current,
+        "last_month": previous,
+        "change_percent": change,
+    }

@@ -20,3 +20,9 @@ def aggregate_roi_closing() -> dict:
     """Nightly: close yesterday's periods (late tasks and time zones behind UTC included)."""
     yesterday = timezone.localdate() - timedelta(days=1)
     return services.roi_aggregate_all(date_from=yesterday - timedelta(days=1), date_to=yesterday)
+
+
+@shared_task(name="analytics.purge_telemetry", ignore_result=True, time_limit=1800, soft_time_limit=1700)
+def purge_telemetry() -> int:
+    """Daily: delete telemetry older than the retention (system config telemetry.retention_days)."""
+    return services.telemetry_purge()
