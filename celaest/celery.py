@@ -29,3 +29,11 @@ def ensure_broker_folders() -> None:
 @beat_init.connect
 def _prepare_broker(**kwargs):
     ensure_broker_folders()
+
+
+@app.task(name="celaest.worker_heartbeat", ignore_result=True, time_limit=30, soft_time_limit=20)
+def worker_heartbeat() -> None:
+    """Run by beat every 30 s: a worker that executes it proves the queue is being consumed."""
+    from celaest.health import record_worker_heartbeat
+
+    record_worker_heartbeat()

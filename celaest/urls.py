@@ -1,8 +1,10 @@
 """Root URL configuration: the admin, /api/v1/ (one include per app) and the API docs."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from celaest import health
 
 API_APPS = [
     "identity",
@@ -19,6 +21,8 @@ API_APPS = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    re_path(r"^health/live/?$", health.live, name="health-live"),
+    re_path(r"^health/ready/?$", health.ready, name="health-ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

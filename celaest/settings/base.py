@@ -199,6 +199,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3000},
     },
+    "worker-heartbeat": {
+        "task": "celaest.worker_heartbeat",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "purge-telemetry": {
+        "task": "analytics.purge_telemetry",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 3 * 3600},
+    },
     "aggregate-roi-today": {
         "task": "analytics.aggregate_roi_today",
         "schedule": crontab(minute=5),
