@@ -3,6 +3,7 @@
 ``/health/live``: the process answers (no I/O at all). ``/health/ready``: the database, the cache,
 the broker and a recent Celery worker heartbeat all answer; 503 with the failing checks otherwise.
 """
+
 import time
 
 from django.core.cache import cache
@@ -62,7 +63,8 @@ def ready(request):
         except Exception as exc:  # noqa: BLE001 - any failure makes the instance not ready
             results[name] = f"error: {exc}"[:200]
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results}, status=200 if healthy else 503)
+    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 def record_worker_heartbeat() -> None:

@@ -1,4 +1,5 @@
 """Health endpoints, including a real Celery worker proving it consumes the queue."""
+
 import os
 import subprocess
 import sys

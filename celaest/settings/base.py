@@ -250,6 +250,14 @@ SUPABASE_JWKS_CACHE_SECONDS = env.int("SUPABASE_JWKS_CACHE_SECONDS", default=600
 SUPABASE_JWT_AUDIENCE = env.str("SUPABASE_JWT_AUDIENCE", default="authenticated")
 SUPABASE_JWT_ISSUER = env.str("SUPABASE_JWT_ISSUER", default="")
 
+# Stripe (billing's card gateway): the secret API key and the webhook signing secret. STRIPE_API_BASE
+# points the SDK at another server (tests run a local one speaking Stripe's API).
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# How long a signed asset download link stays valid, in seconds.
+ASSET_DOWNLOAD_LINK_SECONDS = env.int("ASSET_DOWNLOAD_LINK_SECONDS", default=300)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
