@@ -1,8 +1,8 @@
 """Admin of subscription plans, licenses (with suspend / reinstate / revoke) and usage logs."""
 
-import secrets
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -11,8 +11,12 @@ from celaest.admin import (
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
     SoftDeleteAdminMixin,
+    SoftDeleteModelForm,
 )
+from celaest.errors import DomainError
+from celaest.net import client_ip
 
+from . import services
 from .models import License, LicenseUsageLog, SubscriptionPlan
 
 
@@ -56,8 +60,17 @@ class ExpiryListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LicenseAdminForm(SoftDeleteModelForm):
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        if self.instance._state.adding and status not in (License.Status.ACTIVE, License.Status.TRIAL):
+            raise forms.ValidationError("A new license is active or trial.")
+        return status
+
+
 @admin.register(License)
 class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
+    form = LicenseAdminForm
     list_display = [
         "license_key",
         "organization",
@@ -76,6 +89,7 @@ class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
     readonly_fields = [
         "ai_requests_used",
         "issued_at",
+        "status_before_suspension",
         "suspended_at",
         "revoked_at",
         "created_at",
@@ -84,60 +98,96 @@ class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["license_key", "organization", "plan", "expires_at", "custom_limits", "notes"]}),
-        ("Status", {"fields": ["status", "status_reason", "issued_at", "suspended_at", "revoked_at"]}),
+        (
+            "Status",
+            {
+                "fields": [
+                    "status",
+                    "status_reason",
+                    "status_before_suspension",
+                    "issued_at",
+                    "suspended_at",
+                    "revoked_at",
+                ]
+            },
+        ),
         ("Usage", {"fields": ["ai_requests_used"]}),
         ("Record", {"fields": ["created_at", "updated_at", "deleted_at"], "classes": ["collapse"]}),
     ]
-    actions = [*SoftDeleteAdminMixin.actions, "suspend_licenses", "reinstate_licenses", "revoke_licenses"]
+    actions = [
+        *SoftDeleteAdminMixin.actions,
+        "suspend_licenses",
+        "reinstate_licenses",
+        "renew_licenses_30",
+        "renew_licenses_365",
+        "revoke_licenses",
+    ]
+    # After issuing, status and expiry change only through the actions (audited, with events).
+    fields_set_by_services = ["license_key", "status", "status_reason", "expires_at"]
 
-    def get_changeform_initial_data(self, request):
-        # A key nobody can guess (192 random bits), until the licensing service issues keys here.
-        return {"license_key": secrets.token_hex(24).upper(), **super().get_changeform_initial_data(request)}
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return [*readonly, "license_key", "status_reason"]
+        return [*readonly, *self.fields_set_by_services]
 
-    # Tiny status changes for staff; the licensing services will replace them.
-    def _set_status(self, request, queryset, *, allowed_from, verb, **changes):
-        changed = queryset.filter(status__in=allowed_from).update(updated_at=timezone.now(), **changes)
-        skipped = queryset.count() - changed
-        message = f"{changed} license(s) {verb}."
-        if skipped:
-            message += f" {skipped} skipped: their status does not allow it."
-        self.message_user(request, message, messages.SUCCESS if changed else messages.WARNING)
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new license is issued by the service: a fresh key, the seat limit, audit and event.
+        issued = services.license_issue(
+            organization=obj.organization,
+            plan=obj.plan,
+            status=obj.status,
+            expires_at=obj.expires_at,
+            custom_limits=obj.custom_limits,
+            actor=request.user,
+            source="admin",
+        )
+        if obj.notes:
+            License.objects.filter(pk=issued.pk).update(notes=obj.notes)
+        obj.pk, obj.license_key, obj._state.adding = issued.pk, issued.license_key, False
+
+    def _apply(self, request, queryset, verb: str, transition) -> None:
+        """Run ``transition`` on each selected license through the service; report what was refused."""
+        done, refused = 0, []
+        for license in queryset:
+            try:
+                transition(license=license, actor=request.user, source="admin", ip_address=client_ip(request))
+            except DomainError as exc:
+                refused.append(f"{license.license_key}: {exc.message}")
+                continue
+            done += 1
+        message = f"{done} license(s) {verb}."
+        if refused:
+            message += f" {len(refused)} skipped: " + "; ".join(refused[:5])
+        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
 
     @admin.action(description="Suspend selected licenses", permissions=["change"])
     def suspend_licenses(self, request, queryset):
-        self._set_status(
-            request,
-            queryset,
-            allowed_from=[License.Status.ACTIVE, License.Status.TRIAL],
-            verb="suspended",
-            status=License.Status.SUSPENDED,
-            suspended_at=timezone.now(),
-            status_reason=f"Suspended by {request.user} in the admin",
-        )
+        def suspend(**kwargs):
+            return services.license_suspend(reason=f"Suspended by {request.user} in the admin", **kwargs)
+
+        self._apply(request, queryset, "suspended", suspend)
 
     @admin.action(description="Reinstate selected suspended licenses", permissions=["change"])
     def reinstate_licenses(self, request, queryset):
-        self._set_status(
-            request,
-            queryset,
-            allowed_from=[License.Status.SUSPENDED],
-            verb="reinstated",
-            status=License.Status.ACTIVE,
-            suspended_at=None,
-            status_reason="",
-        )
+        self._apply(request, queryset, "reinstated", services.license_reinstate)
+
+    @admin.action(description="Renew selected licenses by 30 days", permissions=["change"])
+    def renew_licenses_30(self, request, queryset):
+        self._apply(request, queryset, "renewed", lambda **kwargs: services.license_renew(days=30, **kwargs))
+
+    @admin.action(description="Renew selected licenses by 365 days", permissions=["change"])
+    def renew_licenses_365(self, request, queryset):
+        self._apply(request, queryset, "renewed", lambda **kwargs: services.license_renew(days=365, **kwargs))
 
     @admin.action(description="Revoke selected licenses (final)", permissions=["change"])
     def revoke_licenses(self, request, queryset):
-        self._set_status(
-            request,
-            queryset,
-            allowed_from=[s for s in License.Status.values if s != License.Status.REVOKED],
-            verb="revoked",
-            status=License.Status.REVOKED,
-            revoked_at=timezone.now(),
-            status_reason=f"Revoked by {request.user} in the admin",
-        )
+        def revoke(**kwargs):
+            return services.license_revoke(reason=f"Revoked by {request.user} in the admin", **kwargs)
+
+        self._apply(request, queryset, "revoked", revoke)
 
 
 @admin.register(LicenseUsageLog)

@@ -48,6 +48,8 @@ class License(SoftDeleteModel):
     license_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=255, blank=True)
+    # What a reinstatement returns to (a suspended trial stays a trial).
+    status_before_suspension = models.CharField(max_length=16, choices=Status.choices, blank=True)
     issued_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)

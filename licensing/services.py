@@ -1,14 +1,16 @@
-"""Writes for licensing: issuing licenses (the lifecycle transitions build on this module)."""
+"""Writes for licensing: issuing licenses and their lifecycle (suspend, reinstate, renew, revoke,
+expire). Every transition locks the license row, checks that the current status allows it, is
+audited and emits a ``license.*`` event inside the same transaction."""
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_record
-from celaest.errors import InvalidInput
+from celaest.errors import Conflict, InvalidInput, NotFound
 from identity.models import Organization, User
 from settings_app.events import emit_event
 
@@ -57,6 +59,7 @@ def license_issue(
     custom_limits: dict | None = None,
     actor: User | None = None,
     source: str = "system",
+    expires_at: datetime | None = None,
 ) -> License:
     """Issue a license of ``plan`` to ``organization``, audited, with a ``license.created`` event.
 
@@ -67,12 +70,16 @@ def license_issue(
         raise InvalidInput("A new license is active or trial.", details={"status": [status]})
     if expires_in_days is not None and expires_in_days < 1:
         raise InvalidInput("expires_in_days must be at least 1.", details={"expires_in_days": ["Must be >= 1."]})
+    if expires_in_days is not None and expires_at is not None:
+        raise InvalidInput("Give expires_in_days or expires_at, not both.")
+    if expires_in_days:
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
     license = License.objects.create(
         organization=organization,
         plan=plan,
         license_key=license_key_generate(),
         status=status,
-        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=expires_at,
         custom_limits=custom_limits or {},
     )
     seats = license_effective_limits(license=license).get("max_users")
@@ -88,3 +95,173 @@ def license_issue(
     )
     emit_event("license.created", organization=organization, payload=license_event_data(license))
     return license
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+_LIVE = (License.Status.ACTIVE, License.Status.TRIAL)
+
+
+class LicenseStateConflict(Conflict):
+    """The license's current status does not allow the requested transition (HTTP 409)."""
+
+
+def _locked(license: License) -> License:
+    """The license row, locked for the rest of the transaction (fresh from the database)."""
+    try:
+        return License.objects.select_for_update().get(pk=license.pk)
+    except License.DoesNotExist as exc:
+        raise NotFound("No such license.", code="license_not_found") from exc
+
+
+def _refuse(license: License, action: str, code: str) -> LicenseStateConflict:
+    return LicenseStateConflict(
+        f"Cannot {action} a license that is {license.status}.",
+        code=code,
+        details={"status": license.status, "action": action},
+    )
+
+
+def _transition(
+    license: License,
+    *,
+    event: str,
+    changes: dict,
+    actor: User | None,
+    source: str,
+    ip_address: str | None,
+) -> License:
+    """Save ``changes`` on the locked ``license``, audit the before/after and emit ``event``."""
+    before = {field: getattr(license, field) for field in changes}
+    for field, value in changes.items():
+        setattr(license, field, value)
+    license.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        action=AuditLog.Action.UPDATE,
+        resource=license,
+        user=actor,
+        changes={field: [_plain(before[field]), _plain(value)] for field, value in changes.items()},
+        ip_address=ip_address,
+        source=source,
+    )
+    emit_event(event, organization=license.organization, payload=license_event_data(license))
+    return license
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@transaction.atomic
+def license_suspend(
+    *, license: License, reason: str = "", actor: User | None = None, source: str = "system", ip_address=None
+) -> License:
+    """Suspend a live (active or trial) license: validation answers SUSPENDED until reinstated."""
+    license = _locked(license)
+    if license.status == License.Status.SUSPENDED:
+        raise _refuse(license, "suspend", "license_already_suspended")
+    if license.status not in _LIVE:
+        raise _refuse(license, "suspend", f"license_{license.status}")
+    changes = {
+        "status": License.Status.SUSPENDED,
+        "status_before_suspension": license.status,
+        "suspended_at": timezone.now(),
+        "status_reason": reason[:255],
+    }
+    return _transition(
+        license, event="license.suspended", changes=changes, actor=actor, source=source, ip_address=ip_address
+    )
+
+
+@transaction.atomic
+def license_reinstate(
+    *, license: License, actor: User | None = None, source: str = "system", ip_address=None
+) -> License:
+    """Lift a suspension: the license returns to the status it had (active or trial)."""
+    license = _locked(license)
+    if license.status != License.Status.SUSPENDED:
+        raise _refuse(license, "reinstate", "license_not_suspended")
+    changes = {
+        "status": license.status_before_suspension or License.Status.ACTIVE,
+        "status_before_suspension": "",
+        "suspended_at": None,
+        "status_reason": "",
+    }
+    return _transition(
+        license, event="license.reinstated", changes=changes, actor=actor, source=source, ip_address=ip_address
+    )
+
+
+@transaction.atomic
+def license_renew(
+    *,
+    license: License,
+    days: int | None = None,
+    expires_at: datetime | None = None,
+    actor: User | None = None,
+    source: str = "system",
+    ip_address=None,
+) -> License:
+    """Extend a license: by ``days`` from its current expiry (or from now, if that has passed),
+    or to an explicit later ``expires_at``. An expired license becomes active again; a suspended
+    one stays suspended. A revoked license cannot be renewed."""
+    if (days is None) == (expires_at is None):
+        raise InvalidInput("Give either days or expires_at.", details={"days": ["Give days or expires_at."]})
+    if days is not None and days < 1:
+        raise InvalidInput("days must be at least 1.", details={"days": ["Must be >= 1."]})
+    license = _locked(license)
+    if license.status == License.Status.REVOKED:
+        raise _refuse(license, "renew", "license_revoked")
+    now = timezone.now()
+    if days is not None:
+        start = license.expires_at if license.expires_at and license.expires_at > now else now
+        expires_at = start + timedelta(days=days)
+    if expires_at <= now:
+        raise InvalidInput("The new expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
+    changes = {"expires_at": expires_at}
+    if license.status == License.Status.EXPIRED:
+        changes.update(status=License.Status.ACTIVE, status_reason="")
+    return _transition(
+        license, event="license.renewed", changes=changes, actor=actor, source=source, ip_address=ip_address
+    )
+
+
+@transaction.atomic
+def license_revoke(
+    *, license: License, reason: str = "", actor: User | None = None, source: str = "system", ip_address=None
+) -> License:
+    """Revoke a license for good: validation answers REVOKED; it cannot be reinstated or renewed."""
+    license = _locked(license)
+    if license.status == License.Status.REVOKED:
+        raise _refuse(license, "revoke", "license_already_revoked")
+    changes = {"status": License.Status.REVOKED, "revoked_at": timezone.now(), "status_reason": reason[:255]}
+    return _transition(
+        license, event="license.revoked", changes=changes, actor=actor, source=source, ip_address=ip_address
+    )
+
+
+@transaction.atomic
+def license_expire(*, license: License, now: datetime | None = None) -> License:
+    """Mark a live license whose ``expires_at`` has passed as expired."""
+    now = now or timezone.now()
+    license = _locked(license)
+    if license.status not in _LIVE or license.expires_at is None or license.expires_at > now:
+        raise _refuse(license, "expire", "license_not_due")
+    changes = {"status": License.Status.EXPIRED, "status_reason": "Expired"}
+    return _transition(license, event="license.expired", changes=changes, actor=None, source="system", ip_address=None)
+
+
+def license_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Expire every live license past its expiry, each in its own short transaction (so one
+    slow row never holds the rest); licenses another transaction changed meanwhile are skipped.
+    Returns how many were expired."""
+    now = now or timezone.now()
+    due = License.objects.filter(status__in=_LIVE, expires_at__lte=now).order_by("expires_at")
+    expired = 0
+    for pk in due.values_list("pk", flat=True).iterator(chunk_size=batch_size):
+        try:
+            license_expire(license=License(pk=pk), now=now)
+        except (LicenseStateConflict, NotFound):
+            continue  # changed by someone else since the scan
+        expired += 1
+    return expired

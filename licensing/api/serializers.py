@@ -3,8 +3,24 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from identity.models import Organization
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
 from licensing.selectors import PLAN_LIMIT_KEYS, license_effective_limits
+
+
+def validate_limits(value):
+    """Plan limits and license custom limits: known keys, each a non-negative integer or null."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Expected an object of limits.")
+    errors = []
+    for key, limit in value.items():
+        if key not in PLAN_LIMIT_KEYS:
+            errors.append(f"Unknown limit {key!r}; use one of {sorted(PLAN_LIMIT_KEYS)}.")
+        elif limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            errors.append(f"{key} must be a non-negative integer, or null for unlimited.")
+    if errors:
+        raise serializers.ValidationError(errors)
+    return value
 
 
 class SubscriptionPlanSerializer(serializers.ModelSerializer):
@@ -26,17 +42,7 @@ class SubscriptionPlanSerializer(serializers.ModelSerializer):
         return value.upper()
 
     def validate_limits(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected an object of limits.")
-        errors = []
-        for key, limit in value.items():
-            if key not in PLAN_LIMIT_KEYS:
-                errors.append(f"Unknown limit {key!r}; use one of {sorted(PLAN_LIMIT_KEYS)}.")
-            elif limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-                errors.append(f"{key} must be a non-negative integer, or null for unlimited.")
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
+        return validate_limits(value)
 
     def validate_features(self, value):
         if not isinstance(value, list) or not all(isinstance(feature, str) for feature in value):
@@ -61,7 +67,7 @@ class LicenseSerializer(serializers.ModelSerializer):
         model = License
         fields = [
             "id", "license_key", "plan", "status", "status_reason", "issued_at", "expires_at",
-            "suspended_at", "revoked_at", "ai_requests_used", "custom_limits", "effective_limits",
+            "suspended_at", "revoked_at", "ai_requests_used", "organization", "custom_limits", "effective_limits",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -79,3 +85,32 @@ class LicenseUsageLogSerializer(serializers.ModelSerializer):
             "tokens_output", "tokens_cached", "calculated_cost", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class LicenseIssueSerializer(serializers.Serializer):
+    """Staff issue a license to an organization (by slug) under a plan (by code)."""
+
+    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+    plan = serializers.SlugRelatedField(slug_field="code", queryset=SubscriptionPlan.objects.all())
+    status = serializers.ChoiceField(choices=[License.Status.ACTIVE, License.Status.TRIAL], default="active")
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=36500, required=False, allow_null=True)
+    custom_limits = serializers.JSONField(required=False, default=dict)
+
+    def validate_custom_limits(self, value):
+        return validate_limits(value)
+
+
+class LicenseReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class LicenseRenewSerializer(serializers.Serializer):
+    """Either ``days`` (added to the current expiry, or to now if it has passed) or ``expires_at``."""
+
+    days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    expires_at = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if ("days" in attrs) == ("expires_at" in attrs):
+            raise serializers.ValidationError("Give either days or expires_at.")
+        return attrs

@@ -2,14 +2,29 @@
 their usage (read-only here; issuing and changing licenses are service operations)."""
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
 
+from celaest.api import permissions as perms
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, ReadOnlyMixin, TenantViewSet
+from celaest.net import client_ip
+from licensing import services
 from licensing.filters import LicenseFilterSet, LicenseUsageLogFilterSet, SubscriptionPlanFilterSet
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
 
-from .serializers import LicenseSerializer, LicenseUsageLogSerializer, SubscriptionPlanSerializer
+from .serializers import (
+    LicenseIssueSerializer,
+    LicenseReasonSerializer,
+    LicenseRenewSerializer,
+    LicenseSerializer,
+    LicenseUsageLogSerializer,
+    SubscriptionPlanSerializer,
+)
+
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 @extend_schema_view(
@@ -38,20 +53,108 @@ class SubscriptionPlanViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin)
         return queryset.filter(is_active=True)
 
 
+_CONFLICT = {409: OpenApiResponse(description="The license's status does not allow this (e.g. license_revoked).")}
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List my organization's licenses"),
+    list=extend_schema(summary="List my organization's licenses (staff: every organization's)"),
     retrieve=extend_schema(summary="Get a license with its effective limits"),
 )
 class LicenseViewSet(TenantViewSet, ReadOnlyMixin):
+    """An organization's members see its licenses; only platform staff issue and change them."""
+
     serializer_class = LicenseSerializer
     scope_resource = "licenses"
     filterset_class = LicenseFilterSet
     search_fields = ["license_key"]
     ordering_fields = ["created_at", "expires_at", "status", "issued_at"]
     ordering = ["-created_at"]
+    # Not a UUID, not a license: leaves /licenses/validate etc. to the public endpoints.
+    lookup_value_regex = UUID_PATTERN
+    dangerously_staff_sees_all_organizations = True
+    staff_actions = frozenset({"create", "suspend", "reinstate", "renew", "revoke"})
 
     def scoped_queryset(self):
         return License.objects.select_related("plan")
+
+    def get_permissions(self):
+        if self.action in self.staff_actions:
+            return [perms.IsStaff(), perms.ApiKeyScopePermission()]
+        return super().get_permissions()
+
+    def _changed(self, license: License) -> Response:
+        license = License.objects.select_related("plan").get(pk=license.pk)
+        return Response(LicenseSerializer(license).data)
+
+    def _audit_context(self) -> dict:
+        return {"actor": self.request.user, "source": "api", "ip_address": client_ip(self.request)}
+
+    @extend_schema(
+        summary="Issue a license (staff)", request=LicenseIssueSerializer, responses={201: LicenseSerializer}
+    )
+    def create(self, request):
+        serializer = LicenseIssueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        license = services.license_issue(
+            organization=data["organization"],
+            plan=data["plan"],
+            status=data["status"],
+            expires_in_days=data.get("expires_in_days"),
+            custom_limits=data["custom_limits"],
+            actor=request.user,
+            source="api",
+        )
+        return Response(LicenseSerializer(license).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Suspend a license (staff)",
+        request=LicenseReasonSerializer,
+        responses={200: LicenseSerializer, **_CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        serializer = LicenseReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_suspend(
+            license=self.get_object(), reason=serializer.validated_data["reason"], **self._audit_context()
+        )
+        return self._changed(license)
+
+    @extend_schema(
+        summary="Reinstate a suspended license (staff)", request=None, responses={200: LicenseSerializer, **_CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def reinstate(self, request, pk=None):
+        return self._changed(services.license_reinstate(license=self.get_object(), **self._audit_context()))
+
+    @extend_schema(
+        summary="Renew (extend) a license (staff)",
+        request=LicenseRenewSerializer,
+        responses={200: LicenseSerializer, **_CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def renew(self, request, pk=None):
+        serializer = LicenseRenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_renew(
+            license=self.get_object(), **serializer.validated_data, **self._audit_context()
+        )
+        return self._changed(license)
+
+    @extend_schema(
+        summary="Revoke a license for good (staff)",
+        request=LicenseReasonSerializer,
+        responses={200: LicenseSerializer, **_CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        serializer = LicenseReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_revoke(
+            license=self.get_object(), reason=serializer.validated_data["reason"], **self._audit_context()
+        )
+        return self._changed(license)
 
 
 @extend_schema_view(

@@ -1,0 +1,125 @@
+"""Metering AI work against a license: reserve a request before the provider is called, add its
+tokens and cost afterwards, give the request back if no provider answered.
+
+The monthly limits (``ai_requests_per_month``, ``tokens_per_month`` from
+``license_effective_limits``) are enforced by one conditional UPDATE on the period's
+``license_usage_log`` row (``... WHERE ai_requests_count < limit``), taken while the license row
+is locked by its own counter update, so concurrent requests in any number of processes can
+never overshoot. A period is a calendar month (UTC).
+"""
+
+import calendar
+from datetime import date
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.utils import timezone
+
+from celaest.errors import LimitExceeded, PaymentRequired
+
+from .models import License, LicenseUsageLog
+from .selectors import license_effective_limits
+
+LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
+
+
+def usage_period(day: date | None = None) -> tuple[date, date]:
+    day = day or timezone.now().date()
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _live(queryset):
+    now = timezone.now()
+    return queryset.filter(status__in=LIVE_STATUSES).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def license_for_organization(*, organization_id) -> License:
+    """The organization's live license AI work is metered against (the newest one issued)."""
+    found = (
+        _live(License.objects.filter(organization_id=organization_id))
+        .select_related("plan")
+        .order_by("-issued_at")
+        .first()
+    )
+    if found is None:
+        raise PaymentRequired("This organization has no active license.", code="no_active_license")
+    return found
+
+
+def _period_row(license: License, period: tuple[date, date]) -> LicenseUsageLog:
+    start, end = period
+    try:
+        with transaction.atomic():
+            row, _ = LicenseUsageLog.objects.get_or_create(
+                license=license,
+                period_start=start,
+                period_end=end,
+                defaults={"organization_id": license.organization_id},
+            )
+    except IntegrityError:  # created by a concurrent request between our get and create
+        row = LicenseUsageLog.objects.get(license=license, period_start=start, period_end=end)
+    return row
+
+
+@transaction.atomic
+def license_usage_reserve(*, license: License) -> LicenseUsageLog:
+    """Count one AI request against ``license`` or refuse it (402 inactive, 429 limit reached)."""
+    # The license's own counter first: it is also the lock that orders concurrent reservations.
+    counted = _live(License.objects.filter(pk=license.pk)).update(ai_requests_used=F("ai_requests_used") + 1)
+    if not counted:
+        raise PaymentRequired("The license is not active.", code="license_inactive")
+    limits = license_effective_limits(license=license)
+    request_limit = limits.get("ai_requests_per_month")
+    token_limit = limits.get("tokens_per_month")
+    row = _period_row(license, usage_period())
+    within = Q(pk=row.pk)
+    if request_limit is not None:
+        within &= Q(ai_requests_count__lt=request_limit)
+    if token_limit is not None:
+        within &= Q(tokens_input__lt=Value(token_limit) - F("tokens_output"))
+    if not LicenseUsageLog.objects.filter(within).update(
+        ai_requests_count=F("ai_requests_count") + 1, updated_at=timezone.now()
+    ):
+        row.refresh_from_db()
+        if request_limit is not None and row.ai_requests_count >= request_limit:
+            raise LimitExceeded(
+                "The license's monthly AI request limit is reached.",
+                code="ai_requests_limit_reached",
+                details={"limit": request_limit},
+            )
+        raise LimitExceeded(
+            "The license's monthly token limit is reached.", code="tokens_limit_reached", details={"limit": token_limit}
+        )
+    return row
+
+
+@transaction.atomic
+def license_usage_release(*, license: License, period_start: date | None = None) -> None:
+    """Give back a reserved request that no provider answered (nothing was consumed)."""
+    start, end = usage_period(period_start)
+    License.objects.filter(pk=license.pk, ai_requests_used__gt=0).update(ai_requests_used=F("ai_requests_used") - 1)
+    LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end, ai_requests_count__gt=0).update(
+        ai_requests_count=F("ai_requests_count") - 1, updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def license_usage_commit(
+    *,
+    license: License,
+    tokens_input: int,
+    tokens_output: int,
+    tokens_cached: int,
+    cost: Decimal,
+    period_start: date | None = None,
+) -> None:
+    """Add what an answered request consumed to the period it was reserved in."""
+    row = _period_row(license, usage_period(period_start))
+    LicenseUsageLog.objects.filter(pk=row.pk).update(
+        tokens_input=F("tokens_input") + tokens_input,
+        tokens_output=F("tokens_output") + tokens_output,
+        tokens_cached=F("tokens_cached") + tokens_cached,
+        calculated_cost=F("calculated_cost") + cost,
+        updated_at=timezone.now(),
+    )
