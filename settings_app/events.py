@@ -19,6 +19,7 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
     "order.cancelled",
     "invoice.issued",
     "invoice.voided",
+    "invoice.credited",
     "task.completed",
     "task.failed",
     "batch.completed",
