@@ -6,7 +6,8 @@ from django.utils import timezone
 from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline, WriteOnlySecretForm, secret_input
 from celaest.crypto import encrypt
 
-from .models import AIApiKey, AIModel, Prompt
+from .models import AIApiKey, AIModel, Prompt, PromptFallbackModel
+from .services import prompt_activate, prompt_new_version
 
 
 @admin.register(AIModel)
@@ -109,6 +110,24 @@ class PromptChildrenInline(ReadOnlyTabularInline):
     verbose_name_plural = "versions evolved from this one"
 
 
+class PromptFallbackInline(admin.TabularInline):
+    model = PromptFallbackModel
+    fk_name = "prompt"
+    fields = ["position", "model"]
+    autocomplete_fields = ["model"]
+    extra = 0
+    verbose_name = "fallback model"
+    verbose_name_plural = "fallback models (tried in order of position)"
+
+
+@admin.register(PromptFallbackModel)
+class PromptFallbackModelAdmin(CelaestModelAdmin):
+    list_display = ["prompt", "position", "model"]
+    list_select_related = ["prompt", "model"]
+    search_fields = ["prompt__slug", "model__model_id"]
+    autocomplete_fields = ["prompt", "model"]
+
+
 @admin.register(Prompt)
 class PromptAdmin(CelaestModelAdmin):
     list_display = ["slug", "version", "name", "category", "preferred_model", "temperature", "is_active", "parent"]
@@ -117,13 +136,22 @@ class PromptAdmin(CelaestModelAdmin):
     search_fields = ["slug", "name", "category"]
     autocomplete_fields = ["preferred_model", "parent"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
-    inlines = [PromptChildrenInline]
+    inlines = [PromptFallbackInline, PromptChildrenInline]
+    actions = ["new_version", "activate"]
     fieldsets = [
         (None, {"fields": ["slug", "version", "name", "category", "description", "is_active", "parent"]}),
         ("Prompt", {"fields": ["system_prompt", "user_template", "variables"]}),
         (
             "Model",
-            {"fields": ["preferred_model", "temperature", "max_output_tokens", "minutes_saved_estimate"]},
+            {
+                "fields": [
+                    "preferred_model",
+                    "response_format",
+                    "temperature",
+                    "max_output_tokens",
+                    "minutes_saved_estimate",
+                ]
+            },
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
@@ -132,3 +160,18 @@ class PromptAdmin(CelaestModelAdmin):
         if not change and obj.created_by_id is None:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    @admin.action(description="New version of each selected prompt (copied, inactive)", permissions=["add"])
+    def new_version(self, request, queryset):
+        created = [prompt_new_version(prompt=prompt, user=request.user, source="admin") for prompt in queryset]
+        names = ", ".join(str(prompt) for prompt in created)
+        self.message_user(request, f"Created {names}.", messages.SUCCESS)
+
+    @admin.action(description="Activate the selected version (one per prompt)", permissions=["change"])
+    def activate(self, request, queryset):
+        if queryset.values("slug").distinct().count() != queryset.count():
+            self.message_user(request, "Select at most one version of each prompt.", messages.ERROR)
+            return
+        for prompt in queryset:
+            prompt_activate(prompt=prompt, user=request.user, source="admin")
+        self.message_user(request, f"Activated {queryset.count()} version(s).", messages.SUCCESS)

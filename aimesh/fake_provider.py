@@ -24,7 +24,7 @@ import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest", "claude-sonnet-4-5", "fake-small", "fake-large")
+MODELS = ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5", "claude-sonnet-4-5", "fake-small", "fake-large")
 _WORDS = (
     "the request was processed and the answer is ready with a short summary of the main points "
     "including the customer's intent the next action and a confidence estimate for the review team"

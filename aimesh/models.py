@@ -90,6 +90,11 @@ class AIApiKey(TimeStampedModel):
         return f"{self.provider}:{self.key_name}"
 
 
+class ResponseFormat(models.TextChoices):
+    TEXT = "text", "Text"
+    JSON = "json", "JSON object"
+
+
 class Prompt(TimeStampedModel):
     """One version of a prompt. ``parent`` is the version it evolved from.
 
@@ -109,6 +114,19 @@ class Prompt(TimeStampedModel):
     )
     temperature = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.70"))
     max_output_tokens = models.PositiveIntegerField(default=1024)
+    response_format = models.CharField(
+        max_length=8,
+        choices=ResponseFormat.choices,
+        default=ResponseFormat.TEXT,
+        help_text="json: the model is asked for a JSON object, parsed into the task's output_json.",
+    )
+    fallback_models = models.ManyToManyField(
+        AIModel,
+        through="PromptFallbackModel",
+        related_name="fallback_for_prompts",
+        blank=True,
+        help_text="Tried in order when no key of the chosen model can answer.",
+    )
     minutes_saved_estimate = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("0"), help_text="Human minutes one run saves (ROI)."
     )
@@ -130,3 +148,21 @@ class Prompt(TimeStampedModel):
 
     def __str__(self):
         return f"{self.slug} v{self.version}"
+
+
+class PromptFallbackModel(models.Model):
+    """One fallback model of a prompt version, in the order they are tried."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="fallback_entries")
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "prompt_fallback_models"
+        ordering = ["prompt", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "model"], name="prompt_fallback_once_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.prompt} -> {self.model} (#{self.position})"

@@ -49,8 +49,8 @@ class PromptSerializer(serializers.ModelSerializer):
         model = Prompt
         fields = [
             "id", "slug", "name", "category", "description", "system_prompt", "user_template",
-            "variables", "preferred_model", "temperature", "max_output_tokens", "minutes_saved_estimate",
-            "version", "is_active", "parent", "created_by", "created_at", "updated_at",
+            "variables", "preferred_model", "response_format", "temperature", "max_output_tokens",
+            "minutes_saved_estimate", "version", "is_active", "parent", "created_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_by", "created_at", "updated_at"]
         extra_kwargs = {

@@ -2,9 +2,13 @@
 provider key pool (staff only; the secrets never leave the server)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from aimesh.filters import AIApiKeyFilterSet, AIModelFilterSet, PromptFilterSet
 from aimesh.models import AIApiKey, AIModel, Prompt
+from aimesh.services import prompt_activate, prompt_new_version
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, StaffViewSet, conflicts_answered_409
 
 from .serializers import AIApiKeySerializer, AIModelSerializer, PromptSerializer
@@ -64,6 +68,25 @@ class PromptViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     def perform_create(self, serializer):
         with conflicts_answered_409():
             serializer.save(created_by=self.request.user)
+
+    @extend_schema(
+        summary="Create the next version of a prompt, copied from this one (staff)",
+        request=None,
+        responses={201: PromptSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="new-version")
+    def new_version(self, request, pk=None):
+        with conflicts_answered_409():
+            created = prompt_new_version(prompt=self.get_object(), user=request.user)
+        return Response(PromptSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Make this the active version of its prompt (staff)", request=None, responses=PromptSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        prompt = prompt_activate(prompt=self.get_object(), user=request.user)
+        return Response(PromptSerializer(prompt).data)
 
 
 @extend_schema_view(

@@ -1,0 +1,179 @@
+"""The key pool router: which pooled key answers a request, retries, cooldowns and health.
+
+Per attempt a key is chosen among the model's provider's keys that are active, healthy and not
+cooling down, by ``priority`` and then least recently used, and only if its per-minute budget
+(``rate_limit_rpm``, a Redis counter every process shares) has room. A rate-limited, overloaded or
+timed-out key cools down (for the provider's ``Retry-After`` when it gives one) and the request
+moves to the next key, then to the next model; ``AI_KEY_FAILURES_UNHEALTHY`` consecutive failures
+mark a key unhealthy, a rejected key (401/403) is unhealthy at once. A bad request is not retried.
+Secrets are decrypted in memory for the call only and never logged or stored in clear.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from rest_framework import status
+
+from aimesh import providers
+from aimesh.models import AIApiKey, AIModel
+from celaest import crypto
+from celaest.errors import DomainError
+from celaest.ratelimit import rate_limit_hit
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+class AIUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "ai_unavailable"
+    message = "No AI provider key could answer the request; try again shortly."
+
+
+class ProviderRejected(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "provider_rejected_request"
+    message = "The AI provider rejected the request."
+
+
+@dataclass
+class RoutedAnswer:
+    model: AIModel
+    key: AIApiKey
+    attempts: int
+    result: providers.ChatResult | None = None
+    stream_state: providers.StreamState | None = None
+    stream: Iterator[str] | None = None
+
+
+def usable_keys(*, provider: str) -> list[AIApiKey]:
+    now = timezone.now()
+    return list(
+        AIApiKey.objects.filter(provider=provider, is_active=True, is_healthy=True)
+        .filter(Q(cooldown_until__isnull=True) | Q(cooldown_until__lte=now))
+        .order_by("priority", F("last_used_at").asc(nulls_first=True), "pk")
+    )
+
+
+def _take(key: AIApiKey) -> bool:
+    """Claim one call on ``key`` if its per-minute budget allows, and mark it used."""
+    if not rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm).allowed:
+        return False
+    # Marked at selection, not on success, so concurrent requests spread over equal keys.
+    AIApiKey.objects.filter(pk=key.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())
+    return True
+
+
+def _scrub(message: str, secret: str) -> str:
+    return message.replace(secret, "[redacted]") if secret else message
+
+
+def key_succeeded(key: AIApiKey) -> None:
+    if key.consecutive_failures:
+        AIApiKey.objects.filter(pk=key.pk).update(consecutive_failures=0, last_error="")
+
+
+def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "") -> None:
+    now = timezone.now()
+    note = _scrub(f"{error.kind}" + (f" (HTTP {error.status})" if error.status else "") + f": {error}", secret)[:500]
+    if error.kind == providers.BAD_KEY:
+        AIApiKey.objects.filter(pk=key.pk).update(
+            is_healthy=False, consecutive_failures=F("consecutive_failures") + 1, last_error=note, last_checked_at=now
+        )
+        logger.warning("AI key %s rejected by the provider; marked unhealthy", key.pk)
+        return
+    seconds = error.retry_after if error.retry_after is not None else _setting("AI_KEY_COOLDOWN_SECONDS", 30)
+    AIApiKey.objects.filter(pk=key.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1,
+        cooldown_until=now + timedelta(seconds=max(seconds, 1)),
+        last_error=note,
+    )
+    threshold = _setting("AI_KEY_FAILURES_UNHEALTHY", 3)
+    if AIApiKey.objects.filter(pk=key.pk, is_healthy=True, consecutive_failures__gte=threshold).update(
+        is_healthy=False, last_checked_at=now
+    ):
+        logger.warning("AI key %s failed %s times in a row; marked unhealthy", key.pk, threshold)
+
+
+def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], RoutedAnswer]) -> RoutedAnswer:
+    attempts = 0
+    last_error: providers.ProviderError | None = None
+    for model in models:
+        for key in usable_keys(provider=model.provider):
+            if not _take(key):
+                continue
+            attempts += 1
+            secret = crypto.decrypt(key.key_encrypted)
+            try:
+                answer = call(model, key, secret)
+            except providers.ProviderError as error:
+                if not error.retryable:  # the request's fault, not the key's: no retry, no penalty
+                    raise ProviderRejected(_scrub(str(error), secret), details={"model": model.model_id}) from None
+                key_failed(key, error, secret=secret)
+                last_error = error
+                continue
+            key_succeeded(key)
+            answer.attempts = attempts
+            return answer
+    details = {"models": [model.model_id for model in models], "attempts": attempts}
+    if last_error is not None:
+        details["last_error"] = last_error.kind
+    raise AIUnavailable(details=details)
+
+
+def route_chat(*, models: list[AIModel], request_for: Callable[[AIModel], providers.ChatRequest]) -> RoutedAnswer:
+    """Answer on the first model and key that can; raises AIUnavailable or ProviderRejected."""
+
+    def call(model, key, secret):
+        result = providers.chat(
+            provider=model.provider, api_key=secret, base_url=key.base_url, request=request_for(model)
+        )
+        return RoutedAnswer(model=model, key=key, attempts=0, result=result)
+
+    return _route(models, call)
+
+
+def route_chat_stream(
+    *, models: list[AIModel], request_for: Callable[[AIModel], providers.ChatRequest]
+) -> RoutedAnswer:
+    """Like ``route_chat`` but streamed: failover happens until the provider's first event."""
+
+    def call(model, key, secret):
+        state, stream = providers.chat_stream(
+            provider=model.provider, api_key=secret, base_url=key.base_url, request=request_for(model)
+        )
+        return RoutedAnswer(model=model, key=key, attempts=0, stream_state=state, stream=stream)
+
+    return _route(models, call)
+
+
+def key_probe(*, key: AIApiKey) -> bool:
+    """Try ``key`` with a cheap call; restore it when it works. Returns whether it is healthy."""
+    now = timezone.now()
+    secret = crypto.decrypt(key.key_encrypted)
+    try:
+        providers.probe(provider=key.provider, api_key=secret, base_url=key.base_url)
+    except providers.ProviderError as error:
+        note = _scrub(f"probe {error.kind}: {error}", secret)[:500]
+        AIApiKey.objects.filter(pk=key.pk).update(last_checked_at=now, last_error=note)
+        return False
+    AIApiKey.objects.filter(pk=key.pk).update(
+        is_healthy=True, consecutive_failures=0, cooldown_until=None, last_checked_at=now, last_error=""
+    )
+    return True
+
+
+def keys_probe_unhealthy() -> dict:
+    """Probe every active unhealthy key (the beat job and ``check_ai_keys``)."""
+    restored, still_failing = [], []
+    for key in AIApiKey.objects.filter(is_active=True, is_healthy=False).order_by("pk"):
+        (restored if key_probe(key=key) else still_failing).append(key.pk)
+    return {"restored": restored, "still_failing": still_failing}
