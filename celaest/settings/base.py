@@ -6,6 +6,7 @@ nothing but Python. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to Re
 broker, the cache and rate-limit counters.
 """
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -115,6 +116,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# The staff dashboard's charting library is served from the installed plotly package, not a CDN.
+STATICFILES_DIRS = [("vendor/plotly", Path(find_spec("plotly").origin).parent / "package_data")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
