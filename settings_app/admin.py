@@ -6,6 +6,7 @@ secrets are write-only (a hash prefix identifies them), sensitive config values 
 
 import base64
 import json
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -21,10 +22,24 @@ from celaest.admin import (
     truncated,
 )
 from celaest.crypto import encrypt, hash_secret
+from celaest.errors import DomainError
 from celaest.validation import contains_nul
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
-from .services import KEEP, WEBHOOK_SECRET_PREFIX, api_key_revoke, user_session_revoke, webhook_update
+from .services import (
+    KEEP,
+    WEBHOOK_SECRET_PREFIX,
+    api_key_revoke,
+    user_session_revoke,
+    webhook_delivery_replay,
+    webhook_recover_failed,
+    webhook_send_test,
+    webhook_update,
+)
+from .webhook_targets import WebhookTargetRefused, webhook_target_check
+
+#: How far back the admin's "recover" action looks (the API takes any date).
+RECOVER_WINDOW = timedelta(days=7)
 
 MIN_WEBHOOK_SECRET_BYTES = 24  # what webhook_create generates; Standard Webhooks asks for 24 to 64
 
@@ -162,6 +177,14 @@ class WebhookForm(WriteOnlySecretForm):
                 )
         return secret
 
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            webhook_target_check(url, require_resolution=False)
+        except WebhookTargetRefused as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return url
+
     def store_secret(self, secret):
         # Replaced at once, with no grace period for the old one: staff replace a secret after a leak.
         self.instance.secret_encrypted = encrypt(secret)
@@ -193,7 +216,7 @@ class WebhookAdmin(CelaestModelAdmin):
         ("Status", {"fields": ["status", "disabled_reason", "failing_since", "last_success_at"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
-    actions = ["disable_webhooks", "enable_webhooks"]
+    actions = ["disable_webhooks", "enable_webhooks", "send_test_events", "recover_failed_deliveries"]
 
     @admin.display(description="secret id")
     def secret_id(self, obj):
@@ -215,6 +238,29 @@ class WebhookAdmin(CelaestModelAdmin):
             webhook_update(webhook=webhook, status=Webhook.Status.ACTIVE)
         self.message_user(request, f"{len(webhooks)} webhook(s) enabled.", messages.SUCCESS)
 
+    def _each(self, request, webhooks, operation) -> list:
+        """Run ``operation`` on each webhook, reporting refusals (e.g. a disabled one) as errors."""
+        results = []
+        for webhook in webhooks:
+            try:
+                results.append(operation(webhook))
+            except DomainError as exc:
+                self.message_user(request, f"{webhook}: {exc.message}", messages.ERROR)
+        return results
+
+    @admin.action(description="Send a test event to selected webhooks", permissions=["change"])
+    def send_test_events(self, request, queryset):
+        sent = self._each(request, queryset, lambda webhook: webhook_send_test(webhook=webhook))
+        self.message_user(request, f"Test event queued for {len(sent)} webhook(s).", messages.SUCCESS)
+
+    @admin.action(
+        description=f"Recover failed deliveries of the last {RECOVER_WINDOW.days} days", permissions=["change"]
+    )
+    def recover_failed_deliveries(self, request, queryset):
+        since = timezone.now() - RECOVER_WINDOW
+        counts = self._each(request, queryset, lambda webhook: webhook_recover_failed(webhook=webhook, since=since))
+        self.message_user(request, f"{sum(counts)} failed event(s) queued again.", messages.SUCCESS)
+
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
@@ -235,6 +281,21 @@ class WebhookDeliveryAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     changelist_defer = ("payload", "response_body", "error")
     search_fields = ["event_id__exact", "event_type__exact", "webhook__name__exact", "organization__slug__exact"]
     search_help_text = "Exact event id or type, webhook name or organization slug."
+    actions = ["replay_deliveries"]
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("settings_app.change_webhook")
+
+    @admin.action(description="Replay selected deliveries now", permissions=["replay"])
+    def replay_deliveries(self, request, queryset):
+        replayed = 0
+        for delivery in queryset.select_related("webhook"):
+            try:
+                webhook_delivery_replay(delivery=delivery)
+                replayed += 1
+            except DomainError as exc:
+                self.message_user(request, f"{delivery.event_id}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{replayed} deliveries queued again.", messages.SUCCESS)
 
 
 class SensitiveSystemConfigForm(forms.ModelForm):

@@ -1,22 +1,28 @@
 """Writes for per-user security records (API keys, sessions), webhooks and system config."""
 
 import base64
+import json
+import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
+from audit.models import SystemEvent
+from audit.services import system_event_record
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput
 from identity.models import Organization, User
 
-from .events import ALL_EVENTS, WEBHOOK_SUBSCRIBABLE
-from .models import SystemConfig, UserApiKey, UserSession, Webhook
+from . import webhook_sender
+from .events import ALL_EVENTS, WEBHOOK_SUBSCRIBABLE, deliveries_dispatch_on_commit, event_envelope
+from .models import SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from .webhook_targets import webhook_target_check
 
 #: "leave this field as it is" for updates where None is a meaningful value
 KEEP = object()
@@ -135,11 +141,25 @@ def user_session_revoke(*, session: UserSession) -> UserSession:
     return session
 
 
+#: Ended sessions stay listed (the user's security history) this long, then the cleanup deletes them.
+SESSION_HISTORY_DAYS = 30
+
+
+def user_sessions_clean_expired(*, history_days: int = SESSION_HISTORY_DAYS) -> int:
+    """Mark expired sessions inactive, and delete those that ended more than ``history_days``
+    ago. Returns the number deleted."""
+    now = timezone.now()
+    UserSession.objects.filter(is_active=True, expires_at__lte=now).update(is_active=False, updated_at=now)
+    cutoff = now - timedelta(days=history_days)
+    deleted, _ = UserSession.objects.filter(expires_at__lte=cutoff).delete()
+    revoked, _ = UserSession.objects.filter(revoked_at__lte=cutoff).delete()
+    return deleted + revoked
+
+
 # --- webhooks --------------------------------------------------------------------------------
 
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a public prefix, not a secret
 _WEBHOOK_SECRET_BYTES = 24
-_WEBHOOK_URL_SCHEMES = ("http", "https")
 _WEBHOOK_SETTABLE_STATUSES = (Webhook.Status.ACTIVE, Webhook.Status.PAUSED)
 
 
@@ -155,14 +175,7 @@ def _new_webhook_secret() -> str:
 
 
 def _validate_webhook_url(url: str) -> str:
-    # Only the scheme for now; the address rules against SSRF are the delivery issue's.
-    try:
-        parts = urlsplit(url)
-        valid = parts.scheme.lower() in _WEBHOOK_URL_SCHEMES and bool(parts.hostname)
-    except ValueError:
-        valid = False
-    if not valid:
-        raise InvalidInput("A webhook URL must be an http(s) URL.", details={"url": ["Use http:// or https://."]})
+    webhook_target_check(url, require_resolution=False)  # the SSRF guard; again at every delivery
     return url
 
 
@@ -246,6 +259,276 @@ def webhook_update(
 def webhook_delete(*, webhook: Webhook) -> None:
     """Remove an endpoint together with its delivery log."""
     webhook.delete()
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, webhook: Webhook, grace_hours: int = 24) -> CreatedWebhook:
+    """A new signing secret (returned once). For ``grace_hours`` deliveries are signed with both
+    the new and the old secret, so receivers can switch over without rejecting anything."""
+    if not 0 <= grace_hours <= WEBHOOK_MAX_GRACE_HOURS:
+        raise InvalidInput(
+            f"grace_hours must be between 0 and {WEBHOOK_MAX_GRACE_HOURS}.",
+            details={"grace_hours": [f"Use 0 to {WEBHOOK_MAX_GRACE_HOURS}."]},
+        )
+    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    secret = _new_webhook_secret()
+    if grace_hours:
+        webhook.previous_secret_encrypted = webhook.secret_encrypted
+        webhook.previous_secret_expires_at = timezone.now() + timedelta(hours=grace_hours)
+    else:
+        webhook.previous_secret_encrypted = ""
+        webhook.previous_secret_expires_at = None
+    webhook.secret_encrypted = crypto.encrypt(secret)
+    webhook.secret_hash = crypto.hash_secret(secret)
+    webhook.save(
+        update_fields=[
+            "secret_encrypted",
+            "secret_hash",
+            "previous_secret_encrypted",
+            "previous_secret_expires_at",
+            "updated_at",
+        ]
+    )
+    return CreatedWebhook(webhook=webhook, secret=secret)
+
+
+# --- webhook delivery ------------------------------------------------------------------------
+
+#: Wait before attempt 2, 3, ... 8 (attempt 1 is immediate): the Standard Webhooks schedule.
+WEBHOOK_RETRY_DELAYS_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+WEBHOOK_MAX_ATTEMPTS = 1 + len(WEBHOOK_RETRY_DELAYS_SECONDS)
+WEBHOOK_MAX_GRACE_HOURS = 7 * 24
+WEBHOOK_JITTER = 0.1  # each wait is stretched or shrunk by up to 10%, so retries do not stampede
+WEBHOOK_MAX_RETRY_AFTER_SECONDS = 24 * 3600
+#: An endpoint failing without a single success for this long is disabled.
+WEBHOOK_DISABLE_AFTER = timedelta(days=5)
+#: How long an attempt in flight owns its row; a worker killed mid-attempt frees it after this.
+WEBHOOK_ATTEMPT_LEASE = timedelta(seconds=120)
+#: Waits up to this are handed to Celery as a countdown; longer ones are left to the sweeper
+#: (a broker's visibility timeout makes long countdowns unreliable).
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 300
+_SWEEP_GRACE = timedelta(seconds=10)
+_SWEEP_BATCH = 500
+_RECOVER_LIMIT = 1000
+
+
+def webhook_retry_delay(*, attempt_number: int, retry_after_seconds: int | None = None) -> float | None:
+    """Seconds to wait after failed attempt ``attempt_number`` (None: no attempt left). A
+    ``Retry-After`` longer than the schedule is honoured, up to a day."""
+    if attempt_number >= WEBHOOK_MAX_ATTEMPTS:
+        return None
+    delay = WEBHOOK_RETRY_DELAYS_SECONDS[attempt_number - 1] * random.uniform(1 - WEBHOOK_JITTER, 1 + WEBHOOK_JITTER)
+    if retry_after_seconds:
+        delay = max(delay, min(retry_after_seconds, WEBHOOK_MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+def _signing_secrets(webhook: Webhook) -> list[str]:
+    secrets_ = [crypto.decrypt(webhook.secret_encrypted)]
+    expires = webhook.previous_secret_expires_at
+    if webhook.previous_secret_encrypted and expires is not None and expires > timezone.now():
+        secrets_.append(crypto.decrypt(webhook.previous_secret_encrypted))
+    return secrets_
+
+
+def _delivery_body(delivery: WebhookDelivery) -> bytes:
+    return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
+    """Make one attempt of a pending delivery and record its outcome.
+
+    The row is claimed with a conditional UPDATE (pending and due), which moves its due time a
+    lease ahead: two workers handed the same id never both send it, and if this worker dies
+    before recording the outcome, the sweeper finds the row due again once the lease runs out
+    (at-least-once: receivers deduplicate by ``webhook-id``). Returns None when there was
+    nothing to do (already done, not due, or claimed by another worker).
+    """
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + WEBHOOK_ATTEMPT_LEASE)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    webhook = delivery.webhook
+    if webhook.status != Webhook.Status.ACTIVE:
+        return _delivery_record(
+            delivery_id=delivery.pk,
+            result=webhook_sender.SendResult(
+                status_code=None, body="", error=f"Not sent: the endpoint is {webhook.status}.", duration_ms=0
+            ),
+            retry=False,
+        )
+    body = _delivery_body(delivery)
+    headers = webhook_sender.signed_headers(
+        secrets=_signing_secrets(webhook), message_id=delivery.event_id, timestamp=int(time.time()), body=body
+    )
+    result = webhook_sender.send(url=webhook.url, headers=headers, body=body)
+    return _delivery_record(delivery_id=delivery.pk, result=result, retry=True)
+
+
+@transaction.atomic
+def _delivery_record(*, delivery_id, result: webhook_sender.SendResult, retry: bool) -> WebhookDelivery:
+    """Store an attempt's outcome on its row, keep the endpoint's health, schedule the next one."""
+    now = timezone.now()
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+    webhook = Webhook.objects.select_for_update().get(pk=delivery.webhook_id)
+    delivery.response_status = result.status_code
+    delivery.response_body = result.body
+    delivery.error = result.error
+    delivery.duration_ms = result.duration_ms
+    delivery.next_attempt_at = None
+    if result.succeeded:
+        delivery.status = WebhookDelivery.Status.SUCCEEDED
+        delivery.delivered_at = now
+        delivery.save()
+        webhook.last_success_at = now
+        webhook.failing_since = None
+        webhook.save(update_fields=["last_success_at", "failing_since", "updated_at"])
+        return delivery
+    delivery.status = WebhookDelivery.Status.FAILED
+    delivery.save()
+    if not retry:
+        return delivery
+    if webhook.failing_since is None:
+        webhook.failing_since = now
+        webhook.save(update_fields=["failing_since", "updated_at"])
+    if result.status_code == 410:
+        _webhook_disable(webhook=webhook, reason="The endpoint answered 410 Gone.")
+    elif webhook.failing_since <= now - WEBHOOK_DISABLE_AFTER:
+        _webhook_disable(
+            webhook=webhook, reason=f"Failing without a success since {webhook.failing_since.isoformat()}."
+        )
+    else:
+        delay = webhook_retry_delay(
+            attempt_number=delivery.attempt_number, retry_after_seconds=result.retry_after_seconds
+        )
+        if delay is not None:
+            _delivery_schedule(source=delivery, attempt_number=delivery.attempt_number + 1, delay_seconds=delay)
+    return delivery
+
+
+def _webhook_disable(*, webhook: Webhook, reason: str) -> None:
+    if webhook.status == Webhook.Status.DISABLED:
+        return
+    webhook.status = Webhook.Status.DISABLED
+    webhook.disabled_reason = reason[:255]
+    webhook.save(update_fields=["status", "disabled_reason", "updated_at"])
+    system_event_record(
+        event_type="webhook.disabled",
+        severity=SystemEvent.Severity.WARNING,
+        message=f"Webhook {webhook.name} ({webhook.url}) disabled: {reason}",
+        source="settings_app.webhooks",
+        organization=webhook.organization,
+        data={"webhook_id": str(webhook.pk), "reason": reason},
+    )
+
+
+def _delivery_schedule(*, source: WebhookDelivery, attempt_number: int, delay_seconds: float = 0) -> WebhookDelivery:
+    """A new pending attempt of ``source``'s event, due after ``delay_seconds``."""
+    delivery = WebhookDelivery.objects.create(
+        webhook_id=source.webhook_id,
+        organization_id=source.organization_id,
+        event_id=source.event_id,
+        event_type=source.event_type,
+        payload=source.payload,
+        attempt_number=attempt_number,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay_seconds),
+    )
+    if delay_seconds <= WEBHOOK_COUNTDOWN_MAX_SECONDS:
+        deliveries_dispatch_on_commit([delivery.pk], countdown=delay_seconds or None)
+    return delivery
+
+
+def _lock_active_webhook(webhook: Webhook) -> Webhook:
+    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    if webhook.status != Webhook.Status.ACTIVE:
+        raise Conflict(
+            f"The webhook is {webhook.status}; enable it first.",
+            code="webhook_not_active",
+            details={"status": [webhook.status]},
+        )
+    return webhook
+
+
+@transaction.atomic
+def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's event again, now, as a new attempt (the same ``webhook-id``)."""
+    webhook = _lock_active_webhook(delivery.webhook)
+    attempts = WebhookDelivery.objects.filter(webhook=webhook, event_id=delivery.event_id)
+    if attempts.filter(status=WebhookDelivery.Status.PENDING).exists():
+        raise Conflict("An attempt of this event is already pending.", code="delivery_pending")
+    last_number = attempts.aggregate(last=Max("attempt_number"))["last"] or 0
+    return _delivery_schedule(source=delivery, attempt_number=last_number + 1)
+
+
+@transaction.atomic
+def webhook_send_test(*, webhook: Webhook) -> WebhookDelivery:
+    """Deliver a ``webhook.test`` event to this endpoint only, whatever it subscribes to."""
+    webhook = _lock_active_webhook(webhook)
+    event_id, envelope = event_envelope(
+        "webhook.test", {"webhook_id": str(webhook.pk), "message": "A test event from CELAEST."}
+    )
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook,
+        organization_id=webhook.organization_id,
+        event_id=event_id,
+        event_type="webhook.test",
+        payload=envelope,
+        next_attempt_at=timezone.now(),
+    )
+    deliveries_dispatch_on_commit([delivery.pk])
+    return delivery
+
+
+@transaction.atomic
+def webhook_recover_failed(*, webhook: Webhook, since) -> int:
+    """Send again every event whose attempts since ``since`` all failed (none succeeded, none
+    pending), e.g. after the receiver's outage is over. Returns how many were queued."""
+    webhook = _lock_active_webhook(webhook)
+    settled = WebhookDelivery.objects.filter(
+        webhook=webhook, status__in=[WebhookDelivery.Status.SUCCEEDED, WebhookDelivery.Status.PENDING]
+    ).values("event_id")
+    latest = (
+        WebhookDelivery.objects.filter(webhook=webhook, status=WebhookDelivery.Status.FAILED, created_at__gte=since)
+        .exclude(event_id__in=settled)
+        .values("event_id")
+        .annotate(last=Max("attempt_number"))
+        .order_by("event_id")[:_RECOVER_LIMIT]
+    )
+    recovered = []
+    for row in latest:
+        source = WebhookDelivery.objects.get(webhook=webhook, event_id=row["event_id"], attempt_number=row["last"])
+        recovered.append(
+            WebhookDelivery(
+                webhook=webhook,
+                organization_id=webhook.organization_id,
+                event_id=source.event_id,
+                event_type=source.event_type,
+                payload=source.payload,
+                attempt_number=row["last"] + 1,
+                next_attempt_at=timezone.now(),
+            )
+        )
+    WebhookDelivery.objects.bulk_create(recovered)
+    deliveries_dispatch_on_commit([delivery.pk for delivery in recovered])
+    return len(recovered)
+
+
+@transaction.atomic
+def webhook_deliveries_sweep(*, batch_size: int = _SWEEP_BATCH) -> int:
+    """Re-enqueue pending deliveries that are due and not being attempted: retries whose wait
+    is over, attempts whose worker died (their lease ran out), and rows whose enqueue was lost
+    (broker down). Sending twice is harmless: an attempt claims its row first."""
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now() - _SWEEP_GRACE
+    ).order_by("next_attempt_at")
+    if connection.vendor == "postgresql":  # several sweepers (or a slow one) never wait on each other
+        due = due.select_for_update(skip_locked=True)
+    ids = list(due.values_list("pk", flat=True)[:batch_size])
+    deliveries_dispatch_on_commit(ids)
+    return len(ids)
 
 
 # --- system config ---------------------------------------------------------------------------

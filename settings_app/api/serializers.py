@@ -122,6 +122,28 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WebhookSecretRotateSerializer(serializers.Serializer):
+    grace_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=7 * 24,
+        default=24,
+        help_text="Hours during which deliveries are signed with both the new and the old secret.",
+    )
+
+
+class WebhookSecretRotatedSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new signing secret (whsec_...). Shown this once: store it now.")
+    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class WebhookRecoverSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Send again every event whose attempts since then all failed.")
+
+
+class WebhookRecoveredSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="Events queued for delivery again.")
+
+
 class SystemConfigSerializer(serializers.ModelSerializer):
     """A platform setting. A sensitive value is always shown masked; on update, leaving out
     ``value`` (or sending the mask back) keeps the stored value."""

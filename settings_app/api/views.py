@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from celaest.api import permissions as perms
@@ -32,6 +33,10 @@ from .serializers import (
     UserSessionSerializer,
     WebhookCreatedSerializer,
     WebhookDeliverySerializer,
+    WebhookRecoveredSerializer,
+    WebhookRecoverSerializer,
+    WebhookSecretRotatedSerializer,
+    WebhookSecretRotateSerializer,
     WebhookSerializer,
 )
 
@@ -148,6 +153,41 @@ class WebhookViewSet(TenantViewSet, CrudMixin):
     def perform_destroy(self, instance):
         services.webhook_delete(webhook=instance)
 
+    @extend_schema(
+        summary="Send a webhook.test event to this endpoint",
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def send_test(self, request, pk=None):
+        delivery = services.webhook_send_test(webhook=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Rotate the signing secret (the new one is shown once; both sign during the grace period)",
+        request=WebhookSecretRotateSerializer,
+        responses={200: WebhookSecretRotatedSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        payload = WebhookSecretRotateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rotated = services.webhook_secret_rotate(webhook=self.get_object(), **payload.validated_data)
+        body = {"secret": rotated.secret, "previous_secret_expires_at": rotated.webhook.previous_secret_expires_at}
+        return Response(WebhookSecretRotatedSerializer(body).data)
+
+    @extend_schema(
+        summary="Send again every event that failed since a date",
+        request=WebhookRecoverSerializer,
+        responses={202: WebhookRecoveredSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def recover(self, request, pk=None):
+        payload = WebhookRecoverSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        queued = services.webhook_recover_failed(webhook=self.get_object(), **payload.validated_data)
+        return Response(WebhookRecoveredSerializer({"queued": queued}).data, status=status.HTTP_202_ACCEPTED)
+
 
 @extend_schema_view(
     list=extend_schema(summary="List webhook delivery attempts"),
@@ -166,6 +206,16 @@ class WebhookDeliveryViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self) -> QuerySet:
         return selectors.webhook_delivery_list()
+
+    @extend_schema(
+        summary="Replay a delivery now, as a new attempt of the same event",
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        delivery = services.webhook_delivery_replay(delivery=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(
