@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 
-from celaest.db import TimeStampedModel
+from celaest.db import TimeStampedModel, UUIDModel
 from celaest.money import CurrencyField, MoneyField
 
 
@@ -245,7 +245,32 @@ class Invoice(TimeStampedModel):
         indexes = [models.Index(fields=["organization", "created_at"], name="idx_invoices_org_created")]
         constraints = [
             models.CheckConstraint(condition=_AMOUNTS_NON_NEGATIVE, name="invoices_amounts_non_negative"),
+            # Payment confirmations are serialized on the order row; this is the last line of defence.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status__in=["issued", "paid"]), name="invoices_one_live_per_order"
+            ),
         ]
 
     def __str__(self):
         return self.invoice_number
+
+
+class DocumentSequence(UUIDModel):
+    """The last number handed out for one kind of document (``invoice``, ``order``) in one year.
+
+    Numbers are allocated under this row's lock inside the transaction that stores the document,
+    so a rollback returns its number and invoice numbers stay gapless.
+    """
+
+    key = models.CharField(max_length=32)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_document_sequences"
+        ordering = ["key", "-year"]
+        constraints = [models.UniqueConstraint(fields=["key", "year"], name="document_sequences_key_year_unique")]
+
+    def __str__(self):
+        return f"{self.key} {self.year}: {self.last_number}"

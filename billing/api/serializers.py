@@ -4,6 +4,9 @@ never part of any response."""
 from rest_framework import serializers
 
 from billing.models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from marketplace.models import Product
+
+MAX_QUANTITY = 100
 
 
 class PaymentGatewaySerializer(serializers.ModelSerializer):
@@ -93,3 +96,44 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    """A checkout request: what to buy, an optional coupon, and the gateway to pay through.
+    Prices, discount, tax and total are computed on the server."""
+
+    items = OrderLineInputSerializer(many=True, allow_empty=False, max_length=50)
+    coupon_code = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    gateway = serializers.SlugField(max_length=64)
+
+
+class PaymentSessionSerializer(serializers.Serializer):
+    gateway = serializers.CharField()
+    reference = serializers.CharField()
+    client_secret = serializers.CharField(help_text="Card gateways: confirm the payment with it client-side.")
+    instructions = serializers.DictField(help_text="Bank transfer: where to send the money, and the reference.")
+
+
+class OrderCheckoutSerializer(OrderSerializer):
+    """An order as checkout returns it, with what the customer needs to pay it."""
+
+    payment = PaymentSessionSerializer(read_only=True, allow_null=True, required=False)
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "payment"]
+        read_only_fields = fields
+
+
+class OrderCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class StripeWebhookResultSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    event = serializers.CharField()
+    outcome = serializers.CharField()

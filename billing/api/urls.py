@@ -1,5 +1,7 @@
 """REST routes of the billing app under /api/v1/."""
 
+from django.urls import re_path
+
 from celaest.api.routers import ApiRouter
 
 from .views import (
@@ -8,6 +10,7 @@ from .views import (
     OrderViewSet,
     PaymentGatewayViewSet,
     PaymentMethodViewSet,
+    StripeWebhookView,
     TaxRateViewSet,
 )
 
@@ -19,4 +22,7 @@ router.register("payment-methods", PaymentMethodViewSet, basename="payment-metho
 router.register("orders", OrderViewSet, basename="order")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^billing/stripe/webhook/?$", StripeWebhookView.as_view(), name="stripe-webhook"),
+    *router.urls,
+]

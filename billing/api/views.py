@@ -2,12 +2,17 @@
 payment methods, orders and invoices."""
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from billing import selectors, services
+from billing.documents import invoice_html, invoice_pdf
 from billing.filters import (
     CouponFilterSet,
     InvoiceFilterSet,
@@ -16,18 +21,27 @@ from billing.filters import (
     PaymentMethodFilterSet,
     TaxRateFilterSet,
 )
-from billing.models import Coupon, PaymentGateway, TaxRate
+from billing.gateways import stripe_event_construct
+from billing.models import Coupon, Order, PaymentGateway, TaxRate
 from celaest.api import permissions as perms
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, StaffViewSet, TenantViewSet
+from celaest.errors import Conflict, InvalidInput
+from celaest.net import client_ip
 
 from .serializers import (
     CouponSerializer,
     InvoiceSerializer,
+    OrderCancelSerializer,
+    OrderCheckoutSerializer,
+    OrderCreateSerializer,
     OrderSerializer,
     PaymentGatewaySerializer,
     PaymentMethodSerializer,
+    StripeWebhookResultSerializer,
     TaxRateSerializer,
 )
+
+IDEM_HELP = "Any unique string per checkout attempt (e.g. a UUID); retries reuse it."
 
 
 @extend_schema_view(
@@ -149,13 +163,44 @@ class PaymentMethodViewSet(TenantViewSet, ReadOnlyMixin, mixins.DestroyModelMixi
         services.payment_method_delete(payment_method=instance)
 
 
+def _payment_body(order, session) -> dict | None:
+    if session is None:
+        return None
+    return {
+        "gateway": order.gateway.code,
+        "reference": session.reference,
+        "client_secret": session.client_secret,
+        "instructions": session.instructions,
+    }
+
+
 @extend_schema_view(
     list=extend_schema(summary="List my organization's orders"),
     retrieve=extend_schema(summary="Get an order with its items"),
+    create=extend_schema(
+        summary="Place an order (checkout)",
+        description=(
+            "Prices are computed on the server: subtotal, coupon discount, tax of the organization's "
+            "country on the discounted amount, total. Send an `Idempotency-Key` header to retry safely: "
+            "the same key and body return the same order (200), the same key with another body is a 409."
+        ),
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description=IDEM_HELP)
+        ],
+        request=OrderCreateSerializer,
+        responses={201: OrderCheckoutSerializer, 200: OrderCheckoutSerializer},
+    ),
+    pay=extend_schema(
+        summary="Start or resume paying a pending order", request=None, responses=OrderCheckoutSerializer
+    ),
+    cancel=extend_schema(summary="Cancel a pending order", request=OrderCancelSerializer, responses=OrderSerializer),
 )
 class OrderViewSet(TenantViewSet, ReadOnlyMixin):
+    """Orders are placed by owners and admins; every member may read them."""
+
     serializer_class = OrderSerializer
     scope_resource = "orders"
+    write_roles = perms.MANAGER_ROLES
     filterset_class = OrderFilterSet
     search_fields = ["order_number"]
     ordering_fields = ["created_at", "total", "paid_at"]
@@ -164,10 +209,60 @@ class OrderViewSet(TenantViewSet, ReadOnlyMixin):
     def scoped_queryset(self) -> QuerySet:
         return selectors.order_list()
 
+    def _checkout_response(self, order, *, status_code: int) -> Response:
+        session = None
+        if order.status == Order.Status.PENDING:
+            session = services.order_payment_start(order=order)
+        order = self.scoped_queryset().get(pk=order.pk)
+        body = OrderCheckoutSerializer(order).data
+        body["payment"] = _payment_body(order, session)
+        return Response(body, status=status_code)
+
+    def create(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise InvalidInput("The Idempotency-Key is at most 255 characters.", code="invalid_idempotency_key")
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order, created = services.order_checkout(
+            user=request.user,
+            items=[(line["product"], line["quantity"]) for line in data["items"]],
+            gateway_code=data["gateway"],
+            coupon_code=data["coupon_code"].strip(),
+            idempotency_key=key,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        return self._checkout_response(order, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @action(detail=True, methods=["post"])
+    def pay(self, request, *args, **kwargs):
+        order = self.get_object()
+        if order.status != Order.Status.PENDING:
+            raise Conflict(f"This order is {order.status}; there is nothing to pay.", code="order_not_payable")
+        return self._checkout_response(order, status_code=status.HTTP_200_OK)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        order = self.get_object()
+        serializer = OrderCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if order.status != Order.Status.PENDING:
+            raise Conflict(
+                "Only pending orders can be cancelled; ask support about a paid one.", code="order_not_cancellable"
+            )
+        services.order_cancel(order=order, reason=serializer.validated_data["reason"], actor=request.user, source="api")
+        return Response(OrderSerializer(self.scoped_queryset().get(pk=order.pk)).data)
+
 
 @extend_schema_view(
     list=extend_schema(summary="List my organization's invoices"),
     retrieve=extend_schema(summary="Get an invoice"),
+    html=extend_schema(
+        summary="The invoice as a printable HTML page", responses={(200, "text/html"): OpenApiTypes.STR}
+    ),
+    pdf=extend_schema(summary="The invoice as a PDF", responses={(200, "application/pdf"): OpenApiTypes.BINARY}),
 )
 class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = InvoiceSerializer
@@ -179,3 +274,32 @@ class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self) -> QuerySet:
         return selectors.invoice_list()
+
+    @action(detail=True, methods=["get"])
+    def html(self, request, *args, **kwargs):
+        return HttpResponse(invoice_html(invoice=self.get_object()), content_type="text/html; charset=utf-8")
+
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, *args, **kwargs):
+        invoice = self.get_object()
+        response = HttpResponse(invoice_pdf(invoice=invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{invoice.invoice_number}.pdf"'
+        return response
+
+
+class StripeWebhookView(APIView):
+    """Stripe's webhook: unauthenticated, trusted only through Stripe's signature."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Stripe webhook (signed by Stripe)",
+        request=OpenApiTypes.OBJECT,
+        responses={200: StripeWebhookResultSerializer},
+    )
+    def post(self, request):
+        payload = request._request.body  # the exact bytes Stripe signed
+        event = stripe_event_construct(payload=payload, signature=request.headers.get("Stripe-Signature", ""))
+        outcome = services.stripe_event_handle(event=event)
+        return Response({"received": True, "event": event.id, "outcome": outcome})
