@@ -1,8 +1,10 @@
-"""Serializers of the IP control endpoints (all read-only: the validation flow writes these)."""
+"""Serializers of the IP control endpoints: the read-only records, and the public license
+endpoints' requests and answers."""
 
 from rest_framework import serializers
 
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from ipcontrol.services import Code
 
 
 class LicenseIpBindingSerializer(serializers.ModelSerializer):
@@ -46,3 +48,45 @@ class LicenseCollisionSerializer(serializers.ModelSerializer):
             "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class StringField(serializers.CharField):
+    """A JSON string, nothing coerced into one (``12`` is malformed, not ``"12"``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LicenseCheckRequestSerializer(serializers.Serializer):
+    key = StringField(max_length=100)
+    fingerprint = StringField(
+        max_length=255, required=False, allow_blank=True, default="", help_text="Identifies the machine."
+    )
+    hostname = StringField(max_length=255, required=False, allow_blank=True, default="")
+    nonce = StringField(
+        max_length=128, required=False, allow_null=True, default=None, help_text="Echoed back in the answer."
+    )
+
+
+class MachineRequestSerializer(LicenseCheckRequestSerializer):
+    fingerprint = StringField(max_length=255, help_text="Identifies the machine.")
+
+
+class LicenseCheckLicenseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    plan = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
+    max_machines = serializers.IntegerField(allow_null=True)
+    active_machines = serializers.IntegerField(allow_null=True)
+
+
+class LicenseCheckResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    code = serializers.ChoiceField(choices=Code.ALL)
+    detail = serializers.CharField()
+    nonce = serializers.CharField(allow_null=True)
+    license = LicenseCheckLicenseSerializer(allow_null=True)

@@ -1,0 +1,97 @@
+"""The public license endpoints that installed software calls with its license key — no user
+token: validate, activate, deactivate, checkout (offline certificate) and the public key that
+verifies certificates. Rate-limited per caller IP and per key; malformed requests get a 400,
+well-formed ones a 200 whose ``code`` says what happened."""
+
+import hashlib
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from celaest.errors import LimitExceeded
+from celaest.net import client_ip
+from celaest.ratelimit import rate_limit_hit
+from ipcontrol import services
+
+from .serializers import LicenseCheckRequestSerializer, LicenseCheckResponseSerializer, MachineRequestSerializer
+
+_TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for this key (error code rate_limited).")
+_MALFORMED = OpenApiResponse(description="Malformed request (error code invalid).")
+
+
+def _limit(scope: str, subject: str, limit: int) -> None:
+    decision = rate_limit_hit(key=f"license-{scope}:{subject}", limit=limit, window_seconds=60)
+    if not decision.allowed:
+        raise LimitExceeded(
+            "Too many license requests; retry later.", code="rate_limited", retry_after=decision.retry_after
+        )
+
+
+class PublicLicenseView(APIView):
+    """No authentication (the license key is the credential), rate limits instead."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    request_serializer = LicenseCheckRequestSerializer
+
+    def _parse(self, request) -> tuple[dict, str | None]:
+        ip_address = client_ip(request)
+        _limit("ip", ip_address or "unknown", settings.LICENSE_VALIDATE_RATE_PER_IP)
+        serializer = self.request_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key_digest = hashlib.sha256(data["key"].strip().upper().encode()).hexdigest()[:32]
+        _limit("key", key_digest, settings.LICENSE_VALIDATE_RATE_PER_KEY)
+        return data, ip_address
+
+
+class LicenseValidateView(PublicLicenseView):
+    @extend_schema(
+        summary="Validate a license key on a machine (public)",
+        auth=[],
+        request=LicenseCheckRequestSerializer,
+        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+    )
+    def post(self, request):
+        data, ip_address = self._parse(request)
+        check = services.license_validate(
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+        )
+        return Response(services.license_check_body(check, nonce=data["nonce"]))
+
+
+class LicenseActivateView(PublicLicenseView):
+    request_serializer = MachineRequestSerializer
+
+    @extend_schema(
+        summary="Activate a machine on a license (public, by license key)",
+        auth=[],
+        request=MachineRequestSerializer,
+        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+    )
+    def post(self, request):
+        data, ip_address = self._parse(request)
+        check = services.license_activate(
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+        )
+        return Response(services.license_check_body(check, nonce=data["nonce"]))
+
+
+class LicenseDeactivateView(PublicLicenseView):
+    request_serializer = MachineRequestSerializer
+
+    @extend_schema(
+        summary="Deactivate a machine on a license, freeing its seat (public, by license key)",
+        auth=[],
+        request=MachineRequestSerializer,
+        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+    )
+    def post(self, request):
+        data, ip_address = self._parse(request)
+        check = services.license_deactivate(
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+        )
+        return Response(services.license_check_body(check, nonce=data["nonce"]))

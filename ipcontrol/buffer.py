@@ -1,0 +1,230 @@
+"""The write path of ``license_validations``: every attempt is recorded, without a database
+insert on the request path.
+
+A validation appends its row (JSON, with its own UUID) to a Redis list. A flush — the beat job
+every two seconds, or sooner when the list reaches ``FLUSH_AT`` rows — takes the whole list over
+with an atomic ``RENAME`` (new rows start a fresh list), bulk-inserts it, refreshes the bindings'
+``last_seen``/IP, runs collision detection, and only then deletes the taken-over list. A flush
+that dies leaves its list behind; a later flush adopts lists older than ``ORPHAN_AFTER_SECONDS``.
+Inserting is idempotent (``ON CONFLICT DO NOTHING`` on the row's id), so a list replayed after a
+crash between commit and delete adds nothing twice. Without Redis, or when it fails, the row is
+written synchronously: nothing is lost either way.
+"""
+
+import json
+import logging
+import time
+import uuid
+from datetime import datetime
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import connection, transaction
+from django.dispatch import receiver
+
+from identity.models import Organization
+from licensing.models import License
+
+from .models import LicenseIpBinding, LicenseValidation
+
+logger = logging.getLogger(__name__)
+
+BUFFER_KEY = "ipcontrol:validations"
+TAKEN_PREFIX = "ipcontrol:validations:taken:"
+FLUSH_REQUESTED_KEY = "ipcontrol:validations:flush-requested"
+FLUSH_AT = 1000
+ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
+INSERT_BATCH = 2000
+
+_FIELDS = (
+    "id", "license_id", "organization_id", "ip_binding_id", "ip_address", "machine_id", "hostname", "is_valid",
+    "result_code", "failure_reason", "created_at",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis | None:
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1)
+
+
+@receiver(setting_changed)
+def _reset_client(*, setting, **kwargs):
+    if setting == "REDIS_URL":
+        _redis.cache_clear()
+
+
+def validation_row(
+    *,
+    license: License | None,
+    binding: LicenseIpBinding | None,
+    ip_address: str | None,
+    machine_id: str,
+    hostname: str,
+    is_valid: bool,
+    result_code: str,
+    failure_reason: str,
+    created_at: datetime,
+) -> dict:
+    """One attempt as a JSON-ready row of ``license_validations``."""
+    return {
+        "id": str(uuid.uuid4()),
+        "license_id": str(license.pk) if license else None,
+        "organization_id": str(license.organization_id) if license else None,
+        "ip_binding_id": str(binding.pk) if binding else None,
+        "ip_address": ip_address,
+        "machine_id": machine_id[:255],
+        "hostname": hostname[:255],
+        "is_valid": is_valid,
+        "result_code": result_code,
+        "failure_reason": failure_reason[:255],
+        "created_at": created_at.isoformat(),
+    }
+
+
+def validation_rows_record(rows: list[dict]) -> None:
+    """Record attempts: into the Redis buffer, or straight into the database without Redis."""
+    client = _redis()
+    if client is not None:
+        try:
+            length = client.rpush(BUFFER_KEY, *[json.dumps(row) for row in rows])
+        except redis.RedisError:
+            logger.warning("validation buffer unavailable; writing %d row(s) synchronously", len(rows))
+        else:
+            if length >= FLUSH_AT:
+                _request_flush(client)
+            return
+    validation_rows_store(rows)
+
+
+def _request_flush(client: redis.Redis) -> None:
+    """Ask a worker to flush now (at most once per few seconds, however many requests ask)."""
+    from .tasks import flush_validations
+
+    try:
+        if client.set(FLUSH_REQUESTED_KEY, 1, nx=True, ex=5):
+            flush_validations.apply_async(expires=30)
+    except Exception:  # the beat job flushes anyway; a full buffer must not fail a validation
+        logger.exception("could not request a validation flush")
+
+
+def validation_buffer_flush() -> int:
+    """Move buffered rows into the database; return how many rows were processed."""
+    client = _redis()
+    if client is None:
+        return 0
+    taken = f"{TAKEN_PREFIX}{int(time.time())}:{uuid.uuid4().hex}"
+    try:
+        client.rename(BUFFER_KEY, taken)
+    except redis.ResponseError:  # nothing buffered
+        taken = None
+    processed = _drain(client, taken) if taken else 0
+    for orphan in client.scan_iter(match=f"{TAKEN_PREFIX}*", count=100):
+        orphan = orphan.decode()
+        if orphan != taken and _is_orphan(orphan):
+            adopted = f"{TAKEN_PREFIX}{int(time.time())}:{uuid.uuid4().hex}"
+            try:
+                client.rename(orphan, adopted)  # only one flush can adopt it
+            except redis.ResponseError:
+                continue
+            processed += _drain(client, adopted)
+    return processed
+
+
+def _is_orphan(key: str) -> bool:
+    try:
+        taken_at = int(key[len(TAKEN_PREFIX) :].split(":", 1)[0])
+    except ValueError:
+        return True
+    return time.time() - taken_at > ORPHAN_AFTER_SECONDS
+
+
+def _drain(client: redis.Redis, key: str) -> int:
+    """Store every row of the list ``key`` (which this flush alone owns), then delete it."""
+    raw = client.lrange(key, 0, -1)
+    rows = [json.loads(item) for item in raw]
+    for start in range(0, len(rows), INSERT_BATCH):
+        validation_rows_store(rows[start : start + INSERT_BATCH])
+    client.delete(key)
+    return len(rows)
+
+
+def validation_buffer_length() -> int:
+    client = _redis()
+    return client.llen(BUFFER_KEY) if client is not None else 0
+
+
+def validation_rows_store(rows: list[dict]) -> None:
+    """Insert attempt rows (idempotently), refresh the bindings they came from, then look for
+    collisions on their licenses. A failing detection is logged, never blocks the rows."""
+    from .collisions import collisions_detect
+
+    if not rows:
+        return
+    _rows_insert(rows)
+    license_ids = {row["license_id"] for row in rows if row["license_id"] and row["is_valid"]}
+    if license_ids:
+        try:
+            collisions_detect(license_ids=license_ids)
+        except Exception:
+            logger.exception("collision detection failed for %d license(s)", len(license_ids))
+
+
+@transaction.atomic
+def _rows_insert(rows: list[dict]) -> None:
+    _drop_dangling_references(rows)
+    LicenseValidation.objects.bulk_create(
+        [LicenseValidation(**{name: row[name] for name in _FIELDS}) for row in rows],
+        ignore_conflicts=True,
+        batch_size=INSERT_BATCH,
+    )
+    _bindings_touch(rows)
+
+
+def _drop_dangling_references(rows: list[dict]) -> None:
+    """A binding or license deleted since the attempt must not make the whole batch fail."""
+    binding_ids = {row["ip_binding_id"] for row in rows if row["ip_binding_id"]}
+    license_ids = {row["license_id"] for row in rows if row["license_id"]}
+    organization_ids = {row["organization_id"] for row in rows if row["organization_id"]}
+    live_bindings = {str(pk) for pk in LicenseIpBinding.objects.filter(pk__in=binding_ids).values_list("pk", flat=True)}
+    live_licenses = {str(pk) for pk in License.all_objects.filter(pk__in=license_ids).values_list("pk", flat=True)}
+    live_orgs = {
+        str(pk) for pk in Organization.all_objects.filter(pk__in=organization_ids).values_list("pk", flat=True)
+    }
+    for row in rows:
+        if row["ip_binding_id"] not in live_bindings:
+            row["ip_binding_id"] = None
+        if row["license_id"] not in live_licenses:
+            row["license_id"] = None
+        if row["organization_id"] not in live_orgs:
+            row["organization_id"] = None
+
+
+def _bindings_touch(rows: list[dict]) -> None:
+    """Each binding's ``last_seen`` and IP become those of its latest attempt (never older)."""
+    latest: dict[str, tuple[str, str | None]] = {}
+    for row in rows:
+        binding_id = row["ip_binding_id"]
+        if binding_id and (binding_id not in latest or row["created_at"] > latest[binding_id][0]):
+            latest[binding_id] = (row["created_at"], row["ip_address"])
+    if not latest:
+        return
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s::uuid, %s::timestamptz, %s::inet)"] * len(latest))
+        params = [item for binding_id, (seen, ip) in latest.items() for item in (binding_id, seen, ip)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {LicenseIpBinding._meta.db_table} AS b "  # noqa: S608 - a constant table name
+                "SET last_seen = v.seen, ip_address = COALESCE(v.ip, b.ip_address), updated_at = now() "
+                f"FROM (VALUES {values}) AS v(id, seen, ip) WHERE b.id = v.id AND b.last_seen < v.seen",
+                params,
+            )
+        return
+    for binding_id, (seen, ip) in latest.items():
+        changes = {"last_seen": datetime.fromisoformat(seen)}
+        if ip:
+            changes["ip_address"] = ip
+        LicenseIpBinding.objects.filter(pk=binding_id, last_seen__lt=changes["last_seen"]).update(**changes)

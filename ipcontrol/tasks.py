@@ -1,0 +1,23 @@
+"""Celery tasks of IP control: thin wrappers around services."""
+
+from celery import shared_task
+
+from . import buffer, collisions, services
+
+
+@shared_task(
+    name="ipcontrol.flush_validations", ignore_result=True, acks_late=True, time_limit=120, soft_time_limit=100
+)
+def flush_validations() -> int:
+    """Move buffered validation attempts into license_validations (and detect collisions)."""
+    return buffer.validation_buffer_flush()
+
+
+@shared_task(name="ipcontrol.deactivate_stale_bindings", ignore_result=True, time_limit=600, soft_time_limit=540)
+def deactivate_stale_bindings() -> int:
+    return services.bindings_deactivate_stale()
+
+
+@shared_task(name="ipcontrol.auto_resolve_collisions", ignore_result=True, time_limit=300, soft_time_limit=270)
+def auto_resolve_collisions() -> int:
+    return collisions.collisions_auto_resolve()
