@@ -95,6 +95,7 @@ class ProcessedTask(UUIDModel):
     cost_usd = CostField()
     execution_time_ms = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last claimed the task.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -49,3 +49,43 @@ class TaskBatchSerializer(serializers.ModelSerializer):
             "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class TaskRunSerializer(serializers.Serializer):
+    """A task to run: a prompt (its active version unless ``prompt_version``) with its variables or
+    a plain input text."""
+
+    prompt = serializers.SlugField(max_length=120)
+    prompt_version = serializers.IntegerField(min_value=1, required=False)
+    variables = serializers.DictField(required=False, default=dict)
+    input_text = serializers.CharField(required=False, allow_blank=True, default="", max_length=500_000)
+    model = serializers.CharField(required=False, max_length=200, help_text="An AI model id, e.g. gpt-4o-mini.")
+    run_async = serializers.BooleanField(
+        required=False, default=False, help_text='Queue the task and answer 202 (JSON key "async").'
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "async" in data and "run_async" not in data:
+            data = {**data, "run_async": data["async"]}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if not attrs.get("variables") and not attrs.get("input_text"):
+            raise serializers.ValidationError("Give either variables or input_text.")
+        return attrs
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    """A batch: a prompt and its inputs, as a JSON list (texts or variable objects) or an uploaded
+    CSV (a header row names the variables) or JSONL file."""
+
+    prompt = serializers.SlugField(max_length=120)
+    prompt_version = serializers.IntegerField(min_value=1, required=False)
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    inputs = serializers.ListField(child=serializers.JSONField(), required=False)
+    file = serializers.FileField(required=False, help_text="A .csv or .jsonl file of inputs.")
+
+    def validate(self, attrs):
+        if bool(attrs.get("inputs")) == bool(attrs.get("file")):
+            raise serializers.ValidationError("Give either inputs or a file.")
+        return attrs

@@ -1,15 +1,32 @@
-"""Operations endpoints: my organization's processed tasks and batches (read-only; running
-tasks and batches is a service operation with its own endpoints)."""
+"""Operations endpoints: my organization's processed tasks and batches. ``POST /tasks`` runs a
+task (sync, or queued with ``"async": true``), ``POST /batches`` queues a batch; batches can be
+cancelled and their results downloaded as CSV or JSONL."""
 
+import csv
+import io
+import json
+
+from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
+from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
+from operations.inputs import batch_inputs_from_file
 from operations.models import ProcessedTask, TaskBatch
 
-from .serializers import ProcessedTaskSerializer, TaskBatchSerializer
+from .serializers import BatchCreateSerializer, ProcessedTaskSerializer, TaskBatchSerializer, TaskRunSerializer
+
+RESULT_COLUMNS = (
+    "batch_index", "status", "input_text", "input_variables", "output_text", "output_json", "error_code",
+    "error_message", "tokens_input", "tokens_output", "tokens_cached", "cost_usd", "execution_time_ms",
+)  # fmt: skip
 
 
 @extend_schema_view(
@@ -27,6 +44,43 @@ class ProcessedTaskViewSet(TenantViewSet, ReadOnlyMixin):
     def scoped_queryset(self):
         return ProcessedTask.objects.select_related("model", "prompt")
 
+    @extend_schema(
+        summary="Run a task (synchronously, or queued with async: true)",
+        request=TaskRunSerializer,
+        responses={
+            200: ProcessedTaskSerializer,
+            202: ProcessedTaskSerializer,
+            402: OpenApiResponse(description="No active license (no_active_license, license_inactive)."),
+            429: OpenApiResponse(description="A monthly limit is reached (ai_requests_limit_reached, ...)."),
+            503: OpenApiResponse(description="No provider key could answer (ai_unavailable)."),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = TaskRunSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self.caller_organization()
+        arguments = {
+            "user": request.user,
+            "prompt_slug": data["prompt"],
+            "prompt_version": data.get("prompt_version"),
+            "variables": data.get("variables") or None,
+            "input_text": data.get("input_text", ""),
+            "model_name": data.get("model"),
+        }
+        if data["run_async"]:
+            task = services.task_enqueue(**arguments)
+            return Response(ProcessedTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+        task = services.task_run(**arguments)
+        task = self.scoped_queryset().get(pk=task.pk)
+        return Response(ProcessedTaskSerializer(task).data, status=status.HTTP_200_OK)
+
+
+def _result_row(task: ProcessedTask) -> dict:
+    row = {name: getattr(task, name) for name in RESULT_COLUMNS}
+    row["cost_usd"] = str(task.cost_usd)
+    return row
+
 
 @extend_schema_view(
     list=extend_schema(summary="List my organization's task batches"),
@@ -42,3 +96,67 @@ class TaskBatchViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self):
         return TaskBatch.objects.all()
+
+    @extend_schema(
+        summary="Queue a batch of tasks (JSON inputs or an uploaded CSV/JSONL file)",
+        request={"application/json": BatchCreateSerializer, "multipart/form-data": BatchCreateSerializer},
+        responses={202: TaskBatchSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = BatchCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self.caller_organization()
+        inputs = data.get("inputs") or batch_inputs_from_file(data["file"])
+        batch = services.batch_create(
+            user=request.user,
+            prompt_slug=data["prompt"],
+            prompt_version=data.get("prompt_version"),
+            inputs=inputs,
+            name=data.get("name", ""),
+        )
+        return Response(TaskBatchSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Cancel a batch (queued tasks are not run)", request=None, responses=TaskBatchSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        batch = services.batch_cancel(batch=self.get_object(), user=request.user)
+        return Response(TaskBatchSerializer(batch).data)
+
+    def _results(self):
+        return self.get_object().tasks.order_by("batch_index").iterator(chunk_size=500)
+
+    @extend_schema(summary="Download a batch's results as CSV", responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], url_path="results-csv")
+    def results_csv(self, request, pk=None):
+        tasks = self._results()
+
+        def rows():
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            for task in tasks:
+                row = _result_row(task)
+                row["input_variables"] = json.dumps(row["input_variables"])
+                row["output_json"] = json.dumps(row["output_json"]) if row["output_json"] is not None else ""
+                writer.writerow(row)
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+            yield buffer.getvalue()
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{pk}.csv"'
+        return response
+
+    @extend_schema(
+        summary="Download a batch's results as JSON Lines",
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    @action(detail=True, methods=["get"], url_path="results-jsonl")
+    def results_jsonl(self, request, pk=None):
+        tasks = self._results()
+        lines = (json.dumps(_result_row(task)) + "\n" for task in tasks)
+        response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="batch-{pk}.jsonl"'
+        return response

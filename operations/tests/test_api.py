@@ -139,11 +139,13 @@ def test_task_list_runs_a_constant_number_of_queries(viewer):
     assert queries_many == queries_few
 
 
-def test_tasks_are_read_only_here(viewer):
+def test_tasks_are_run_not_written(viewer):
+    """POST runs a task (a prompt is required); a task's record cannot be edited or deleted."""
     owner = UserFactory(organization=viewer.organization, role=User.Role.OWNER)
     task = _task(viewer.organization)
     client = _client(owner)
-    assert client.post("/api/v1/tasks", {"input_text": "hi"}, format="json").status_code == 405
+    assert client.post("/api/v1/tasks", {"input_text": "hi"}, format="json").status_code == 400
+    assert client.patch(f"/api/v1/tasks/{task.pk}", {"input_text": "x"}, format="json").status_code == 405
     assert client.delete(f"/api/v1/tasks/{task.pk}").status_code == 405
 
 

@@ -1,0 +1,459 @@
+"""Running AI work: tasks (sync or queued), batches of them, and their metering.
+
+A task is counted against the organization's license before any provider is called
+(``licensing.usage``), runs through the key pool router (``aimesh.routing``), and is recorded in
+``processed_tasks`` with its tokens, Decimal cost and time, in the same transaction that adds the
+tokens to the license's period and emits ``task.completed``/``task.failed``. Queued tasks are
+claimed by a conditional update, so a redelivered Celery message never runs or counts one twice.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from aimesh import providers
+from aimesh.models import AIModel, Prompt
+from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, route_chat
+from aimesh.services import RenderedPrompt, model_by_name, models_for, prompt_get, prompt_json_mode, prompt_render
+from audit.services import audit_record
+from celaest.errors import Conflict, DomainError, InvalidInput
+from licensing.selectors import license_effective_limits
+from licensing.usage import license_for_organization, license_usage_commit, license_usage_release, license_usage_reserve
+from operations.models import ProcessedTask, TaskBatch
+from settings_app.events import emit_event
+
+COST_QUANTUM = Decimal("0.00000001")
+_FINISHED = (ProcessedTask.Status.COMPLETED, ProcessedTask.Status.FAILED, ProcessedTask.Status.CANCELLED)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def usage_cost(*, model: AIModel, usage: providers.Usage) -> Decimal:
+    """USD cost of ``usage`` on ``model``: cached input at the cached price, the rest of the input
+    at the input price (a cached token is never charged twice), output at the output price."""
+    cached = min(usage.tokens_cached, usage.tokens_input)
+    cost = (
+        Decimal(usage.tokens_input - cached) * model.cost_per_1k_input
+        + Decimal(cached) * model.cost_per_1k_cached_input
+        + Decimal(usage.tokens_output) * model.cost_per_1k_output
+    ) / Decimal(1000)
+    return cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+# -- preparing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    prompt: Prompt
+    rendered: RenderedPrompt
+    models: list[AIModel]
+    json_mode: bool
+
+
+def task_prepare(
+    *,
+    prompt_slug: str,
+    prompt_version: int | None = None,
+    variables: dict | None = None,
+    input_text: str = "",
+    model_name: str | None = None,
+    first_model: AIModel | None = None,
+) -> PreparedTask:
+    """Validate a task's inputs (400 on a bad one) and choose its models, before anything runs."""
+    prompt = prompt_get(slug=prompt_slug, version=prompt_version)
+    rendered = prompt_render(prompt=prompt, variables=variables, input_text=input_text)
+    if not rendered.user.strip():
+        raise InvalidInput("The task has no input.", code="empty_input")
+    requested = first_model or (model_by_name(name=model_name) if model_name else None)
+    json_mode = prompt_json_mode(prompt)
+    models = models_for(
+        prompt=prompt, requested=requested, json_mode=json_mode, estimated_tokens=rendered.estimated_tokens
+    )
+    return PreparedTask(prompt=prompt, rendered=rendered, models=models, json_mode=json_mode)
+
+
+def _chat_request(prepared: PreparedTask, model: AIModel) -> providers.ChatRequest:
+    return providers.ChatRequest(
+        model_id=model.model_id,
+        messages=[{"role": "user", "content": prepared.rendered.user}],
+        system=prepared.rendered.system,
+        max_tokens=min(prepared.prompt.max_output_tokens, model.max_tokens_output),
+        temperature=float(prepared.prompt.temperature),
+        json_mode=prepared.json_mode,
+        timeout=_setting("AI_REQUEST_TIMEOUT_SECONDS", 60),
+    )
+
+
+# -- recording ---------------------------------------------------------------------------------------
+
+
+def _event_payload(task: ProcessedTask) -> dict:
+    return {
+        "task_id": str(task.pk),
+        "status": task.status,
+        "batch_id": str(task.batch_id) if task.batch_id else None,
+        "model": task.model.model_id if task.model_id and task.model else None,
+        "tokens_input": task.tokens_input,
+        "tokens_output": task.tokens_output,
+        "cost_usd": str(task.cost_usd),
+        "error_code": task.error_code or None,
+    }
+
+
+def task_record_answer(
+    *, task: ProcessedTask, model: AIModel, key, usage: providers.Usage, text: str, output_json, attempts: int, started
+) -> ProcessedTask:
+    """Record an answered task: tokens, cost, time; the license's period usage; the event."""
+    cost = usage_cost(model=model, usage=usage)
+    now = timezone.now()
+    fields = {
+        "status": ProcessedTask.Status.COMPLETED,
+        "model": model,
+        "api_key": key,
+        "output_text": text,
+        "output_json": output_json,
+        "tokens_input": usage.tokens_input,
+        "tokens_output": usage.tokens_output,
+        "tokens_cached": min(usage.tokens_cached, usage.tokens_input),
+        "cost_usd": cost,
+        "execution_time_ms": int((time.monotonic() - started) * 1000),
+        "attempts": attempts,
+        "completed_at": now,
+        "error_code": "",
+        "error_message": "",
+    }
+    with transaction.atomic():
+        if not ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(**fields):
+            task.refresh_from_db()
+            return task  # cancelled or finished elsewhere meanwhile: nothing more to count
+        for name, value in fields.items():
+            setattr(task, name, value)
+        if task.license_id:
+            license_usage_commit(
+                license=task.license,
+                tokens_input=task.tokens_input,
+                tokens_output=task.tokens_output,
+                tokens_cached=task.tokens_cached,
+                cost=cost,
+                period_start=task.created_at.date(),
+            )
+        _batch_progress(task)
+        emit_event("task.completed", organization=task.organization, payload=_event_payload(task))
+    return task
+
+
+def task_record_failure(
+    *, task: ProcessedTask, error: DomainError, started, release_license: bool, attempts: int | None = None
+) -> ProcessedTask:
+    now = timezone.now()
+    fields = {
+        "status": ProcessedTask.Status.FAILED,
+        "error_code": error.code,
+        "error_message": error.message[:2000],
+        "execution_time_ms": int((time.monotonic() - started) * 1000),
+        "completed_at": now,
+    }
+    if attempts is not None:
+        fields["attempts"] = attempts
+    with transaction.atomic():
+        claimable = Q(status__in=(ProcessedTask.Status.RUNNING, ProcessedTask.Status.PENDING))
+        if not ProcessedTask.objects.filter(claimable, pk=task.pk).update(**fields):
+            task.refresh_from_db()
+            return task
+        for name, value in fields.items():
+            setattr(task, name, value)
+        if release_license and task.license_id:
+            license_usage_release(license=task.license, period_start=task.created_at.date())
+        _batch_progress(task)
+        emit_event("task.failed", organization=task.organization, payload=_event_payload(task))
+    return task
+
+
+def _perform(task: ProcessedTask, prepared: PreparedTask, started) -> ProcessedTask:
+    try:
+        answer: RoutedAnswer = route_chat(models=prepared.models, request_for=lambda m: _chat_request(prepared, m))
+    except (AIUnavailable, ProviderRejected) as error:
+        attempts = (error.details or {}).get("attempts")
+        return task_record_failure(task=task, error=error, started=started, release_license=True, attempts=attempts)
+    result = answer.result
+    return task_record_answer(
+        task=task,
+        model=answer.model,
+        key=answer.key,
+        usage=result.usage,
+        text=result.text,
+        output_json=result.output_json,
+        attempts=answer.attempts,
+        started=started,
+    )
+
+
+# -- tasks -------------------------------------------------------------------------------------------
+
+
+def task_run(
+    *,
+    user,
+    prompt_slug: str,
+    prompt_version: int | None = None,
+    variables: dict | None = None,
+    input_text: str = "",
+    model_name: str | None = None,
+) -> ProcessedTask:
+    """Run one task now: validate, count it against the license (402/429 before any provider
+    call, nothing recorded), call the provider, record the outcome."""
+    started = time.monotonic()
+    prepared = task_prepare(
+        prompt_slug=prompt_slug,
+        prompt_version=prompt_version,
+        variables=variables,
+        input_text=input_text,
+        model_name=model_name,
+    )
+    license = license_for_organization(organization_id=user.organization_id)
+    with transaction.atomic():
+        license_usage_reserve(license=license)
+        task = ProcessedTask.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            license=license,
+            prompt=prepared.prompt,
+            model=prepared.models[0],
+            input_text=input_text,
+            input_variables=variables or {},
+            status=ProcessedTask.Status.RUNNING,
+            started_at=timezone.now(),
+        )
+    return _perform(task, prepared, started)
+
+
+def task_enqueue(
+    *,
+    user,
+    prompt_slug: str,
+    prompt_version: int | None = None,
+    variables: dict | None = None,
+    input_text: str = "",
+    model_name: str | None = None,
+) -> ProcessedTask:
+    """Queue one task on Celery (validated now; counted when a worker claims it)."""
+    prepared = task_prepare(
+        prompt_slug=prompt_slug,
+        prompt_version=prompt_version,
+        variables=variables,
+        input_text=input_text,
+        model_name=model_name,
+    )
+    license = license_for_organization(organization_id=user.organization_id)
+    from operations.tasks import run_task
+
+    with transaction.atomic():
+        task = ProcessedTask.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            license=license,
+            prompt=prepared.prompt,
+            model=prepared.models[0],
+            input_text=input_text,
+            input_variables=variables or {},
+        )
+        transaction.on_commit(lambda: run_task.delay(str(task.pk)))
+    return task
+
+
+def _claim(task_id) -> tuple[ProcessedTask | None, bool]:
+    """Claim a queued task for this worker. Returns (task, first_claim) or (None, False) when it is
+    finished or another worker holds it. A claim older than the task time limit is stale (its
+    worker died) and may be taken over; the license was counted by the first claim only."""
+    stale_before = timezone.now() - timedelta(seconds=_setting("AI_TASK_STALE_SECONDS", 600))
+    with transaction.atomic():
+        task = (
+            ProcessedTask.objects.select_for_update(of=("self",))
+            .select_related("license", "prompt")
+            .filter(pk=task_id)
+            .first()
+        )
+        if task is None or task.status in _FINISHED:
+            return None, False
+        if task.status == ProcessedTask.Status.RUNNING and task.started_at and task.started_at > stale_before:
+            return None, False
+        if task.batch_id and TaskBatch.objects.filter(pk=task.batch_id, status=TaskBatch.Status.CANCELLED).exists():
+            return None, False
+        first = task.attempts == 0
+        task.status = ProcessedTask.Status.RUNNING
+        task.started_at = timezone.now()
+        task.attempts = F("attempts") + 1
+        task.save(update_fields=["status", "started_at", "attempts"])
+        task.refresh_from_db(fields=["attempts"])
+        return task, first
+
+
+def task_execute(*, task_id) -> ProcessedTask | None:
+    """Run a queued task (the Celery job). Idempotent: a finished or held task is left alone."""
+    started = time.monotonic()
+    task, first_claim = _claim(task_id)
+    if task is None:
+        return None
+    try:
+        if first_claim and task.license_id:
+            license_usage_reserve(license=task.license)
+        prepared = task_prepare(
+            prompt_slug=task.prompt.slug,
+            prompt_version=task.prompt.version,
+            variables=task.input_variables or None,
+            input_text=task.input_text,
+            first_model=task.model,
+        )
+    except DomainError as error:
+        return task_record_failure(task=task, error=error, started=started, release_license=False)
+    return _perform(task, prepared, started)
+
+
+# -- batches -----------------------------------------------------------------------------------------
+
+
+def _batch_progress(task: ProcessedTask) -> None:
+    """Count a finished batch task and close the batch when its last task finishes (inside the
+    transaction that records the task, so a count can neither be lost nor doubled)."""
+    if not task.batch_id:
+        return
+    counter = "completed_tasks" if task.status == ProcessedTask.Status.COMPLETED else "failed_tasks"
+    TaskBatch.objects.filter(pk=task.batch_id).update(**{counter: F(counter) + 1}, updated_at=timezone.now())
+    batch = TaskBatch.objects.select_for_update().get(pk=task.batch_id)
+    if batch.status != TaskBatch.Status.RUNNING or batch.completed_tasks + batch.failed_tasks < batch.total_tasks:
+        return
+    if batch.failed_tasks == 0:
+        batch.status, event = TaskBatch.Status.COMPLETED, "batch.completed"
+    elif batch.completed_tasks == 0:
+        batch.status, event = TaskBatch.Status.FAILED, "batch.failed"
+    else:
+        batch.status, event = TaskBatch.Status.PARTIALLY_FAILED, "batch.completed"
+    batch.finished_at = timezone.now()
+    batch.save(update_fields=["status", "finished_at", "updated_at"])
+    emit_event(event, organization=batch.organization, payload=_batch_payload(batch))
+
+
+def _batch_payload(batch: TaskBatch) -> dict:
+    return {
+        "batch_id": str(batch.pk),
+        "status": batch.status,
+        "total_tasks": batch.total_tasks,
+        "completed_tasks": batch.completed_tasks,
+        "failed_tasks": batch.failed_tasks,
+    }
+
+
+def _batch_item(item) -> tuple[dict, str]:
+    if isinstance(item, str):
+        return {}, item
+    if isinstance(item, dict):
+        return item, ""
+    raise InvalidInput("Each input is a text or an object of variables.", code="invalid_inputs")
+
+
+def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: list, name: str = "") -> TaskBatch:
+    """A batch of tasks for ``inputs`` (texts or variable objects), up to the plan's
+    ``max_batch_size``, queued on Celery in chunks once committed."""
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("A batch needs at least one input.", code="empty_batch")
+    license = license_for_organization(organization_id=user.organization_id)
+    limit = license_effective_limits(license=license).get("max_batch_size")
+    if limit is not None and len(inputs) > limit:
+        raise InvalidInput(
+            f"A batch may hold at most {limit} inputs on this plan.",
+            code="batch_too_large",
+            details={"max_batch_size": limit, "inputs": len(inputs)},
+        )
+    prepared = []
+    for index, item in enumerate(inputs):
+        variables, text = _batch_item(item)
+        try:
+            prepared.append((variables, text, task_prepare(
+                prompt_slug=prompt_slug, prompt_version=prompt_version, variables=variables or None, input_text=text
+            )))  # fmt: skip
+        except InvalidInput as error:
+            raise InvalidInput(
+                f"Input {index}: {error.message}", code=error.code, details={"index": index, **error.details}
+            ) from None
+    prompt = prepared[0][2].prompt
+    from operations.tasks import run_batch_chunk
+
+    with transaction.atomic():
+        batch = TaskBatch.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            license=license,
+            prompt=prompt,
+            model=prepared[0][2].models[0],
+            name=name,
+            total_tasks=len(inputs),
+        )
+        ProcessedTask.objects.bulk_create(
+            ProcessedTask(
+                organization_id=user.organization_id,
+                user=user,
+                license=license,
+                batch=batch,
+                batch_index=index,
+                prompt=prompt,
+                model=item[2].models[0],
+                input_text=item[1],
+                input_variables=item[0],
+            )
+            for index, item in enumerate(prepared)
+        )
+        audit_record(action="batch.created", resource=batch, user=user, source="api")
+        size = _setting("AI_BATCH_CHUNK_SIZE", 25)
+        chunks = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
+        transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks])
+    return batch
+
+
+def batch_run_chunk(*, batch_id, start: int, stop: int) -> int:
+    """Run the batch's tasks with ``start <= batch_index < stop`` (the Celery job). Returns how
+    many ran here; tasks already finished or held by another worker are skipped."""
+    now = timezone.now()
+    TaskBatch.objects.filter(pk=batch_id, status=TaskBatch.Status.PENDING).update(
+        status=TaskBatch.Status.RUNNING, started_at=now, updated_at=now
+    )
+    ran = 0
+    task_ids = (
+        ProcessedTask.objects.filter(batch_id=batch_id, batch_index__gte=start, batch_index__lt=stop)
+        .exclude(status__in=_FINISHED)
+        .order_by("batch_index")
+        .values_list("pk", flat=True)
+    )
+    for task_id in list(task_ids):
+        if TaskBatch.objects.filter(pk=batch_id, status=TaskBatch.Status.CANCELLED).exists():
+            break
+        if task_execute(task_id=task_id) is not None:
+            ran += 1
+    return ran
+
+
+@transaction.atomic
+def batch_cancel(*, batch: TaskBatch, user=None) -> TaskBatch:
+    """Stop a batch: its queued tasks are cancelled; tasks already running finish and count."""
+    now = timezone.now()
+    open_statuses = (TaskBatch.Status.PENDING, TaskBatch.Status.RUNNING)
+    if not TaskBatch.objects.filter(pk=batch.pk, status__in=open_statuses).update(
+        status=TaskBatch.Status.CANCELLED, cancelled_at=now, finished_at=now, updated_at=now
+    ):
+        batch.refresh_from_db()
+        raise Conflict(f"The batch is already {batch.status}.", code="batch_not_cancellable")
+    ProcessedTask.objects.filter(batch=batch, status=ProcessedTask.Status.PENDING).update(
+        status=ProcessedTask.Status.CANCELLED, completed_at=now
+    )
+    batch.refresh_from_db()
+    audit_record(action="batch.cancelled", resource=batch, user=user, source="api")
+    emit_event("batch.cancelled", organization=batch.organization, payload=_batch_payload(batch))
+    return batch
