@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "celaest.middleware.RequestContextMiddleware",
+    "settings_app.middleware.UserSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -171,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settings_app.flush_api_key_usage",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    "probe-unhealthy-ai-keys": {
+        "task": "aimesh.probe_unhealthy_keys",
+        "schedule": 120.0,
+        "options": {"expires": 110},
     },
     "expire-licenses": {
         "task": "licensing.expire_licenses",
