@@ -8,7 +8,7 @@ from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
 
-app = Celery("celaest")
+app = Celery("celaest", task_cls="celaest.jobs:CelaestTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

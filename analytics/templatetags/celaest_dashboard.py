@@ -3,6 +3,7 @@
 from django import template
 
 from analytics.dashboard import dashboard_data
+from celaest.jobs import periodic_job_status
 
 register = template.Library()
 
@@ -13,4 +14,4 @@ def staff_dashboard(context):
     if request is None or not request.user.is_staff:
         return {"visible": False}
     data = dashboard_data()
-    return {"visible": True, "kpis": data["kpis"], "charts": data["charts"]}
+    return {"visible": True, "kpis": data["kpis"], "charts": data["charts"], "jobs": periodic_job_status()}
