@@ -1,21 +1,26 @@
-"""Writes for the marketplace: the catalogue staff manage, and the reviews customers write.
+"""Writes for the marketplace: the catalogue staff manage, the reviews customers write, and
+signed, expiring download links to the releases customers own.
 
 A product's ``avg_rating`` and ``review_count`` are recomputed from its reviews in the same
 transaction as every review change, with the product row locked, so they are always exact.
 """
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from celaest.errors import Conflict, InvalidInput
+from celaest.errors import Conflict, Forbidden, InvalidInput, NotFound
 from identity.models import User
 
-from .models import Product, ProductCategory, ProductRelease, ProductReview
-from .selectors import product_owned_by, product_rating_summary
+from .models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+from .selectors import product_owned_by, product_rating_summary, product_release_latest
 
 _CHECKSUM_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -234,3 +239,83 @@ def product_review_delete(*, review: ProductReview) -> None:
     locked = _lock_product(review.product_id)
     review.delete()
     _refresh_rating(locked)
+
+
+# --- downloads -------------------------------------------------------------------------------
+
+_DOWNLOAD_SALT = "marketplace.asset-download"
+
+
+class DownloadLinkRefused(Forbidden):
+    code = "download_link_invalid"
+    message = "This download link is invalid or has expired; ask for a new one."
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    token: str
+    release: ProductRelease
+    expires_at: datetime
+
+
+def _check_downloadable(*, asset: CustomerAsset, release: ProductRelease | None, now: datetime) -> ProductRelease:
+    if asset.status != CustomerAsset.Status.ACTIVE:
+        raise Conflict(f"This asset is {asset.status}.", code="asset_inactive")
+    if asset.expires_at is not None and asset.expires_at <= now:
+        raise Conflict("This asset has expired.", code="asset_expired")
+    if release is None:
+        release = product_release_latest(product=asset.product) or product_release_latest(
+            product=asset.product, include_prereleases=True
+        )
+        if release is None:
+            raise NotFound("This product has no published release yet.", code="no_release")
+    if release.product_id != asset.product_id or release.status != ProductRelease.Status.PUBLISHED:
+        raise NotFound("No such published release of this product.", code="no_release")
+    return release
+
+
+def asset_download_link_create(
+    *, asset: CustomerAsset, user: User, release: ProductRelease | None = None
+) -> DownloadLink:
+    """A signed link to download a release (the latest by default) of an asset the user owns.
+    It expires after ``ASSET_DOWNLOAD_LINK_SECONDS`` and is good for that asset, release and
+    user only."""
+    if asset.user_id != user.pk:
+        raise Forbidden("Only the owner of this asset can download it.", code="not_asset_owner")
+    now = timezone.now()
+    release = _check_downloadable(asset=asset, release=release, now=now)
+    token = signing.dumps({"a": str(asset.pk), "r": str(release.pk), "u": str(user.pk)}, salt=_DOWNLOAD_SALT)
+    return DownloadLink(
+        token=token, release=release, expires_at=now + timedelta(seconds=settings.ASSET_DOWNLOAD_LINK_SECONDS)
+    )
+
+
+@transaction.atomic
+def asset_download_follow(
+    *, asset_id, token: str, user: User | None, ip_address: str | None, user_agent: str = ""
+) -> ProductRelease:
+    """Check a signed link and record the download (who, from where), counting it on the
+    product atomically; returns the release to serve. The asset is checked again: a link does
+    not outlive a refund."""
+    try:
+        claims = signing.loads(token, salt=_DOWNLOAD_SALT, max_age=settings.ASSET_DOWNLOAD_LINK_SECONDS)
+    except signing.SignatureExpired as exc:
+        raise DownloadLinkRefused(
+            "This download link has expired; ask for a new one.", code="download_link_expired"
+        ) from exc
+    except signing.BadSignature as exc:
+        raise DownloadLinkRefused() from exc
+    if not isinstance(claims, dict) or claims.get("a") != str(asset_id):
+        raise DownloadLinkRefused()
+    if user is not None and user.is_authenticated and str(user.pk) != claims.get("u"):
+        raise DownloadLinkRefused("This download link belongs to someone else.", code="download_link_foreign")
+    asset = CustomerAsset.objects.select_related("product").filter(pk=asset_id, user_id=claims.get("u")).first()
+    release = ProductRelease.objects.filter(pk=claims.get("r")).first()
+    if asset is None or release is None:
+        raise DownloadLinkRefused()
+    release = _check_downloadable(asset=asset, release=release, now=timezone.now())
+    AssetDownload.objects.create(
+        asset=asset, release=release, user_id=asset.user_id, ip_address=ip_address, user_agent=(user_agent or "")[:500]
+    )
+    Product.all_objects.filter(pk=asset.product_id).update(download_count=F("download_count") + 1)
+    return release

@@ -160,3 +160,13 @@ class ReleaseUpgradeSerializer(serializers.Serializer):
     current = serializers.CharField(allow_null=True)
     upgrade_available = serializers.BooleanField()
     latest = ProductReleasePublicSerializer(allow_null=True)
+
+
+class DownloadRequestSerializer(serializers.Serializer):
+    release = serializers.UUIDField(required=False, allow_null=True, help_text="Default: the latest published release.")
+
+
+class DownloadLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="Signed; follow it before it expires. It works for you and this asset only.")
+    expires_at = serializers.DateTimeField()
+    release = ProductReleasePublicSerializer()

@@ -5,6 +5,7 @@ from django.urls import re_path
 from celaest.api.routers import ApiRouter
 
 from .views import (
+    AssetDownloadFollowView,
     AssetDownloadViewSet,
     CustomerAssetViewSet,
     MyProductReviewViewSet,
@@ -25,6 +26,11 @@ router.register("assets", CustomerAssetViewSet, basename="asset")
 router.register("asset-downloads", AssetDownloadViewSet, basename="asset-download")
 
 urlpatterns = [
+    re_path(
+        r"^assets/(?P<asset_id>[0-9a-fA-F-]{36})/download/(?P<token>[A-Za-z0-9_:.\-]+)/?$",
+        AssetDownloadFollowView.as_view(),
+        name="asset-download-follow",
+    ),
     re_path(
         r"^products/(?P<slug>[-a-zA-Z0-9_]+)/releases/latest/?$",
         ProductLatestReleaseView.as_view(),

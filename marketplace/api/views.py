@@ -2,17 +2,22 @@
 assets an organization owns with their download log."""
 
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, OwnViewSet, ReadOnlyMixin, TenantViewSet
 from celaest.errors import NotFound
+from celaest.net import client_ip
 from marketplace import selectors, services
 from marketplace.filters import (
     AssetDownloadFilterSet,
@@ -27,6 +32,8 @@ from marketplace.models import AssetDownload, CustomerAsset, Product, ProductCat
 from .serializers import (
     AssetDownloadSerializer,
     CustomerAssetSerializer,
+    DownloadLinkSerializer,
+    DownloadRequestSerializer,
     MyProductReviewSerializer,
     ProductCategorySerializer,
     ProductReleasePublicSerializer,
@@ -210,6 +217,11 @@ class MyProductReviewViewSet(OwnViewSet, CrudMixin):
 @extend_schema_view(
     list=extend_schema(summary="List my organization's products (customer assets)"),
     retrieve=extend_schema(summary="Get a customer asset"),
+    download=extend_schema(
+        summary="A signed, expiring link to download a release of my asset",
+        request=DownloadRequestSerializer,
+        responses=DownloadLinkSerializer,
+    ),
 )
 class CustomerAssetViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = CustomerAssetSerializer
@@ -221,6 +233,25 @@ class CustomerAssetViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self) -> QuerySet:
         return CustomerAsset.objects.select_related("product")
+
+    @action(detail=True, methods=["post"])
+    def download(self, request, *args, **kwargs):
+        asset = self.get_object()
+        query = DownloadRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        release = None
+        if query.validated_data.get("release"):
+            release = ProductRelease.objects.filter(pk=query.validated_data["release"]).first()
+            if release is None:
+                raise NotFound("No such release.", code="no_release")
+        link = services.asset_download_link_create(asset=asset, user=request.user, release=release)
+        path = reverse("asset-download-follow", kwargs={"asset_id": asset.pk, "token": link.token})
+        body = {
+            "url": request.build_absolute_uri(path),
+            "expires_at": link.expires_at,
+            "release": link.release,
+        }
+        return Response(DownloadLinkSerializer(body).data)
 
 
 @extend_schema_view(
@@ -276,3 +307,24 @@ class ProductLatestReleaseView(GenericAPIView):
             "latest": ProductReleasePublicSerializer(latest).data if latest is not None else None,
         }
         return Response(body)
+
+
+class AssetDownloadFollowView(APIView):
+    """Where a signed download link leads: no login needed (the signature is the credential),
+    but a signed-in caller must be the link's owner. Records the download and redirects to the
+    file."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Follow a signed download link (redirects to the file)", responses={302: None})
+    def get(self, request, asset_id, token: str):
+        release = services.asset_download_follow(
+            asset_id=asset_id,
+            token=token,
+            user=request.user,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        if not release.download_url.startswith(("https://", "http://")):
+            raise NotFound("The file of this release is not available for download.", code="artifact_missing")
+        return HttpResponseRedirect(release.download_url)
