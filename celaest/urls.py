@@ -27,4 +27,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     *[path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS],
+    # The OpenAI-compatible gateway lives at the root so clients use CELAEST as their base URL.
+    path("", include("operations.gateway_urls")),
 ]
