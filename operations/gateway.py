@@ -1,0 +1,253 @@
+"""The OpenAI-compatible gateway: ``POST /v1/chat/completions`` (with ``stream``) and
+``GET /v1/models`` at the root, so any OpenAI client can use CELAEST as its base URL.
+
+Callers authenticate with a CELAEST user API key (``Authorization: Bearer cel_...``). The
+``model`` names an active ``ai_models`` row; the request is metered against the organization's
+license before any provider call, routed through the key pool like a task, and recorded in
+``processed_tasks`` like one.
+"""
+
+import json
+import time
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aimesh import providers
+from aimesh.models import AIModel
+from aimesh.routing import AIUnavailable, ProviderRejected, route_chat, route_chat_stream
+from aimesh.services import estimate_tokens, model_by_name
+from celaest.api import permissions as perms
+from celaest.errors import DomainError, InvalidInput
+from licensing.usage import license_for_organization, license_usage_reserve
+from operations.models import ProcessedTask
+from operations.services import task_record_answer, task_record_failure
+from settings_app.authentication import ApiKeyAuthentication
+
+ROLES = {"system", "developer", "user", "assistant"}
+
+
+@extend_schema_field({"type": "string", "enum": sorted(ROLES)}, component_name="ChatRoleEnum")
+class ChatRoleField(serializers.ChoiceField):
+    """A chat message's role, named once in the schema (users have a ``role`` of their own)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=sorted(ROLES), **kwargs)
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = ChatRoleField()
+    content = serializers.JSONField(help_text="A string, or a list of text parts.")
+
+    def validate_content(self, value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+            return "".join(part["text"] for part in value)
+        raise serializers.ValidationError("Expected a string or a list of text parts.")
+
+
+class ChatCompletionRequestSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=200)
+    messages = ChatMessageSerializer(many=True, allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False)
+    stream_options = serializers.DictField(required=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    response_format = serializers.DictField(required=False)
+
+
+class _GatewayView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+    scope_resource = "tasks"
+    read_roles = perms.ALL_ROLES
+    write_roles = perms.WRITER_ROLES
+
+
+class ModelsView(_GatewayView):
+    @extend_schema(
+        summary="List the models (OpenAI-compatible)", responses={200: OpenApiTypes.OBJECT}, tags=["gateway"]
+    )
+    def get(self, request):
+        data = [
+            {
+                "id": model.model_id,
+                "object": "model",
+                "created": int(model.created_at.timestamp()),
+                "owned_by": model.provider,
+            }
+            for model in AIModel.objects.filter(is_active=True).order_by("model_id")
+        ]
+        return Response({"object": "list", "data": data})
+
+
+def _conversation(messages: list[dict]) -> tuple[str, list[dict]]:
+    system = "\n\n".join(m["content"] for m in messages if m["role"] in ("system", "developer"))
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
+    if not turns:
+        raise InvalidInput("At least one user message is needed.", code="no_user_message")
+    return system, turns
+
+
+def _usage_body(usage: providers.Usage) -> dict:
+    return {
+        "prompt_tokens": usage.tokens_input,
+        "completion_tokens": usage.tokens_output,
+        "total_tokens": usage.tokens_input + usage.tokens_output,
+        "prompt_tokens_details": {"cached_tokens": usage.tokens_cached},
+    }
+
+
+def _sse(data) -> bytes:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
+
+
+class ChatCompletionsView(_GatewayView):
+    @extend_schema(
+        summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
+        request=ChatCompletionRequestSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            402: OpenApiResponse(description="No active license."),
+            429: OpenApiResponse(description="A monthly limit is reached."),
+            503: OpenApiResponse(description="No provider key could answer."),
+        },
+        tags=["gateway"],
+    )
+    def post(self, request):
+        serializer = ChatCompletionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = request.user
+        if user.organization_id is None:
+            raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
+        model = model_by_name(name=data["model"])
+        system, turns = _conversation(data["messages"])
+        estimated = estimate_tokens(system) + sum(estimate_tokens(t["content"]) for t in turns)
+        if estimated > model.max_tokens_input:
+            raise InvalidInput(
+                "The input is too long for the model.",
+                code="input_too_large",
+                details={"estimated_tokens": estimated, "max_tokens_input": model.max_tokens_input},
+            )
+        json_mode = (data.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+        chat_request = providers.ChatRequest(
+            model_id=model.model_id,
+            messages=turns,
+            system=system,
+            max_tokens=min(
+                data.get("max_completion_tokens") or data.get("max_tokens") or 1024, model.max_tokens_output
+            ),
+            temperature=data.get("temperature"),
+            json_mode=json_mode,
+            timeout=getattr(settings, "AI_REQUEST_TIMEOUT_SECONDS", 60),
+        )
+        started = time.monotonic()
+        license = license_for_organization(organization_id=user.organization_id)
+        with transaction.atomic():
+            license_usage_reserve(license=license)
+            task = ProcessedTask.objects.create(
+                organization_id=user.organization_id,
+                user=user,
+                license=license,
+                model=model,
+                input_text=turns[-1]["content"],
+                input_variables={"messages": len(data["messages"]), "gateway": "chat.completions"},
+                status=ProcessedTask.Status.RUNNING,
+                started_at=timezone.now(),
+            )
+
+        def request_for(chosen):
+            return chat_request
+
+        try:
+            if data["stream"]:
+                answer = route_chat_stream(models=[model], request_for=request_for)
+            else:
+                answer = route_chat(models=[model], request_for=request_for)
+        except (AIUnavailable, ProviderRejected) as error:
+            attempts = (error.details or {}).get("attempts")
+            task_record_failure(task=task, error=error, started=started, release_license=True, attempts=attempts)
+            raise
+        if data["stream"]:
+            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+            return self._stream(task, answer, started, include_usage)
+        result = answer.result
+        task_record_answer(
+            task=task,
+            model=answer.model,
+            key=answer.key,
+            usage=result.usage,
+            text=result.text,
+            output_json=result.output_json,
+            attempts=answer.attempts,
+            started=started,
+        )
+        return Response(
+            {
+                "id": f"chatcmpl-{task.pk.hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model.model_id,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": result.text},
+                        "finish_reason": result.finish_reason or "stop",
+                    }
+                ],
+                "usage": _usage_body(result.usage),
+            }
+        )
+
+    def _stream(self, task, answer, started, include_usage: bool) -> StreamingHttpResponse:
+        base = {
+            "id": f"chatcmpl-{task.pk.hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": answer.model.model_id,
+        }
+
+        def events():
+            state = answer.stream_state
+            yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            try:
+                for piece in answer.stream:
+                    yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            except providers.ProviderError as error:
+                failure = DomainError(str(error), code=f"provider_{error.kind}")
+                task_record_failure(task=task, error=failure, started=started, release_license=False)
+                yield _sse({"error": {"message": failure.message, "type": "provider_error", "code": failure.code}})
+                return
+            task_record_answer(
+                task=task,
+                model=answer.model,
+                key=answer.key,
+                usage=state.usage,
+                text=state.text,
+                output_json=None,
+                attempts=answer.attempts,
+                started=started,
+            )
+            finish = state.finish_reason or "stop"
+            yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            if include_usage:
+                yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})
+            yield _sse("[DONE]")
+
+        response = StreamingHttpResponse(events(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        response["X-Request-Id"] = str(uuid.uuid4())
+        return response

@@ -1,0 +1,99 @@
+"""The OpenAI-compatible gateway, driven by the official ``openai`` client over real HTTP (Django's
+live server) and answered by the local fake provider through the key pool."""
+
+import openai
+import pytest
+from rest_framework.test import APIClient
+
+from aimesh.models import Provider
+from aimesh.testing import ai_model, pool_key
+from licensing.models import License, LicenseUsageLog
+from operations.models import ProcessedTask
+from settings_app.services import api_key_create
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def gateway(live_server, provider):
+    ai_model("gpt-4o-mini")
+    ai_model("claude-haiku-4-5", provider=Provider.ANTHROPIC, is_default=False)
+    pool_key(provider, "sk-gw-openai")
+    pool_key(provider, "sk-gw-ant", vendor=Provider.ANTHROPIC)
+    plan = f.SubscriptionPlanFactory(limits={"ai_requests_per_month": 5, "tokens_per_month": None})
+    license = f.LicenseFactory(plan=plan)
+    user = f.UserFactory(organization=license.organization)
+    raw = api_key_create(user=user, name="gateway", scopes=["tasks:write"]).raw_key
+    client = openai.OpenAI(api_key=raw, base_url=f"{live_server.url}/v1", max_retries=0, timeout=20)
+    return {"client": client, "license": license, "provider": provider, "raw": raw, "url": live_server.url}
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-haiku-4-5"])
+def test_the_openai_client_gets_a_completion_and_the_task_is_recorded(gateway, model):
+    completion = gateway["client"].chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello gateway"}],
+    )
+    assert completion.choices[0].message.content
+    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    task = ProcessedTask.objects.get()
+    assert task.status == "completed" and task.model.model_id == model
+    assert task.tokens_input == completion.usage.prompt_tokens and task.cost_usd > 0
+    assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
+
+
+def test_streaming_through_the_gateway(gateway):
+    stream = gateway["client"].chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Stream please"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert len(text) > 10 and usage.completion_tokens > 0
+    task = ProcessedTask.objects.get()
+    assert task.output_text == text and task.tokens_output == usage.completion_tokens
+    assert LicenseUsageLog.objects.get(license=gateway["license"]).tokens_output == usage.completion_tokens
+
+
+def test_models_are_listed(gateway):
+    assert {m.id for m in gateway["client"].models.list()} == {"gpt-4o-mini", "claude-haiku-4-5"}
+
+
+def test_failover_happens_behind_the_gateway(gateway):
+    pool_key(gateway["provider"], "sk-fail-429", priority=1)
+    completion = gateway["client"].chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content
+    assert ProcessedTask.objects.get().attempts == 2
+
+
+def test_limits_and_errors_reach_the_client(gateway):
+    client = gateway["client"]
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    License.objects.filter(pk=gateway["license"].pk).update(custom_limits={"ai_requests_per_month": 0})
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert raised.value.body["code"] == "ai_requests_limit_reached"
+    assert sum(gateway["provider"].hits.values()) == 0
+
+
+def test_authentication_and_scope(gateway):
+    bad = openai.OpenAI(api_key="cel_not-a-key", base_url=f"{gateway['url']}/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    user = f.UserFactory(organization=gateway["license"].organization)
+    read_only = api_key_create(user=user, name="ro", scopes=["licenses:read"]).raw_key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {read_only}")
+    response = client.post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}, format="json")
+    assert response.status_code == 403
+    # A session login is not accepted: the gateway is for API keys
+    session = APIClient()
+    session.force_login(user)
+    assert session.get("/v1/models").status_code in (401, 403)
