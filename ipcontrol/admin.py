@@ -10,8 +10,11 @@ from celaest.admin import (
     ReadOnlyTabularInline,
     contribute_inline,
 )
+from celaest.errors import Conflict
+from celaest.net import client_ip
 from licensing.models import License
 
+from .collisions import collision_resolve
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
 
 
@@ -104,8 +107,17 @@ class LicenseCollisionAdmin(CelaestModelAdmin):
 
     @admin.action(description="Mark selected collisions resolved", permissions=["change"])
     def mark_resolved(self, request, queryset):
-        now = timezone.now()
-        updated = queryset.filter(resolved_at__isnull=True).update(
-            resolved_at=now, resolved_by=request.user, auto_resolved=False, updated_at=now
-        )
-        self.message_user(request, f"{updated} collision(s) resolved.", messages.SUCCESS)
+        resolved = 0
+        for collision in queryset.filter(resolved_at__isnull=True):
+            try:
+                collision_resolve(
+                    collision=collision,
+                    actor=request.user,
+                    note=f"Resolved by {request.user} in the admin",
+                    source="admin",
+                    ip_address=client_ip(request),
+                )
+            except Conflict:
+                continue  # resolved meanwhile
+            resolved += 1
+        self.message_user(request, f"{resolved} collision(s) resolved.", messages.SUCCESS)

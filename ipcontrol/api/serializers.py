@@ -50,6 +50,10 @@ class LicenseCollisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CollisionResolveSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
 class StringField(serializers.CharField):
     """A JSON string, nothing coerced into one (``12`` is malformed, not ``"12"``)."""
 

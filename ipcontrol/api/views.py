@@ -3,14 +3,24 @@ and the collisions (anomalous simultaneous use) detected on them. Read-only."""
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
+from celaest.net import client_ip
 from ipcontrol import selectors
+from ipcontrol.collisions import collision_resolve
 from ipcontrol.filters import LicenseCollisionFilterSet, LicenseIpBindingFilterSet, LicenseValidationFilterSet
 
-from .serializers import LicenseCollisionSerializer, LicenseIpBindingSerializer, LicenseValidationSerializer
+from .serializers import (
+    CollisionResolveSerializer,
+    LicenseCollisionSerializer,
+    LicenseIpBindingSerializer,
+    LicenseValidationSerializer,
+)
 
 
 @extend_schema_view(
@@ -51,11 +61,37 @@ class LicenseValidationViewSet(TenantViewSet, ReadOnlyMixin):
     retrieve=extend_schema(summary="Get a license collision"),
 )
 class LicenseCollisionViewSet(TenantViewSet, ReadOnlyMixin):
+    """An organization sees the collisions on its licenses; staff see all and resolve them."""
+
     serializer_class = LicenseCollisionSerializer
     scope_resource = "license-collisions"
     filterset_class = LicenseCollisionFilterSet
     ordering_fields = ["detected_at", "last_seen_at"]
     ordering = ["-detected_at"]
+    dangerously_staff_sees_all_organizations = True
 
     def scoped_queryset(self) -> QuerySet:
         return selectors.license_collision_list()
+
+    def get_permissions(self):
+        if self.action == "resolve":
+            return [perms.IsStaff(), perms.ApiKeyScopePermission()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Resolve a collision by hand (staff)",
+        request=CollisionResolveSerializer,
+        responses={200: LicenseCollisionSerializer, 409: OpenApiResponse(description="Already resolved.")},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        serializer = CollisionResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        collision = collision_resolve(
+            collision=self.get_object(),
+            actor=request.user,
+            note=serializer.validated_data["note"],
+            source="api",
+            ip_address=client_ip(request),
+        )
+        return Response(LicenseCollisionSerializer(selectors.license_collision_list().get(pk=collision.pk)).data)
