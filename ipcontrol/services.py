@@ -20,6 +20,7 @@ from licensing.selectors import license_effective_limits
 from licensing.services import license_key_normalize
 
 from .buffer import validation_row, validation_rows_record
+from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
 from .selectors import ipcontrol_config
@@ -157,6 +158,20 @@ def _validate(*, key: str, fingerprint: str, now: datetime) -> LicenseCheck:
         if earlier >= allowed:
             return _check(Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=len(active))
     return _check(Code.VALID, license=license, binding=binding, active_machines=len(active))
+
+
+def license_checkout(
+    *, key: str, fingerprint: str, hostname: str = "", ip_address: str | None = None
+) -> tuple[LicenseCheck, dict | None]:
+    """Validate like ``license_validate`` (the attempt is recorded the same way) and, when the
+    answer is VALID, sign an offline certificate for this machine."""
+    now = timezone.now()
+    check = _validate(key=key, fingerprint=fingerprint, now=now)
+    _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
+    if not check.valid:
+        return check, None
+    ttl_hours = ipcontrol_config().certificate_ttl_hours
+    return check, certificate_issue(license=check.license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
 
 
 def license_activate(*, key: str, fingerprint: str, hostname: str = "", ip_address: str | None = None) -> LicenseCheck:

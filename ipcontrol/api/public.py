@@ -15,8 +15,15 @@ from celaest.errors import LimitExceeded
 from celaest.net import client_ip
 from celaest.ratelimit import rate_limit_hit
 from ipcontrol import services
+from ipcontrol.certificates import public_keys_document
 
-from .serializers import LicenseCheckRequestSerializer, LicenseCheckResponseSerializer, MachineRequestSerializer
+from .serializers import (
+    LicenseCheckoutResponseSerializer,
+    LicenseCheckRequestSerializer,
+    LicenseCheckResponseSerializer,
+    MachineRequestSerializer,
+    PublicKeysSerializer,
+)
 
 _TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for this key (error code rate_limited).")
 _MALFORMED = OpenApiResponse(description="Malformed request (error code invalid).")
@@ -95,3 +102,33 @@ class LicenseDeactivateView(PublicLicenseView):
             key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
         )
         return Response(services.license_check_body(check, nonce=data["nonce"]))
+
+
+class LicenseCheckoutView(PublicLicenseView):
+    request_serializer = MachineRequestSerializer
+
+    @extend_schema(
+        summary="Check out a signed offline certificate for an activated machine (public, by license key)",
+        auth=[],
+        request=MachineRequestSerializer,
+        responses={200: LicenseCheckoutResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+    )
+    def post(self, request):
+        data, ip_address = self._parse(request)
+        check, certificate = services.license_checkout(
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+        )
+        return Response({**services.license_check_body(check, nonce=data["nonce"]), "certificate": certificate})
+
+
+class LicensePublicKeyView(APIView):
+    """The Ed25519 public keys that verify offline certificates (current one first)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Public keys verifying offline license certificates", auth=[], responses=PublicKeysSerializer
+    )
+    def get(self, request):
+        return Response(public_keys_document())

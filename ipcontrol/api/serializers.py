@@ -94,3 +94,27 @@ class LicenseCheckResponseSerializer(serializers.Serializer):
     detail = serializers.CharField()
     nonce = serializers.CharField(allow_null=True)
     license = LicenseCheckLicenseSerializer(allow_null=True)
+
+
+class CertificateSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    alg = serializers.CharField()
+    kid = serializers.CharField()
+    payload = serializers.CharField(help_text="base64url of the JSON claims; the signature covers this text.")
+    signature = serializers.CharField(help_text="base64url Ed25519 signature of payload.")
+
+
+class LicenseCheckoutResponseSerializer(LicenseCheckResponseSerializer):
+    certificate = CertificateSerializer(allow_null=True)
+
+
+class PublicKeySerializer(serializers.Serializer):
+    kid = serializers.CharField()
+    public_key = serializers.CharField(help_text="base64url of the raw 32-byte Ed25519 public key.")
+    pem = serializers.CharField()
+
+
+class PublicKeysSerializer(serializers.Serializer):
+    algorithm = serializers.CharField()
+    current_kid = serializers.CharField()
+    keys = PublicKeySerializer(many=True)
