@@ -111,7 +111,13 @@ def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], Route
             if not _take(key):
                 continue
             attempts += 1
-            secret = crypto.decrypt(key.key_encrypted)
+            try:
+                secret = crypto.decrypt(key.key_encrypted)
+            except crypto.DecryptionError:
+                # Encrypted under a key no longer configured: out of rotation until re-entered.
+                AIApiKey.objects.filter(pk=key.pk).update(is_healthy=False, last_error="cannot decrypt the stored key")
+                logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
+                continue
             try:
                 answer = call(model, key, secret)
             except providers.ProviderError as error:

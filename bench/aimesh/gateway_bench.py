@@ -1,0 +1,288 @@
+"""Gateway overhead benchmark: /v1/chat/completions next to the provider called directly.
+
+The local fake provider answers every request in a fixed latency (50 ms by default). The same
+official ``openai`` client, with N concurrent threads (50 by default), first calls the fake
+provider directly, then CELAEST's gateway (gunicorn, gthread) which authenticates the API key,
+meters the license, routes through the key pool, calls the same fake provider and records the
+task. The difference of the medians is the gateway's overhead per request.
+
+Run it against a PostgreSQL and Redis of its own (the database is created and migrated):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:55432/celaest_bench REDIS_URL=redis://127.0.0.1:56379/9 \\
+        python bench/aimesh/gateway_bench.py [--requests 3000] [--concurrency 50] [--latency-ms 50]
+
+Optionally ``--litellm`` also measures a LiteLLM proxy on the same fake provider (when the
+``litellm[proxy]`` package is installed).
+"""
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # the SDK logs every HTTP request at INFO
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare(provider_url: str) -> str:
+    """Migrate and seed: one model, four pooled keys on the fake provider, an unlimited license
+    and a user API key. Returns the raw API key."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from aimesh.models import AIApiKey, AIModel
+    from celaest import crypto
+    from identity.models import Organization, User
+    from licensing.models import License, SubscriptionPlan
+    from settings_app.services import api_key_create
+
+    model, _ = AIModel.objects.get_or_create(
+        provider="openai",
+        model_id="gpt-4o-mini",
+        defaults={"display_name": "GPT-4o mini", "capabilities": ["chat", "json"], "is_default": True},
+    )
+    for index in range(4):
+        AIApiKey.objects.update_or_create(
+            provider="openai",
+            key_name=f"bench-{index}",
+            defaults={
+                "key_encrypted": crypto.encrypt(f"sk-bench-{index}"),
+                "key_hint": str(index),
+                "base_url": provider_url,
+                "rate_limit_rpm": 1_000_000,
+                "is_healthy": True,
+                "cooldown_until": None,
+                "consecutive_failures": 0,
+            },
+        )
+    plan, _ = SubscriptionPlan.objects.get_or_create(
+        code="bench-unlimited", defaults={"name": "Bench", "limits": {"ai_requests_per_month": None}}
+    )
+    organization, _ = Organization.objects.get_or_create(slug="bench-org", defaults={"name": "Bench"})
+    License.objects.get_or_create(
+        organization=organization, plan=plan, defaults={"license_key": "CEL-BENCH-" + os.urandom(8).hex().upper()}
+    )
+    user, created = User.objects.get_or_create(
+        email="bench@example.com", defaults={"organization": organization, "role": "owner"}
+    )
+    return api_key_create(user=user, name="bench", scopes=["*"], rate_limit_rpm=10_000_000).raw_key
+
+
+def measure(base_url: str, api_key: str, model: str, total: int, concurrency: int) -> dict:
+    import openai
+
+    client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=30)
+    messages = [{"role": "user", "content": "Summarize the benchmark in one sentence."}]
+    latencies: list[float] = []
+    errors = []
+    lock = threading.Lock()
+
+    def one(_):
+        started = time.perf_counter()
+        try:
+            client.chat.completions.create(model=model, messages=messages, max_tokens=64)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            with lock:
+                errors.append(type(exc).__name__)
+            return
+        with lock:
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:  # warm-up: connections, caches
+        list(pool.map(one, range(concurrency * 2)))
+    latencies.clear()
+    errors.clear()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(one, range(total)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
+    }
+
+
+def report(name: str, figures: dict) -> None:
+    print(
+        f"{name:<28} {figures['requests']:>6} ok {figures['errors']:>4} err "
+        f"{figures['rps']:>8.1f} req/s  p50 {figures['p50']:>7.1f} ms  p99 {figures['p99']:>7.1f} ms"
+    )
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
+    parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
+    parser.add_argument("--litellm", action="store_true", help="also measure a LiteLLM proxy")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database for the benchmark (and REDIS_URL).")
+    ensure_database(os.environ["DATABASE_URL"])
+
+    logs = Path(tempfile.mkdtemp(prefix="celaest-bench-"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    python = sys.executable
+    provider_port, gateway_port = free_port(), free_port()
+    processes = []
+    try:
+        processes.append(
+            start(
+                [
+                    python,
+                    "manage.py",
+                    "fake_provider",
+                    "--port",
+                    str(provider_port),
+                    "--latency-ms",
+                    str(args.latency_ms),
+                ],
+                env,
+                logs / "provider.log",
+            )
+        )
+        wait_for(provider_port)
+        provider_url = f"http://127.0.0.1:{provider_port}"
+        api_key = prepare(provider_url)
+        processes.append(
+            start(
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "celaest.wsgi",
+                    "-b",
+                    f"127.0.0.1:{gateway_port}",
+                    "-k",
+                    "gthread",
+                    "-w",
+                    str(args.workers),
+                    "--threads",
+                    str(args.threads),
+                    "--keep-alive",
+                    "30",
+                    "--log-level",
+                    "warning",
+                ],  # fmt: skip
+                env,
+                logs / "gunicorn.log",
+            )
+        )
+        wait_for(gateway_port)
+        print(
+            f"{os.cpu_count()} cores, {args.concurrency} concurrent clients, {args.requests} requests each, "
+            f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} gthread"
+        )
+        direct = measure(f"{provider_url}/v1", "sk-bench-direct", "gpt-4o-mini", args.requests, args.concurrency)
+        report("direct to provider", direct)
+        gateway = measure(
+            f"http://127.0.0.1:{gateway_port}/v1", api_key, "gpt-4o-mini", args.requests, args.concurrency
+        )
+        report("CELAEST gateway", gateway)
+        print(
+            f"gateway overhead p50: {gateway['p50'] - direct['p50']:.1f} ms, "
+            f"p99: {gateway['p99'] - direct['p99']:.1f} ms"
+        )
+        if args.litellm:
+            litellm_run(args, provider_url, env, logs, processes, direct)
+    finally:
+        for process in reversed(processes):
+            stop(process)
+    print(f"logs: {logs}")
+
+
+def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
+    config = logs / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-4o-mini\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {provider_url}/v1\n"
+        "      api_key: sk-bench-litellm\n"
+    )
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "litellm",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--num_workers",
+        str(args.workers),
+    ]
+    processes.append(start(command, env, logs / "litellm.log"))
+    wait_for(port, timeout=120)
+    figures = measure(f"http://127.0.0.1:{port}/v1", "sk-anything", "gpt-4o-mini", args.requests, args.concurrency)
+    report("LiteLLM proxy", figures)
+    print(f"LiteLLM overhead p50: {figures['p50'] - direct['p50']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
