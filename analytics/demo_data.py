@@ -47,7 +47,17 @@ from django.utils import timezone
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
-from billing.models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from billing.models import (
+    Coupon,
+    DocumentSequence,
+    Invoice,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    TaxRate,
+)
+from billing.services import document_sequences_sync
 from celaest.crypto import encrypt, hash_secret
 from celaest.money import quantize_money
 from identity.models import Organization, User
@@ -865,6 +875,8 @@ def demo_seed(
     if scale:
         organization_ids += _seed_bench(demo, scale=scale, stdout=stdout)
 
+    with _section("billing numbering", [DocumentSequence], stdout):
+        document_sequences_sync()  # numbers above were allocated here, outside the sequences
     with _section("derived (roi, usage)", [RoiMetric, LicenseUsageLog], stdout):
         _refresh_derived(demo, organization_ids=organization_ids)
     return credentials
