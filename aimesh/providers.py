@@ -203,8 +203,7 @@ def _anthropic_kwargs(request: ChatRequest) -> dict:
     }
     if system:
         kwargs["system"] = system
-    if request.temperature is not None:
-        kwargs["temperature"] = min(request.temperature, 1.0)
+    # The messages API of this SDK generation takes no sampling temperature: it is not sent.
     return kwargs
 
 

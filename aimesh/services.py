@@ -51,7 +51,7 @@ def prompt_get(*, slug: str, version: int | None = None) -> Prompt:
 
 
 @transaction.atomic
-def prompt_new_version(*, prompt: Prompt, user=None, changes: dict | None = None, source: str = "api") -> Prompt:
+def prompt_new_version(*, prompt: Prompt, user=None, changes: dict | None = None, source: str = "") -> Prompt:
     """A new (inactive) version copying ``prompt``: ``parent`` is it, ``version`` the slug's next."""
     # Locking the slug's versions numbers concurrent new versions one after the other.
     list(Prompt.objects.select_for_update().filter(slug=prompt.slug).values_list("pk", flat=True))
@@ -76,7 +76,7 @@ def prompt_new_version(*, prompt: Prompt, user=None, changes: dict | None = None
 
 
 @transaction.atomic
-def prompt_activate(*, prompt: Prompt, user=None, source: str = "api") -> Prompt:
+def prompt_activate(*, prompt: Prompt, user=None, source: str = "") -> Prompt:
     """Make ``prompt`` the version callers get; the slug's other versions stop being active."""
     versions = list(Prompt.objects.select_for_update().filter(slug=prompt.slug))
     previous = next((p for p in versions if p.is_active), None)

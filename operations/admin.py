@@ -1,11 +1,13 @@
 """Admin of task batches and processed AI tasks (records of what ran: view only)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from celaest.admin import CelaestModelAdmin, GeneratedRecordAdminMixin, LargeTableAdmin
+from celaest.errors import Conflict
 
 from .models import ProcessedTask, TaskBatch
+from .services import batch_cancel
 
 
 @admin.register(TaskBatch)
@@ -54,9 +56,22 @@ class TaskBatchAdmin(CelaestModelAdmin):
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
+    actions = ["cancel_batches"]
+
     @admin.display(description="progress")
     def progress(self, obj):
         return f"{obj.completed_tasks}/{obj.total_tasks}"
+
+    @admin.action(description="Cancel the selected batches (queued tasks are not run)", permissions=["change"])
+    def cancel_batches(self, request, queryset):
+        cancelled = 0
+        for batch in queryset:
+            try:
+                batch_cancel(batch=batch, user=request.user)
+                cancelled += 1
+            except Conflict:
+                pass  # already finished or cancelled
+        self.message_user(request, f"{cancelled} batch(es) cancelled.", messages.SUCCESS)
 
 
 @admin.register(ProcessedTask)

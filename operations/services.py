@@ -411,7 +411,7 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
             )
             for index, item in enumerate(prepared)
         )
-        audit_record(action="batch.created", resource=batch, user=user, source="api")
+        audit_record(action="batch.created", resource=batch, user=user)
         size = _setting("AI_BATCH_CHUNK_SIZE", 25)
         chunks = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
         transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks])
@@ -454,6 +454,6 @@ def batch_cancel(*, batch: TaskBatch, user=None) -> TaskBatch:
         status=ProcessedTask.Status.CANCELLED, completed_at=now
     )
     batch.refresh_from_db()
-    audit_record(action="batch.cancelled", resource=batch, user=user, source="api")
+    audit_record(action="batch.cancelled", resource=batch, user=user)
     emit_event("batch.cancelled", organization=batch.organization, payload=_batch_payload(batch))
     return batch
