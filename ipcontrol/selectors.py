@@ -1,10 +1,16 @@
 """Reads for IP control: bindings, validation attempts and collisions, with what their API
 representation needs joined in, and the detection thresholds from system config."""
 
+import json
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 
+from licensing.models import License, SubscriptionPlan
+from licensing.services import license_key_normalize
 from settings_app.models import SystemConfig
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
@@ -62,3 +68,71 @@ def license_validation_list() -> QuerySet[LicenseValidation]:
 
 def license_collision_list() -> QuerySet[LicenseCollision]:
     return LicenseCollision.objects.select_related("ip_binding_a", "ip_binding_b")
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A machine binding as validation needs it."""
+
+    pk: str
+    machine_id: str
+    is_active: bool
+    activated_at: datetime
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _datetime(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)  # SQLite hands back text
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _bool(value) -> bool:
+    return bool(value)
+
+
+_LOOKUP_SQL = """
+SELECT l.id, l.organization_id, l.plan_id, l.license_key, l.status, l.expires_at, l.custom_limits,
+       p.code, p.limits, p.features,
+       b.id, b.machine_id, b.is_active, b.activated_at
+FROM licenses l
+JOIN subscription_plans p ON p.id = l.plan_id
+LEFT JOIN license_ip_bindings b ON b.license_id = l.id AND (b.is_active = %s OR b.machine_id = %s)
+WHERE l.license_key = %s AND l.deleted_at IS NULL
+"""
+
+
+def license_seats_lookup(*, key: str, fingerprint: str) -> tuple[License, list[Seat]] | None:
+    """The live license with this key (its plan loaded) and its active machines plus the one named
+    ``fingerprint`` — in one round trip, as this is the hot path of every validation."""
+    normalized = license_key_normalize(key)
+    if not normalized:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_LOOKUP_SQL, [True, fingerprint, normalized])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    plan = SubscriptionPlan(id=first[2], code=first[7], limits=_json(first[8]), features=_json(first[9]))
+    license = License(
+        id=first[0],
+        organization_id=first[1],
+        plan_id=first[2],
+        license_key=first[3],
+        status=first[4],
+        expires_at=_datetime(first[5]),
+        custom_limits=_json(first[6]),
+    )
+    license._state.adding = False
+    license.plan = plan
+    seats = [
+        Seat(pk=str(row[10]), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
+        for row in rows
+        if row[10] is not None
+    ]
+    return license, seats

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditLog, SystemEvent
@@ -23,7 +22,7 @@ from .buffer import validation_row, validation_rows_record
 from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
-from .selectors import ipcontrol_config
+from .selectors import ipcontrol_config, license_seats_lookup
 
 
 class Code:
@@ -91,14 +90,9 @@ def license_status_refusal(license: License, now: datetime) -> str | None:
     return None
 
 
-def _license_by_key(key: str, *, lock: bool = False) -> License | None:
+def _license_locked_by_key(key: str) -> License | None:
     normalized = license_key_normalize(key)
-    if not normalized:
-        return None
-    licenses = License.objects.select_related("plan")
-    if lock:
-        licenses = License.objects.select_for_update()
-    return licenses.filter(license_key=normalized).first()
+    return License.objects.select_for_update().filter(license_key=normalized).first() if normalized else None
 
 
 def _record(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, now: datetime, sync: bool) -> None:
@@ -131,30 +125,25 @@ def license_validate(
 
 
 def _validate(*, key: str, fingerprint: str, now: datetime) -> LicenseCheck:
-    license = _license_by_key(key)
-    if license is None:
+    found = license_seats_lookup(key=key, fingerprint=fingerprint)
+    if found is None:
         return _check(Code.NOT_FOUND)
+    license, seats = found
     refusal = license_status_refusal(license, now)
     if refusal:
         return _check(refusal, license=license)
     if not fingerprint:
         return _check(Code.NO_MACHINE, license=license, detail="No machine fingerprint was given.")
-    bindings = list(
-        LicenseIpBinding.objects.filter(license=license)
-        .filter(Q(is_active=True) | Q(machine_id=fingerprint))
-        .only("id", "machine_id", "is_active", "activated_at", "license_id", "organization_id")
-    )
-    active = [binding for binding in bindings if binding.is_active]
-    binding = next((binding for binding in bindings if binding.machine_id == fingerprint), None)
+    active = [seat for seat in seats if seat.is_active]
+    binding = next((seat for seat in seats if seat.machine_id == fingerprint), None)
     if binding is None or not binding.is_active:
         return _check(Code.NO_MACHINE, license=license, binding=binding, active_machines=len(active))
     allowed = license_effective_limits(license=license).get("max_machines")
     if allowed is not None:
         # When the limit was lowered below the machines already active, the earliest activated keep
         # their seats.
-        earlier = sum(
-            1 for other in active if (other.activated_at, str(other.pk)) < (binding.activated_at, str(binding.pk))
-        )
+        mine = (binding.activated_at, str(binding.pk))
+        earlier = sum(1 for other in active if (other.activated_at, str(other.pk)) < mine)
         if earlier >= allowed:
             return _check(Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=len(active))
     return _check(Code.VALID, license=license, binding=binding, active_machines=len(active))
@@ -188,7 +177,7 @@ def license_activate(*, key: str, fingerprint: str, hostname: str = "", ip_addre
 
 
 def _activate(*, key, fingerprint, hostname, ip_address, now) -> LicenseCheck:
-    license = _license_by_key(key, lock=True)
+    license = _license_locked_by_key(key)
     if license is None:
         return _check(Code.NOT_FOUND)
     refusal = license_status_refusal(license, now)
@@ -241,7 +230,7 @@ def license_deactivate(
     """Free the seat of ``fingerprint`` (allowed whatever the license's status)."""
     now = timezone.now()
     with transaction.atomic():
-        license = _license_by_key(key, lock=True)
+        license = _license_locked_by_key(key)
         binding = None
         if license is None:
             check = _check(Code.NOT_FOUND)

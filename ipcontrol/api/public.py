@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from celaest.errors import LimitExceeded
 from celaest.net import client_ip
-from celaest.ratelimit import rate_limit_hit
+from celaest.ratelimit import rate_limits_hit
 from ipcontrol import services
 from ipcontrol.certificates import public_keys_document
 
@@ -29,8 +29,13 @@ _TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for t
 _MALFORMED = OpenApiResponse(description="Malformed request (error code invalid).")
 
 
-def _limit(scope: str, subject: str, limit: int) -> None:
-    decision = rate_limit_hit(key=f"license-{scope}:{subject}", limit=limit, window_seconds=60)
+def _limit(*, ip_address: str | None, key: str | None) -> None:
+    """One hit per caller IP and (for a well-formed request) per key, counted in one round trip."""
+    hits = [(f"license-ip:{ip_address or 'unknown'}", settings.LICENSE_VALIDATE_RATE_PER_IP)]
+    if key is not None:
+        digest = hashlib.sha256(key.strip().upper().encode()).hexdigest()[:32]
+        hits.append((f"license-key:{digest}", settings.LICENSE_VALIDATE_RATE_PER_KEY))
+    decision = rate_limits_hit(hits=hits, window_seconds=60)
     if not decision.allowed:
         raise LimitExceeded(
             "Too many license requests; retry later.", code="rate_limited", retry_after=decision.retry_after
@@ -46,12 +51,12 @@ class PublicLicenseView(APIView):
 
     def _parse(self, request) -> tuple[dict, str | None]:
         ip_address = client_ip(request)
-        _limit("ip", ip_address or "unknown", settings.LICENSE_VALIDATE_RATE_PER_IP)
         serializer = self.request_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
+            serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key_digest = hashlib.sha256(data["key"].strip().upper().encode()).hexdigest()[:32]
-        _limit("key", key_digest, settings.LICENSE_VALIDATE_RATE_PER_KEY)
+        _limit(ip_address=ip_address, key=data["key"])
         return data, ip_address
 
 
