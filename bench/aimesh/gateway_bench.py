@@ -12,7 +12,7 @@ Run it against a PostgreSQL and Redis of its own (the database is created and mi
         python bench/aimesh/gateway_bench.py [--requests 3000] [--concurrency 50] [--latency-ms 50]
 
 Optionally ``--litellm`` also measures a LiteLLM proxy on the same fake provider (when the
-``litellm[proxy]`` package is installed).
+``litellm`` proxy is installed, e.g. ``--litellm /path/to/litellm-venv/bin/python``).
 """
 
 import argparse
@@ -178,7 +178,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
     parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
-    parser.add_argument("--litellm", action="store_true", help="also measure a LiteLLM proxy")
+    parser.add_argument(
+        "--litellm",
+        nargs="?",
+        const=sys.executable,
+        metavar="PYTHON",
+        help="also measure a LiteLLM proxy, run by this Python (a virtualenv holding litellm)",
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL database for the benchmark (and REDIS_URL).")
