@@ -1,10 +1,23 @@
-"""Admin of gateways, payment methods, orders (with items and invoices), invoices, taxes and coupons."""
+"""Admin of gateways, payment methods, orders (with items, invoices and payment state), invoices,
+taxes, coupons (with their usage) and document number sequences; revenue by month.
 
-from django.contrib import admin
+Orders are placed through checkout, which prices them; staff act on them through the services:
+mark paid (bank transfers), refund, cancel, resend the invoice.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import Count, DecimalField, Q, Sum
+from django.db.models.functions import Coalesce
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline
+from celaest.errors import DomainError
+from celaest.net import client_ip
 
-from .models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from . import selectors, services
+from .models import Coupon, DocumentSequence, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
 
 
 @admin.register(PaymentGateway)
@@ -44,7 +57,32 @@ class CouponAdmin(CelaestModelAdmin):
     ]
     list_filter = ["discount_type", "is_active", "valid_from"]
     search_fields = ["code", "description"]
-    readonly_fields = ["times_redeemed", "created_at", "updated_at"]
+    readonly_fields = ["times_redeemed", "paid_orders", "discount_given", "created_at", "updated_at"]
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "paid_orders", "discount_given"]
+
+    def get_queryset(self, request):
+        paid = Q(orders__status=Order.Status.PAID)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                paid_order_count=Count("orders", filter=paid),
+                discount_given_total=Coalesce(
+                    Sum("orders__discount_total", filter=paid), 0, output_field=DecimalField()
+                ),
+            )
+        )
+
+    @admin.display(description="paid orders", ordering="paid_order_count")
+    def paid_orders(self, obj):
+        url = reverse("admin:billing_order_changelist") + f"?coupon__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, getattr(obj, "paid_order_count", 0))
+
+    @admin.display(description="discount given (paid orders)", ordering="discount_given_total")
+    def discount_given(self, obj):
+        return getattr(obj, "discount_given_total", None)
 
     @admin.display(description="redeemed", ordering="times_redeemed")
     def redemptions(self, obj):
@@ -60,21 +98,44 @@ class TaxRateAdmin(CelaestModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(ReadOnlyTabularInline):
     model = OrderItem
     fields = ["product", "description", "quantity", "unit_price", "total"]
-    autocomplete_fields = ["product"]
-    extra = 0
+    readonly_fields = fields
 
 
 class InvoiceInline(ReadOnlyTabularInline):
     model = Invoice
-    fields = ["invoice_number", "status", "total", "currency", "issued_at", "paid_at"]
+    fields = ["invoice_number", "status", "total", "currency", "issued_at", "paid_at", "voided_at"]
     readonly_fields = fields
+
+
+_ORDER_AMOUNTS = [
+    "currency",
+    "subtotal",
+    "coupon",
+    "discount_total",
+    "tax_rate",
+    "tax_rate_percent",
+    "tax_total",
+    "total",
+]
+_ORDER_PAYMENT = [
+    "gateway",
+    "payment_state",
+    "gateway_reference",
+    "gateway_fee",
+    "paid_at",
+    "cancelled_at",
+    "refunded_at",
+]
 
 
 @admin.register(Order)
 class OrderAdmin(CelaestModelAdmin):
+    """Orders as checkout placed them: amounts and payment are read-only here; staff change an
+    order's state with the actions, which go through the billing services (audited, with events)."""
+
     list_display = [
         "order_number",
         "organization",
@@ -91,34 +152,126 @@ class OrderAdmin(CelaestModelAdmin):
     search_fields = ["order_number", "gateway_reference", "user__email", "organization__slug"]
     autocomplete_fields = ["organization", "user", "gateway", "tax_rate", "coupon"]
     date_hierarchy = "created_at"
-    readonly_fields = ["idempotency_key", "request_hash", "created_at", "updated_at"]
+    readonly_fields = [
+        "order_number",
+        "organization",
+        "user",
+        "status",
+        *_ORDER_AMOUNTS,
+        *_ORDER_PAYMENT,
+        "idempotency_key",
+        "request_hash",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [OrderItemInline, InvoiceInline]
+    actions = ["mark_paid", "refund", "cancel", "resend_invoice"]
     fieldsets = [
         (None, {"fields": ["order_number", "organization", "user", "status", "notes"]}),
-        (
-            "Amounts",
-            {
-                "fields": [
-                    "currency",
-                    "subtotal",
-                    "coupon",
-                    "discount_total",
-                    "tax_rate",
-                    "tax_rate_percent",
-                    "tax_total",
-                    "total",
-                ]
-            },
-        ),
-        (
-            "Payment",
-            {"fields": ["gateway", "gateway_reference", "gateway_fee", "paid_at", "cancelled_at", "refunded_at"]},
-        ),
+        ("Amounts", {"fields": _ORDER_AMOUNTS}),
+        ("Payment", {"fields": _ORDER_PAYMENT}),
         (
             "Record",
             {"fields": ["idempotency_key", "request_hash", "created_at", "updated_at"], "classes": ["collapse"]},
         ),
     ]
+
+    def has_add_permission(self, request):
+        return False  # orders are placed through checkout, which prices them
+
+    @admin.display(description="payment state")
+    def payment_state(self, obj):
+        if obj.status == Order.Status.PAID:
+            return f"Paid {obj.paid_at:%Y-%m-%d %H:%M} via {obj.gateway}, fee {obj.gateway_fee} {obj.currency}"
+        if obj.status == Order.Status.PENDING:
+            if obj.gateway.provider == PaymentGateway.Provider.MANUAL:
+                return f"Awaiting a bank transfer with reference {obj.order_number}"
+            return f"Awaiting payment {obj.gateway_reference or '(not started)'} at {obj.gateway}"
+        return obj.get_status_display()
+
+    def _apply(self, request, queryset, verb: str, operation) -> None:
+        done, refused = 0, []
+        for order in queryset.select_related("gateway"):
+            try:
+                operation(order)
+            except DomainError as exc:
+                refused.append(f"{order.order_number}: {exc.message}")
+                continue
+            done += 1
+        message = f"{done} order(s) {verb}."
+        if refused:
+            message += f" {len(refused)} skipped: " + "; ".join(refused[:5])
+        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
+
+    @admin.action(description="Mark selected orders paid (bank transfer received)", permissions=["change"])
+    def mark_paid(self, request, queryset):
+        def pay(order):
+            if order.gateway.provider != PaymentGateway.Provider.MANUAL:
+                raise DomainError(f"paid through {order.gateway}; its webhook records the payment")
+            services.order_mark_paid(
+                order=order,
+                reference=f"manual:{request.user.email}",
+                actor=request.user,
+                source="admin",
+                ip_address=client_ip(request),
+            )
+
+        self._apply(request, queryset, "marked paid", pay)
+
+    @admin.action(description="Refund selected paid orders", permissions=["change"])
+    def refund(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            "refunded",
+            lambda order: services.order_refund(
+                order=order, reason=f"Refunded by {request.user} in the admin", actor=request.user, source="admin"
+            ),
+        )
+
+    @admin.action(description="Cancel selected orders", permissions=["change"])
+    def cancel(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            "cancelled",
+            lambda order: services.order_cancel(
+                order=order, reason=f"Cancelled by {request.user} in the admin", actor=request.user, source="admin"
+            ),
+        )
+
+    @admin.action(description="Resend the invoice of selected orders", permissions=["view"])
+    def resend_invoice(self, request, queryset):
+        def resend(order):
+            invoice = order.invoices.order_by("-created_at").first()
+            if invoice is None:
+                raise DomainError("no invoice yet")
+            services.invoice_resend(invoice=invoice, actor=request.user)
+
+        self._apply(request, queryset, "queued for invoice e-mail", resend)
+
+    # --- revenue by month ------------------------------------------------------------------------
+
+    def get_urls(self):
+        revenue = path("revenue/", self.admin_site.admin_view(self.revenue_view), name="billing_order_revenue")
+        return [revenue, *super().get_urls()]
+
+    def revenue_view(self, request):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Revenue by month",
+            "rows": selectors.revenue_by_month(),
+        }
+        return TemplateResponse(request, "admin/billing/order/revenue.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "revenue_url": reverse("admin:billing_order_revenue")}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(OrderItem)
@@ -132,6 +285,9 @@ class OrderItemAdmin(CelaestModelAdmin):
 
 @admin.register(Invoice)
 class InvoiceAdmin(CelaestModelAdmin):
+    """Invoices are issued when an order is paid and closed by its refund or cancellation."""
+
+    actions = ["resend"]
     list_display = [
         "invoice_number",
         "organization",
@@ -148,4 +304,77 @@ class InvoiceAdmin(CelaestModelAdmin):
     search_fields = ["invoice_number", "order__order_number", "user__email", "organization__slug"]
     autocomplete_fields = ["organization", "order", "user"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = [
+        "invoice_number",
+        "organization",
+        "order",
+        "user",
+        "status",
+        "currency",
+        "subtotal",
+        "discount_total",
+        "tax_total",
+        "total",
+        "issued_at",
+        "paid_at",
+        "voided_at",
+        "document",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # issued by payment, numbered from the gapless sequence
+
+    @admin.display(description="document")
+    def document(self, obj):
+        url = reverse("admin:billing_invoice_document", args=[obj.pk])
+        return format_html('<a href="{}">HTML</a> · <a href="{}?pdf=1">PDF</a>', url, url)
+
+    def get_urls(self):
+        document = path(
+            "<uuid:invoice_id>/document/",
+            self.admin_site.admin_view(self.document_view),
+            name="billing_invoice_document",
+        )
+        return [document, *super().get_urls()]
+
+    def document_view(self, request, invoice_id):
+        from django.http import Http404, HttpResponse
+
+        from .documents import invoice_html, invoice_pdf
+
+        invoice = Invoice.objects.select_related("order").filter(pk=invoice_id).first()
+        if invoice is None or not self.has_view_permission(request, invoice):
+            raise Http404
+        if request.GET.get("pdf"):
+            response = HttpResponse(invoice_pdf(invoice=invoice), content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{invoice.invoice_number}.pdf"'
+            return response
+        return HttpResponse(invoice_html(invoice=invoice))
+
+    @admin.action(description="Resend selected invoices by e-mail", permissions=["view"])
+    def resend(self, request, queryset):
+        for invoice in queryset:
+            services.invoice_resend(invoice=invoice, actor=request.user)
+        self.message_user(request, f"{queryset.count()} invoice(s) queued for e-mail.", messages.SUCCESS)
+
+
+@admin.register(DocumentSequence)
+class DocumentSequenceAdmin(CelaestModelAdmin):
+    """The last order and invoice numbers handed out per year. Read-only: editing one would
+    break gapless numbering."""
+
+    list_display = ["key", "year", "last_number", "updated_at"]
+    list_filter = ["key"]
+    search_fields = ["key"]
+    readonly_fields = ["key", "year", "last_number", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

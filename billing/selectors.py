@@ -1,7 +1,12 @@
 """Reads for billing: what customers may see of the gateways and tax rates, and orders with
 everything their API representation needs in a constant number of queries."""
 
-from django.db.models import Prefetch, QuerySet
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 
 from .models import Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
 
@@ -26,3 +31,26 @@ def order_list() -> QuerySet[Order]:
 
 def invoice_list() -> QuerySet[Invoice]:
     return Invoice.objects.select_related("order")
+
+
+def revenue_by_month(*, months: int = 24) -> list[dict]:
+    """Per calendar month and currency, over the last ``months``: orders paid, their gross total,
+    tax, discounts, gateway fees, what was refunded since, and the net (gross - refunded - fees).
+    Months are those of payment."""
+    since = (timezone.now() - timedelta(days=31 * months)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    refunded = Q(status=Order.Status.REFUNDED)
+    rows = (
+        Order.objects.filter(paid_at__gte=since, status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+        .annotate(month=TruncMonth("paid_at"))
+        .values("month", "currency")
+        .annotate(
+            orders=Count("id"),
+            gross=Sum("total"),
+            tax=Sum("tax_total"),
+            discounts=Sum("discount_total"),
+            fees=Sum("gateway_fee"),
+            refunded=Coalesce(Sum("total", filter=refunded), Decimal("0"), output_field=DecimalField()),
+        )
+        .order_by("-month", "currency")
+    )
+    return [{**row, "net": row["gross"] - row["refunded"] - row["fees"]} for row in rows]

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, ProtectedError, Q
+from django.db.models import F, Max, ProtectedError, Q
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from audit.models import AuditLog, SystemEvent
@@ -112,6 +113,7 @@ def coupon_delete(*, coupon: Coupon) -> None:
 # --- document numbers ------------------------------------------------------------------------
 
 _DOCUMENT_PREFIXES = {"order": "ORD", "invoice": "INV"}
+_DOCUMENT_MODELS = {"order": (Order, "order_number"), "invoice": (Invoice, "invoice_number")}
 
 
 def _highest_stored_number(*, model, field: str, stem: str) -> int:
@@ -135,7 +137,7 @@ def document_number_next(*, key: str, year: int) -> str:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("document_number_next() must run inside the document's transaction.")
-    model, field = (Order, "order_number") if key == "order" else (Invoice, "invoice_number")
+    model, field = _DOCUMENT_MODELS[key]
     stem = f"{_DOCUMENT_PREFIXES[key]}-{year}-"
     sequences = DocumentSequence.objects.select_for_update()
     sequence = sequences.filter(key=key, year=year).first()
@@ -154,6 +156,30 @@ def document_number_next(*, key: str, year: int) -> str:
     sequence.last_number = number
     sequence.save(update_fields=["last_number", "updated_at"])
     return f"{stem}{number:06d}"
+
+
+@transaction.atomic
+def document_sequences_sync() -> int:
+    """Move every year's sequence past the highest number stored for it, for documents written
+    outside the sequence (``seed_demo``, imports). Returns the number of sequences touched."""
+    touched = 0
+    for key, (model, field) in _DOCUMENT_MODELS.items():
+        stem_length = len(_DOCUMENT_PREFIXES[key]) + 1
+        highest = (
+            model._base_manager.filter(**{f"{field}__regex": rf"^{_DOCUMENT_PREFIXES[key]}-[0-9]{{4}}-[0-9]{{6}}$"})
+            .annotate(year=Substr(field, stem_length + 1, 4))
+            .values("year")
+            .annotate(last=Max(field))
+            .order_by("year")
+        )
+        for row in highest:
+            year, last = int(row["year"]), int(row["last"][-6:])
+            sequence, _ = DocumentSequence.objects.select_for_update().get_or_create(key=key, year=year)
+            if sequence.last_number < last:
+                sequence.last_number = last
+                sequence.save(update_fields=["last_number", "updated_at"])
+                touched += 1
+    return touched
 
 
 # --- checkout --------------------------------------------------------------------------------
@@ -633,6 +659,19 @@ def order_cancel(*, order: Order, reason: str = "", actor: User | None = None, s
     )
     emit_event("order.cancelled", organization=order.organization, payload=order_event_data(order))
     return order
+
+
+def invoice_resend(*, invoice: Invoice, actor: User | None = None) -> None:
+    """Queue the invoice's e-mail again (staff, from the admin), audited."""
+    audit_record(
+        action=AuditLog.Action.ACTION,
+        resource=invoice,
+        user=actor,
+        organization=invoice.organization,
+        changes={"resent": [None, True]},
+        source="admin",
+    )
+    transaction.on_commit(lambda: _queue_invoice_send(invoice.pk))
 
 
 def invoice_send(*, invoice_id) -> bool:

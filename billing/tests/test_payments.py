@@ -178,3 +178,16 @@ def test_invoice_numbers_are_gapless_under_concurrency():
     _threads(lambda order: services.order_mark_paid(order=order), orders, workers=15)
     numbers = sorted(int(n[-6:]) for n in Invoice.objects.values_list("invoice_number", flat=True))
     assert numbers == list(range(1, 16))
+
+
+@pytest.mark.django_db
+def test_sequences_sync_moves_past_numbers_stored_outside_them(owner):
+    from billing.models import DocumentSequence
+
+    f.OrderFactory(order_number="ORD-2024-000300")
+    f.InvoiceFactory(invoice_number="INV-2024-000120")
+    f.InvoiceFactory(invoice_number="INV-2024-000007")
+    assert services.document_sequences_sync() >= 2
+    sequences = {(s.key, s.year): s.last_number for s in DocumentSequence.objects.filter(year=2024)}
+    assert sequences == {("order", 2024): 300, ("invoice", 2024): 120}
+    assert services.document_sequences_sync() == 0
