@@ -163,3 +163,22 @@ def test_unknown_events_and_orders_are_acknowledged(stripe_api):
     assert _deliver("customer.created", {"id": "cus_1", "object": "customer"}).json()["outcome"] == "ignored"
     stranger = {"id": "pi_unknown", "object": "payment_intent", "metadata": {"order_id": "not-a-uuid"}}
     assert _deliver("payment_intent.succeeded", stranger).json()["outcome"] == "ignored: unknown order"
+
+
+def test_payment_for_a_cancelled_order_raises_an_alert(stripe_api, owner, product):
+    body = _checkout(owner, product).json()
+    services.order_cancel(order=Order.objects.get(pk=body["id"]), reason="too slow")
+    intent = stripe_api.succeed(body["payment"]["reference"])
+    assert _deliver("payment_intent.succeeded", intent).json()["outcome"] == "refused: order not payable"
+    assert SystemEvent.objects.filter(event_type="billing.payment_for_closed_order", severity="error").exists()
+    assert Order.objects.get(pk=body["id"]).status == "cancelled"
+
+
+def test_failed_payment_is_recorded_and_the_order_stays_payable(stripe_api, owner, product):
+    from audit.models import AuditLog
+
+    body = _checkout(owner, product).json()
+    intent = dict(stripe_api.intents[body["payment"]["reference"]], last_payment_error={"code": "card_declined"})
+    assert _deliver("payment_intent.payment_failed", intent).json()["outcome"] == "recorded"
+    assert AuditLog.objects.filter(resource_id=body["id"], changes__payment_failed=[None, "card_declined"]).exists()
+    assert Order.objects.get(pk=body["id"]).status == "pending"
