@@ -1,0 +1,20 @@
+"""Routes of the public license endpoints under /api/v1/. The root URLconf lists them ahead of
+the app routers: installed software calls them most, so they are resolved first."""
+
+from django.urls import re_path
+
+from .public import (
+    LicenseActivateView,
+    LicenseCheckoutView,
+    LicenseDeactivateView,
+    LicensePublicKeyView,
+    LicenseValidateView,
+)
+
+urlpatterns = [
+    re_path(r"^licenses/validate/?$", LicenseValidateView.as_view(), name="license-validate"),
+    re_path(r"^licenses/activate/?$", LicenseActivateView.as_view(), name="license-activate"),
+    re_path(r"^licenses/deactivate/?$", LicenseDeactivateView.as_view(), name="license-deactivate"),
+    re_path(r"^licenses/checkout/?$", LicenseCheckoutView.as_view(), name="license-checkout"),
+    re_path(r"^licenses/public-key/?$", LicensePublicKeyView.as_view(), name="license-public-key"),
+]
