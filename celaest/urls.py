@@ -23,6 +23,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^health/live/?$", health.live, name="health-live"),
     re_path(r"^health/ready/?$", health.ready, name="health-ready"),
+    # Public license endpoints (validate, activate, ...): the hottest API paths, resolved first.
+    path("api/v1/", include("ipcontrol.api.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its configuration as a script file: no inline script, CSP-clean.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
