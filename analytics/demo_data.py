@@ -44,7 +44,7 @@ from django.db.models import Avg, Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from aimesh.models import AIApiKey, AIModel, Prompt, Provider
+from aimesh.models import AIApiKey, AIModel, Prompt, PromptFallbackModel, Provider
 from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
 from billing.models import (
@@ -1055,6 +1055,13 @@ def _seed_ai_catalogue(demo: _Demo) -> None:
         )
         prompt, _ = Prompt.objects.get_or_create(slug=spec["slug"], version=spec["version"], defaults=defaults)
         demo.prompts[(spec["slug"], spec["version"])] = prompt
+
+    # Each prompt falls back to the other provider's default model when its own has no working key.
+    for prompt in demo.prompts.values():
+        own = prompt.preferred_model.provider if prompt.preferred_model else Provider.OPENAI
+        fallback = next((m for m in demo.ai_models.values() if m.provider != own and m.is_default), None)
+        if fallback is not None:
+            PromptFallbackModel.objects.get_or_create(prompt=prompt, model=fallback, defaults={"position": 1})
 
 
 # --------------------------------------------------------------------------------------------
