@@ -7,6 +7,7 @@ import hashlib
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +24,7 @@ from .serializers import (
     LicenseCheckResponseSerializer,
     MachineRequestSerializer,
     PublicKeysSerializer,
+    check_request_parse,
 )
 
 _TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for this key (error code rate_limited).")
@@ -47,15 +49,14 @@ class PublicLicenseView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    request_serializer = LicenseCheckRequestSerializer
+    fingerprint_required = False
 
     def _parse(self, request) -> tuple[dict, str | None]:
         ip_address = client_ip(request)
-        serializer = self.request_serializer(data=request.data)
-        if not serializer.is_valid():
+        data, errors = check_request_parse(request.data, fingerprint_required=self.fingerprint_required)
+        if errors:
             _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
-            serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+            raise ValidationError(errors)
         _limit(ip_address=ip_address, key=data["key"])
         return data, ip_address
 
@@ -76,7 +77,7 @@ class LicenseValidateView(PublicLicenseView):
 
 
 class LicenseActivateView(PublicLicenseView):
-    request_serializer = MachineRequestSerializer
+    fingerprint_required = True
 
     @extend_schema(
         summary="Activate a machine on a license (public, by license key)",
@@ -93,7 +94,7 @@ class LicenseActivateView(PublicLicenseView):
 
 
 class LicenseDeactivateView(PublicLicenseView):
-    request_serializer = MachineRequestSerializer
+    fingerprint_required = True
 
     @extend_schema(
         summary="Deactivate a machine on a license, freeing its seat (public, by license key)",
@@ -110,7 +111,7 @@ class LicenseDeactivateView(PublicLicenseView):
 
 
 class LicenseCheckoutView(PublicLicenseView):
-    request_serializer = MachineRequestSerializer
+    fingerprint_required = True
 
     @extend_schema(
         summary="Check out a signed offline certificate for an activated machine (public, by license key)",
