@@ -1,0 +1,177 @@
+#!/usr/bin/env python
+"""Licensing benchmark: the public validation endpoint next to the cheapest endpoint (/health/live).
+
+Seeds PostgreSQL with 10,000 licenses and 1,000,000 validation rows (once; see seed.py), serves
+the app as in production (gunicorn, production settings, 2 CPU cores), runs a Celery worker with
+beat (the validation buffer is flushed while the load runs, as in production), and measures each
+endpoint with wrk at 50 concurrent connections. Prints requests/s and p50/p99 latency and checks
+the targets: validation throughput >= 50% of the health endpoint's, validation p99 < 50 ms.
+
+    python bench/licensing/run.py [--duration 20] [--workers 4] [--threads 4]
+
+Needs wrk (apt-get install -y wrk), PostgreSQL (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:55432/celaest_h4_bench) and Redis (BENCH_REDIS_URL, default
+redis://127.0.0.1:56379/4). Binds 127.0.0.1 only.
+"""
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+CORES = "0,1"
+
+
+def _env(var_dir: Path) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "celaest.settings.production",
+        "CELAEST_ENV_FILE": "/nonexistent",
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:55432/celaest_h4_bench"),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:56379/4"),
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "LICENSE_SIGNING_KEYS": os.environ.get("LICENSE_SIGNING_KEYS", ""),
+        "SECURE_SSL_REDIRECT": "false",
+        "TRUSTED_PROXIES": "127.0.0.1/32",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600",
+        "CELAEST_VAR_DIR": str(var_dir),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - a local URL
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server did not answer at {url}")
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def _wrk(url: str, duration: int, script: list[str]) -> dict:
+    command = ["wrk", "-t2", "-c50", f"-d{duration}s", "--latency", *script[:2], url, *script[2:]]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per endpoint")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    var_dir = Path(os.environ.get("BENCH_VAR_DIR", ROOT / "var" / "bench-licensing"))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = _env(var_dir)
+    _create_database(env["DATABASE_URL"])
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    machines = var_dir / "machines.txt"
+    started = time.time()
+    subprocess.run([PYTHON, str(HERE / "seed.py"), str(machines)], cwd=ROOT, env=env, check=True)  # noqa: S603
+    print(f"seed ready in {time.time() - started:.0f} s")
+
+    port = _free_port()
+    taskset = ["taskset", "-c", CORES] if shutil.which("taskset") else []
+    gunicorn = [
+        *taskset, PYTHON, "-m", "gunicorn", "celaest.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
+        str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--keep-alive", "30",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    worker = [*taskset, PYTHON, "-m", "celery", "-A", "celaest", "worker", "-B", "--concurrency", "1", "-l", "WARNING"]
+    processes = [
+        subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True),  # noqa: S603
+        subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True),  # noqa: S603
+    ]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/health/live")
+        script = ["-s", str(HERE / "validate.lua"), "--", str(machines)]
+        count_sql = "SELECT count(*) FROM license_validations"
+        rows_before = _sql(env, count_sql)
+        _wrk(f"{base}/health/live", 3, [])  # warm-up
+        _wrk(base, 3, script)
+        health = _wrk(f"{base}/health/live", args.duration, [])
+        validate = _wrk(base, args.duration, script)
+        time.sleep(6)  # let the beat job flush the last buffered rows
+        rows_after = _sql(env, count_sql)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+
+    print(f"\ngunicorn gthread {args.workers}x{args.threads} on cores {CORES}; wrk 2 threads, 50 connections, "
+          f"{args.duration} s per endpoint")  # fmt: skip
+    print(f"{'endpoint':<32}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, result in (("GET /health/live", health), ("POST /api/v1/licenses/validate", validate)):
+        print(f"{name:<32}{result['rps']:>10.0f}{result['p50']:>10.2f}{result['p99']:>10.2f}{result['non_2xx']:>10}")
+    ratio = validate["rps"] / health["rps"]
+    recorded = rows_after - rows_before
+    print(f"validation throughput = {ratio:.0%} of health (target >= 50%); validation p99 = "
+          f"{validate['p99']:.1f} ms (target < 50 ms)")  # fmt: skip
+    print(
+        f"validation rows recorded during the run: {recorded} (requests sent incl. warm-up >= {validate['requests']})"
+    )
+    print(f"socket errors: health {health['socket_errors']}; validate {validate['socket_errors']}")
+    ok = ratio >= 0.5 and validate["p99"] < 50 and validate["non_2xx"] == 0
+    print("TARGETS MET" if ok else "TARGETS MISSED")
+
+
+def _sql(env: dict, query: str) -> int:
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()
