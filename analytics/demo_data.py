@@ -1555,17 +1555,17 @@ def _seed_validations(demo: _Demo) -> None:
     for (org_slug, _), binding in demo.bindings.items():
         license_ = binding.license
         valid = binding.is_active and license_.status in (License.Status.ACTIVE, License.Status.TRIAL)
-        code = "valid" if valid else "machine_deactivated"
+        code = "VALID" if valid else "NO_MACHINE"
         plans += [(org_slug, license_, binding, valid, code, "")] * 20
     failures = (
-        ("suspended", "suspended", "License is suspended: payment overdue"),
-        ("expired", "expired", "License expired"),
-        ("revoked", "revoked", "License was revoked"),
+        ("suspended", "SUSPENDED", "License is suspended: payment overdue"),
+        ("expired", "EXPIRED", "License expired"),
+        ("revoked", "REVOKED", "License was revoked"),
     )
     for license_name, code, reason in failures:
         plans += [(DEMO_ORG_SLUG, demo.licenses[(DEMO_ORG_SLUG, license_name)], None, False, code, reason)] * 4
-    plans += [(DEMO_ORG_SLUG, demo.licenses[(DEMO_ORG_SLUG, "trial")], None, False, "too_many_machines", "2 of 2")] * 3
-    plans += [(None, None, None, False, "not_found", "No license with this key")] * 5
+    plans += [(DEMO_ORG_SLUG, demo.licenses[(DEMO_ORG_SLUG, "trial")], None, False, "TOO_MANY_MACHINES", "2 of 2")] * 3
+    plans += [(None, None, None, False, "NOT_FOUND", "No license with this key")] * 5
 
     def build(i: int, pk: uuid.UUID) -> LicenseValidation:
         org_slug, license_, binding, valid, code, reason = plans[i]
@@ -2493,7 +2493,7 @@ def _bench_ipcontrol(bench: _Bench) -> None:
                 ip_address=f"198.51.100.{i % 250}",
                 machine_id=_fingerprint("bench-unknown", i),
                 hostname="unknown",
-                result_code="not_found",
+                result_code="NOT_FOUND",
                 failure_reason="No license with this key",
                 created_at=_spread(rng, bench.now),
             )
@@ -2508,7 +2508,7 @@ def _bench_ipcontrol(bench: _Bench) -> None:
             machine_id=_fingerprint("bench-machine", j, m),
             hostname=f"ws-{j:06d}-{m}",
             is_valid=valid,
-            result_code="valid" if valid else str(status),
+            result_code="VALID" if valid else str(status).upper(),
             failure_reason="" if valid else f"License is {status}",
             created_at=_spread(rng, bench.now),
         )

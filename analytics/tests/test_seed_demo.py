@@ -286,7 +286,7 @@ def test_scale_adds_benchmark_volume_and_a_rerun_adds_none(credentials_file):
     assert after_first["analytics.TelemetryEvent"] >= 5_000
     assert after_first["licensing.License"] >= 1_000
     assert after_first["identity.Organization"] >= 12
-    assert LicenseValidation.objects.filter(license__isnull=True, result_code="not_found").exists()
+    assert LicenseValidation.objects.filter(license__isnull=True, result_code="NOT_FOUND").exists()
 
     seed(credentials_file, "--scale", "1")
     assert table_counts() == after_first
