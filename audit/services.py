@@ -1,12 +1,28 @@
 """Writes to the audit trail and the platform's system events. Every module records through
-these two functions; rows are append-only."""
+these functions; rows are append-only (on PostgreSQL a trigger refuses UPDATE and DELETE).
+
+Within a request, ``audit_record`` fills the user, IP address, user agent and source from the
+request context (``celaest.middleware``) when the caller does not pass them. ``audit_model_write``
+records a create/update/delete with the changed fields before and after, secrets redacted: the
+admin and the API base viewsets call it for every write, so no endpoint or admin page can forget.
+"""
+
+import datetime
+import decimal
+import uuid
 
 from django.db import models
 
-from celaest.redaction import redact
+from celaest.middleware import current_request_context
+from celaest.redaction import REDACTED, is_secret_field, redact
 from identity.models import Organization, User
 
 from .models import AuditLog, SystemEvent
+
+#: Actions that record a change to a resource (as opposed to logins, key use, exports).
+CHANGE_ACTIONS = frozenset({AuditLog.Action.CREATE, AuditLog.Action.UPDATE, AuditLog.Action.DELETE, "action"})
+#: Bookkeeping columns that change on every save and say nothing about what was changed.
+_UNAUDITED_FIELDS = frozenset({"updated_at"})
 
 
 def audit_record(
@@ -20,10 +36,19 @@ def audit_record(
     organization: Organization | None = None,
     ip_address: str | None = None,
     user_agent: str = "",
-    source: str = "system",
+    source: str = "",
 ) -> AuditLog:
     """Append one audit row. ``resource`` fills type, id and repr; ``changes`` is redacted
-    (secrets never reach the trail) — pass ``{"field": [before, after]}``."""
+    (secrets never reach the trail) — pass ``{"field": [before, after]}``. ``source`` is admin,
+    api, web (from the request), command or system (the default outside a request)."""
+    context = current_request_context()
+    if context is not None:
+        user = user if user is not None else context.user
+        ip_address = ip_address or context.ip_address
+        user_agent = user_agent or context.user_agent
+        source = source or context.source
+        if action in CHANGE_ACTIONS:
+            context.change_audited = True
     if resource is not None:
         resource_type = resource_type or resource._meta.label_lower
         resource_id = resource_id or str(resource.pk)
@@ -41,7 +66,7 @@ def audit_record(
         organization=organization or (user.organization if user is not None else None),
         ip_address=ip_address or None,
         user_agent=(user_agent or "")[:500],
-        source=source,
+        source=source or "system",
     )
 
 
@@ -52,6 +77,69 @@ def _organization_of(resource: models.Model) -> Organization | None:
     if organization_id is not None:
         return Organization.all_objects.filter(pk=organization_id).first()
     return None
+
+
+# --- field diffs -----------------------------------------------------------------------------
+
+
+def _jsonable(value):
+    if isinstance(value, uuid.UUID | decimal.Decimal | datetime.date | datetime.time | datetime.timedelta):
+        return str(value) if not isinstance(value, datetime.datetime) else value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return REDACTED
+    return value
+
+
+def model_snapshot(instance: models.Model | None) -> dict:
+    """The audited field values of ``instance`` as JSON-ready data (foreign keys as ids)."""
+    if instance is None:
+        return {}
+    return {
+        field.name: _jsonable(field.value_from_object(instance))
+        for field in instance._meta.concrete_fields
+        if field.name not in _UNAUDITED_FIELDS
+    }
+
+
+def _holds_sensitive_value(*snapshots: dict) -> bool:
+    # A model that flags rows as sensitive (system config) keeps their ``value`` out of the trail.
+    return any(snapshot.get("is_sensitive") for snapshot in snapshots)
+
+
+def snapshot_diff(before: dict, after: dict) -> dict:
+    """``{"field": [before, after]}`` for every field that differs, secrets redacted."""
+    sensitive_value = _holds_sensitive_value(before, after)
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if is_secret_field(name) or (name == "value" and sensitive_value):
+            changes[name] = [REDACTED if old not in (None, "") else old, REDACTED if new not in (None, "") else new]
+        else:
+            changes[name] = [old, new]
+    return changes
+
+
+def audit_model_write(
+    *,
+    action: str,
+    instance: models.Model,
+    before: dict | None,
+    removed: bool = False,
+    source: str = "",
+    extra: dict | None = None,
+    resource_id: str = "",
+) -> AuditLog:
+    """Record a create/update/delete (or another action) of ``instance`` with its field diff.
+    ``before`` is the snapshot taken before the change ({} for a create); ``removed`` says the
+    row is gone (its diff ends in nothing), as opposed to kept and marked (soft delete, revoke)."""
+    after = {} if removed else model_snapshot(instance)
+    changes = snapshot_diff(before or {}, after)
+    if extra:
+        changes.update(extra)
+    # ``resource_id`` for an instance Django has deleted (``delete()`` clears its pk).
+    return audit_record(action=action, resource=instance, resource_id=resource_id, changes=changes, source=source)
 
 
 def system_event_record(

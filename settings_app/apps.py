@@ -5,3 +5,6 @@ class SettingsAppConfig(AppConfig):
     name = "settings_app"
     verbose_name = "Settings and system"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import receivers  # noqa: F401 - connects the login/logout receivers

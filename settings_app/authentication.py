@@ -6,7 +6,10 @@ every server process, answering 429 with ``Retry-After``.
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.permissions import SAFE_METHODS
 
+from audit.models import AuditLog
+from audit.services import audit_record
 from celaest.ratelimit import rate_limit_hit
 
 from .selectors import api_key_get_usable
@@ -33,6 +36,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not decision.allowed:
             raise exceptions.Throttled(wait=decision.retry_after, detail="API key rate limit exceeded.")
         api_key_record_use(api_key=api_key, ip_address=request.META.get("REMOTE_ADDR"))
+        if request.method not in SAFE_METHODS:  # writes made with a key are on the audit trail
+            audit_record(
+                action=AuditLog.Action.API_KEY_USED,
+                resource=api_key,
+                user=api_key.user,
+                changes={"method": request.method, "path": request.path[:300]},
+            )
         return api_key.user, api_key
 
     def authenticate_header(self, request):

@@ -25,7 +25,35 @@ from . import permissions as perms
 from .pagination import StandardPagination
 
 
-class _ScopedBase(viewsets.GenericViewSet):
+class AuditedWritesMixin:
+    """Every successful write through the API lands in the audit trail, from this one place.
+
+    The object a write targets is snapshotted when the view loads it (``get_object``); after a
+    2xx answer the row is reloaded and the diff recorded (create, update, delete, or the name of
+    a custom action). If a service already audited a change during this request (it knows the
+    business meaning better), no second row is added.
+    """
+
+    _audit_before = None
+
+    def get_object(self):
+        obj = super().get_object()
+        if not perms.is_read(self.request):
+            from audit.services import model_snapshot
+
+            self._audit_before = (obj, str(obj.pk), model_snapshot(obj))
+        return obj
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if not perms.is_read(request) and 200 <= response.status_code < 300 and not self._is_schema_generation():
+            from audit.api_audit import audit_api_write
+
+            audit_api_write(view=self, response=response)
+        return response
+
+
+class _ScopedBase(AuditedWritesMixin, viewsets.GenericViewSet):
     #: the resource name API key scopes refer to (``<scope_resource>:read`` / ``:write``)
     scope_resource: str = ""
     read_roles = perms.ALL_ROLES

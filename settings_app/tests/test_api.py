@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from celaest import crypto
 from identity.models import User
-from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, Webhook
+from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook
 from settings_app.services import api_key_create
 from tests import factories as f
 
@@ -70,7 +70,7 @@ def test_the_current_session_is_flagged(owner):
     client = APIClient()
     client.force_login(owner)
     session_key = client.session.session_key
-    current = f.UserSessionFactory(user=owner, session_token=crypto.hash_secret(session_key))
+    current = UserSession.objects.get(user=owner, session_token=crypto.hash_secret(session_key))  # made at login
     other = f.UserSessionFactory(user=owner)
     flags = {row["id"]: row["is_current"] for row in _rows(client.get("/api/v1/sessions"))}
     assert flags == {str(current.pk): True, str(other.pk): False}

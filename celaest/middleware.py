@@ -1,0 +1,72 @@
+"""The request context the audit trail reads: who is asking, from where, through what.
+
+``RequestContextMiddleware`` makes the current request available to code far from the view
+(services, signal receivers) through a context variable, so ``audit_record`` can fill in the
+user, IP address, user agent and source (admin, api, web) without every caller passing them.
+Outside a request (Celery, management commands) there is no context.
+"""
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+_current: ContextVar["RequestContext | None"] = ContextVar("celaest_request_context", default=None)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The peer address. ``X-Forwarded-For`` is not trusted here: a reverse proxy in front sets
+    ``REMOTE_ADDR`` (e.g. gunicorn's ``--forwarded-allow-ips``)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def request_source(request: HttpRequest) -> str:
+    path = request.path_info or ""
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "web"
+
+
+@dataclass
+class RequestContext:
+    request: HttpRequest
+    ip_address: str | None
+    user_agent: str
+    source: str
+    #: set once a service has audited a change in this request, so the generic API audit of the
+    #: same write does not add a second row
+    change_audited: bool = False
+
+    @property
+    def user(self):
+        # DRF sets the authenticated user on the underlying HttpRequest too, so API callers
+        # (API key, JWT) are seen here once the view has authenticated them.
+        user = getattr(self.request, "user", None)
+        return user if user is not None and user.is_authenticated else None
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> "RequestContext":
+        return cls(
+            request=request,
+            ip_address=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
+            source=request_source(request),
+        )
+
+
+def current_request_context() -> RequestContext | None:
+    return _current.get()
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current.set(RequestContext.from_request(request))
+        try:
+            return self.get_response(request)
+        finally:
+            _current.reset(token)

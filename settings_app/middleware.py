@@ -1,0 +1,24 @@
+"""Ends a revoked login at once: the next request of a revoked session is logged out.
+
+Each request costs one cache read (the revocation marker ``user_session_revoke`` sets); at most
+once a minute per session the row's ``last_activity_at`` is written, and that write also finds a
+session revoked while the cache was unavailable.
+"""
+
+from django.contrib.auth import logout
+
+from . import services
+
+
+class UserSessionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        session_key = getattr(session, "session_key", None)
+        user = getattr(request, "user", None)
+        if session_key and user is not None and user.is_authenticated:
+            if not services.user_session_touch(session_key=session_key):
+                logout(request)
+        return self.get_response(request)
