@@ -30,7 +30,7 @@ from celaest.api import permissions as perms
 from celaest.errors import DomainError, InvalidInput
 from licensing.usage import license_for_organization, license_usage_reserve
 from operations.models import ProcessedTask
-from operations.services import task_record_answer, task_record_failure
+from operations.services import task_record_answer, task_record_failure, task_record_routed
 from settings_app.authentication import ApiKeyAuthentication
 
 ROLES = {"system", "developer", "user", "assistant"}
@@ -184,16 +184,7 @@ class ChatCompletionsView(_GatewayView):
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
             return self._stream(task, answer, started, include_usage)
         result = answer.result
-        task_record_answer(
-            task=task,
-            model=answer.model,
-            key=answer.key,
-            usage=result.usage,
-            text=result.text,
-            output_json=result.output_json,
-            attempts=answer.attempts,
-            started=started,
-        )
+        task_record_routed(task=task, answer=answer, started=started)
         return Response(
             {
                 "id": f"chatcmpl-{task.pk.hex}",

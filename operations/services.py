@@ -184,6 +184,11 @@ def _perform(task: ProcessedTask, prepared: PreparedTask, started) -> ProcessedT
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
         return task_record_failure(task=task, error=error, started=started, release_license=True, attempts=attempts)
+    return task_record_routed(task=task, answer=answer, started=started)
+
+
+def task_record_routed(*, task: ProcessedTask, answer: RoutedAnswer, started) -> ProcessedTask:
+    """Record the answer the router got (not streamed)."""
     result = answer.result
     return task_record_answer(
         task=task,
@@ -212,28 +217,19 @@ def task_run(
     """Run one task now: validate, count it against the license (402/429 before any provider
     call, nothing recorded), call the provider, record the outcome."""
     started = time.monotonic()
-    prepared = task_prepare(
+    prepared, new_task = _task_start(
+        user=user,
         prompt_slug=prompt_slug,
         prompt_version=prompt_version,
         variables=variables,
         input_text=input_text,
         model_name=model_name,
     )
-    license = license_for_organization(organization_id=user.organization_id)
     with transaction.atomic():
-        license_usage_reserve(license=license)
-        task = ProcessedTask.objects.create(
-            organization_id=user.organization_id,
-            user=user,
-            license=license,
-            prompt=prepared.prompt,
-            model=prepared.models[0],
-            input_text=input_text,
-            input_variables=variables or {},
-            status=ProcessedTask.Status.RUNNING,
-            started_at=timezone.now(),
-        )
-    return _perform(task, prepared, started)
+        license_usage_reserve(license=new_task.license)
+        new_task.status, new_task.started_at = ProcessedTask.Status.RUNNING, timezone.now()
+        new_task.save()
+    return _perform(new_task, prepared, started)
 
 
 def task_enqueue(
@@ -246,28 +242,37 @@ def task_enqueue(
     model_name: str | None = None,
 ) -> ProcessedTask:
     """Queue one task on Celery (validated now; counted when a worker claims it)."""
-    prepared = task_prepare(
+    _prepared, new_task = _task_start(
+        user=user,
         prompt_slug=prompt_slug,
         prompt_version=prompt_version,
         variables=variables,
         input_text=input_text,
         model_name=model_name,
     )
-    license = license_for_organization(organization_id=user.organization_id)
     from operations.tasks import run_task
 
     with transaction.atomic():
-        task = ProcessedTask.objects.create(
-            organization_id=user.organization_id,
-            user=user,
-            license=license,
-            prompt=prepared.prompt,
-            model=prepared.models[0],
-            input_text=input_text,
-            input_variables=variables or {},
-        )
-        transaction.on_commit(lambda: run_task.delay(str(task.pk)))
-    return task
+        new_task.save()
+        transaction.on_commit(lambda: run_task.delay(str(new_task.pk)))
+    return new_task
+
+
+def _task_start(*, user, variables, input_text, **choice) -> tuple[PreparedTask, ProcessedTask]:
+    """Validate a task and find the license it is metered against (402 without one); the task's
+    row is returned unsaved."""
+    prepared = task_prepare(variables=variables, input_text=input_text, **choice)
+    license = license_for_organization(organization_id=user.organization_id)
+    row = ProcessedTask(
+        organization_id=user.organization_id,
+        user=user,
+        license=license,
+        prompt=prepared.prompt,
+        model=prepared.models[0],
+        input_text=input_text,
+        input_variables=variables or {},
+    )
+    return prepared, row
 
 
 def _claim(task_id) -> tuple[ProcessedTask | None, bool]:
