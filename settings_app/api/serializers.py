@@ -38,6 +38,10 @@ class UserSessionSerializer(serializers.ModelSerializer):
         return user_session_is_current(session=session, session_key=session_key)
 
 
+class SessionsRevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="Sessions revoked.")
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = UserApiKey

@@ -29,6 +29,7 @@ from .serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     FeatureFlagSerializer,
+    SessionsRevokedSerializer,
     SystemConfigSerializer,
     UserSessionSerializer,
     WebhookCreatedSerializer,
@@ -58,6 +59,19 @@ class UserSessionViewSet(OwnViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
 
     def perform_destroy(self, instance):
         services.user_session_revoke(session=instance)
+
+    @extend_schema(
+        summary="Revoke all my other sessions (every login but this one)",
+        request=None,
+        responses={200: SessionsRevokedSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="revoke-others")
+    def revoke_others(self, request):
+        django_session = getattr(request, "session", None)
+        revoked = services.user_sessions_revoke_others(
+            user=request.user, current_session_key=getattr(django_session, "session_key", None)
+        )
+        return Response(SessionsRevokedSerializer({"revoked": revoked}).data)
 
 
 @extend_schema_view(
