@@ -12,7 +12,7 @@ Run it against a PostgreSQL and Redis of its own (the database is created and mi
         python bench/aimesh/gateway_bench.py [--requests 3000] [--concurrency 50] [--latency-ms 50]
 
 Optionally ``--litellm`` also measures a LiteLLM proxy on the same fake provider (when the
-``litellm`` proxy is installed, e.g. ``--litellm /path/to/litellm-venv/bin/python``).
+``litellm`` proxy is installed, e.g. ``--litellm /path/to/litellm-venv/bin/litellm``).
 """
 
 import argparse
@@ -181,9 +181,9 @@ def main() -> None:
     parser.add_argument(
         "--litellm",
         nargs="?",
-        const=sys.executable,
-        metavar="PYTHON",
-        help="also measure a LiteLLM proxy, run by this Python (a virtualenv holding litellm)",
+        const="litellm",
+        metavar="LITELLM",
+        help="also measure a LiteLLM proxy, started with this litellm command (e.g. from its own virtualenv)",
     )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -273,9 +273,7 @@ def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
     )
     port = free_port()
     command = [
-        sys.executable,
-        "-m",
-        "litellm",
+        args.litellm,
         "--config",
         str(config),
         "--port",
@@ -283,6 +281,10 @@ def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
         "--num_workers",
         str(args.workers),
     ]
+    # Offline: LiteLLM would otherwise fetch its model price map from the internet at start.
+    # Without DATABASE_URL: LiteLLM would take it for its own (Prisma) spend-tracking database.
+    env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     processes.append(start(command, env, logs / "litellm.log"))
     wait_for(port, timeout=120)
     figures = measure(f"http://127.0.0.1:{port}/v1", "sk-anything", "gpt-4o-mini", args.requests, args.concurrency)
