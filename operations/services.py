@@ -308,9 +308,11 @@ def task_execute(*, task_id) -> ProcessedTask | None:
     task, first_claim = _claim(task_id)
     if task is None:
         return None
+    reserved = False
     try:
         if first_claim and task.license_id:
             license_usage_reserve(license=task.license)
+            reserved = True
         prepared = task_prepare(
             prompt_slug=task.prompt.slug,
             prompt_version=task.prompt.version,
@@ -319,7 +321,7 @@ def task_execute(*, task_id) -> ProcessedTask | None:
             first_model=task.model,
         )
     except DomainError as error:
-        return task_record_failure(task=task, error=error, started=started, release_license=False)
+        return task_record_failure(task=task, error=error, started=started, release_license=reserved)
     return _perform(task, prepared, started)
 
 
