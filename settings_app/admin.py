@@ -26,6 +26,7 @@ from celaest.errors import DomainError
 from celaest.validation import contains_nul
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from .runtime import flags_changed
 from .services import (
     KEEP,
     WEBHOOK_SECRET_PREFIX,
@@ -380,9 +381,11 @@ class FeatureFlagAdmin(CelaestModelAdmin):
     @admin.action(description="Enable selected flags", permissions=["change"])
     def enable_flags(self, request, queryset):
         updated = queryset.update(is_enabled=True, updated_at=timezone.now())
+        flags_changed()  # a bulk update sends no save signal
         self.message_user(request, f"{updated} flag(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected flags", permissions=["change"])
     def disable_flags(self, request, queryset):
         updated = queryset.update(is_enabled=False, updated_at=timezone.now())
+        flags_changed()
         self.message_user(request, f"{updated} flag(s) disabled.", messages.SUCCESS)

@@ -1,13 +1,16 @@
 """Logins, logouts and failed logins (django.contrib.auth signals): a ``user_sessions`` row per
-login, and an audit row for each."""
+login, and an audit row for each. And the cache invalidation of system config and feature flags
+whatever changed them (API, admin, command): a cache concern, not a business rule."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from audit.models import AuditLog
 from audit.services import audit_record
 
-from . import services
+from . import runtime, services
+from .models import FeatureFlag, SystemConfig
 
 
 @receiver(user_logged_in, dispatch_uid="settings_app.login")
@@ -29,3 +32,15 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
     # Only who was tried: Django already masks the password, and nothing else is kept.
     attempted = credentials.get("username") or credentials.get("email") or ""
     audit_record(action=AuditLog.Action.LOGIN_FAILED, resource_type="identity.user", changes={"username": attempted})
+
+
+@receiver(post_save, sender=SystemConfig, dispatch_uid="settings_app.config_saved")
+@receiver(post_delete, sender=SystemConfig, dispatch_uid="settings_app.config_deleted")
+def _on_config_change(sender, **kwargs):
+    runtime.config_changed()
+
+
+@receiver(post_save, sender=FeatureFlag, dispatch_uid="settings_app.flag_saved")
+@receiver(post_delete, sender=FeatureFlag, dispatch_uid="settings_app.flag_deleted")
+def _on_flag_change(sender, **kwargs):
+    runtime.flags_changed()

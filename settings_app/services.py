@@ -17,6 +17,7 @@ from audit.models import SystemEvent
 from audit.services import system_event_record
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput
+from celaest.validation import contains_nul
 from identity.models import Organization, User
 
 from . import webhook_sender
@@ -631,6 +632,24 @@ def system_config_create(
     return SystemConfig.objects.create(
         key=key, value=value, description=description, is_sensitive=is_sensitive, updated_by=actor
     )
+
+
+@transaction.atomic
+def system_config_set(
+    *, key: str, value, actor: User | None = None, is_sensitive: bool | None = None, description: str | None = None
+) -> tuple[SystemConfig, bool]:
+    """Create or change setting ``key`` (the ``config set`` command). Returns (config, created)."""
+    if contains_nul(value):
+        raise InvalidInput("A setting cannot hold the NUL character.", details={"value": ["NUL is not allowed."]})
+    config = SystemConfig.objects.select_for_update().filter(key=key).first()
+    if config is None:
+        config = SystemConfig.objects.create(
+            key=key, value=value, description=description or "", is_sensitive=bool(is_sensitive), updated_by=actor
+        )
+        return config, True
+    return system_config_update(
+        config=config, actor=actor, value=value, description=description, is_sensitive=is_sensitive
+    ), False
 
 
 @transaction.atomic

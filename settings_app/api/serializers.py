@@ -38,6 +38,10 @@ class UserSessionSerializer(serializers.ModelSerializer):
         return user_session_is_current(session=session, session_key=session_key)
 
 
+class EvaluatedFlagsSerializer(serializers.Serializer):
+    flags = serializers.DictField(child=serializers.BooleanField(), help_text="Flag key: on for me or not.")
+
+
 class SessionsRevokedSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="Sessions revoked.")
 

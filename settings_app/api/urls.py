@@ -1,9 +1,12 @@
 """REST routes of the settings app under /api/v1/."""
 
+from django.urls import re_path
+
 from celaest.api.routers import ApiRouter
 
 from .views import (
     ApiKeyViewSet,
+    EvaluatedFlagsView,
     FeatureFlagViewSet,
     SystemConfigViewSet,
     UserSessionViewSet,
@@ -19,4 +22,7 @@ router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-
 router.register("system-config", SystemConfigViewSet, basename="system-config")
 router.register("feature-flags", FeatureFlagViewSet, basename="feature-flag")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^flags/?$", EvaluatedFlagsView.as_view(), name="evaluated-flags"),
+    *router.urls,
+]

@@ -6,13 +6,15 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import CrudMixin, OwnViewSet, ReadOnlyMixin, StaffViewSet, TenantViewSet
 from celaest.errors import Forbidden
-from settings_app import selectors, services
+from settings_app import runtime, selectors, services
 from settings_app.filters import (
     FeatureFlagFilterSet,
     SystemConfigFilterSet,
@@ -28,6 +30,7 @@ from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    EvaluatedFlagsSerializer,
     FeatureFlagSerializer,
     SessionsRevokedSerializer,
     SystemConfigSerializer,
@@ -285,3 +288,14 @@ class FeatureFlagViewSet(StaffViewSet, CrudMixin):
 
     def scoped_queryset(self) -> QuerySet:
         return FeatureFlag.objects.all()
+
+
+class EvaluatedFlagsView(APIView):
+    """The feature flags as they apply to the caller (any role; an API key needs ``flags:read``)."""
+
+    scope_resource = "flags"
+    permission_classes = [IsAuthenticated, perms.ApiKeyScopePermission]
+
+    @extend_schema(summary="My evaluated feature flags", responses={200: EvaluatedFlagsSerializer})
+    def get(self, request):
+        return Response(EvaluatedFlagsSerializer({"flags": runtime.flags_evaluated(request.user)}).data)
