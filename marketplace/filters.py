@@ -5,6 +5,7 @@ caller may not see simply matches nothing.
 """
 
 import django_filters
+from rest_framework.filters import OrderingFilter
 
 from .models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
 
@@ -69,3 +70,15 @@ class AssetDownloadFilterSet(django_filters.FilterSet):
     class Meta:
         model = AssetDownload
         fields = ["asset", "release", "user", "created_at"]
+
+
+class ReleaseOrderingFilter(OrderingFilter):
+    """``?ordering=version`` sorts releases by semantic precedence (1.10.0 after 1.9.0), not as text."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        return [
+            term.replace("version", "version_sort_key") if term.lstrip("-") == "version" else term for term in ordering
+        ]

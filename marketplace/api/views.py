@@ -8,6 +8,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.filters import SearchFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -26,6 +27,7 @@ from marketplace.filters import (
     ProductFilterSet,
     ProductReleaseFilterSet,
     ProductReviewFilterSet,
+    ReleaseOrderingFilter,
 )
 from marketplace.models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
 
@@ -127,6 +129,7 @@ class ProductReleaseViewSet(CatalogViewSet, CrudMixin):
     serializer_class = ProductReleaseSerializer
     scope_resource = "product-releases"
     filterset_class = ProductReleaseFilterSet
+    filter_backends = [DjangoFilterBackend, SearchFilter, ReleaseOrderingFilter]
     search_fields = ["version", "release_notes"]
     ordering_fields = ["created_at", "published_at", "version"]
     ordering = ["-created_at"]

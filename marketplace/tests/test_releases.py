@@ -172,3 +172,12 @@ def test_publishing_needs_a_checksum_through_the_api():
         "/api/v1/product-releases", {"product": str(product.pk), "version": "1.0", "status": "draft"}, format="json"
     )
     assert response.status_code == 400 and "version" in response.json()["error"]["details"]
+
+
+@pytest.mark.django_db
+def test_ordering_by_version_is_semantic(member):
+    product = f.ProductFactory()
+    for version in ("1.9.0", "1.10.0", "1.2.0", "2.0.0-rc.1"):
+        f.ProductReleaseFactory(product=product, version=version)
+    response = _client(member).get("/api/v1/product-releases", {"product": str(product.pk), "ordering": "-version"})
+    assert [row["version"] for row in response.json()["results"]] == ["2.0.0-rc.1", "1.10.0", "1.9.0", "1.2.0"]
