@@ -2,6 +2,7 @@
 and answers with scripted responses."""
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +19,7 @@ class Answer:
     status: int = 200
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a slow or hanging endpoint)
 
 
 class Receiver:
@@ -36,6 +38,8 @@ class Receiver:
                     ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 answer = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
+                if answer.delay:
+                    time.sleep(answer.delay)
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -48,6 +52,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
+        self.server.daemon_threads = True  # a hanging answer does not hold up shutdown
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:

@@ -1,0 +1,95 @@
+"""A Celery worker killed (SIGKILL) in the middle of a delivery loses nothing: the row stays
+pending, and once its lease has run out the sweeper hands it to another worker.
+
+Real worker processes, on the test Redis broker and the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from identity.models import User
+from settings_app import services
+from settings_app.events import emit_event
+from settings_app.models import WebhookDelivery
+from tests import factories as f
+
+from .receiver import Answer, Receiver
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _start_worker(tmp_path) -> subprocess.Popen:
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "celaest.settings.test",
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
+            f"/{connection.settings_dict['NAME']}"
+        ),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_REQUIRE_HTTPS": "false",
+        "CELAEST_VAR_DIR": str(tmp_path),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "celaest", "worker", "--pool=solo", "--without-heartbeat",
+         "--without-mingle", "--without-gossip", "-l", "WARNING"],
+        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+    owner = f.UserFactory(role=User.Role.OWNER)
+    with Receiver(Answer(200, b"slow", delay=30), Answer(200, b"ok")) as receiver:
+        services.webhook_create(
+            organization=owner.organization, user=owner, name="R", url=receiver.url(), events=["order.paid"]
+        )
+        first_worker = _start_worker(tmp_path)
+        try:
+            event_id = emit_event("order.paid", organization=owner.organization, payload={"order": "K-1"})  # commits
+            assert _wait_for(lambda: len(receiver.received) == 1, 20), "the first worker never sent it"
+        finally:
+            os.killpg(first_worker.pid, signal.SIGKILL)  # mid-request: the endpoint has not answered
+            first_worker.wait(10)
+
+        delivery = WebhookDelivery.objects.get(event_id=event_id)
+        assert delivery.status == "pending" and delivery.next_attempt_at > timezone.now()  # claimed, unfinished
+        # The lease runs out (120 s in production; moved here instead of waited for).
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=1))
+
+        second_worker = _start_worker(tmp_path)
+        try:
+            assert services.webhook_deliveries_sweep() == 1
+            assert _wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", 20), (
+                "the sweeper's re-enqueue was not delivered"
+            )
+        finally:
+            os.killpg(second_worker.pid, signal.SIGKILL)
+            second_worker.wait(10)
+
+    assert [request.headers["webhook-id"] for request in receiver.received] == [event_id, event_id]
+    assert WebhookDelivery.objects.filter(event_id=event_id).count() == 1
