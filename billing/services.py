@@ -629,13 +629,17 @@ def order_refund(
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, reason: str = "", actor: User | None = None, source: str = "system") -> Order:
+def order_cancel(
+    *, order: Order, reason: str = "", actor: User | None = None, source: str = "system", only_pending: bool = False
+) -> Order:
     """Cancel an order. A pending one gives its coupon redemption back; a paid one (staff only:
     a payment taken back outside CELAEST) loses its assets and licenses and its invoice is void."""
     order = _lock_order(order)
     if order.status == Order.Status.CANCELLED:
         return order
     before = order.status
+    if only_pending and before != Order.Status.PENDING:
+        raise Conflict(f"This order is {before}, no longer pending.", code="order_not_cancellable")
     if before not in (Order.Status.PENDING, Order.Status.PAID):
         raise Conflict(f"A {before} order cannot be cancelled.", code="order_not_cancellable")
     now = timezone.now()
@@ -792,3 +796,19 @@ def stripe_event_handle(*, event) -> str:
     """
     handler = _STRIPE_HANDLERS.get(event.type)
     return handler(event.data.object.to_dict()) if handler is not None else "ignored"
+
+
+def order_cancel_stale(*, older_than: timedelta, batch_size: int = 200) -> int:
+    """Cancel orders left unpaid for longer than ``older_than``: their coupon redemptions go
+    back to the coupon. Each order is cancelled in its own transaction, under its lock, so a
+    payment that lands meanwhile wins. Returns how many were cancelled."""
+    cutoff = timezone.now() - older_than
+    stale = Order.objects.filter(status=Order.Status.PENDING, created_at__lt=cutoff).order_by("created_at")
+    cancelled = 0
+    for order in stale[:batch_size]:
+        try:
+            order_cancel(order=order, reason=f"Not paid within {older_than}", source="system", only_pending=True)
+        except Conflict:
+            continue
+        cancelled += 1
+    return cancelled

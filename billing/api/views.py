@@ -248,11 +248,10 @@ class OrderViewSet(TenantViewSet, ReadOnlyMixin):
         order = self.get_object()
         serializer = OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if order.status != Order.Status.PENDING:
-            raise Conflict(
-                "Only pending orders can be cancelled; ask support about a paid one.", code="order_not_cancellable"
-            )
-        services.order_cancel(order=order, reason=serializer.validated_data["reason"], actor=request.user, source="api")
+        # Only a pending order, checked under the order's lock: a payment landing meanwhile wins.
+        services.order_cancel(
+            order=order, reason=serializer.validated_data["reason"], actor=request.user, source="api", only_pending=True
+        )
         return Response(OrderSerializer(self.scoped_queryset().get(pk=order.pk)).data)
 
 

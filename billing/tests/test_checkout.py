@@ -244,7 +244,12 @@ def test_customer_cancels_a_pending_order_and_gets_the_coupon_back(owner, manual
     response = client.post(f"/api/v1/orders/{order['id']}/cancel", {"reason": "changed my mind"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert Coupon.objects.get(code="ONCE").times_redeemed == 0
-    assert client.post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json").status_code == 409
+    again = client.post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json")  # idempotent
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    paid, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    services.order_mark_paid(order=paid)
+    refused = client.post(f"/api/v1/orders/{paid.pk}/cancel", {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "order_not_cancellable"
     other = f.UserFactory(role=User.Role.OWNER)
     assert _client(other).post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json").status_code == 404
 
@@ -309,3 +314,19 @@ def test_concurrent_retries_with_one_key_make_one_order():
     assert len({pk for pk, _ in outcomes}) == 1
     assert [created for _, created in outcomes].count(True) == 1
     assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_stale_pending_orders_are_cancelled_and_give_their_coupon_back(owner, manual, product):
+    from billing.tasks import cancel_stale_orders
+
+    f.CouponFactory(code="HELD", max_redemptions=1)
+    stale, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual", coupon_code="HELD")
+    fresh, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    paid, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    services.order_mark_paid(order=paid)
+    Order.objects.filter(pk__in=[stale.pk, paid.pk]).update(created_at=timezone.now() - timedelta(days=10))
+    assert cancel_stale_orders() == 1
+    statuses = dict(Order.objects.values_list("pk", "status"))
+    assert (statuses[stale.pk], statuses[fresh.pk], statuses[paid.pk]) == ("cancelled", "pending", "paid")
+    assert Coupon.objects.get(code="HELD").times_redeemed == 0
