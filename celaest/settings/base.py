@@ -198,6 +198,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic job, in one place. Each entry expires before its next run so a backlog never
 # piles up the same job.
 CELERY_BEAT_SCHEDULE = {
+    "cancel-stale-orders": {
+        "task": "billing.cancel_stale_orders",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "flush-api-key-usage": {
         "task": "settings_app.flush_api_key_usage",
         "schedule": 60.0,
@@ -296,6 +301,8 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # How long a signed asset download link stays valid, in seconds.
 ASSET_DOWNLOAD_LINK_SECONDS = env.int("ASSET_DOWNLOAD_LINK_SECONDS", default=300)
+# Orders unpaid for this many hours are cancelled (their coupon redemptions given back).
+ORDER_PENDING_TTL_HOURS = env.int("ORDER_PENDING_TTL_HOURS", default=168)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
