@@ -8,7 +8,7 @@ Services raise ``DomainError`` subclasses; views never build error responses by 
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -102,6 +102,9 @@ def exception_handler(exc, context):
     if isinstance(exc, IntegrityError):
         # A constraint the validators could not see coming (a race, a soft-deleted duplicate).
         return Response(error_body("conflict", "This change conflicts with an existing record."), status=409)
+    if isinstance(exc, DataError):
+        # A value the database cannot represent or compare (an out-of-range number or offset).
+        return Response(error_body("invalid", "A value in the request is out of the supported range."), status=400)
     if isinstance(exc, ProtectedError | RestrictedError):
         return Response(error_body("in_use", "This record is still referenced by other records."), status=409)
     if isinstance(exc, DjangoValidationError):

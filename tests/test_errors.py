@@ -36,3 +36,10 @@ def test_reusing_a_soft_deleted_unique_value_is_a_409_not_a_500():
 def test_unknown_url_under_the_api_is_a_404():
     response = _client(StaffUserFactory()).get("/api/v1/members/not-a-uuid")
     assert response.status_code == 404
+
+
+def test_a_value_the_database_cannot_hold_is_a_400():
+    owner = UserFactory(organization=OrganizationFactory(), role=User.Role.OWNER)
+    response = _client(owner).get("/api/v1/license-collisions", {"detected_at_after": "7226-08-27T23:18:47-20:47"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
