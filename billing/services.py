@@ -590,6 +590,16 @@ def _close_invoices(*, order: Order, status: str, now) -> list[Invoice]:
     return invoices
 
 
+def _take_back(*, order: Order, invoice_status: str, reason: str, actor: User | None, source: str) -> int:
+    """What a refund or a paid order's cancellation undoes: the assets and their licenses, and
+    the invoice (credited or void). Returns how many assets were revoked."""
+    revoked = _revoke_grants(
+        order=order, reason=reason or f"Order {order.order_number} {order.status}", actor=actor, source=source
+    )
+    _close_invoices(order=order, status=invoice_status, now=timezone.now())
+    return revoked
+
+
 @transaction.atomic
 def order_refund(
     *, order: Order, reason: str = "", actor: User | None = None, source: str = "system", via_gateway: bool = True
@@ -607,10 +617,7 @@ def order_refund(
     order.status = Order.Status.REFUNDED
     order.refunded_at = now
     order.save(update_fields=["status", "refunded_at", "updated_at"])
-    revoked = _revoke_grants(
-        order=order, reason=reason or f"Order {order.order_number} refunded", actor=actor, source=source
-    )
-    _close_invoices(order=order, status=Invoice.Status.CREDITED, now=now)
+    revoked = _take_back(order=order, invoice_status=Invoice.Status.CREDITED, reason=reason, actor=actor, source=source)
     audit_record(
         action=AuditLog.Action.UPDATE,
         resource=order,
@@ -649,10 +656,7 @@ def order_cancel(
     if before == Order.Status.PENDING:
         _coupon_release(order=order)
     else:
-        _revoke_grants(
-            order=order, reason=reason or f"Order {order.order_number} cancelled", actor=actor, source=source
-        )
-        _close_invoices(order=order, status=Invoice.Status.VOID, now=now)
+        _take_back(order=order, invoice_status=Invoice.Status.VOID, reason=reason, actor=actor, source=source)
     audit_record(
         action=AuditLog.Action.UPDATE,
         resource=order,
