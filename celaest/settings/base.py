@@ -276,6 +276,9 @@ LICENSE_VALIDATE_RATE_PER_KEY = env.int("LICENSE_VALIDATE_RATE_PER_KEY", default
 # is generated under CELAEST_VAR_DIR; production requires it.
 LICENSE_SIGNING_KEYS = env.list("LICENSE_SIGNING_KEYS", default=[])
 
+# Memory PostgreSQL may use to group tasks during ROI aggregation (set for that transaction only).
+ROI_AGGREGATION_WORK_MEM = env.str("ROI_AGGREGATION_WORK_MEM", default="128MB")
+
 # Encryption of secrets at rest (provider keys, webhook secrets): comma-separated Fernet keys,
 # newest first. Without it, a key is derived from SECRET_KEY (development only).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
