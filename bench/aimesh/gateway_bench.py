@@ -270,6 +270,8 @@ def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
         "      model: openai/gpt-4o-mini\n"
         f"      api_base: {provider_url}/v1\n"
         "      api_key: sk-bench-litellm\n"
+        "general_settings:\n"
+        "  master_key: sk-bench-litellm-master\n"
     )
     port = free_port()
     command = [
@@ -287,7 +289,9 @@ def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     processes.append(start(command, env, logs / "litellm.log"))
     wait_for(port, timeout=120)
-    figures = measure(f"http://127.0.0.1:{port}/v1", "sk-anything", "gpt-4o-mini", args.requests, args.concurrency)
+    figures = measure(
+        f"http://127.0.0.1:{port}/v1", "sk-bench-litellm-master", "gpt-4o-mini", args.requests, args.concurrency
+    )
     report("LiteLLM proxy", figures)
     print(f"LiteLLM overhead p50: {figures['p50'] - direct['p50']:.1f} ms")
 
