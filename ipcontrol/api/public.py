@@ -6,7 +6,7 @@ well-formed ones a 200 whose ``code`` says what happened."""
 import hashlib
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -61,53 +61,57 @@ class PublicLicenseView(APIView):
         return data, ip_address
 
 
-class LicenseValidateView(PublicLicenseView):
-    @extend_schema(
-        summary="Validate a license key on a machine (public)",
-        auth=[],
-        request=LicenseCheckRequestSerializer,
-        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
-    )
+def _check_schema(summary: str, request_serializer) -> dict:
+    return {
+        "post": extend_schema(
+            summary=summary,
+            auth=[],
+            request=request_serializer,
+            responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+        )
+    }
+
+
+class LicenseCheckView(PublicLicenseView):
+    """Runs ``service`` on the request's key and machine and answers its ``LicenseCheck``."""
+
+    service = None
+
     def post(self, request):
         data, ip_address = self._parse(request)
-        check = services.license_validate(
+        check = type(self).service(
             key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
         )
         return Response(services.license_check_body(check, nonce=data["nonce"]))
 
 
-class LicenseActivateView(PublicLicenseView):
+@extend_schema_view(**_check_schema("Validate a license key on a machine (public)", LicenseCheckRequestSerializer))
+class LicenseValidateView(LicenseCheckView):
+    """Whether the license may run on this machine now. Every attempt is recorded."""
+
+    service = services.license_validate
+
+
+@extend_schema_view(
+    **_check_schema("Activate a machine on a license (public, by license key)", MachineRequestSerializer)
+)
+class LicenseActivateView(LicenseCheckView):
+    """Take a seat for this machine (idempotent); TOO_MANY_MACHINES when all are taken."""
+
     fingerprint_required = True
+    service = services.license_activate
 
-    @extend_schema(
-        summary="Activate a machine on a license (public, by license key)",
-        auth=[],
-        request=MachineRequestSerializer,
-        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+
+@extend_schema_view(
+    **_check_schema(
+        "Deactivate a machine on a license, freeing its seat (public, by license key)", MachineRequestSerializer
     )
-    def post(self, request):
-        data, ip_address = self._parse(request)
-        check = services.license_activate(
-            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
-        )
-        return Response(services.license_check_body(check, nonce=data["nonce"]))
+)
+class LicenseDeactivateView(LicenseCheckView):
+    """Give this machine's seat back."""
 
-
-class LicenseDeactivateView(PublicLicenseView):
     fingerprint_required = True
-
-    @extend_schema(
-        summary="Deactivate a machine on a license, freeing its seat (public, by license key)",
-        auth=[],
-        request=MachineRequestSerializer,
-        responses={200: LicenseCheckResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
-    )
-    def post(self, request):
-        data, ip_address = self._parse(request)
-        check = services.license_deactivate(
-            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
-        )
-        return Response(services.license_check_body(check, nonce=data["nonce"]))
+    service = services.license_deactivate
 
 
 class LicenseCheckoutView(PublicLicenseView):
