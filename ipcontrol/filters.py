@@ -6,6 +6,8 @@ caller may not see simply matches nothing.
 
 import django_filters
 
+from licensing.filters import UTC_DATETIME_OVERRIDES, UtcIsoDateTimeFromToRangeFilter
+
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
 
 
@@ -20,12 +22,13 @@ class LicenseIpBindingFilterSet(django_filters.FilterSet):
             "ip_address": ["exact"],
             "last_seen": ["gte", "lte"],
         }
+        filter_overrides = UTC_DATETIME_OVERRIDES
 
 
 class LicenseValidationFilterSet(django_filters.FilterSet):
     license = django_filters.UUIDFilter(field_name="license_id")
     ip_binding = django_filters.UUIDFilter(field_name="ip_binding_id")
-    created_at = django_filters.IsoDateTimeFromToRangeFilter()
+    created_at = UtcIsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = LicenseValidation
@@ -35,7 +38,7 @@ class LicenseValidationFilterSet(django_filters.FilterSet):
 class LicenseCollisionFilterSet(django_filters.FilterSet):
     license = django_filters.UUIDFilter(field_name="license_id")
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label="Unresolved only")
-    detected_at = django_filters.IsoDateTimeFromToRangeFilter()
+    detected_at = UtcIsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = LicenseCollision
