@@ -7,7 +7,7 @@ beat (the validation buffer is flushed while the load runs, as in production), a
 endpoint with wrk at 50 concurrent connections. Prints requests/s and p50/p99 latency and checks
 the targets: validation throughput >= 50% of the health endpoint's, validation p99 < 50 ms.
 
-    python bench/licensing/run.py [--duration 20] [--workers 4] [--threads 4]
+    python bench/licensing/run.py [--duration 20] [--workers 2] [--threads 8]
 
 Needs wrk (apt-get install -y wrk), PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:55432/celaest_h4_bench) and Redis (BENCH_REDIS_URL, default
@@ -104,8 +104,8 @@ def _wrk(url: str, duration: int, script: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per endpoint")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
