@@ -1,7 +1,6 @@
 """Admin of where licenses are used: machine bindings, validation attempts and collisions."""
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from celaest.admin import (
     CelaestModelAdmin,
@@ -16,6 +15,7 @@ from licensing.models import License
 
 from .collisions import collision_resolve
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from .services import binding_deactivate
 
 
 class LicenseIpBindingInline(ReadOnlyTabularInline):
@@ -53,9 +53,12 @@ class LicenseIpBindingAdmin(CelaestModelAdmin):
 
     @admin.action(description="Deactivate selected machines (frees their seat)", permissions=["change"])
     def deactivate_bindings(self, request, queryset):
-        now = timezone.now()
-        updated = queryset.filter(is_active=True).update(is_active=False, deactivated_at=now, updated_at=now)
-        self.message_user(request, f"{updated} machine(s) deactivated.", messages.SUCCESS)
+        ip_address = client_ip(request)
+        deactivated = sum(
+            binding_deactivate(binding=binding, actor=request.user, source="admin", ip_address=ip_address)
+            for binding in queryset.filter(is_active=True)
+        )
+        self.message_user(request, f"{deactivated} machine(s) deactivated.", messages.SUCCESS)
 
 
 @admin.register(LicenseValidation)

@@ -239,19 +239,36 @@ def license_deactivate(
             if binding is None:
                 check = _check(Code.NO_MACHINE, license=license)
             else:
-                binding.is_active, binding.deactivated_at, binding.last_seen = False, now, now
-                binding.save(update_fields=["is_active", "deactivated_at", "last_seen", "updated_at"])
-                audit_record(
-                    action=AuditLog.Action.UPDATE,
-                    resource=binding,
-                    organization=license.organization,
-                    changes={"is_active": [True, False]},
-                    ip_address=ip_address,
-                    source="license_client",
-                )
+                binding.last_seen = now
+                _binding_free(binding, now=now, actor=None, source="license_client", ip_address=ip_address)
                 check = _check(Code.DEACTIVATED, license=license, binding=binding)
         _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=True)
     return check
+
+
+def _binding_free(binding: LicenseIpBinding, *, now: datetime, actor, source: str, ip_address) -> None:
+    """Deactivate ``binding`` (its license row is locked by the caller) and audit it."""
+    binding.is_active, binding.deactivated_at = False, now
+    binding.save(update_fields=["is_active", "deactivated_at", "last_seen", "updated_at"])
+    audit_record(
+        action=AuditLog.Action.UPDATE,
+        resource=binding,
+        user=actor,
+        changes={"is_active": [True, False]},
+        ip_address=ip_address,
+        source=source,
+    )
+
+
+@transaction.atomic
+def binding_deactivate(*, binding: LicenseIpBinding, actor=None, source: str = "system", ip_address=None) -> bool:
+    """Staff free a machine's seat. Returns whether it was active."""
+    License.objects.select_for_update().filter(pk=binding.license_id).first()  # serialize with activations
+    binding = LicenseIpBinding.objects.filter(pk=binding.pk, is_active=True).first()
+    if binding is None:
+        return False
+    _binding_free(binding, now=timezone.now(), actor=actor, source=source, ip_address=ip_address)
+    return True
 
 
 def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:

@@ -171,3 +171,20 @@ def test_stale_bindings_are_deactivated(license):
     assert services.bindings_deactivate_stale() == 1
     assert list(LicenseIpBinding.objects.filter(is_active=True).values_list("machine_id", flat=True)) == ["b"]
     assert _activate(license, "c") == "ACTIVATED"  # the seat was freed
+
+
+def test_staff_deactivate_a_machine_in_the_admin(license, client):
+    from django.contrib import admin
+    from django.urls import reverse
+
+    _activate(license, "a")
+    client.force_login(User.objects.create_superuser(email="root@ipcontrol.invalid", password="x-long-pass-1"))
+    binding = LicenseIpBinding.objects.get()
+    client.post(
+        reverse("admin:ipcontrol_licenseipbinding_changelist"),
+        {"action": "deactivate_bindings", admin.helpers.ACTION_CHECKBOX_NAME: [str(binding.pk)]},
+    )
+    binding.refresh_from_db()
+    assert not binding.is_active and binding.deactivated_at is not None
+    assert AuditLog.objects.filter(resource_id=str(binding.pk), source="admin").exists()
+    assert _validate(license, "a", "198.51.100.1") == "NO_MACHINE"
