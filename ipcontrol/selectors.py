@@ -2,6 +2,7 @@
 representation needs joined in, and the detection thresholds from system config."""
 
 import json
+import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -85,14 +86,19 @@ def _json(value):
 
 
 def _datetime(value) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)  # SQLite hands back text
+    """PostgreSQL hands back aware datetimes; SQLite naive ones (or text), in UTC."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _bool(value) -> bool:
     return bool(value)
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))  # SQLite: 32 hex digits
 
 
 _LOOKUP_SQL = """
@@ -131,11 +137,11 @@ def license_seats_lookup(*, key: str, fingerprint: str) -> tuple[License, list[S
     if not rows:
         return None
     first = rows[0]
-    plan = SubscriptionPlan(id=first[2], code=first[7], limits=_json(first[8]), features=_json(first[9]))
+    plan = SubscriptionPlan(id=_uuid(first[2]), code=first[7], limits=_json(first[8]), features=_json(first[9]))
     license = License(
-        id=first[0],
-        organization_id=first[1],
-        plan_id=first[2],
+        id=_uuid(first[0]),
+        organization_id=_uuid(first[1]),
+        plan_id=_uuid(first[2]),
         license_key=first[3],
         status=first[4],
         expires_at=_datetime(first[5]),
@@ -144,7 +150,7 @@ def license_seats_lookup(*, key: str, fingerprint: str) -> tuple[License, list[S
     license._state.adding = False
     license.plan = plan
     seats = [
-        Seat(pk=str(row[10]), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
+        Seat(pk=str(_uuid(row[10])), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
         for row in rows
         if row[10] is not None
     ]
