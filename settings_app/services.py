@@ -102,7 +102,10 @@ def api_key_record_use(*, api_key: UserApiKey, ip_address: str | None) -> None:
     and are written at most once a minute per key (and by ``api_key_usage_flush``)."""
     counter = _usage_counter_key(api_key.pk)
     if not cache.add(counter, 1, timeout=None):
-        cache.incr(counter)
+        try:
+            cache.incr(counter)
+        except ValueError:  # the counter vanished between add and incr (flushed, or just written)
+            cache.add(counter, 1, timeout=None)
     if cache.add(f"apikey-flushed:{api_key.pk}", 1, timeout=_USAGE_FLUSH_SECONDS):
         api_key_usage_flush(api_key_id=api_key.pk, ip_address=ip_address)
 

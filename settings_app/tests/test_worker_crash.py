@@ -64,14 +64,15 @@ def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path, settings):
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.WEBHOOK_REQUIRE_HTTPS = False
     owner = f.UserFactory(role=User.Role.OWNER)
-    with Receiver(Answer(200, b"slow", delay=30), Answer(200, b"ok")) as receiver:
+    with Receiver(Answer(200, b"slow", delay=90), Answer(200, b"ok")) as receiver:
         services.webhook_create(
             organization=owner.organization, user=owner, name="R", url=receiver.url(), events=["order.paid"]
         )
         first_worker = _start_worker(tmp_path)
         try:
             event_id = emit_event("order.paid", organization=owner.organization, payload={"order": "K-1"})  # commits
-            assert _wait_for(lambda: len(receiver.received) == 1, 20), "the first worker never sent it"
+            # A worker takes a few seconds to start, more on a busy machine.
+            assert _wait_for(lambda: len(receiver.received) == 1, 60), "the first worker never sent it"
         finally:
             os.killpg(first_worker.pid, signal.SIGKILL)  # mid-request: the endpoint has not answered
             first_worker.wait(10)
@@ -84,7 +85,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path, settings):
         second_worker = _start_worker(tmp_path)
         try:
             assert services.webhook_deliveries_sweep() == 1
-            assert _wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", 20), (
+            assert _wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", 60), (
                 "the sweeper's re-enqueue was not delivered"
             )
         finally:
