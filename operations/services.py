@@ -275,7 +275,7 @@ def _task_start(*, user, variables, input_text, **choice) -> tuple[PreparedTask,
     return prepared, row
 
 
-def _claim(task_id) -> tuple[ProcessedTask | None, bool]:
+def _claim(task_id) -> tuple[ProcessedTask | None, bool, DomainError | None]:
     """Claim a queued task for this worker. Returns (task, first_claim) or (None, False) when it is
     finished or another worker holds it. A claim older than the task time limit is stale (its
     worker died) and may be taken over; the license was counted by the first claim only."""
@@ -288,31 +288,39 @@ def _claim(task_id) -> tuple[ProcessedTask | None, bool]:
             .first()
         )
         if task is None or task.status in _FINISHED:
-            return None, False
+            return None, False, None
         if task.status == ProcessedTask.Status.RUNNING and task.started_at and task.started_at > stale_before:
-            return None, False
+            return None, False, None
         if task.batch_id and TaskBatch.objects.filter(pk=task.batch_id, status=TaskBatch.Status.CANCELLED).exists():
-            return None, False
+            return None, False, None
         first = task.attempts == 0
+        refusal = None
+        if first and task.license_id:
+            # Counted in the claim's own transaction: a worker dying right after the claim
+            # cannot leave a claimed task that was never counted.
+            try:
+                with transaction.atomic():
+                    license_usage_reserve(license=task.license)
+            except DomainError as error:
+                refusal = error
         task.status = ProcessedTask.Status.RUNNING
         task.started_at = timezone.now()
         task.attempts = F("attempts") + 1
         task.save(update_fields=["status", "started_at", "attempts"])
         task.refresh_from_db(fields=["attempts"])
-        return task, first
+        return task, first, refusal
 
 
 def task_execute(*, task_id) -> ProcessedTask | None:
     """Run a queued task (the Celery job). Idempotent: a finished or held task is left alone."""
     started = time.monotonic()
-    task, first_claim = _claim(task_id)
+    task, first_claim, refusal = _claim(task_id)
     if task is None:
         return None
-    reserved = False
+    if refusal is not None:
+        return task_record_failure(task=task, error=refusal, started=started, release_license=False)
+    reserved = first_claim and task.license_id is not None
     try:
-        if first_claim and task.license_id:
-            license_usage_reserve(license=task.license)
-            reserved = True
         prepared = task_prepare(
             prompt_slug=task.prompt.slug,
             prompt_version=task.prompt.version,
