@@ -2,7 +2,6 @@
 logs in, reads the dashboard, finds a license, suspends it with the admin action, and opens an
 order and its invoice. Screenshots land in test-artifacts/ for CI to keep."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -18,13 +17,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls made here are ordinary
-# blocking calls of the test, not async code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made here are
+    # ordinary blocking calls of the test, not async code. Only for this test.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     assert CHROMIUM, "Chromium is missing: bin/test installs Debian's chromium package"
     from playwright.sync_api import sync_playwright
 

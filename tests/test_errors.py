@@ -39,7 +39,12 @@ def test_unknown_url_under_the_api_is_a_404():
 
 
 def test_a_value_the_database_cannot_hold_is_a_400():
-    owner = UserFactory(organization=OrganizationFactory(), role=User.Role.OWNER)
-    response = _client(owner).get("/api/v1/license-collisions", {"detected_at_after": "7226-08-27T23:18:47-20:47"})
+    from django.db import DataError
+
+    from celaest.errors import exception_handler
+
+    response = exception_handler(DataError("time zone displacement out of range"), {})
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert response.data == {
+        "error": {"code": "invalid", "message": "A value in the request is out of the supported range.", "details": {}}
+    }
