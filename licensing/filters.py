@@ -4,21 +4,29 @@ Foreign keys are filtered by id (``UUIDFilter``) rather than ``ModelChoiceFilter
 query per request, and an id of another organization's row simply matches nothing.
 """
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .models import License, LicenseUsageLog, SubscriptionPlan
 
+_MAX_OFFSET = timedelta(hours=15, minutes=59)  # the widest UTC offset PostgreSQL accepts
+
 
 def _utc(value):
-    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+    """The time in UTC; an offset no database accepts is the caller's error (a 400)."""
+    if value is None or value.tzinfo is None:
+        return value
+    if abs(value.utcoffset()) > _MAX_OFFSET:
+        raise ValidationError("UTC offsets range from -15:59 to +15:59.")
+    return value.astimezone(UTC)
 
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """An ISO 8601 time with any offset Python accepts (up to ±23:59); the database accepts less,
-    so the value is sent in UTC rather than turned into a server error."""
+    """An ISO 8601 time sent to the database in UTC. Python accepts offsets up to ±23:59 and
+    PostgreSQL only up to ±15:59: wider ones are refused with a 400, not a server error."""
 
     def filter(self, qs, value):
         return super().filter(qs, _utc(value))
