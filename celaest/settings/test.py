@@ -28,8 +28,11 @@ WHITENOISE_AUTOREFRESH = True
 # Parallel runs (pytest-xdist): pytest-django gives each worker its own database; give each its
 # own Redis database too, so one worker's cache.clear() or queued tasks never reach another's.
 # Subprocesses a test starts (Celery workers) inherit the worker's REDIS_URL from the environment.
+# The base URL is kept in the environment, so a subprocess that inherits both variables derives
+# the same database instead of shifting it again.
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _XDIST_WORKER.startswith("gw"):
+    REDIS_URL = os.environ.setdefault("CELAEST_TEST_REDIS_BASE_URL", REDIS_URL)
     _parts = urlsplit(REDIS_URL)
     _base_db = int(_parts.path.lstrip("/") or 0)
     REDIS_URL = urlunsplit(_parts._replace(path=f"/{_base_db + 1 + int(_XDIST_WORKER[2:])}"))
