@@ -5,6 +5,7 @@ from one address — within ``LOGIN_FAILURE_WINDOW_SECONDS``, password logins fo
 until the window passes, even with the right password. Counters live in the shared cache, so
 every server process agrees.
 """
+
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache

@@ -1,5 +1,9 @@
 """Writes for organizations and their members. Seat limits are enforced under a row lock."""
 
+import re
+from decimal import Decimal, InvalidOperation
+from zoneinfo import available_timezones
+
 from django.db import transaction
 
 from celaest.errors import Conflict, Forbidden, InvalidInput, LimitExceeded
@@ -104,16 +108,38 @@ def organization_update(*, organization: Organization, name: str | None = None, 
         organization.name = name
         fields.append("name")
     if settings is not None:
-        unknown = set(settings) - _ORG_SETTING_KEYS
-        if unknown:
-            raise InvalidInput(
-                "Unknown organization settings.", details={"settings": [f"Unknown key: {k}" for k in sorted(unknown)]}
-            )
+        _validate_organization_settings(settings)
         organization.settings = {**organization.settings, **settings}
         fields.append("settings")
     if fields:
         organization.save(update_fields=[*fields, "updated_at"])
     return organization
+
+
+def _is_amount(value) -> bool:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return False
+    return amount.is_finite() and amount >= 0 and not isinstance(value, bool)
+
+
+def _validate_organization_settings(settings: dict) -> None:
+    """The settings other modules read (ROI, tax, billing) must have usable values."""
+    errors = [f"Unknown key: {key}" for key in sorted(set(settings) - _ORG_SETTING_KEYS)]
+    if "currency" in settings and not re.fullmatch(r"[A-Z]{3}", str(settings["currency"])):
+        errors.append("currency: a three-letter ISO 4217 code such as EUR.")
+    if "country" in settings and not re.fullmatch(r"[A-Z]{2}", str(settings["country"])):
+        errors.append("country: a two-letter ISO 3166 code such as ES.")
+    if "hourly_rate" in settings and not _is_amount(settings["hourly_rate"]):
+        errors.append('hourly_rate: a non-negative amount such as "45.00".')
+    if "timezone" in settings and settings["timezone"] not in available_timezones():
+        errors.append("timezone: an IANA time zone such as Europe/Madrid.")
+    overrides = settings.get("minutes_saved_overrides", {})
+    if not isinstance(overrides, dict) or not all(_is_amount(v) for v in overrides.values()):
+        errors.append("minutes_saved_overrides: an object of prompt slugs or categories to minutes (>= 0).")
+    if errors:
+        raise InvalidInput("Invalid organization settings.", details={"settings": errors})
 
 
 def profile_update(*, user: User, **changes) -> User:

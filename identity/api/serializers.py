@@ -4,6 +4,8 @@ from identity.models import Organization, User
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
+    settings = serializers.DictField(required=False, help_text="currency, country, hourly_rate, timezone, ...")
+
     class Meta:
         model = Organization
         fields = ["id", "name", "slug", "email", "settings", "max_users", "created_at"]

@@ -128,3 +128,29 @@ def test_malformed_json_is_a_400_in_the_error_shape(owner):
     response = _client(owner).generic("POST", "/api/v1/members", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        0,
+        {"timezone": "Mars/Olympus"},
+        {"hourly_rate": "-5"},
+        {"hourly_rate": "lots"},
+        {"currency": "euro"},
+        {"minutes_saved_overrides": {"summary": "ten"}},
+        {"minutes_saved_overrides": []},
+    ],
+)
+def test_invalid_organization_settings_are_a_400(owner, settings):
+    response = _client(owner).patch("/api/v1/organization", {"settings": settings}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_valid_organization_settings_are_kept(owner):
+    body = {"settings": {"timezone": "Europe/Madrid", "hourly_rate": 45, "currency": "EUR", "country": "ES",
+                         "minutes_saved_overrides": {"summary": 12.5}}}  # fmt: skip
+    assert _client(owner).patch("/api/v1/organization", body, format="json").status_code == 200
+    owner.organization.refresh_from_db()
+    assert owner.organization.settings["timezone"] == "Europe/Madrid"
