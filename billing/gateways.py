@@ -17,7 +17,7 @@ import stripe
 from django.conf import settings
 from rest_framework import status
 
-from celaest.errors import DomainError, InvalidInput
+from celaest.errors import DomainError, InvalidInput, NotFound
 
 from .models import Order, PaymentGateway
 from .pricing import amount_in_minor_units
@@ -142,7 +142,8 @@ def stripe_event_construct(*, payload: bytes, signature: str) -> stripe.Event:
     ``STRIPE_WEBHOOK_SECRET``; ``InvalidInput`` otherwise."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
-        raise GatewayUnavailable("Stripe webhooks are not configured.", code="gateway_not_configured")
+        # Not a server fault: this deployment simply has no Stripe webhook endpoint.
+        raise NotFound("Stripe webhooks are not enabled on this deployment.", code="gateway_not_configured")
     try:
         return stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:

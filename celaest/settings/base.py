@@ -319,12 +319,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "celaest.api.parsers.StrictJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: form encodings cannot express JSON fields faithfully. Endpoints that take a
+    # file upload add the multipart parser themselves.
+    "DEFAULT_PARSER_CLASSES": ["celaest.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "celaest.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PAGINATION_CLASS": "celaest.api.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

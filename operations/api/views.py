@@ -12,9 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.parsers import StrictJSONParser
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
 from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
@@ -88,6 +90,7 @@ def _result_row(task: ProcessedTask) -> dict:
 )
 class TaskBatchViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = TaskBatchSerializer
+    parser_classes = [StrictJSONParser, MultiPartParser]  # inputs as JSON, or an uploaded CSV/JSONL file
     scope_resource = "batches"
     filterset_class = TaskBatchFilterSet
     search_fields = ["name"]
