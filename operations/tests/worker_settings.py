@@ -7,5 +7,9 @@ from celaest.settings.test import *  # noqa: F401,F403
 
 # kombu 5.7 scans for unacknowledged messages every interval × throttle seconds (100 s by
 # default); scan every 2 s here so the redelivery happens within the test.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6, "unacked_restore_interval": 2, "unacked_restore_throttle": 1}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 6,
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
+}
 AI_TASK_STALE_SECONDS = 4
