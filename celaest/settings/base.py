@@ -253,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3 * 3600},
     },
+    "rollup-usage-logs": {
+        "task": "analytics.rollup_usage_logs",
+        "schedule": crontab(hour=1, minute=10),
+        "options": {"expires": 3 * 3600},
+    },
     "aggregate-roi-today": {
         "task": "analytics.aggregate_roi_today",
         "schedule": crontab(minute=5),
