@@ -102,7 +102,10 @@ def member_deactivate(*, actor: User, member: User) -> User:
     return member_update(actor=actor, member=member, is_active=False)
 
 
-def organization_update(*, organization: Organization, name: str | None = None, settings: dict | None = None):
+def organization_update(
+    *, organization: Organization, name: str | None = None, settings: dict | None = None, actor: User | None = None
+):
+    before = {"name": organization.name, "settings": dict(organization.settings)}
     fields = []
     if name is not None:
         organization.name = name
@@ -113,6 +116,7 @@ def organization_update(*, organization: Organization, name: str | None = None, 
         fields.append("settings")
     if fields:
         organization.save(update_fields=[*fields, "updated_at"])
+        _audit_update(resource=organization, actor=actor, before=before, fields=fields)
     return organization
 
 
@@ -145,8 +149,21 @@ def _validate_organization_settings(settings: dict) -> None:
 def profile_update(*, user: User, **changes) -> User:
     allowed = {"first_name", "last_name", "preferences"}
     fields = [name for name in changes if name in allowed]
+    before = {name: getattr(user, name) for name in fields}
     for name in fields:
         setattr(user, name, changes[name])
     if fields:
         user.save(update_fields=[*fields, "updated_at"])
+        _audit_update(resource=user, actor=user, before=before, fields=fields)
     return user
+
+
+def _audit_update(*, resource, actor: User | None, before: dict, fields: list[str]) -> None:
+    from audit.models import AuditLog
+    from audit.services import audit_record
+
+    changes = {
+        name: [before[name], getattr(resource, name)] for name in fields if before[name] != getattr(resource, name)
+    }
+    if changes:
+        audit_record(action=AuditLog.Action.UPDATE, resource=resource, user=actor, changes=changes)

@@ -56,7 +56,7 @@ class OrganizationView(GenericAPIView):
         organization = self._organization()
         serializer = OrganizationSerializer(organization, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.organization_update(organization=organization, **serializer.validated_data)
+        services.organization_update(organization=organization, actor=request.user, **serializer.validated_data)
         return Response(OrganizationSerializer(organization).data)
 
 

@@ -154,3 +154,15 @@ def test_valid_organization_settings_are_kept(owner):
     assert _client(owner).patch("/api/v1/organization", body, format="json").status_code == 200
     owner.organization.refresh_from_db()
     assert owner.organization.settings["timezone"] == "Europe/Madrid"
+
+
+def test_profile_and_organization_changes_are_audited(owner):
+    from audit.models import AuditLog
+
+    client = _client(owner)
+    client.patch("/api/v1/me", {"first_name": "Grace"}, format="json")
+    client.patch("/api/v1/organization", {"settings": {"hourly_rate": "75"}}, format="json")
+    profile = AuditLog.objects.get(resource_type="identity.user", resource_id=str(owner.pk), action="update")
+    assert profile.changes["first_name"][1] == "Grace" and profile.user == owner
+    org = AuditLog.objects.get(resource_type="identity.organization", action="update")
+    assert org.changes["settings"][1]["hourly_rate"] == "75" and org.organization == owner.organization
