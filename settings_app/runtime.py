@@ -102,6 +102,13 @@ def flags_changed() -> None:
     _flags.changed()
 
 
+def forget_process_copies() -> None:
+    """Drop this process's copies of system config and flags; the next read loads them again.
+    For tests, whose rolled-back rows never bump the shared version."""
+    _config.invalidate()
+    _flags.invalidate()
+
+
 # --- system config -----------------------------------------------------------------------------
 
 
