@@ -14,7 +14,7 @@ so recomputing any range is idempotent and no task is ever loaded into Python.
 
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -201,13 +201,9 @@ def roi_aggregate(*, period_type: str, date_from: date, date_to: date) -> int:
 
 def default_hourly_rate() -> Decimal:
     """The hourly rate for organizations that set none (system config ``roi.default_hourly_rate``)."""
-    from settings_app.models import SystemConfig
+    from settings_app.runtime import system_config_get
 
-    value = SystemConfig.objects.filter(key="roi.default_hourly_rate").values_list("value", flat=True).first()
-    try:
-        rate = Decimal(str(value)) if value not in (None, "") else Decimal("0")
-    except InvalidOperation:
-        return Decimal("0")
+    rate = system_config_get("roi.default_hourly_rate", Decimal("0"), Decimal)
     return rate if rate.is_finite() and rate >= 0 else Decimal("0")
 
 
@@ -240,13 +236,9 @@ def telemetry_ingest(*, organization, user, events: list[dict]) -> int:
 
 
 def telemetry_retention_days() -> int:
-    from settings_app.models import SystemConfig
+    from settings_app.runtime import system_config_get
 
-    value = SystemConfig.objects.filter(key="telemetry.retention_days").values_list("value", flat=True).first()
-    try:
-        days = int(value)
-    except (TypeError, ValueError):
-        return TELEMETRY_RETENTION_DEFAULT_DAYS
+    days = system_config_get("telemetry.retention_days", TELEMETRY_RETENTION_DEFAULT_DAYS, int)
     return days if days > 0 else TELEMETRY_RETENTION_DEFAULT_DAYS
 
 

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from licensing.models import License, SubscriptionPlan
 from licensing.services import license_key_normalize
-from settings_app.models import SystemConfig
+from settings_app.runtime import system_config_get
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
 
@@ -41,21 +41,12 @@ class IpControlConfig:
 
 
 def ipcontrol_config() -> IpControlConfig:
-    """The thresholds, with defaults for keys missing from system config or of the wrong type."""
-    defaults = IpControlConfig()
-    names = {field.name for field in fields(IpControlConfig)}
-    stored = dict(
-        SystemConfig.objects.filter(key__in=[CONFIG_PREFIX + name for name in names]).values_list("key", "value")
-    )
+    """The thresholds, with defaults for keys missing from system config or not a positive
+    integer. Read through the process copy of system config: no query on the validation path."""
     values = {}
-    for name in names:
-        value = stored.get(CONFIG_PREFIX + name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            values[name] = value
-        elif isinstance(value, str) and value.isdigit() and int(value) > 0:
-            values[name] = int(value)
-        else:
-            values[name] = getattr(defaults, name)
+    for field in fields(IpControlConfig):
+        value = system_config_get(CONFIG_PREFIX + field.name, field.default, int)
+        values[field.name] = value if value > 0 else field.default
     return IpControlConfig(**values)
 
 
