@@ -2,6 +2,7 @@
 representation needs joined in, and the detection thresholds from system config."""
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from licensing.services import license_key_normalize
 from settings_app.runtime import system_config_get
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from .snapshots import Found, LicenseSnapshot, Seat, snapshot_store, snapshot_token
 
 CONFIG_PREFIX = "ipcontrol."
 
@@ -62,16 +64,6 @@ def license_collision_list() -> QuerySet[LicenseCollision]:
     return LicenseCollision.objects.select_related("ip_binding_a", "ip_binding_b")
 
 
-@dataclass(frozen=True)
-class Seat:
-    """A machine binding as validation needs it."""
-
-    pk: str
-    machine_id: str
-    is_active: bool
-    activated_at: datetime
-
-
 def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -113,17 +105,37 @@ def _fetch_all(sql: str, params: list) -> list[tuple]:
     import psycopg
 
     connection.ensure_connection()
+    started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.queries_logged:  # seen by assertNumQueries and the debug toolbar like any query
+        connection.queries_log.append({"sql": f"{sql} -- {params!r}", "time": f"{time.monotonic() - started:.3f}"})
+    return rows
 
 
-def license_seats_lookup(*, key: str, fingerprint: str) -> tuple[License, list[Seat]] | None:
+def license_seats_lookup(*, key: str, fingerprint: str, snapshot: LicenseSnapshot | None = None) -> Found:
     """The live license with this key (its plan loaded) and its active machines plus the one named
-    ``fingerprint`` — in one round trip, as this is the hot path of every validation."""
+    ``fingerprint`` — the hot path of every validation. From ``snapshot`` (the Redis copy) when it
+    is current and either names the machine among the active ones or no machine is asked about;
+    otherwise in one database round trip, refreshing the copy when it was missing."""
     normalized = license_key_normalize(key)
     if not normalized:
         return None
+    if snapshot is not None and snapshot.hit:
+        if snapshot.found is None or not fingerprint:
+            return snapshot.found
+        if any(seat.machine_id == fingerprint for seat in snapshot.found[1]):
+            return snapshot.found
+        snapshot = None  # a machine without an active seat: its inactive binding is in the database
+    token = snapshot_token(snapshot) if snapshot is not None else None
+    found = _lookup(normalized, fingerprint)
+    if token is not None:
+        snapshot_store(snapshot, token, found)
+    return found
+
+
+def _lookup(normalized: str, fingerprint: str) -> Found:
     rows = _fetch_all(_LOOKUP_SQL, [True, fingerprint, normalized])
     if not rows:
         return None

@@ -23,6 +23,7 @@ from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
 from .selectors import ipcontrol_config, license_seats_lookup
+from .snapshots import LicenseSnapshot, license_snapshots_forget
 
 
 class Code:
@@ -114,18 +115,24 @@ def _record(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address,
 
 
 def license_validate(
-    *, key: str, fingerprint: str = "", hostname: str = "", ip_address: str | None = None
+    *,
+    key: str,
+    fingerprint: str = "",
+    hostname: str = "",
+    ip_address: str | None = None,
+    snapshot: LicenseSnapshot | None = None,
 ) -> LicenseCheck:
-    """Check ``key`` on the machine ``fingerprint``. Two indexed reads; the attempt row, the
+    """Check ``key`` on the machine ``fingerprint``: from ``snapshot`` (the license's Redis copy,
+    read with the rate limits) when it is current, else one indexed read. The attempt row, the
     binding's ``last_seen``/IP and collision detection follow through the buffer."""
     now = timezone.now()
-    check = _validate(key=key, fingerprint=fingerprint, now=now)
+    check = _validate(key=key, fingerprint=fingerprint, now=now, snapshot=snapshot)
     _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
     return check
 
 
-def _validate(*, key: str, fingerprint: str, now: datetime) -> LicenseCheck:
-    found = license_seats_lookup(key=key, fingerprint=fingerprint)
+def _validate(*, key: str, fingerprint: str, now: datetime, snapshot: LicenseSnapshot | None = None) -> LicenseCheck:
+    found = license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot)
     if found is None:
         return _check(Code.NOT_FOUND)
     license, seats = found
@@ -150,12 +157,17 @@ def _validate(*, key: str, fingerprint: str, now: datetime) -> LicenseCheck:
 
 
 def license_checkout(
-    *, key: str, fingerprint: str, hostname: str = "", ip_address: str | None = None
+    *,
+    key: str,
+    fingerprint: str,
+    hostname: str = "",
+    ip_address: str | None = None,
+    snapshot: LicenseSnapshot | None = None,
 ) -> tuple[LicenseCheck, dict | None]:
     """Validate like ``license_validate`` (the attempt is recorded the same way) and, when the
     answer is VALID, sign an offline certificate for this machine."""
     now = timezone.now()
-    check = _validate(key=key, fingerprint=fingerprint, now=now)
+    check = _validate(key=key, fingerprint=fingerprint, now=now, snapshot=snapshot)
     _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
     if not check.valid:
         return check, None
@@ -294,7 +306,10 @@ def bindings_deactivate_stale(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     hours = ipcontrol_config().binding_stale_hours
     stale = LicenseIpBinding.objects.filter(is_active=True, last_seen__lt=now - timedelta(hours=hours))
-    count = stale.update(is_active=False, deactivated_at=now, updated_at=now)
+    with transaction.atomic():
+        license_ids = set(stale.select_for_update().values_list("license_id", flat=True))
+        count = stale.update(is_active=False, deactivated_at=now, updated_at=now)
+        license_snapshots_forget(license_ids=license_ids)
     if count:
         system_event_record(
             event_type="license.bindings_deactivated",

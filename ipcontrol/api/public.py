@@ -3,20 +3,22 @@ token: validate, activate, deactivate, checkout (offline certificate) and the pu
 verifies certificates. Rate-limited per caller IP and per key; malformed requests get a 400,
 well-formed ones a 200 whose ``code`` says what happened."""
 
-import hashlib
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from celaest.errors import LimitExceeded
 from celaest.net import client_ip
-from celaest.ratelimit import rate_limits_hit
+from celaest.ratelimit import rate_limits_hit_fetching
 from ipcontrol import services
 from ipcontrol.certificates import public_keys_document
+from ipcontrol.snapshots import LicenseSnapshot, license_key_hash, snapshot_fetch_keys, snapshot_from_fetched
+from licensing.services import license_key_normalize
 
 from .serializers import (
     LicenseCheckoutResponseSerializer,
@@ -31,17 +33,30 @@ _TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for t
 _MALFORMED = OpenApiResponse(description="Malformed request (error code invalid).")
 
 
-def _limit(*, ip_address: str | None, key: str | None) -> None:
-    """One hit per caller IP and (for a well-formed request) per key, counted in one round trip."""
+def _limit(*, ip_address: str | None, key: str | None) -> LicenseSnapshot | None:
+    """One hit per caller IP and (for a well-formed request) per key, counted in one round trip
+    that also reads the key's license snapshot."""
     hits = [(f"license-ip:{ip_address or 'unknown'}", settings.LICENSE_VALIDATE_RATE_PER_IP)]
-    if key is not None:
-        digest = hashlib.sha256(key.strip().upper().encode()).hexdigest()[:32]
-        hits.append((f"license-key:{digest}", settings.LICENSE_VALIDATE_RATE_PER_KEY))
-    decision = rate_limits_hit(hits=hits, window_seconds=60)
+    normalized = license_key_normalize(key) if key is not None else ""
+    key_hash = license_key_hash(normalized) if normalized else None
+    fetch = []
+    if key_hash:
+        hits.append((f"license-key:{key_hash}", settings.LICENSE_VALIDATE_RATE_PER_KEY))
+        fetch = snapshot_fetch_keys(key_hash)
+    decision, fetched = rate_limits_hit_fetching(hits=hits, window_seconds=60, fetch=fetch)
     if not decision.allowed:
         raise LimitExceeded(
             "Too many license requests; retry later.", code="rate_limited", retry_after=decision.retry_after
         )
+    return snapshot_from_fetched(key_hash, fetched) if key_hash else None
+
+
+class JSONOnlyNegotiation(DefaultContentNegotiation):
+    """The public license endpoints answer JSON whatever the client accepts, without parsing its
+    ``Accept`` header on every call of the API's hottest path."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class PublicLicenseView(APIView):
@@ -49,16 +64,18 @@ class PublicLicenseView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
     fingerprint_required = False
 
-    def _parse(self, request) -> tuple[dict, str | None]:
+    def _parse(self, request) -> tuple[dict, str | None, LicenseSnapshot | None]:
         ip_address = client_ip(request)
         data, errors = check_request_parse(request.data, fingerprint_required=self.fingerprint_required)
         if errors:
             _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
             raise ValidationError(errors)
-        _limit(ip_address=ip_address, key=data["key"])
-        return data, ip_address
+        snapshot = _limit(ip_address=ip_address, key=data["key"])
+        return data, ip_address, snapshot
 
 
 def _check_schema(summary: str, request_serializer) -> dict:
@@ -76,11 +93,14 @@ class LicenseCheckView(PublicLicenseView):
     """Runs ``service`` on the request's key and machine and answers its ``LicenseCheck``."""
 
     service = None
+    #: whether ``service`` reads the license from its snapshot (read-only services do)
+    reads_snapshot = False
 
     def post(self, request):
-        data, ip_address = self._parse(request)
+        data, ip_address, snapshot = self._parse(request)
+        extra = {"snapshot": snapshot} if self.reads_snapshot else {}
         check = type(self).service(
-            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address, **extra
         )
         return Response(services.license_check_body(check, nonce=data["nonce"]))
 
@@ -90,6 +110,7 @@ class LicenseValidateView(LicenseCheckView):
     """Whether the license may run on this machine now. Every attempt is recorded."""
 
     service = services.license_validate
+    reads_snapshot = True
 
 
 @extend_schema_view(
@@ -124,9 +145,13 @@ class LicenseCheckoutView(PublicLicenseView):
         responses={200: LicenseCheckoutResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
     )
     def post(self, request):
-        data, ip_address = self._parse(request)
+        data, ip_address, snapshot = self._parse(request)
         check, certificate = services.license_checkout(
-            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+            key=data["key"],
+            fingerprint=data["fingerprint"],
+            hostname=data["hostname"],
+            ip_address=ip_address,
+            snapshot=snapshot,
         )
         return Response({**services.license_check_body(check, nonce=data["nonce"]), "certificate": certificate})
 

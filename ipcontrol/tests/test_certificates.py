@@ -70,7 +70,8 @@ def test_the_ttl_comes_from_system_config_and_never_outlives_the_license(license
     issued = datetime.fromisoformat(claims["issued_at"].replace("Z", "+00:00"))
     assert datetime.fromisoformat(claims["expires_at"].replace("Z", "+00:00")) - issued == timedelta(hours=2)
     soon = datetime.now(UTC) + timedelta(minutes=30)
-    License.objects.filter(pk=license.pk).update(expires_at=soon)
+    license.expires_at = soon
+    license.save(update_fields=["expires_at"])
     SystemConfig.objects.filter(key="ipcontrol.certificate_ttl_hours").update(value=100)
     claims = certificate_verify(_checkout(license)["certificate"], fingerprint="fp-1")
     assert claims["expires_at"] == soon.isoformat().replace("+00:00", "Z")
@@ -79,7 +80,8 @@ def test_the_ttl_comes_from_system_config_and_never_outlives_the_license(license
 def test_no_certificate_unless_valid(license):
     body = _checkout(license, fingerprint="not-activated")
     assert body["code"] == "NO_MACHINE" and body["certificate"] is None
-    License.objects.filter(pk=license.pk).update(status="suspended")
+    license.status = License.Status.SUSPENDED
+    license.save(update_fields=["status"])
     assert _checkout(license)["certificate"] is None
 
 

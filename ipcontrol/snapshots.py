@@ -1,0 +1,236 @@
+"""A Redis copy of what validation reads about a license, so that the hot path does not query
+PostgreSQL.
+
+A snapshot holds the license (status, expiry, limits, plan) and its active machines — or the
+fact that no license has the key — under the key's hash. It is read in the same round trip as
+the endpoint's rate limits (``rate_limits_hit_fetching``) and trusted only while its *token* is
+current: the token is the key's version plus a generation shared by all keys. A change to a
+license or to one of its machines sets a new version for its key; a change to any plan sets a
+new generation. Those writes happen at once (the writer's own connection reads its change) and
+again after commit, so that no copy read between the two survives. Versions are unique values
+drawn from a counter, never reused, so a lost version key can never revive an old copy. A copy
+is filled with the token observed *before* the database read: a change committed meanwhile has
+already replaced that token, and the stale copy is never used.
+
+Changes made behind the ORM's back (raw SQL, or a Redis failure while a change is announced)
+are seen at the latest after ``SNAPSHOT_TTL_SECONDS``.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from celaest.ratelimit import redis_cache_client
+from licensing.models import License, SubscriptionPlan
+
+from .models import LicenseIpBinding
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_TTL_SECONDS = 600
+#: versions outlive every copy they validate
+VERSION_TTL_SECONDS = 86400
+#: machine fields whose change does not alter a snapshot (validation itself refreshes them)
+_UNSEEN_BINDING_FIELDS = frozenset({"hostname", "ip_address", "last_seen", "updated_at"})
+
+
+def license_key_hash(normalized_key: str) -> str:
+    """The name a (normalized) license key goes by in Redis: never the key itself."""
+    return hashlib.sha256(normalized_key.encode()).hexdigest()[:32]
+
+
+def _snapshot_key(key_hash: str) -> str:
+    return cache.make_key(f"ipcontrol:license:{key_hash}")
+
+
+def _version_key(key_hash: str) -> str:
+    return cache.make_key(f"ipcontrol:license-version:{key_hash}")
+
+
+def _generation_key() -> str:
+    return cache.make_key("ipcontrol:license-generation")
+
+
+def _sequence_key() -> str:
+    return cache.make_key("ipcontrol:license-sequence")
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A machine binding as validation needs it."""
+
+    pk: str
+    machine_id: str
+    is_active: bool
+    activated_at: datetime
+
+
+Found = tuple[License, list[Seat]] | None
+
+
+@dataclass(frozen=True)
+class LicenseSnapshot:
+    """What the request's first round trip brought back about its key: a current copy
+    (``hit``, with ``found`` being the license and its active machines, or None for no license),
+    or a miss with the token a new copy must carry."""
+
+    key_hash: str
+    token: str | None
+    hit: bool = False
+    found: Found = None
+
+
+def snapshot_fetch_keys(key_hash: str) -> list[str]:
+    """The Redis keys to read (in this order) for ``snapshot_from_fetched``."""
+    return [_snapshot_key(key_hash), _version_key(key_hash), _generation_key()]
+
+
+def snapshot_from_fetched(key_hash: str, values: list[bytes | None]) -> LicenseSnapshot | None:
+    """Decode what ``snapshot_fetch_keys`` read; None when there is no Redis cache."""
+    if redis_cache_client() is None:
+        return None
+    stored, version, generation = values
+    token = f"{version.decode()}:{generation.decode()}" if version and generation else None
+    if token is None or stored is None:
+        return LicenseSnapshot(key_hash=key_hash, token=token)
+    stored_token, _, body = stored.decode().partition("\n")
+    if stored_token != token:
+        return LicenseSnapshot(key_hash=key_hash, token=token)
+    return LicenseSnapshot(key_hash=key_hash, token=token, hit=True, found=_decode(json.loads(body)))
+
+
+def snapshot_token(snapshot: LicenseSnapshot) -> str | None:
+    """The token a new copy of ``snapshot``'s key carries, created if the key has none yet.
+    Call it before reading the database."""
+    if snapshot.token is not None:
+        return snapshot.token
+    client = redis_cache_client()
+    version_key, generation_key = _version_key(snapshot.key_hash), _generation_key()
+    try:
+        fresh = client.incrby(_sequence_key(), 2)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(version_key, fresh, nx=True, ex=VERSION_TTL_SECONDS)
+        pipe.set(generation_key, fresh - 1, nx=True)
+        pipe.get(version_key)
+        pipe.get(generation_key)
+        version, generation = pipe.execute()[2:]
+    except redis.RedisError:
+        logger.warning("license snapshot cache unavailable", exc_info=True)
+        return None
+    return f"{version.decode()}:{generation.decode()}" if version and generation else None
+
+
+def snapshot_store(snapshot: LicenseSnapshot, token: str | None, found: Found) -> None:
+    """Keep ``found`` (active machines only) as the copy for ``snapshot``'s key under ``token``."""
+    if token is None:
+        return
+    body = json.dumps(_encode(found), separators=(",", ":"))
+    try:
+        redis_cache_client().set(_snapshot_key(snapshot.key_hash), f"{token}\n{body}", ex=SNAPSHOT_TTL_SECONDS)
+    except redis.RedisError:
+        logger.warning("license snapshot cache unavailable", exc_info=True)
+
+
+def _encode(found: Found) -> dict | None:
+    if found is None:
+        return None
+    license, seats = found
+    plan = license.plan
+    return {
+        "license": [
+            str(license.pk), str(license.organization_id), str(license.plan_id), license.license_key, license.status,
+            license.expires_at.isoformat() if license.expires_at else None, license.custom_limits,
+        ],
+        "plan": [plan.code, plan.limits, plan.features],
+        "seats": [[seat.pk, seat.machine_id, seat.activated_at.isoformat()] for seat in seats if seat.is_active],
+    }  # fmt: skip
+
+
+def _decode(data: dict | None) -> Found:
+    if data is None:
+        return None
+    license_id, organization_id, plan_id, key, status, expires_at, custom_limits = data["license"]
+    code, limits, features = data["plan"]
+    plan_id = uuid.UUID(plan_id)
+    license = License(
+        id=uuid.UUID(license_id),
+        organization_id=uuid.UUID(organization_id),
+        plan_id=plan_id,
+        license_key=key,
+        status=status,
+        expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        custom_limits=custom_limits,
+    )
+    license._state.adding = False
+    license.plan = SubscriptionPlan(id=plan_id, code=code, limits=limits, features=features)
+    seats = [
+        Seat(pk=pk, machine_id=machine_id, is_active=True, activated_at=datetime.fromisoformat(activated_at))
+        for pk, machine_id, activated_at in data["seats"]
+    ]
+    return license, seats
+
+
+def license_snapshots_forget(*, license_keys: Iterable[str] = (), license_ids: Iterable = ()) -> None:
+    """Retire the copies of these licenses (by key, or by id), now and again after commit."""
+    keys = set(license_keys)
+    license_ids = set(license_ids)
+    if license_ids:
+        keys |= set(License.all_objects.filter(pk__in=license_ids).values_list("license_key", flat=True))
+    hashes = [license_key_hash(key) for key in keys if key]
+    if hashes and redis_cache_client() is not None:
+        _versions_renew(hashes)
+        transaction.on_commit(lambda: _versions_renew(hashes))
+
+
+def license_snapshots_forget_all() -> None:
+    """Retire every copy (a plan changed), now and again after commit."""
+    if redis_cache_client() is not None:
+        _generation_renew()
+        transaction.on_commit(_generation_renew)
+
+
+def _versions_renew(hashes: list[str]) -> None:
+    client = redis_cache_client()
+    try:
+        last = client.incrby(_sequence_key(), len(hashes))
+        pipe = client.pipeline(transaction=False)
+        for offset, key_hash in enumerate(hashes):
+            pipe.set(_version_key(key_hash), last - offset, ex=VERSION_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError:
+        logger.exception("could not retire the snapshots of %d license(s)", len(hashes))
+
+
+def _generation_renew() -> None:
+    client = redis_cache_client()
+    try:
+        client.set(_generation_key(), client.incr(_sequence_key()))
+    except redis.RedisError:
+        logger.exception("could not retire the license snapshots")
+
+
+@receiver([post_save, post_delete], sender=License)
+def _license_changed(sender, instance: License, **kwargs):
+    license_snapshots_forget(license_keys=[instance.license_key])
+
+
+@receiver([post_save, post_delete], sender=LicenseIpBinding)
+def _binding_changed(sender, instance: LicenseIpBinding, update_fields=None, **kwargs):
+    if update_fields is not None and set(update_fields) <= _UNSEEN_BINDING_FIELDS:
+        return
+    license_snapshots_forget(license_ids=[instance.license_id])
+
+
+@receiver([post_save, post_delete], sender=SubscriptionPlan)
+def _plan_changed(sender, instance: SubscriptionPlan, **kwargs):
+    license_snapshots_forget_all()

@@ -1,0 +1,150 @@
+"""The Redis copy of licenses that validation reads: used without a query while current, and
+never once a change to the license, its machines or its plan has retired it."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from celaest.ratelimit import redis_cache_client
+from ipcontrol import snapshots
+from ipcontrol.services import bindings_deactivate_stale, license_activate, license_deactivate
+from licensing.services import license_reinstate, license_renew, license_suspend
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+VALIDATE = "/api/v1/licenses/validate"
+KEY = "CEL-7K3Q0-9MZ2D-4T8VW-0HBNC-Q5R1E-JA6YP"
+
+
+@pytest.fixture
+def license():
+    plan = f.SubscriptionPlanFactory(limits={"max_machines": 2})
+    return f.LicenseFactory(plan=plan, license_key=KEY)
+
+
+def _validate(fingerprint="fp-1", key=KEY) -> dict:
+    response = APIClient().post(
+        VALIDATE, {"key": key, "fingerprint": fingerprint}, format="json", REMOTE_ADDR="203.0.113.5"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _read(key=KEY) -> snapshots.LicenseSnapshot:
+    key_hash = snapshots.license_key_hash(key)
+    values = redis_cache_client().mget(snapshots.snapshot_fetch_keys(key_hash))
+    return snapshots.snapshot_from_fetched(key_hash, values)
+
+
+def test_a_current_copy_answers_without_a_query(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"  # fills the copy
+    assert _read().hit
+    with CaptureQueriesContext(connection) as queries:
+        body = _validate()
+    assert body["code"] == "VALID" and body["license"]["active_machines"] == 1
+    assert len(queries) == 0, [query["sql"] for query in queries]
+
+
+def test_unknown_keys_are_remembered_until_a_license_takes_the_key():
+    assert _validate()["code"] == "NOT_FOUND"
+    assert _read().hit and _read().found is None
+    f.LicenseFactory(license_key=KEY)
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+
+
+def test_lifecycle_changes_retire_the_copy(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    license_suspend(license=license, reason="unpaid")
+    assert _validate()["code"] == "SUSPENDED"
+    license_reinstate(license=license)
+    assert _validate()["code"] == "VALID"
+    license.refresh_from_db()
+    license.expires_at = timezone.now() - timedelta(seconds=1)
+    license.save(update_fields=["expires_at"])
+    assert _validate()["code"] == "EXPIRED"
+    license_renew(license=license, days=30)
+    assert _validate()["code"] == "VALID"
+    license.soft_delete()
+    assert _validate()["code"] == "NOT_FOUND"
+
+
+def test_machine_changes_retire_the_copy(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate("fp-1")["license"]["active_machines"] == 1
+    license_activate(key=KEY, fingerprint="fp-2")
+    assert _validate("fp-1")["license"]["active_machines"] == 2
+    license_deactivate(key=KEY, fingerprint="fp-1")
+    body = _validate("fp-1")
+    assert body["code"] == "NO_MACHINE" and body["license"]["active_machines"] == 1
+
+
+def test_a_machine_without_an_active_seat_is_read_from_the_database(license):
+    """Its inactive binding is not in the copy, yet its attempt row names it."""
+    license_activate(key=KEY, fingerprint="fp-1")
+    license_activate(key=KEY, fingerprint="fp-2")
+    license_deactivate(key=KEY, fingerprint="fp-2")
+    assert _validate("fp-1")["code"] == "VALID"  # the copy: fp-1 only
+    with CaptureQueriesContext(connection) as queries:
+        assert _validate("fp-2")["code"] == "NO_MACHINE"
+    assert len(queries) == 1
+
+
+def test_stale_machines_freed_by_the_beat_job_retire_the_copy(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    license.ip_bindings.update(last_seen=timezone.now() - timedelta(days=400))
+    assert bindings_deactivate_stale() == 1
+    assert _validate()["code"] == "NO_MACHINE"
+
+
+def test_plan_changes_retire_every_copy(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    license_activate(key=KEY, fingerprint="fp-2")
+    assert _validate("fp-2")["code"] == "VALID"
+    plan = license.plan
+    plan.limits = {"max_machines": 1}
+    plan.save()
+    assert _validate("fp-2")["code"] == "TOO_MANY_MACHINES"
+
+
+def test_a_copy_read_before_a_change_is_never_used(license):
+    """A reader that missed, read the database, and stores after a writer committed: its copy
+    carries the token it saw before reading, which the change has replaced."""
+    license_activate(key=KEY, fingerprint="fp-1")
+    missed = _read()
+    token = snapshots.snapshot_token(missed)
+    found = (license, [])  # what the reader got from the database before the change
+    snapshots.license_snapshots_forget(license_keys=[KEY])
+    snapshots.snapshot_store(missed, token, found)
+    assert not _read().hit
+    assert _validate()["code"] == "VALID"
+    assert _read().hit
+
+
+def test_a_lost_version_never_revives_an_old_copy(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    redis_cache_client().delete(snapshots.snapshot_fetch_keys(snapshots.license_key_hash(KEY))[1])
+    assert not _read().hit  # no version: no copy is current
+    assert _validate()["code"] == "VALID"
+    assert _read().hit
+
+
+def test_changes_are_announced_again_after_commit(license, django_capture_on_commit_callbacks):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    with django_capture_on_commit_callbacks() as callbacks:
+        license_suspend(license=license, reason="unpaid")
+        assert _validate()["code"] == "SUSPENDED"  # refilled inside the writer's transaction
+        assert _read().hit
+    for callback in callbacks:
+        callback()
+    assert not _read().hit  # the copy taken before commit is retired too
