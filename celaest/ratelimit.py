@@ -21,10 +21,13 @@ class RateDecision:
 
 def rate_limit_hit(*, key: str, limit: int, window_seconds: int = 60) -> RateDecision:
     """Count one hit against ``key`` and say whether it fits within ``limit`` per window.
+    Counters are atomic in Redis, so concurrent requests in different processes cannot overshoot
+    the limit."""
+    return rate_limits_hit(hits=[(key, limit)], window_seconds=window_seconds)
 
-    The counter is created with ``add`` and bumped with ``incr``, both atomic in Redis, so
-    concurrent requests in different processes cannot overshoot the limit.
-    """
+
+def _cache_hit(*, key: str, limit: int, window_seconds: int) -> RateDecision:
+    """One counter on a cache that is not Redis: created with ``add``, bumped with ``incr``."""
     now = int(time.time())
     window = now // window_seconds
     bucket = f"rl:{key}:{window}"
@@ -57,7 +60,7 @@ def rate_limits_hit_fetching(
     fetched values are all None (nothing is cached there)."""
     client = redis_cache_client()
     if client is None:
-        decisions = [rate_limit_hit(key=key, limit=limit, window_seconds=window_seconds) for key, limit in hits]
+        decisions = [_cache_hit(key=key, limit=limit, window_seconds=window_seconds) for key, limit in hits]
         fetched: list[bytes | None] = [None] * len(fetch)
     else:
         now = int(time.time())

@@ -159,7 +159,7 @@ MEDIA_URL = "media/"
 # Redis serves the broker, the cache and rate-limit counters when it is configured.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "celaest.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}}
 else:
     # A file cache is shared by every process on the machine, unlike local memory.
     CACHES = {
