@@ -62,8 +62,19 @@ def _period_row(license: License, period: tuple[date, date]) -> LicenseUsageLog:
     return row
 
 
-@transaction.atomic
-def license_usage_reserve(*, license: License) -> LicenseUsageLog:
+def _period_update(license: License, period: tuple[date, date], within: Q, **changes) -> bool:
+    """Update the period's usage row where ``within`` holds; create the row first when it is the
+    period's first use. One statement on the common path. Returns whether the row was updated."""
+    start, end = period
+    rows = LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end)
+    if rows.filter(within).update(**changes, updated_at=timezone.now()):
+        return True
+    _period_row(license, period)
+    return bool(rows.filter(within).update(**changes, updated_at=timezone.now()))
+
+
+@transaction.atomic(savepoint=False)  # a caller that recovers from a refusal holds its own savepoint
+def license_usage_reserve(*, license: License) -> None:
     """Count one AI request against ``license`` or refuse it (402 inactive, 429 limit reached)."""
     # The license's own counter first: it is also the lock that orders concurrent reservations.
     counted = _live(License.objects.filter(pk=license.pk)).update(ai_requests_used=F("ai_requests_used") + 1)
@@ -72,16 +83,14 @@ def license_usage_reserve(*, license: License) -> LicenseUsageLog:
     limits = license_effective_limits(license=license)
     request_limit = limits.get("ai_requests_per_month")
     token_limit = limits.get("tokens_per_month")
-    row = _period_row(license, usage_period())
-    within = Q(pk=row.pk)
+    within = Q()
     if request_limit is not None:
         within &= Q(ai_requests_count__lt=request_limit)
     if token_limit is not None:
         within &= Q(tokens_input__lt=Value(token_limit) - F("tokens_output"))
-    if not LicenseUsageLog.objects.filter(within).update(
-        ai_requests_count=F("ai_requests_count") + 1, updated_at=timezone.now()
-    ):
-        row.refresh_from_db()
+    period = usage_period()
+    if not _period_update(license, period, within, ai_requests_count=F("ai_requests_count") + 1):
+        row = _period_row(license, period)
         if request_limit is not None and row.ai_requests_count >= request_limit:
             raise LimitExceeded(
                 "The license's monthly AI request limit is reached.",
@@ -91,7 +100,6 @@ def license_usage_reserve(*, license: License) -> LicenseUsageLog:
         raise LimitExceeded(
             "The license's monthly token limit is reached.", code="tokens_limit_reached", details={"limit": token_limit}
         )
-    return row
 
 
 @transaction.atomic
@@ -104,7 +112,6 @@ def license_usage_release(*, license: License, period_start: date | None = None)
     )
 
 
-@transaction.atomic
 def license_usage_commit(
     *,
     license: License,
@@ -115,11 +122,12 @@ def license_usage_commit(
     period_start: date | None = None,
 ) -> None:
     """Add what an answered request consumed to the period it was reserved in."""
-    row = _period_row(license, usage_period(period_start))
-    LicenseUsageLog.objects.filter(pk=row.pk).update(
+    _period_update(
+        license,
+        usage_period(period_start),
+        Q(),
         tokens_input=F("tokens_input") + tokens_input,
         tokens_output=F("tokens_output") + tokens_output,
         tokens_cached=F("tokens_cached") + tokens_cached,
         calculated_cost=F("calculated_cost") + cost,
-        updated_at=timezone.now(),
     )

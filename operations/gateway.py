@@ -114,6 +114,9 @@ def _sse(data) -> bytes:
 
 
 class ChatCompletionsView(_GatewayView):
+    #: each call is on record as its processed_tasks row: no audit row per completion
+    audit_api_key_writes = False
+
     @extend_schema(
         summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
         request=ChatCompletionRequestSerializer,
@@ -212,8 +215,8 @@ class ChatCompletionsView(_GatewayView):
 
         def events():
             state = answer.stream_state
-            yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
             try:
+                yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
                 for piece in answer.stream:
                     yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             except providers.ProviderError as error:
@@ -221,6 +224,15 @@ class ChatCompletionsView(_GatewayView):
                 task_record_failure(task=task, error=failure, started=started, release_license=False)
                 yield _sse({"error": {"message": failure.message, "type": "provider_error", "code": failure.code}})
                 return
+            except GeneratorExit:
+                # The client went away (the server closed this iterator): stop reading the provider
+                # and close the task. The request stays counted: the provider was already working.
+                answer.stream.close()
+                gone = DomainError(
+                    "The client disconnected before the answer was complete.", code="client_disconnected"
+                )
+                task_record_failure(task=task, error=gone, started=started, release_license=False)
+                raise
             task_record_answer(
                 task=task,
                 model=answer.model,

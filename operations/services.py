@@ -147,7 +147,7 @@ def task_record_answer(
                 period_start=task.created_at.date(),
             )
         _batch_progress(task)
-        emit_event("task.completed", organization=task.organization, payload=_event_payload(task))
+        emit_event("task.completed", organization=task.organization_id, payload=_event_payload(task))
     return task
 
 
@@ -174,7 +174,7 @@ def task_record_failure(
         if release_license and task.license_id:
             license_usage_release(license=task.license, period_start=task.created_at.date())
         _batch_progress(task)
-        emit_event("task.failed", organization=task.organization, payload=_event_payload(task))
+        emit_event("task.failed", organization=task.organization_id, payload=_event_payload(task))
     return task
 
 

@@ -79,7 +79,8 @@ def emit_event(event_type: str, *, organization, payload: dict) -> str:
     Call it inside the transaction that makes the change: the pending deliveries are rows of
     that same transaction (an outbox), so a rollback leaves no event behind and a crash after
     commit loses none — the delivery worker and its sweeper pick them up. Returns the event id
-    (the Standard Webhooks ``webhook-id`` every attempt of it carries).
+    (the Standard Webhooks ``webhook-id`` every attempt of it carries). ``organization`` is an
+    ``Organization`` or its id (hot paths pass the id they hold, saving a query).
     """
     from .models import Webhook, WebhookDelivery
 
@@ -89,7 +90,8 @@ def emit_event(event_type: str, *, organization, payload: dict) -> str:
     if organization is None:
         return event_id
     # An organization has a handful of endpoints: match subscriptions here, portable to SQLite.
-    active = Webhook.objects.filter(organization=organization, status=Webhook.Status.ACTIVE)
+    organization_id = getattr(organization, "pk", organization)
+    active = Webhook.objects.filter(organization_id=organization_id, status=Webhook.Status.ACTIVE)
     subscribed = [hook for hook in active if event_type in hook.events or ALL_EVENTS in hook.events]
     deliveries = [
         WebhookDelivery(

@@ -1,6 +1,7 @@
 """API fuzzing: schemathesis generates requests from the live OpenAPI schema and sends them, with
 an API key of a seeded organization, to the application in-process. No 5xx, and every response
 with a documented status must match its documented body."""
+
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application

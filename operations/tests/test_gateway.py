@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from aimesh.models import Provider
 from aimesh.testing import ai_model, pool_key
+from audit.models import AuditLog
 from licensing.models import License, LicenseUsageLog
 from operations.models import ProcessedTask
 from settings_app.services import api_key_create
@@ -41,6 +42,8 @@ def test_the_openai_client_gets_a_completion_and_the_task_is_recorded(gateway, m
     assert task.status == "completed" and task.model.model_id == model
     assert task.tokens_input == completion.usage.prompt_tokens and task.cost_usd > 0
     assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
+    # The task row is the call's record: no audit row per completion.
+    assert not AuditLog.objects.filter(action=AuditLog.Action.API_KEY_USED).exists()
 
 
 def test_streaming_through_the_gateway(gateway):
@@ -97,3 +100,20 @@ def test_authentication_and_scope(gateway):
     session = APIClient()
     session.force_login(user)
     assert session.get("/v1/models").status_code in (401, 403)
+
+
+def test_a_client_leaving_mid_stream_closes_its_task(gateway):
+    """The server closes the answer's iterator when the client goes away: the task must not stay
+    running, and the request stays counted (the provider was already working)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {gateway['raw']}")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Stream please"}], "stream": True}
+    response = client.post("/v1/chat/completions", body, format="json")
+    assert response.status_code == 200
+    first = next(iter(response.streaming_content))
+    assert first.startswith(b"data: ")
+    assert ProcessedTask.objects.get().status == "running"
+    response.close()
+    task = ProcessedTask.objects.get()
+    assert (task.status, task.error_code) == ("failed", "client_disconnected")
+    assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
