@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
-    parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
     parser.add_argument(
         "--litellm",
         nargs="?",
