@@ -9,7 +9,9 @@ Outside a request (Celery, management commands) there is no context.
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.urls import resolve
 
 _current: ContextVar["RequestContext | None"] = ContextVar("celaest_request_context", default=None)
 
@@ -70,3 +72,25 @@ class RequestContextMiddleware:
             return self.get_response(request)
         finally:
             _current.reset(token)
+
+
+class LeanPathMiddleware:
+    """Serves ``settings.LEAN_PATHS`` straight from their views, skipping the middleware listed
+    after this one.
+
+    Those are the public license endpoints that installed software calls many times a day: no
+    session, user, CSRF token, messages or content policy applies to them, and that middleware
+    costs as much as the validation itself. The middleware listed before this one (security
+    headers, the request context) still applies. Paths match with or without a trailing slash.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.paths = frozenset(path.rstrip("/") for path in settings.LEAN_PATHS)
+
+    def __call__(self, request):
+        if request.path_info.rstrip("/") not in self.paths:
+            return self.get_response(request)
+        match = resolve(request.path_info)
+        request.resolver_match = match
+        return match.func(request, *match.args, **match.kwargs)

@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 BUFFER_KEY = "ipcontrol:validations"
 TAKEN_PREFIX = "ipcontrol:validations:taken:"
-FLUSH_REQUESTED_KEY = "ipcontrol:validations:flush-requested"
 FLUSH_AT = 1000
 ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
 INSERT_BATCH = 2000
@@ -94,19 +93,20 @@ def validation_rows_record(rows: list[dict]) -> None:
         except redis.RedisError:
             logger.warning("validation buffer unavailable; writing %d row(s) synchronously", len(rows))
         else:
-            if length >= FLUSH_AT:
-                _request_flush(client)
+            if length // FLUSH_AT > (length - len(rows)) // FLUSH_AT:
+                _request_flush()  # this push crossed a multiple of FLUSH_AT: one request per crossing
             return
     validation_rows_store(rows)
 
 
-def _request_flush(client: redis.Redis) -> None:
-    """Ask a worker to flush now (at most once per few seconds, however many requests ask)."""
+def _request_flush() -> None:
+    """Ask a worker to flush now. Only the push that takes the list across a multiple of
+    ``FLUSH_AT`` asks (``RPUSH`` answers each length once), so however busy, one request per
+    ``FLUSH_AT`` rows pays for it."""
     from .tasks import flush_validations
 
     try:
-        if client.set(FLUSH_REQUESTED_KEY, 1, nx=True, ex=5):
-            flush_validations.apply_async(expires=30)
+        flush_validations.apply_async(expires=30)
     except Exception:  # the beat job flushes anyway; a full buffer must not fail a validation
         logger.exception("could not request a validation flush")
 
@@ -175,6 +175,9 @@ def validation_rows_store(rows: list[dict]) -> None:
 
 @transaction.atomic
 def _rows_insert(rows: list[dict]) -> None:
+    if connection.vendor == "postgresql":
+        _rows_copy(rows)
+        return
     _drop_dangling_references(rows)
     LicenseValidation.objects.bulk_create(
         [LicenseValidation(**{name: row[name] for name in _FIELDS}) for row in rows],
@@ -182,6 +185,35 @@ def _rows_insert(rows: list[dict]) -> None:
         batch_size=INSERT_BATCH,
     )
     _bindings_touch(rows)
+
+
+def _rows_copy(rows: list[dict]) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then insert them (dropping references
+    to rows deleted since the attempt, skipping ids already stored) and refresh the bindings: a
+    fixed number of statements whatever the batch size."""
+    table, bindings = LicenseValidation._meta.db_table, LicenseIpBinding._meta.db_table
+    licenses, organizations = License._meta.db_table, Organization._meta.db_table
+    columns = ", ".join(_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS validation_rows (LIKE {table}) ON COMMIT DELETE ROWS")
+        cursor.execute("TRUNCATE validation_rows")  # a batch earlier in the same transaction
+        with cursor.cursor.copy(f"COPY validation_rows ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in _FIELDS])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608 - constant table names
+            "SELECT v.id, l.id, o.id, b.id, v.ip_address, v.machine_id, v.hostname, v.is_valid, v.result_code, "
+            "v.failure_reason, v.created_at FROM validation_rows v "
+            f"LEFT JOIN {licenses} l ON l.id = v.license_id LEFT JOIN {organizations} o ON o.id = v.organization_id "
+            f"LEFT JOIN {bindings} b ON b.id = v.ip_binding_id ON CONFLICT (id) DO NOTHING"
+        )
+        cursor.execute(
+            f"UPDATE {bindings} AS b SET last_seen = v.created_at, "  # noqa: S608 - constant table names
+            "ip_address = COALESCE(v.ip_address, b.ip_address), updated_at = now() "
+            "FROM (SELECT DISTINCT ON (ip_binding_id) ip_binding_id, created_at, ip_address FROM validation_rows "
+            "WHERE ip_binding_id IS NOT NULL ORDER BY ip_binding_id, created_at DESC) AS v "
+            "WHERE b.id = v.ip_binding_id AND b.last_seen < v.created_at"
+        )
 
 
 def _drop_dangling_references(rows: list[dict]) -> None:
@@ -211,17 +243,6 @@ def _bindings_touch(rows: list[dict]) -> None:
         if binding_id and (binding_id not in latest or row["created_at"] > latest[binding_id][0]):
             latest[binding_id] = (row["created_at"], row["ip_address"])
     if not latest:
-        return
-    if connection.vendor == "postgresql":
-        values = ", ".join(["(%s::uuid, %s::timestamptz, %s::inet)"] * len(latest))
-        params = [item for binding_id, (seen, ip) in latest.items() for item in (binding_id, seen, ip)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {LicenseIpBinding._meta.db_table} AS b "  # noqa: S608 - a constant table name
-                "SET last_seen = v.seen, ip_address = COALESCE(v.ip, b.ip_address), updated_at = now() "
-                f"FROM (VALUES {values}) AS v(id, seen, ip) WHERE b.id = v.id AND b.last_seen < v.seen",
-                params,
-            )
         return
     for binding_id, (seen, ip) in latest.items():
         changes = {"last_seen": datetime.fromisoformat(seen)}

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import redis
 from django.core.cache import cache
@@ -103,10 +104,16 @@ def snapshot_from_fetched(key_hash: str, values: list[bytes | None]) -> LicenseS
     token = f"{version.decode()}:{generation.decode()}" if version and generation else None
     if token is None or stored is None:
         return LicenseSnapshot(key_hash=key_hash, token=token)
-    stored_token, _, body = stored.decode().partition("\n")
-    if stored_token != token:
+    if not stored.startswith(token.encode() + b"\n"):
         return LicenseSnapshot(key_hash=key_hash, token=token)
-    return LicenseSnapshot(key_hash=key_hash, token=token, hit=True, found=_decode(json.loads(body)))
+    return LicenseSnapshot(key_hash=key_hash, token=token, hit=True, found=_decoded(stored))
+
+
+@lru_cache(maxsize=4096)
+def _decoded(stored: bytes) -> Found:
+    """One decoding per stored copy and process: the same bytes (token included) always hold the
+    same license, so its objects are shared between requests — read them, never change them."""
+    return _decode(json.loads(stored.partition(b"\n")[2]))
 
 
 def snapshot_token(snapshot: LicenseSnapshot) -> str | None:

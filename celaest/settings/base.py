@@ -55,17 +55,27 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "celaest.middleware.RequestContextMiddleware",
+    "celaest.middleware.LeanPathMiddleware",  # LEAN_PATHS skip everything below
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "celaest.middleware.RequestContextMiddleware",
     "settings_app.middleware.UserSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The public license endpoints installed software calls (no session, user, CSRF or content policy
+# applies to them): served without the middleware below LeanPathMiddleware.
+LEAN_PATHS = (
+    "/api/v1/licenses/validate",
+    "/api/v1/licenses/activate",
+    "/api/v1/licenses/deactivate",
+    "/api/v1/licenses/checkout",
+)
 
 # Security headers everywhere (the admin, the API docs, the dashboard): no inline or third-party
 # scripts, no framing. Styles allow 'unsafe-inline' for the admin's widgets and the charts.

@@ -3,16 +3,19 @@ token: validate, activate, deactivate, checkout (offline certificate) and the pu
 verifies certificates. Rate-limited per caller IP and per key; malformed requests get a 400,
 well-formed ones a 200 whose ``code`` says what happened."""
 
+import json
+
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.exceptions import MethodNotAllowed, UnsupportedMediaType, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from celaest.errors import LimitExceeded
+from celaest.api.parsers import StrictJSONParser
+from celaest.errors import LimitExceeded, exception_handler
 from celaest.net import client_ip
 from celaest.ratelimit import rate_limits_hit_fetching
 from ipcontrol import services
@@ -51,26 +54,52 @@ def _limit(*, ip_address: str | None, key: str | None) -> LicenseSnapshot | None
     return snapshot_from_fetched(key_hash, fetched) if key_hash else None
 
 
-class JSONOnlyNegotiation(DefaultContentNegotiation):
-    """The public license endpoints answer JSON whatever the client accepts, without parsing its
-    ``Accept`` header on every call of the API's hottest path."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+def _json_response(response: Response) -> Response:
+    """Render a DRF ``Response`` built outside DRF's dispatch (the errors of the lean views)."""
+    response.accepted_renderer = JSONRenderer()
+    response.accepted_media_type = "application/json"
+    response.renderer_context = {}
+    return response.render()
 
 
 class PublicLicenseView(APIView):
-    """No authentication (the license key is the credential), rate limits instead."""
+    """No authentication (the license key is the credential), rate limits instead.
+
+    These endpoints are what installed software calls, many times a day: the hottest path of the
+    API. ``dispatch`` serves them without DRF's request wrapping, authentication, content
+    negotiation and renderers, which cost more than the validation itself; DRF still documents
+    them (the schema reads ``post``) and its exception handler shapes every error.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnlyNegotiation
     fingerprint_required = False
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs, self.request, self.headers = args, kwargs, request, {}
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowed(request.method)
+            if request.content_type != "application/json":
+                raise UnsupportedMediaType(request.content_type)
+            return self.post(request)
+        except Exception as exc:
+            response = exception_handler(exc, {"view": self, "request": request})
+            if response is None:
+                raise
+            if isinstance(exc, MethodNotAllowed):
+                response["Allow"] = "POST"
+            return _json_response(response)
+
+    def answer(self, body: dict) -> HttpResponse:
+        return HttpResponse(
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")), content_type="application/json"
+        )
 
     def _parse(self, request) -> tuple[dict, str | None, LicenseSnapshot | None]:
         ip_address = client_ip(request)
-        data, errors = check_request_parse(request.data, fingerprint_required=self.fingerprint_required)
+        payload = StrictJSONParser().parse(request, parser_context={})
+        data, errors = check_request_parse(payload, fingerprint_required=self.fingerprint_required)
         if errors:
             _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
             raise ValidationError(errors)
@@ -102,7 +131,7 @@ class LicenseCheckView(PublicLicenseView):
         check = type(self).service(
             key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address, **extra
         )
-        return Response(services.license_check_body(check, nonce=data["nonce"]))
+        return self.answer(services.license_check_body(check, nonce=data["nonce"]))
 
 
 @extend_schema_view(**_check_schema("Validate a license key on a machine (public)", LicenseCheckRequestSerializer))
@@ -153,7 +182,7 @@ class LicenseCheckoutView(PublicLicenseView):
             ip_address=ip_address,
             snapshot=snapshot,
         )
-        return Response({**services.license_check_body(check, nonce=data["nonce"]), "certificate": certificate})
+        return self.answer({**services.license_check_body(check, nonce=data["nonce"]), "certificate": certificate})
 
 
 class LicensePublicKeyView(APIView):

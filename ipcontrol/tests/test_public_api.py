@@ -141,6 +141,24 @@ def test_malformed_requests_are_400(url, payload):
 def test_non_json_body_is_400():
     response = APIClient().post(VALIDATE, "{not json", content_type="application/json")
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+    nul = APIClient().post(VALIDATE, '{"key": "a\\u0000b"}', content_type="application/json")
+    assert nul.status_code == 400 and nul.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize("url", [VALIDATE, ACTIVATE, DEACTIVATE, "/api/v1/licenses/checkout"])
+def test_only_json_posts_are_served_with_the_one_error_shape(url):
+    """These views skip DRF's dispatch for speed; their refusals keep the API's shape and headers."""
+    got = APIClient().get(url)
+    assert got.status_code == 405 and got["Allow"] == "POST"
+    assert got.json()["error"]["code"] == "method_not_allowed"
+    form = APIClient().post(url, "key=k", content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
+    ok = _post(url, {"key": "CEL-NOPE", "fingerprint": "fp"})
+    assert ok.status_code == 200 and ok["Content-Type"] == "application/json"
+    assert ok["X-Content-Type-Options"] == "nosniff" and ok.json()["code"] == "NOT_FOUND"
+    # Served by LeanPathMiddleware: the middleware below it (content policy included) never ran.
+    assert "Content-Security-Policy" not in ok and "Content-Security-Policy" in APIClient().get("/health/live")
 
 
 def test_no_token_needed_and_a_session_changes_nothing(license):
@@ -248,3 +266,38 @@ def test_orphaned_buffer_of_a_dead_flush_is_adopted(license):
     assert validation_buffer_flush() == 1
     assert not client.exists(stale)
     assert LicenseValidation.objects.count() == 1
+
+
+def test_rows_of_machines_and_licenses_deleted_since_are_kept_without_them(license):
+    """Between an attempt and its flush, its machine and license may be deleted: the row is
+    stored all the same, its references emptied, and the rest of the batch with it."""
+    _activate(license, "fp-1")
+    _activate(license, "fp-2")
+    assert _validate(license.license_key, fingerprint="fp-1")["code"] == "VALID"
+    assert _validate(license.license_key, fingerprint="fp-2")["code"] == "VALID"
+    LicenseIpBinding.objects.filter(machine_id="fp-1").delete()
+    assert validation_buffer_flush() == 2
+    orphan, kept = (LicenseValidation.objects.get(machine_id=m, result_code="VALID") for m in ("fp-1", "fp-2"))
+    assert orphan.ip_binding_id is None and orphan.license_id == license.pk
+    assert kept.ip_binding.machine_id == "fp-2"
+    _validate(license.license_key, fingerprint="fp-2")
+    License.all_objects.filter(pk=license.pk).delete()
+    assert validation_buffer_flush() == 1
+    assert LicenseValidation.objects.filter(license=None, organization=license.organization_id).count() == 1
+
+
+def test_a_flush_is_requested_once_per_flush_at_rows(license, monkeypatch):
+    """Only the push that crosses a multiple of FLUSH_AT asks a worker to flush (one message on
+    the broker per crossing), not every request made while the list is long."""
+    import json
+
+    from ipcontrol import buffer
+
+    monkeypatch.setattr(buffer, "FLUSH_AT", 3)
+    client = buffer._redis()
+    client.delete("celery")
+    for _ in range(7):
+        _validate("CEL-UNKNOWN")
+    messages = [json.loads(raw) for raw in client.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["ipcontrol.flush_validations"] * 2
+    assert validation_buffer_length() == 7
