@@ -52,13 +52,30 @@ def rate_limits_hit(*, hits: list[tuple[str, int]], window_seconds: int = 60) ->
     return rate_limits_hit_fetching(hits=hits, window_seconds=window_seconds)[0]
 
 
+@dataclass(frozen=True)
+class GuardedPush:
+    """Append ``value`` to the list ``key`` in the limits' round trip, only when the request is
+    allowed and the last ``guard_reads`` fetched values, joined with ``:``, equal ``guard``."""
+
+    key: str
+    value: str
+    guard: str
+    guard_reads: int
+
+
 def rate_limits_hit_fetching(
-    *, hits: list[tuple[str, int]], window_seconds: int = 60, fetch: Sequence[str] = ()
-) -> tuple[RateDecision, list[bytes | None]]:
+    *,
+    hits: list[tuple[str, int]],
+    window_seconds: int = 60,
+    fetch: Sequence[str] = (),
+    push: GuardedPush | None = None,
+) -> tuple[RateDecision, list[bytes | None], int]:
     """``rate_limits_hit``, also reading the raw Redis keys ``fetch`` in the same round trip, so
-    that a hot endpoint gets its limits and its cached data at once. Without a Redis cache the
-    fetched values are all None (nothing is cached there)."""
+    that a hot endpoint gets its limits and its cached data at once, and making ``push`` when its
+    guard holds. Returns the decision, the values read and the list's length after the push (0
+    when it was not made). Without a Redis cache the values are all None and nothing is pushed."""
     client = redis_cache_client()
+    pushed = 0
     if client is None:
         decisions = [_cache_hit(key=key, limit=limit, window_seconds=window_seconds) for key, limit in hits]
         fetched: list[bytes | None] = [None] * len(fetch)
@@ -66,17 +83,22 @@ def rate_limits_hit_fetching(
         now = int(time.time())
         window = now // window_seconds
         ttl = window_seconds - (now % window_seconds)
-        buckets = [cache.make_key(f"rl:{key}:{window}") for key, _ in hits]
-        results = _hits_script()(keys=[*buckets, *fetch], args=[len(buckets), ttl + 1], client=client)
-        counts, fetched = results[: len(hits)], results[len(hits) :]
+        keys = [cache.make_key(f"rl:{key}:{window}") for key, _ in hits] + list(fetch)
+        args = [len(hits), ttl + 1, *(limit for _, limit in hits)]
+        if push is not None:
+            keys.append(push.key)
+            args += [push.guard_reads, push.guard, push.value]
+        results = _hits_script()(keys=keys, args=args, client=client)
+        counts, fetched = results[: len(hits)], results[len(hits) : len(hits) + len(fetch)]
+        pushed = (results[-1] or 0) if push is not None else 0
         decisions = [
             RateDecision(allowed=count <= limit, remaining=max(limit - count, 0), retry_after=max(ttl, 1))
             for count, (_, limit) in zip(counts, hits, strict=True)
         ]
     refused = [decision for decision in decisions if not decision.allowed]
     if refused:
-        return max(refused, key=lambda decision: decision.retry_after), fetched
-    return min(decisions, key=lambda decision: decision.remaining), fetched
+        return max(refused, key=lambda decision: decision.retry_after), fetched, pushed
+    return min(decisions, key=lambda decision: decision.remaining), fetched, pushed
 
 
 @lru_cache(maxsize=1)
@@ -89,14 +111,32 @@ def redis_cache_client() -> redis.Redis | None:
     return redis.Redis.from_url(location[0] if isinstance(location, list | tuple) else location)
 
 
-# KEYS: the counters, then the keys to read; ARGV: how many counters, their time to live.
+# KEYS: the counters, the keys to read, [the list to push to].
+# ARGV: how many counters, their time to live, their limits, [guard reads, guard, value to push].
+# The push happens when every counter is within its limit and the guard holds; its result (the
+# list's new length, or false) comes last.
 _HITS_LUA = """
-local counters, out = tonumber(ARGV[1]), {}
+local counters, out, allowed = tonumber(ARGV[1]), {}, true
 for i = 1, counters do
   out[i] = redis.call('INCR', KEYS[i])
   if out[i] == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+  if out[i] > tonumber(ARGV[2 + i]) then allowed = false end
 end
-for i = counters + 1, #KEYS do out[i] = redis.call('GET', KEYS[i]) end
+local push_at = 3 + counters
+local reads_end = #KEYS
+if ARGV[push_at] then reads_end = #KEYS - 1 end
+for i = counters + 1, reads_end do out[i] = redis.call('GET', KEYS[i]) end
+if ARGV[push_at] then
+  local pushed = false
+  if allowed then
+    local guard = {}
+    for i = reads_end - tonumber(ARGV[push_at]) + 1, reads_end do guard[#guard + 1] = out[i] or '' end
+    if table.concat(guard, ':') == ARGV[push_at + 1] then
+      pushed = redis.call('RPUSH', KEYS[#KEYS], ARGV[push_at + 2])
+    end
+  end
+  out[#out + 1] = pushed
+end
 return out
 """
 

@@ -93,10 +93,23 @@ def validation_rows_record(rows: list[dict]) -> None:
         except redis.RedisError:
             logger.warning("validation buffer unavailable; writing %d row(s) synchronously", len(rows))
         else:
-            if length // FLUSH_AT > (length - len(rows)) // FLUSH_AT:
-                _request_flush()  # this push crossed a multiple of FLUSH_AT: one request per crossing
+            validation_rows_pushed(length, len(rows))
             return
     validation_rows_store(rows)
+
+
+def validation_buffer_shared() -> str | None:
+    """The buffer's list key when the buffer lives in the Redis of the cache (so a script run
+    there, such as the rate limits', may push rows to it), else None."""
+    location = settings.CACHES["default"].get("LOCATION")
+    return BUFFER_KEY if settings.REDIS_URL and location == settings.REDIS_URL else None
+
+
+def validation_rows_pushed(length: int, count: int) -> None:
+    """``count`` rows were pushed, leaving the list ``length`` long: the push that crosses a
+    multiple of ``FLUSH_AT`` asks for a flush."""
+    if length // FLUSH_AT > (length - count) // FLUSH_AT:
+        _request_flush()
 
 
 def _request_flush() -> None:

@@ -16,7 +16,7 @@ from licensing.services import license_key_normalize
 from settings_app.runtime import system_config_get
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
-from .snapshots import Found, LicenseSnapshot, Seat, snapshot_store, snapshot_token
+from .snapshots import Found, LicenseSnapshot, Seat, snapshot_answers, snapshot_store, snapshot_token
 
 CONFIG_PREFIX = "ipcontrol."
 
@@ -123,9 +123,7 @@ def license_seats_lookup(*, key: str, fingerprint: str, snapshot: LicenseSnapsho
     if not normalized:
         return None
     if snapshot is not None and snapshot.hit:
-        if snapshot.found is None or not fingerprint:
-            return snapshot.found
-        if any(seat.machine_id == fingerprint for seat in snapshot.found[1]):
+        if snapshot_answers(snapshot.found, fingerprint):
             return snapshot.found
         snapshot = None  # a machine without an active seat: its inactive binding is in the database
     token = snapshot_token(snapshot) if snapshot is not None else None

@@ -23,7 +23,7 @@ from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
 from .selectors import ipcontrol_config, license_seats_lookup
-from .snapshots import LicenseSnapshot, license_snapshots_forget
+from .snapshots import Found, LicenseSnapshot, license_snapshots_forget
 
 
 class Code:
@@ -97,7 +97,15 @@ def _license_locked_by_key(key: str) -> License | None:
 
 
 def _record(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, now: datetime, sync: bool) -> None:
-    row = validation_row(
+    row = _row(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
+    if sync:
+        LicenseValidation.objects.create(**row)
+    else:
+        validation_rows_record([row])
+
+
+def _row(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, now: datetime) -> dict:
+    return validation_row(
         license=check.license,
         binding=check.binding,
         ip_address=ip_address,
@@ -108,10 +116,6 @@ def _record(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address,
         failure_reason="" if check.valid else check.detail,
         created_at=now,
     )
-    if sync:
-        LicenseValidation.objects.create(**row)
-    else:
-        validation_rows_record([row])
 
 
 def license_validate(
@@ -132,7 +136,21 @@ def license_validate(
 
 
 def _validate(*, key: str, fingerprint: str, now: datetime, snapshot: LicenseSnapshot | None = None) -> LicenseCheck:
-    found = license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot)
+    return _judge(license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot), fingerprint, now)
+
+
+def license_validation_attempt(
+    *, found: Found, fingerprint: str, hostname: str, ip_address: str | None
+) -> tuple[LicenseCheck, dict]:
+    """What ``license_validate`` answers and records when the license is ``found`` (a process copy
+    of its snapshot that names the machine, see ``snapshot_answers``), without recording it: the
+    caller pushes the row in its rate-limit round trip, if the copy is still current."""
+    now = timezone.now()
+    check = _judge(found, fingerprint, now)
+    return check, _row(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
+
+
+def _judge(found: Found, fingerprint: str, now: datetime) -> LicenseCheck:
     if found is None:
         return _check(Code.NOT_FOUND)
     license, seats = found

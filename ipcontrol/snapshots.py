@@ -7,10 +7,16 @@ the endpoint's rate limits (``rate_limits_hit_fetching``) and trusted only while
 current: the token is the key's version plus a generation shared by all keys. A change to a
 license or to one of its machines sets a new version for its key; a change to any plan sets a
 new generation. Those writes happen at once (the writer's own connection reads its change) and
-again after commit, so that no copy read between the two survives. Versions are unique values
-drawn from a counter, never reused, so a lost version key can never revive an old copy. A copy
-is filled with the token observed *before* the database read: a change committed meanwhile has
-already replaced that token, and the stale copy is never used.
+again after commit, so that no copy read between the two survives. Versions are drawn from a
+counter and the generation is random, so no token is ever reused — not after a lost version key,
+nor after Redis itself lost everything (a new random generation then). A copy is filled with the
+token observed *before* the database read: a change committed meanwhile has already replaced that
+token, and the stale copy is never used.
+
+Each process also keeps the last current copy of each key it saw. The validation endpoint works
+its answer out from that copy first and sends its attempt row with the rate limits, guarded by
+the copy's token: Redis appends the row only if the token is still current, which makes a
+validation one round trip. Otherwise the usual path runs on the snapshot read in that trip.
 
 Changes made behind the ORM's back (raw SQL, or a Redis failure while a change is announced)
 are seen at the latest after ``SNAPSHOT_TTL_SECONDS``.
@@ -19,6 +25,7 @@ are seen at the latest after ``SNAPSHOT_TTL_SECONDS``.
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,6 +103,29 @@ def snapshot_fetch_keys(key_hash: str) -> list[str]:
     return [_snapshot_key(key_hash), _version_key(key_hash), _generation_key()]
 
 
+#: the last current copy this process saw of each key: (token, found), at most COPIES_KEPT
+_copies: dict[str, tuple[str, Found]] = {}
+COPIES_KEPT = 20_000
+
+
+def snapshot_copy(key_hash: str) -> tuple[str, Found] | None:
+    """This process's last copy of the key's snapshot and the token it was current under. It may
+    be stale: use it only with a guard on that token (``GuardedPush``)."""
+    return _copies.get(key_hash)
+
+
+def _keep(key_hash: str, token: str, found: Found) -> None:
+    if len(_copies) >= COPIES_KEPT:
+        _copies.clear()  # rare (that many distinct keys in one process); refilled as keys come back
+    _copies[key_hash] = (token, found)
+
+
+def snapshot_answers(found: Found, fingerprint: str) -> bool:
+    """Whether a snapshot (active machines only) answers for ``fingerprint``: a machine without an
+    active seat may have an inactive binding, which only the database knows."""
+    return found is None or not fingerprint or any(seat.machine_id == fingerprint for seat in found[1])
+
+
 def snapshot_from_fetched(key_hash: str, values: list[bytes | None]) -> LicenseSnapshot | None:
     """Decode what ``snapshot_fetch_keys`` read; None when there is no Redis cache."""
     if redis_cache_client() is None:
@@ -106,7 +136,9 @@ def snapshot_from_fetched(key_hash: str, values: list[bytes | None]) -> LicenseS
         return LicenseSnapshot(key_hash=key_hash, token=token)
     if not stored.startswith(token.encode() + b"\n"):
         return LicenseSnapshot(key_hash=key_hash, token=token)
-    return LicenseSnapshot(key_hash=key_hash, token=token, hit=True, found=_decoded(stored))
+    found = _decoded(stored)
+    _keep(key_hash, token, found)
+    return LicenseSnapshot(key_hash=key_hash, token=token, hit=True, found=found)
 
 
 @lru_cache(maxsize=4096)
@@ -124,10 +156,10 @@ def snapshot_token(snapshot: LicenseSnapshot) -> str | None:
     client = redis_cache_client()
     version_key, generation_key = _version_key(snapshot.key_hash), _generation_key()
     try:
-        fresh = client.incrby(_sequence_key(), 2)
+        fresh = client.incr(_sequence_key())
         pipe = client.pipeline(transaction=False)
         pipe.set(version_key, fresh, nx=True, ex=VERSION_TTL_SECONDS)
-        pipe.set(generation_key, fresh - 1, nx=True)
+        pipe.set(generation_key, secrets.token_hex(8), nx=True)
         pipe.get(version_key)
         pipe.get(generation_key)
         version, generation = pipe.execute()[2:]
@@ -146,6 +178,8 @@ def snapshot_store(snapshot: LicenseSnapshot, token: str | None, found: Found) -
         redis_cache_client().set(_snapshot_key(snapshot.key_hash), f"{token}\n{body}", ex=SNAPSHOT_TTL_SECONDS)
     except redis.RedisError:
         logger.warning("license snapshot cache unavailable", exc_info=True)
+        return
+    _keep(snapshot.key_hash, token, _decoded(f"{token}\n{body}".encode()))
 
 
 def _encode(found: Found) -> dict | None:
@@ -221,7 +255,7 @@ def _versions_renew(hashes: list[str]) -> None:
 def _generation_renew() -> None:
     client = redis_cache_client()
     try:
-        client.set(_generation_key(), client.incr(_sequence_key()))
+        client.set(_generation_key(), secrets.token_hex(8))
     except redis.RedisError:
         logger.exception("could not retire the license snapshots")
 

@@ -4,8 +4,8 @@
 Seeds PostgreSQL with 10,000 licenses and 1,000,000 validation rows (once; see seed.py), serves
 the app as in production (gunicorn, production settings, 2 CPU cores), runs a Celery worker with
 beat (the validation buffer is flushed while the load runs, as in production), validates every
-seeded machine once (steady use: each license then has its Redis snapshot, which lives ten
-minutes), and measures each endpoint with wrk at 50 concurrent connections. Prints requests/s,
+seeded machine workers+1 times (steady use: each license then has its Redis snapshot, which
+lives ten minutes, and each server process its copy), and measures each endpoint with wrk at 50 concurrent connections. Prints requests/s,
 p50/p99 latency and the CPU each process group spent per request (gunicorn, Celery, PostgreSQL,
 Redis, wrk), and checks the targets: validation throughput >= 50% of the health endpoint's,
 validation p99 < 50 ms.
@@ -139,11 +139,12 @@ def _measured(url: str, duration: int, script: list[str]) -> dict:
     return result
 
 
-def _warm_up(port: int, machines: Path) -> int:
-    """Validate every seeded machine once, as steady use does within the license snapshots' life
-    (``ipcontrol.snapshots.SNAPSHOT_TTL_SECONDS``); return how many validations were answered."""
+def _warm_up(port: int, machines: Path, passes: int) -> int:
+    """Validate every seeded machine ``passes`` times, as steady use does within the license
+    snapshots' life (``ipcontrol.snapshots.SNAPSHOT_TTL_SECONDS``), so that each server process
+    has most licenses' copies; return how many validations were answered."""
     lines = machines.read_text().split("\n")
-    lines = [line.split() for line in lines if line]
+    lines = [line.split() for line in lines if line] * passes
 
     def run(part: list[list[str]]) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -196,7 +197,7 @@ def main() -> None:
         count_sql = "SELECT count(*) FROM license_validations"
         rows_before = _sql(env, count_sql)
         _wrk(f"{base}/health/live", 3, [])  # warm-up
-        warmed = _warm_up(port, machines)
+        warmed = _warm_up(port, machines, passes=args.workers + 1)
         health = _measured(f"{base}/health/live", args.duration, [])
         validate = _measured(base, args.duration, script)
         time.sleep(6)  # let the beat job flush the last buffered rows

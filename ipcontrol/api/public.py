@@ -17,10 +17,18 @@ from rest_framework.views import APIView
 from celaest.api.parsers import StrictJSONParser
 from celaest.errors import LimitExceeded, exception_handler
 from celaest.net import client_ip
-from celaest.ratelimit import rate_limits_hit_fetching
+from celaest.ratelimit import GuardedPush, rate_limits_hit_fetching
 from ipcontrol import services
+from ipcontrol.buffer import validation_buffer_shared, validation_rows_pushed
 from ipcontrol.certificates import public_keys_document
-from ipcontrol.snapshots import LicenseSnapshot, license_key_hash, snapshot_fetch_keys, snapshot_from_fetched
+from ipcontrol.snapshots import (
+    LicenseSnapshot,
+    license_key_hash,
+    snapshot_answers,
+    snapshot_copy,
+    snapshot_fetch_keys,
+    snapshot_from_fetched,
+)
 from licensing.services import license_key_normalize
 
 from .serializers import (
@@ -36,22 +44,32 @@ _TOO_MANY = OpenApiResponse(description="Too many attempts from this IP or for t
 _MALFORMED = OpenApiResponse(description="Malformed request (error code invalid).")
 
 
-def _limit(*, ip_address: str | None, key: str | None) -> LicenseSnapshot | None:
+def _limit(
+    *, ip_address: str | None, key: str | None, push: GuardedPush | None = None
+) -> tuple[LicenseSnapshot | None, bool]:
     """One hit per caller IP and (for a well-formed request) per key, counted in one round trip
-    that also reads the key's license snapshot."""
+    that also reads the key's license snapshot and makes ``push`` if its guard holds. Returns the
+    snapshot and whether the push was made."""
     hits = [(f"license-ip:{ip_address or 'unknown'}", settings.LICENSE_VALIDATE_RATE_PER_IP)]
-    normalized = license_key_normalize(key) if key is not None else ""
-    key_hash = license_key_hash(normalized) if normalized else None
+    key_hash = _key_hash(key)
     fetch = []
     if key_hash:
         hits.append((f"license-key:{key_hash}", settings.LICENSE_VALIDATE_RATE_PER_KEY))
         fetch = snapshot_fetch_keys(key_hash)
-    decision, fetched = rate_limits_hit_fetching(hits=hits, window_seconds=60, fetch=fetch)
+    decision, fetched, pushed = rate_limits_hit_fetching(hits=hits, window_seconds=60, fetch=fetch, push=push)
     if not decision.allowed:
         raise LimitExceeded(
             "Too many license requests; retry later.", code="rate_limited", retry_after=decision.retry_after
         )
-    return snapshot_from_fetched(key_hash, fetched) if key_hash else None
+    if pushed:
+        validation_rows_pushed(pushed, 1)
+        return None, True
+    return (snapshot_from_fetched(key_hash, fetched) if key_hash else None), False
+
+
+def _key_hash(key: str | None) -> str | None:
+    normalized = license_key_normalize(key) if key is not None else ""
+    return license_key_hash(normalized) if normalized else None
 
 
 def _json_response(response: Response) -> Response:
@@ -96,15 +114,14 @@ class PublicLicenseView(APIView):
             json.dumps(body, ensure_ascii=False, separators=(",", ":")), content_type="application/json"
         )
 
-    def _parse(self, request) -> tuple[dict, str | None, LicenseSnapshot | None]:
+    def _parse(self, request) -> tuple[dict, str | None]:
         ip_address = client_ip(request)
         payload = StrictJSONParser().parse(request, parser_context={})
         data, errors = check_request_parse(payload, fingerprint_required=self.fingerprint_required)
         if errors:
             _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
             raise ValidationError(errors)
-        snapshot = _limit(ip_address=ip_address, key=data["key"])
-        return data, ip_address, snapshot
+        return data, ip_address
 
 
 def _check_schema(summary: str, request_serializer) -> dict:
@@ -126,7 +143,8 @@ class LicenseCheckView(PublicLicenseView):
     reads_snapshot = False
 
     def post(self, request):
-        data, ip_address, snapshot = self._parse(request)
+        data, ip_address = self._parse(request)
+        snapshot, _ = _limit(ip_address=ip_address, key=data["key"])
         extra = {"snapshot": snapshot} if self.reads_snapshot else {}
         check = type(self).service(
             key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address, **extra
@@ -140,6 +158,27 @@ class LicenseValidateView(LicenseCheckView):
 
     service = services.license_validate
     reads_snapshot = True
+
+    def post(self, request):
+        """In one Redis round trip when this process holds a copy of the license's snapshot: the
+        answer is worked out from the copy first, and its row is pushed with the rate limits only
+        if the copy is still current (else the usual path runs on the snapshot read meanwhile)."""
+        data, ip_address = self._parse(request)
+        key, fingerprint, hostname = data["key"], data["fingerprint"], data["hostname"]
+        key_hash, buffer_key = _key_hash(key), validation_buffer_shared()
+        copy = snapshot_copy(key_hash) if key_hash and buffer_key else None
+        push = check = None
+        if copy is not None and snapshot_answers(copy[1], fingerprint):
+            check, row = services.license_validation_attempt(
+                found=copy[1], fingerprint=fingerprint, hostname=hostname, ip_address=ip_address
+            )
+            push = GuardedPush(key=buffer_key, value=json.dumps(row), guard=copy[0], guard_reads=2)
+        snapshot, pushed = _limit(ip_address=ip_address, key=key, push=push)
+        if not pushed:
+            check = services.license_validate(
+                key=key, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, snapshot=snapshot
+            )
+        return self.answer(services.license_check_body(check, nonce=data["nonce"]))
 
 
 @extend_schema_view(
@@ -174,7 +213,8 @@ class LicenseCheckoutView(PublicLicenseView):
         responses={200: LicenseCheckoutResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
     )
     def post(self, request):
-        data, ip_address, snapshot = self._parse(request)
+        data, ip_address = self._parse(request)
+        snapshot, _ = _limit(ip_address=ip_address, key=data["key"])
         check, certificate = services.license_checkout(
             key=data["key"],
             fingerprint=data["fingerprint"],

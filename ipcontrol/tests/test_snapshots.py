@@ -1,16 +1,18 @@
 """The Redis copy of licenses that validation reads: used without a query while current, and
 never once a change to the license, its machines or its plan has retired it."""
 
+import json
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from celaest.ratelimit import redis_cache_client
-from ipcontrol import snapshots
+from ipcontrol import buffer, snapshots
 from ipcontrol.services import bindings_deactivate_stale, license_activate, license_deactivate
 from licensing.services import license_reinstate, license_renew, license_suspend
 from tests import factories as f
@@ -148,3 +150,32 @@ def test_changes_are_announced_again_after_commit(license, django_capture_on_com
     for callback in callbacks:
         callback()
     assert not _read().hit  # the copy taken before commit is retired too
+
+
+def test_a_validation_is_one_round_trip_while_the_process_copy_is_current(license, monkeypatch):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"  # reads the snapshot: the process keeps a copy
+    sent = []
+    execute = redis.Redis.execute_command
+
+    def counted(client, *args, **options):
+        sent.append(args[0])
+        return execute(client, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    with CaptureQueriesContext(connection) as queries:
+        body = _validate()
+    assert body["code"] == "VALID" and body["license"]["active_machines"] == 1
+    assert len(queries) == 0 and sent == ["EVALSHA"]
+    rows = redis_cache_client().lrange(buffer.BUFFER_KEY, 0, -1)
+    assert len(rows) == 2 and json.loads(rows[-1])["result_code"] == "VALID"
+
+
+def test_a_stale_process_copy_pushes_nothing(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    license_suspend(license=license, reason="unpaid")  # retires the copy this process holds
+    assert _validate()["code"] == "SUSPENDED"
+    rows = [json.loads(row) for row in redis_cache_client().lrange(buffer.BUFFER_KEY, 0, -1)]
+    assert [row["result_code"] for row in rows] == ["VALID", "SUSPENDED"]
+    assert _validate()["code"] == "SUSPENDED"  # and the new copy is used from then on
