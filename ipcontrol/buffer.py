@@ -173,17 +173,17 @@ def validation_buffer_length() -> int:
 def validation_rows_store(rows: list[dict]) -> None:
     """Insert attempt rows (idempotently), refresh the bindings they came from, then look for
     collisions on their licenses. A failing detection is logged, never blocks the rows."""
-    from .collisions import collisions_detect
+    from .collisions import collision_candidates, collisions_detect
 
     if not rows:
         return
     _rows_insert(rows)
-    license_ids = {row["license_id"] for row in rows if row["license_id"] and row["is_valid"]}
-    if license_ids:
-        try:
+    try:
+        license_ids = collision_candidates(rows)
+        if license_ids:
             collisions_detect(license_ids=license_ids)
-        except Exception:
-            logger.exception("collision detection failed for %d license(s)", len(license_ids))
+    except Exception:
+        logger.exception("collision detection failed for a batch of %d row(s)", len(rows))
 
 
 @transaction.atomic

@@ -17,8 +17,13 @@ the severity. A new collision records a system event and emits ``license.collisi
 collisions quiet for ``collision_quiet_minutes`` are resolved automatically.
 """
 
+import logging
+import time
 from datetime import datetime, timedelta
+from functools import lru_cache
 
+import redis
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -26,6 +31,7 @@ from django.utils import timezone
 from audit.models import AuditLog, SystemEvent
 from audit.services import audit_record, system_event_record
 from celaest.errors import Conflict
+from celaest.ratelimit import redis_cache_client
 from identity.models import User
 from licensing.models import License
 from licensing.selectors import license_effective_limits
@@ -33,6 +39,8 @@ from settings_app.events import emit_event
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
 from .selectors import IpControlConfig, ipcontrol_config
+
+logger = logging.getLogger(__name__)
 
 Type = LicenseCollision.CollisionType
 Severity = LicenseCollision.Severity
@@ -125,6 +133,68 @@ def collision_report(
     )
     emit_event("license.collision_detected", organization=license.organization, payload=collision_event_data(collision))
     return collision, True
+
+
+# KEYS: per license, the sorted sets of its machines and of its IPs (scored by when last seen).
+# ARGV: the oldest score kept, the sets' time to live, then per license its number of attempts
+# followed by (score, machine, ip) for each. Returns per license 1 when it has two machines or two
+# IPs in the window (a candidate for detection), else 0.
+_SEEN_LUA = """
+local cutoff, ttl, at, out = ARGV[1], ARGV[2], 3, {}
+for k = 1, #KEYS, 2 do
+  local machines, ips, count = KEYS[k], KEYS[k + 1], tonumber(ARGV[at])
+  at = at + 1
+  for _ = 1, count do
+    redis.call('ZADD', machines, 'GT', ARGV[at], ARGV[at + 1])
+    if ARGV[at + 2] ~= '' then redis.call('ZADD', ips, 'GT', ARGV[at], ARGV[at + 2]) end
+    at = at + 3
+  end
+  redis.call('ZREMRANGEBYSCORE', machines, '-inf', '(' .. cutoff)
+  redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. cutoff)
+  redis.call('EXPIRE', machines, ttl)
+  redis.call('EXPIRE', ips, ttl)
+  local busy = redis.call('ZCARD', machines) > 1 or redis.call('ZCARD', ips) > 1
+  out[#out + 1] = busy and 1 or 0
+end
+return out
+"""
+
+
+@lru_cache(maxsize=1)
+def _seen_script():
+    return redis_cache_client().register_script(_SEEN_LUA)
+
+
+def collision_candidates(rows: list[dict], *, config: IpControlConfig | None = None) -> set[str]:
+    """The licenses among the valid attempt ``rows`` that may be in a collision: seen on two
+    machines or from two IPs within the detection windows. Each license's machines and IPs are
+    kept in Redis as the rows go by, so a flush runs the database detection only for those, not
+    for every license that was used (the common case: one machine, one address). Without Redis,
+    every license used is a candidate."""
+    valid = [row for row in rows if row["license_id"] and row["is_valid"]]
+    client = redis_cache_client()
+    if client is None or not valid:
+        return {row["license_id"] for row in valid}
+    config = config or ipcontrol_config()
+    window = 60 * max(config.collision_window_minutes, config.clone_window_minutes)
+    by_license: dict[str, list[dict]] = {}
+    for row in valid:
+        by_license.setdefault(row["license_id"], []).append(row)
+    keys, args = [], [time.time() - window, window + 60]
+    for license_id, attempts in by_license.items():
+        keys += [
+            cache.make_key(f"ipcontrol:seen-machines:{license_id}"),
+            cache.make_key(f"ipcontrol:seen-ips:{license_id}"),
+        ]
+        args.append(len(attempts))
+        for row in attempts:
+            args += [datetime.fromisoformat(row["created_at"]).timestamp(), row["machine_id"], row["ip_address"] or ""]
+    try:
+        flags = _seen_script()(keys=keys, args=args, client=client)
+    except redis.RedisError:
+        logger.warning("collision pre-filter unavailable; detecting on every license used", exc_info=True)
+        return set(by_license)
+    return {license_id for license_id, flag in zip(by_license, flags, strict=True) if flag}
 
 
 def collisions_detect(*, license_ids, now: datetime | None = None, config: IpControlConfig | None = None) -> int:

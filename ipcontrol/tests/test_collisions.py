@@ -188,3 +188,30 @@ def test_staff_deactivate_a_machine_in_the_admin(license, client):
     assert not binding.is_active and binding.deactivated_at is not None
     assert AuditLog.objects.filter(resource_id=str(binding.pk), source="admin").exists()
     assert _validate(license, "a", "198.51.100.1") == "NO_MACHINE"
+
+
+def test_detection_only_queries_licenses_seen_on_two_machines_or_ips(license):
+    """A flush remembers each license's machines and IPs (in Redis) and runs the detection
+    queries only for licenses seen on two of either within the window, across flushes."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def flush_queries():
+        with CaptureQueriesContext(connection) as queries:
+            validation_buffer_flush()
+        return [query["sql"] for query in queries if "COUNT(DISTINCT" in query["sql"]]
+
+    _activate(license, "a")
+    for _ in range(3):
+        _validate(license, "a", "198.51.100.1")
+    assert flush_queries() == []  # one machine, one address: nothing to look for
+    _deactivate(license, "a")
+    _activate(license, "b")
+    _validate(license, "b", "198.51.100.1")
+    assert flush_queries() != []  # a second machine in the window, seen in an earlier flush
+    assert not LicenseCollision.objects.exists()  # two machines, two allowed
+    _deactivate(license, "b")
+    _activate(license, "c")
+    _validate(license, "c", "198.51.100.1")
+    validation_buffer_flush()
+    assert LicenseCollision.objects.get(collision_type="over_limit").details["machines"] == 3
