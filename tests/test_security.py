@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from rest_framework.test import APIClient
 
 from identity.models import User
+from ipcontrol.certificates import signing_key_generate
 from tests.factories import OrganizationFactory, StaffUserFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ def test_deploy_checks_are_clean_with_production_settings(tmp_path):
         SECRET_KEY="x" * 20 + "-Production-Secret-Key-Of-Enough-Length-0123456789",
         ALLOWED_HOSTS="celaest.example.com",
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        LICENSE_SIGNING_KEYS=signing_key_generate(),
         CELAEST_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.cache import cache
 
+from ipcontrol.certificates import signing_key_generate
+
 ROOT = Path(__file__).resolve().parent.parent
 PRINT_SETTINGS = (
     "import django; django.setup(); from django.conf import settings as s; "
@@ -59,6 +61,19 @@ def test_production_refuses_to_start_without_allowed_hosts():
     assert "ALLOWED_HOSTS must list" in result.stderr
 
 
+def test_production_refuses_to_start_without_license_signing_keys():
+    result = _python(
+        PRINT_SETTINGS,
+        DJANGO_SETTINGS_MODULE="celaest.settings.production",
+        SECRET_KEY="k" * 64,
+        ALLOWED_HOSTS="celaest.example.com",
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        LICENSE_SIGNING_KEYS="",
+    )
+    assert result.returncode != 0
+    assert "LICENSE_SIGNING_KEYS must hold" in result.stderr
+
+
 def test_production_starts_with_real_configuration():
     result = _python(
         PRINT_SETTINGS,
@@ -66,6 +81,7 @@ def test_production_starts_with_real_configuration():
         SECRET_KEY="k" * 64,
         ALLOWED_HOSTS="celaest.example.com",
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        LICENSE_SIGNING_KEYS=signing_key_generate(),
     )
     assert result.returncode == 0, result.stderr
 

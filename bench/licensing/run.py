@@ -52,7 +52,7 @@ def _env(var_dir: Path) -> dict:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "LICENSE_SIGNING_KEYS": os.environ.get("LICENSE_SIGNING_KEYS", ""),
+        "LICENSE_SIGNING_KEYS": os.environ.get("LICENSE_SIGNING_KEYS") or _signing_key(),
         "SECURE_SSL_REDIRECT": "false",
         "TRUSTED_PROXIES": "127.0.0.1/32",
         "LOG_LEVEL": "WARNING",
@@ -60,6 +60,14 @@ def _env(var_dir: Path) -> dict:
         "CELAEST_VAR_DIR": str(var_dir),
         "PYTHONPATH": str(ROOT),
     }
+
+
+def _signing_key() -> str:
+    """A fresh license signing key (production settings require one)."""
+    command = [PYTHON, "manage.py", "generate_license_signing_key"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "celaest.settings", "CELAEST_ENV_FILE": "/nonexistent"}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
 
 
 def _create_database(url: str) -> None:

@@ -1,4 +1,5 @@
-"""Production settings: refuse to start without a real secret key and allowed hosts."""
+"""Production settings: refuse to start without a real secret key, allowed hosts, encryption keys
+and license signing keys."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -15,6 +16,12 @@ if not ALLOWED_HOSTS:
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must hold at least one Fernet key.")
+# Every server must sign offline license certificates with the same managed key.
+LICENSE_SIGNING_KEYS = env.list("LICENSE_SIGNING_KEYS", default=[])
+if not LICENSE_SIGNING_KEYS or not all(":" in entry for entry in LICENSE_SIGNING_KEYS):
+    raise ImproperlyConfigured(
+        "LICENSE_SIGNING_KEYS must hold at least one kid:key entry (python manage.py generate_license_signing_key)."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
