@@ -13,13 +13,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import resolve
 
+from .net import client_ip
+
 _current: ContextVar["RequestContext | None"] = ContextVar("celaest_request_context", default=None)
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The peer address. ``X-Forwarded-For`` is not trusted here: a reverse proxy in front sets
-    ``REMOTE_ADDR`` (e.g. gunicorn's ``--forwarded-allow-ips``)."""
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def request_source(request: HttpRequest) -> str:

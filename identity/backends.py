@@ -11,9 +11,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
+from celaest.net import client_ip
+
 
 def _client_ip(request) -> str:
-    return (request.META.get("REMOTE_ADDR") if request is not None else None) or "unknown"
+    """The caller behind any trusted proxy: throttling the proxy's address would lock out everyone."""
+    return (client_ip(request) if request is not None else None) or "unknown"
 
 
 def _keys(request, username: str) -> tuple[str, str]:

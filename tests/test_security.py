@@ -81,6 +81,38 @@ def test_admin_login_locks_after_repeated_failures(client, settings):
 
 
 @pytest.mark.django_db
+def test_login_throttling_per_address_sees_the_client_behind_a_trusted_proxy(client, settings):
+    """Behind the deployment's reverse proxy every login comes from the proxy's address: counting
+    failures per that address would lock everyone out after one person's mistakes."""
+    settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_LIMIT_PER_IP = 100, 3
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    for email in ("ops@example.com", "other@example.com"):
+        StaffUserFactory(email=email)
+    proxied = {"REMOTE_ADDR": "10.0.0.2"}
+    for _ in range(3):
+        client.post(
+            "/admin/login/",
+            {"username": "ops@example.com", "password": "x"},
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+            **proxied,
+        )
+    client.post(
+        "/admin/login/",
+        {"username": "other@example.com", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        **proxied,
+    )
+    assert "_auth_user_id" not in client.session  # that client's address is locked
+    client.post(
+        "/admin/login/",
+        {"username": "other@example.com", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        **proxied,
+    )
+    assert "_auth_user_id" in client.session  # another client through the same proxy is not
+
+
+@pytest.mark.django_db
 def test_session_authenticated_writes_need_the_csrf_token():
     owner = UserFactory(organization=OrganizationFactory(max_users=10), role=User.Role.OWNER)
     client = APIClient(enforce_csrf_checks=True)
