@@ -3,6 +3,7 @@
 import base64
 import json
 import random
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -637,11 +638,22 @@ def system_config_create(
     )
 
 
+_CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+CONFIG_KEY_RULE = "Use letters, digits, '_', '.', ':' and '-' (e.g. 'billing.grace_days')."
+
+
+def config_key_is_valid(key: str) -> bool:
+    """The one rule for system setting keys (API and ``config`` command alike)."""
+    return bool(_CONFIG_KEY_RE.match(key))
+
+
 @transaction.atomic
 def system_config_set(
     *, key: str, value, actor: User | None = None, is_sensitive: bool | None = None, description: str | None = None
 ) -> tuple[SystemConfig, bool]:
     """Create or change setting ``key`` (the ``config set`` command). Returns (config, created)."""
+    if not config_key_is_valid(key):
+        raise InvalidInput(CONFIG_KEY_RULE, details={"key": [CONFIG_KEY_RULE]})
     if contains_nul(value):
         raise InvalidInput("A setting cannot hold the NUL character.", details={"value": ["NUL is not allowed."]})
     config = SystemConfig.objects.select_for_update().filter(key=key).first()

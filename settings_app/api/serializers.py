@@ -4,8 +4,6 @@ Secrets never leave in a response after creation: no session token, API key hash
 secret is a field here; the raw API key and webhook secret appear once, in the create response.
 """
 
-import re
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,10 +11,10 @@ from celaest.validation import contains_nul
 from settings_app.events import WEBHOOK_SUBSCRIBABLE
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from settings_app.selectors import api_scope_resources, user_session_is_current
+from settings_app.services import CONFIG_KEY_RULE, config_key_is_valid
 
 #: What a sensitive setting's value is replaced with in every response.
 SENSITIVE_MASK = "••••••"
-_CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 
 
 class UserSessionSerializer(serializers.ModelSerializer):
@@ -177,8 +175,8 @@ class SystemConfigSerializer(serializers.ModelSerializer):
         return value
 
     def validate_key(self, key: str) -> str:
-        if not _CONFIG_KEY_RE.match(key):
-            raise serializers.ValidationError("Use letters, digits, '_', '.', ':' and '-' (e.g. 'billing.grace_days').")
+        if not config_key_is_valid(key):
+            raise serializers.ValidationError(CONFIG_KEY_RULE)
         return key
 
     def to_representation(self, instance: SystemConfig):

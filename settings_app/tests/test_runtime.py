@@ -88,6 +88,8 @@ def test_config_command_get_and_set_with_masking():
         (["get", "nope"], "No setting"),
         (["set", "k", "not json"], "must be JSON"),
         (["set", "k", '"a\\u0000b"'], "NUL"),
+        (["set", "has space", "1"], "Use letters, digits"),  # the key rule the API applies too
+        (["set", ".starts-with-dot", "1"], "Use letters, digits"),
     ],
 )
 def test_config_command_errors(args, message):
