@@ -9,18 +9,16 @@ from rest_framework.response import Response
 from aimesh.filters import AIApiKeyFilterSet, AIModelFilterSet, PromptFilterSet
 from aimesh.models import AIApiKey, AIModel, Prompt
 from aimesh.services import prompt_activate, prompt_new_version
+from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, StaffViewSet, conflicts_answered_409
 
 from .serializers import AIApiKeySerializer, AIModelSerializer, PromptSerializer
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List AI models"),
-    retrieve=extend_schema(summary="Get an AI model"),
-    create=extend_schema(summary="Add an AI model (staff)"),
-    update=extend_schema(summary="Replace an AI model (staff)"),
-    partial_update=extend_schema(summary="Update an AI model (staff)"),
-    destroy=extend_schema(summary="Delete an unused AI model (staff)"),
+    **crud_schema(
+        "an AI model", "AI models", create="Add an AI model (staff)", destroy="Delete an unused AI model (staff)"
+    )
 )
 class AIModelViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the active models; staff see and manage all of them."""
@@ -41,12 +39,12 @@ class AIModelViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List prompts"),
-    retrieve=extend_schema(summary="Get a prompt version"),
-    create=extend_schema(summary="Add a prompt version (staff)"),
-    update=extend_schema(summary="Replace a prompt version (staff)"),
-    partial_update=extend_schema(summary="Update a prompt version (staff)"),
-    destroy=extend_schema(summary="Delete an unused prompt version (staff)"),
+    **crud_schema(
+        "a prompt version",
+        "prompts",
+        create="Add a prompt version (staff)",
+        destroy="Delete an unused prompt version (staff)",
+    )
 )
 class PromptViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the active version of each prompt; staff see every version."""
@@ -90,12 +88,13 @@ class PromptViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List pooled provider keys (staff)"),
-    retrieve=extend_schema(summary="Get a pooled provider key (staff)"),
-    create=extend_schema(summary="Add a provider key to the pool (staff)"),
-    update=extend_schema(summary="Replace a pooled provider key (staff)"),
-    partial_update=extend_schema(summary="Update a pooled provider key (staff)"),
-    destroy=extend_schema(summary="Remove a provider key from the pool (staff)"),
+    **crud_schema(
+        "a pooled provider key",
+        "pooled provider keys",
+        staff_reads=True,
+        create="Add a provider key to the pool (staff)",
+        destroy="Remove a provider key from the pool (staff)",
+    )
 )
 class AIApiKeyViewSet(DatabaseConflictsMixin, StaffViewSet, CrudMixin):
     serializer_class = AIApiKeySerializer

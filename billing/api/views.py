@@ -24,6 +24,7 @@ from billing.filters import (
 from billing.gateways import stripe_event_construct
 from billing.models import Coupon, Order, PaymentGateway, TaxRate
 from celaest.api import permissions as perms
+from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, StaffViewSet, TenantViewSet
 from celaest.errors import Conflict, InvalidInput
 from celaest.net import client_ip
@@ -45,12 +46,7 @@ IDEM_HELP = "Any unique string per checkout attempt (e.g. a UUID); retries reuse
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List payment gateways"),
-    retrieve=extend_schema(summary="Get a payment gateway"),
-    create=extend_schema(summary="Create a payment gateway (staff)"),
-    update=extend_schema(summary="Replace a payment gateway (staff)"),
-    partial_update=extend_schema(summary="Update a payment gateway (staff)"),
-    destroy=extend_schema(summary="Delete an unused payment gateway (staff)"),
+    **crud_schema("a payment gateway", "payment gateways", destroy="Delete an unused payment gateway (staff)")
 )
 class PaymentGatewayViewSet(CatalogViewSet, CrudMixin):
     """Customers see active gateways. ``config`` is edited in the admin only, never served."""
@@ -72,14 +68,7 @@ class PaymentGatewayViewSet(CatalogViewSet, CrudMixin):
         services.payment_gateway_delete(gateway=instance)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List tax rates"),
-    retrieve=extend_schema(summary="Get a tax rate"),
-    create=extend_schema(summary="Create a tax rate (staff)"),
-    update=extend_schema(summary="Replace a tax rate (staff)"),
-    partial_update=extend_schema(summary="Update a tax rate (staff)"),
-    destroy=extend_schema(summary="Delete an unused tax rate (staff)"),
-)
+@extend_schema_view(**crud_schema("a tax rate", "tax rates", destroy="Delete an unused tax rate (staff)"))
 class TaxRateViewSet(CatalogViewSet, CrudMixin):
     """Customers see active tax rates."""
 
@@ -100,14 +89,7 @@ class TaxRateViewSet(CatalogViewSet, CrudMixin):
         services.tax_rate_delete(tax_rate=instance)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List coupons (staff)"),
-    retrieve=extend_schema(summary="Get a coupon (staff)"),
-    create=extend_schema(summary="Create a coupon (staff)"),
-    update=extend_schema(summary="Replace a coupon (staff)"),
-    partial_update=extend_schema(summary="Update a coupon (staff)"),
-    destroy=extend_schema(summary="Delete an unused coupon (staff)"),
-)
+@extend_schema_view(**crud_schema("a coupon", "coupons", staff_reads=True, destroy="Delete an unused coupon (staff)"))
 class CouponViewSet(StaffViewSet, CrudMixin):
     serializer_class = CouponSerializer
     scope_resource = "coupons"

@@ -9,6 +9,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from celaest.api import permissions as perms
+from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMixin, ReadOnlyMixin, TenantViewSet
 from celaest.net import client_ip
 from licensing import services
@@ -28,12 +29,7 @@ UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List subscription plans"),
-    retrieve=extend_schema(summary="Get a subscription plan"),
-    create=extend_schema(summary="Create a subscription plan (staff)"),
-    update=extend_schema(summary="Replace a subscription plan (staff)"),
-    partial_update=extend_schema(summary="Update a subscription plan (staff)"),
-    destroy=extend_schema(summary="Delete an unused subscription plan (staff)"),
+    **crud_schema("a subscription plan", "subscription plans", destroy="Delete an unused subscription plan (staff)")
 )
 class SubscriptionPlanViewSet(DatabaseConflictsMixin, CatalogViewSet, CrudMixin):
     """Customers see the plans on sale; staff see and manage every plan."""

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, OwnViewSet, ReadOnlyMixin, TenantViewSet
 from celaest.errors import NotFound
 from celaest.net import client_ip
@@ -48,12 +49,7 @@ from .serializers import (
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List product categories"),
-    retrieve=extend_schema(summary="Get a product category"),
-    create=extend_schema(summary="Create a product category (staff)"),
-    update=extend_schema(summary="Replace a product category (staff)"),
-    partial_update=extend_schema(summary="Update a product category (staff)"),
-    destroy=extend_schema(summary="Delete an unused product category (staff)"),
+    **crud_schema("a product category", "product categories", destroy="Delete an unused product category (staff)")
 )
 class ProductCategoryViewSet(CatalogViewSet, CrudMixin):
     """Customers see active categories; staff see and manage all of them."""
@@ -81,14 +77,7 @@ class ProductCategoryViewSet(CatalogViewSet, CrudMixin):
         services.product_category_delete(category=instance)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List products"),
-    retrieve=extend_schema(summary="Get a product"),
-    create=extend_schema(summary="Create a product (staff)"),
-    update=extend_schema(summary="Replace a product (staff)"),
-    partial_update=extend_schema(summary="Update a product (staff)"),
-    destroy=extend_schema(summary="Delete a product (staff; soft delete)"),
-)
+@extend_schema_view(**crud_schema("a product", "products", destroy="Delete a product (staff; soft delete)"))
 class ProductViewSet(CatalogViewSet, CrudMixin):
     """Customers see published products; staff see drafts and archived ones too."""
 
@@ -116,12 +105,12 @@ class ProductViewSet(CatalogViewSet, CrudMixin):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List product releases"),
-    retrieve=extend_schema(summary="Get a product release"),
-    create=extend_schema(summary="Create a product release (staff)"),
-    update=extend_schema(summary="Replace a product release (staff)"),
-    partial_update=extend_schema(summary="Update or publish a product release (staff)"),
-    destroy=extend_schema(summary="Delete a never-downloaded product release (staff)"),
+    **crud_schema(
+        "a product release",
+        "product releases",
+        partial_update="Update or publish a product release (staff)",
+        destroy="Delete a never-downloaded product release (staff)",
+    )
 )
 class ProductReleaseViewSet(CatalogViewSet, CrudMixin):
     """Customers see published releases of published products, without the file's location."""

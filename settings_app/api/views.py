@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CrudMixin, OwnViewSet, ReadOnlyMixin, StaffViewSet, TenantViewSet
 from celaest.errors import Forbidden
 from settings_app import runtime, selectors, services
@@ -236,12 +237,12 @@ class WebhookDeliveryViewSet(TenantViewSet, ReadOnlyMixin):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List system settings (staff)"),
-    retrieve=extend_schema(summary="Get a system setting (staff)"),
-    create=extend_schema(summary="Create a system setting (staff)"),
-    update=extend_schema(summary="Replace a system setting; omit value to keep it (staff)"),
-    partial_update=extend_schema(summary="Update a system setting (staff)"),
-    destroy=extend_schema(summary="Delete a system setting (staff)"),
+    **crud_schema(
+        "a system setting",
+        "system settings",
+        staff_reads=True,
+        update="Replace a system setting; omit value to keep it (staff)",
+    )
 )
 class SystemConfigViewSet(StaffViewSet, CrudMixin):
     """Platform settings by key (dots allowed, e.g. ``billing.grace_days``). Sensitive values are
@@ -270,14 +271,7 @@ class SystemConfigViewSet(StaffViewSet, CrudMixin):
         services.system_config_update(config=serializer.instance, actor=self.request.user, value=value, **changes)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List feature flags (staff)"),
-    retrieve=extend_schema(summary="Get a feature flag (staff)"),
-    create=extend_schema(summary="Create a feature flag (staff)"),
-    update=extend_schema(summary="Replace a feature flag (staff)"),
-    partial_update=extend_schema(summary="Update a feature flag (staff)"),
-    destroy=extend_schema(summary="Delete a feature flag (staff)"),
-)
+@extend_schema_view(**crud_schema("a feature flag", "feature flags", staff_reads=True))
 class FeatureFlagViewSet(StaffViewSet, CrudMixin):
     serializer_class = FeatureFlagSerializer
     scope_resource = "feature-flags"
