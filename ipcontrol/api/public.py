@@ -139,15 +139,12 @@ class LicenseCheckView(PublicLicenseView):
     """Runs ``service`` on the request's key and machine and answers its ``LicenseCheck``."""
 
     service = None
-    #: whether ``service`` reads the license from its snapshot (read-only services do)
-    reads_snapshot = False
 
     def post(self, request):
         data, ip_address = self._parse(request)
-        snapshot, _ = _limit(ip_address=ip_address, key=data["key"])
-        extra = {"snapshot": snapshot} if self.reads_snapshot else {}
+        _limit(ip_address=ip_address, key=data["key"])
         check = type(self).service(
-            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address, **extra
+            key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
         )
         return self.answer(services.license_check_body(check, nonce=data["nonce"]))
 
@@ -157,7 +154,6 @@ class LicenseValidateView(LicenseCheckView):
     """Whether the license may run on this machine now. Every attempt is recorded."""
 
     service = services.license_validate
-    reads_snapshot = True
 
     def post(self, request):
         """In one Redis round trip when this process holds a copy of the license's snapshot: the
