@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from functools import lru_cache
 import redis
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from celaest.ratelimit import redis_cache_client
@@ -104,20 +105,26 @@ def snapshot_fetch_keys(key_hash: str) -> list[str]:
 
 
 #: the last current copy this process saw of each key: (token, found), at most COPIES_KEPT
-_copies: dict[str, tuple[str, Found]] = {}
+#: the last current copy this process saw of each key: (token, found, monotonic expiry)
+_copies: dict[str, tuple[str, Found, float]] = {}
 COPIES_KEPT = 20_000
 
 
 def snapshot_copy(key_hash: str) -> tuple[str, Found] | None:
     """This process's last copy of the key's snapshot and the token it was current under. It may
-    be stale: use it only with a guard on that token (``GuardedPush``)."""
-    return _copies.get(key_hash)
+    be stale: use it only with a guard on that token (``GuardedPush``). Like the Redis copy, it
+    lives ``SNAPSHOT_TTL_SECONDS``, which bounds how long a change made behind the ORM's back
+    goes unseen."""
+    kept = _copies.get(key_hash)
+    if kept is None or kept[2] < time.monotonic():
+        return None
+    return kept[0], kept[1]
 
 
 def _keep(key_hash: str, token: str, found: Found) -> None:
     if len(_copies) >= COPIES_KEPT:
         _copies.clear()  # rare (that many distinct keys in one process); refilled as keys come back
-    _copies[key_hash] = (token, found)
+    _copies[key_hash] = (token, found, time.monotonic() + SNAPSHOT_TTL_SECONDS)
 
 
 def snapshot_answers(found: Found, fingerprint: str) -> bool:
@@ -260,9 +267,19 @@ def _generation_renew() -> None:
         logger.exception("could not retire the license snapshots")
 
 
+@receiver(pre_save, sender=License)
+def _license_key_before(sender, instance: License, **kwargs):
+    """Remember the stored key: were it ever changed, the old key's copies must go too."""
+    if not instance._state.adding:
+        instance._stored_license_key = (
+            License.all_objects.filter(pk=instance.pk).values_list("license_key", flat=True).first()
+        )
+
+
 @receiver([post_save, post_delete], sender=License)
 def _license_changed(sender, instance: License, **kwargs):
-    license_snapshots_forget(license_keys=[instance.license_key])
+    stored = getattr(instance, "_stored_license_key", None)
+    license_snapshots_forget(license_keys=[instance.license_key, *([stored] if stored else [])])
 
 
 @receiver([post_save, post_delete], sender=LicenseIpBinding)

@@ -179,3 +179,24 @@ def test_a_stale_process_copy_pushes_nothing(license):
     rows = [json.loads(row) for row in redis_cache_client().lrange(buffer.BUFFER_KEY, 0, -1)]
     assert [row["result_code"] for row in rows] == ["VALID", "SUSPENDED"]
     assert _validate()["code"] == "SUSPENDED"  # and the new copy is used from then on
+
+
+def test_a_process_copy_lives_no_longer_than_the_snapshot(license, monkeypatch):
+    """A change made behind the ORM's back retires no token: the process copy, like the Redis
+    one, must not outlive SNAPSHOT_TTL_SECONDS."""
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    key_hash = snapshots.license_key_hash(KEY)
+    assert snapshots.snapshot_copy(key_hash) is not None
+    later = snapshots.time.monotonic() + snapshots.SNAPSHOT_TTL_SECONDS + 1
+    monkeypatch.setattr(snapshots.time, "monotonic", lambda: later)
+    assert snapshots.snapshot_copy(key_hash) is None
+
+
+def test_a_changed_key_retires_the_old_keys_copies(license):
+    license_activate(key=KEY, fingerprint="fp-1")
+    assert _validate()["code"] == "VALID"
+    license.license_key = "CEL-NEWKE-Y0000-00000-00000-00000-00000"
+    license.save(update_fields=["license_key"])
+    assert _validate()["code"] == "NOT_FOUND"
+    assert _validate(key=license.license_key)["code"] == "VALID"
