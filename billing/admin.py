@@ -190,18 +190,13 @@ class OrderAdmin(CelaestModelAdmin):
         return obj.get_status_display()
 
     def _apply(self, request, queryset, verb: str, operation) -> None:
-        done, refused = 0, []
-        for order in queryset.select_related("gateway"):
-            try:
-                operation(order)
-            except DomainError as exc:
-                refused.append(f"{order.order_number}: {exc.message}")
-                continue
-            done += 1
-        message = f"{done} order(s) {verb}."
-        if refused:
-            message += f" {len(refused)} skipped: " + "; ".join(refused[:5])
-        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
+        self.apply_each(
+            request,
+            queryset.select_related("gateway"),
+            verb=verb,
+            label=lambda order: order.order_number,
+            operation=operation,
+        )
 
     @admin.action(description="Mark selected orders paid (bank transfer received)", permissions=["change"])
     def mark_paid(self, request, queryset):

@@ -26,6 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from celaest.errors import DomainError
 from celaest.validation import contains_nul
 
 # The site's branding. Every app admin imports this module, so this runs before the first request.
@@ -186,6 +187,22 @@ class CelaestModelAdmin(admin.ModelAdmin):
                 source="admin",
             )
         return response
+
+    def apply_each(self, request, objects, *, verb: str, label, operation) -> None:
+        """Run ``operation`` on each of ``objects`` (an admin action going through a service) and
+        report how many were done and, by ``label``, why the others were refused (DomainError)."""
+        done, refused = 0, []
+        for obj in objects:
+            try:
+                operation(obj)
+            except DomainError as exc:
+                refused.append(f"{label(obj)}: {exc.message}")
+                continue
+            done += 1
+        message = f"{done} {self.model._meta.verbose_name}(s) {verb}."
+        if refused:
+            message += f" {len(refused)} skipped: " + "; ".join(refused[:5])
+        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

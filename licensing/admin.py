@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 
 from celaest.admin import (
@@ -13,7 +13,6 @@ from celaest.admin import (
     SoftDeleteAdminMixin,
     SoftDeleteModelForm,
 )
-from celaest.errors import DomainError
 from celaest.net import client_ip
 
 from . import services
@@ -150,18 +149,16 @@ class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
 
     def _apply(self, request, queryset, verb: str, transition) -> None:
         """Run ``transition`` on each selected license through the service; report what was refused."""
-        done, refused = 0, []
-        for license in queryset:
-            try:
-                transition(license=license, actor=request.user, source="admin", ip_address=client_ip(request))
-            except DomainError as exc:
-                refused.append(f"{license.license_key}: {exc.message}")
-                continue
-            done += 1
-        message = f"{done} license(s) {verb}."
-        if refused:
-            message += f" {len(refused)} skipped: " + "; ".join(refused[:5])
-        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
+        ip_address = client_ip(request)
+        self.apply_each(
+            request,
+            queryset,
+            verb=verb,
+            label=lambda license: license.license_key,
+            operation=lambda license: transition(
+                license=license, actor=request.user, source="admin", ip_address=ip_address
+            ),
+        )
 
     @admin.action(description="Suspend selected licenses", permissions=["change"])
     def suspend_licenses(self, request, queryset):
