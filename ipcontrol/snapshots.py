@@ -186,7 +186,8 @@ def snapshot_store(snapshot: LicenseSnapshot, token: str | None, found: Found) -
     except redis.RedisError:
         logger.warning("license snapshot cache unavailable", exc_info=True)
         return
-    _keep(snapshot.key_hash, token, _decoded(f"{token}\n{body}".encode()))
+    active = None if found is None else (found[0], [seat for seat in found[1] if seat.is_active])
+    _keep(snapshot.key_hash, token, active)
 
 
 def _encode(found: Found) -> dict | None:

@@ -45,13 +45,12 @@ _MALFORMED = OpenApiResponse(description="Malformed request (error code invalid)
 
 
 def _limit(
-    *, ip_address: str | None, key: str | None, push: GuardedPush | None = None
+    *, ip_address: str | None, key_hash: str | None, push: GuardedPush | None = None
 ) -> tuple[LicenseSnapshot | None, bool]:
-    """One hit per caller IP and (for a well-formed request) per key, counted in one round trip
-    that also reads the key's license snapshot and makes ``push`` if its guard holds. Returns the
-    snapshot and whether the push was made."""
+    """One hit per caller IP and (for a well-formed request, by ``_key_hash``) per key, counted
+    in one round trip that also reads the key's license snapshot and makes ``push`` if its guard
+    holds. Returns the snapshot and whether the push was made."""
     hits = [(f"license-ip:{ip_address or 'unknown'}", settings.LICENSE_VALIDATE_RATE_PER_IP)]
-    key_hash = _key_hash(key)
     fetch = []
     if key_hash:
         hits.append((f"license-key:{key_hash}", settings.LICENSE_VALIDATE_RATE_PER_KEY))
@@ -94,7 +93,7 @@ class PublicLicenseView(APIView):
     fingerprint_required = False
 
     def dispatch(self, request, *args, **kwargs):
-        self.args, self.kwargs, self.request, self.headers = args, kwargs, request, {}
+        self.args, self.kwargs, self.request = args, kwargs, request
         try:
             if request.method != "POST":
                 raise MethodNotAllowed(request.method)
@@ -119,7 +118,7 @@ class PublicLicenseView(APIView):
         payload = StrictJSONParser().parse(request, parser_context={})
         data, errors = check_request_parse(payload, fingerprint_required=self.fingerprint_required)
         if errors:
-            _limit(ip_address=ip_address, key=None)  # malformed floods count against the IP too
+            _limit(ip_address=ip_address, key_hash=None)  # malformed floods count against the IP too
             raise ValidationError(errors)
         return data, ip_address
 
@@ -142,7 +141,7 @@ class LicenseCheckView(PublicLicenseView):
 
     def post(self, request):
         data, ip_address = self._parse(request)
-        _limit(ip_address=ip_address, key=data["key"])
+        _limit(ip_address=ip_address, key_hash=_key_hash(data["key"]))
         check = type(self).service(
             key=data["key"], fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
         )
@@ -169,7 +168,7 @@ class LicenseValidateView(LicenseCheckView):
                 found=copy[1], fingerprint=fingerprint, hostname=hostname, ip_address=ip_address
             )
             push = GuardedPush(key=buffer_key, value=json.dumps(row), guard=copy[0], guard_reads=2)
-        snapshot, pushed = _limit(ip_address=ip_address, key=key, push=push)
+        snapshot, pushed = _limit(ip_address=ip_address, key_hash=key_hash, push=push)
         if not pushed:
             check = services.license_validate(
                 key=key, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, snapshot=snapshot
@@ -210,7 +209,7 @@ class LicenseCheckoutView(PublicLicenseView):
     )
     def post(self, request):
         data, ip_address = self._parse(request)
-        snapshot, _ = _limit(ip_address=ip_address, key=data["key"])
+        snapshot, _ = _limit(ip_address=ip_address, key_hash=_key_hash(data["key"]))
         check, certificate = services.license_checkout(
             key=data["key"],
             fingerprint=data["fingerprint"],
