@@ -61,28 +61,27 @@ def test_production_refuses_to_start_without_allowed_hosts():
     assert "ALLOWED_HOSTS must list" in result.stderr
 
 
+def _production(**overrides):
+    """Print the settings under production settings with a complete configuration, changed by
+    ``overrides``."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "celaest.settings.production",
+        "SECRET_KEY": "k" * 64,
+        "ALLOWED_HOSTS": "celaest.example.com",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "LICENSE_SIGNING_KEYS": signing_key_generate(),
+    }
+    return _python(PRINT_SETTINGS, **{**env, **overrides})
+
+
 def test_production_refuses_to_start_without_license_signing_keys():
-    result = _python(
-        PRINT_SETTINGS,
-        DJANGO_SETTINGS_MODULE="celaest.settings.production",
-        SECRET_KEY="k" * 64,
-        ALLOWED_HOSTS="celaest.example.com",
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        LICENSE_SIGNING_KEYS="",
-    )
+    result = _production(LICENSE_SIGNING_KEYS="")
     assert result.returncode != 0
     assert "LICENSE_SIGNING_KEYS must hold" in result.stderr
 
 
 def test_production_starts_with_real_configuration():
-    result = _python(
-        PRINT_SETTINGS,
-        DJANGO_SETTINGS_MODULE="celaest.settings.production",
-        SECRET_KEY="k" * 64,
-        ALLOWED_HOSTS="celaest.example.com",
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        LICENSE_SIGNING_KEYS=signing_key_generate(),
-    )
+    result = _production()
     assert result.returncode == 0, result.stderr
 
 
