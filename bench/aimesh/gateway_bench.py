@@ -31,6 +31,11 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from cpu import cpu_by_group, cpu_ms_per_request  # noqa: E402 - bench/ is not a package
+
+#: process groups whose CPU each measured request costs; "self" is this script (the client)
+GROUPS = ("fake_provider", "gunicorn", "litellm", "postgres", "redis", "self")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # the SDK logs every HTTP request at INFO
@@ -135,12 +140,15 @@ def measure(base_url: str, api_key: str, model: str, total: int, concurrency: in
         list(pool.map(one, range(concurrency * 2)))
     latencies.clear()
     errors.clear()
+    cpu_before = cpu_by_group(GROUPS)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(one, range(total)))
     elapsed = time.perf_counter() - started
+    cpu = cpu_ms_per_request(cpu_before, cpu_by_group(GROUPS), total)
     latencies.sort()
     return {
+        "cpu_ms": {name: ms for name, ms in cpu.items() if ms >= 0.05},
         "requests": len(latencies),
         "errors": len(errors),
         "rps": len(latencies) / elapsed,
@@ -154,6 +162,7 @@ def report(name: str, figures: dict) -> None:
         f"{name:<28} {figures['requests']:>6} ok {figures['errors']:>4} err "
         f"{figures['rps']:>8.1f} req/s  p50 {figures['p50']:>7.1f} ms  p99 {figures['p99']:>7.1f} ms"
     )
+    print("    CPU ms/request: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms"].items()))
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:

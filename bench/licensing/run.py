@@ -38,6 +38,9 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from cpu import cpu_by_group, cpu_ms_per_request  # noqa: E402 - bench/ is not a package
+
 PYTHON = sys.executable
 CORES = "0,1"
 
@@ -116,35 +119,14 @@ def _wrk(url: str, duration: int, script: list[str]) -> dict:
     }
 
 
-_GROUPS = ("gunicorn", "celery", "postgres", "redis", "wrk")
-
-
-def _cpu_by_group() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each group of processes on the machine."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    totals = dict.fromkeys(_GROUPS, 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        group = next((name for name in _GROUPS if name in command), None)
-        if group:  # its own time and that of its children that ended (PostgreSQL backends)
-            totals[group] += sum(int(value) for value in stat[11:15]) / ticks
-    times = os.times()
-    totals["wrk"] = times.children_user + times.children_system  # wrk is this script's child
-    return totals
+_GROUPS = ("gunicorn", "celery", "postgres", "redis", "self")
 
 
 def _measured(url: str, duration: int, script: list[str]) -> dict:
     """``_wrk`` plus the CPU each group of processes spent per request meanwhile."""
-    before = _cpu_by_group()
+    before = cpu_by_group(_GROUPS)
     result = _wrk(url, duration, script)
-    after = _cpu_by_group()
-    result["cpu_ms"] = {name: (after[name] - before[name]) * 1000 / result["requests"] for name in _GROUPS}
+    result["cpu_ms"] = cpu_ms_per_request(before, cpu_by_group(_GROUPS), result["requests"])
     return result
 
 
