@@ -5,3 +5,6 @@ class AimeshConfig(AppConfig):
     name = "aimesh"
     verbose_name = "AI mesh"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import routing, services  # noqa: F401 - the read caches of the key pool and the models (and their receivers)

@@ -12,10 +12,10 @@ Secrets are decrypted in memory for the call only and never logged or stored in 
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
@@ -24,6 +24,7 @@ from aimesh.models import AIApiKey, AIModel
 from celaest import crypto
 from celaest.errors import DomainError
 from celaest.ratelimit import rate_limit_hit
+from celaest.readcache import ReadCache, rows_changed
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +55,32 @@ class RoutedAnswer:
     stream: Iterator[str] | None = None
 
 
+#: each provider's active, healthy keys: read by every AI request. Health and cooldown changes
+#: retire it (``_key_changed``); use counts and times do not.
+_pool = ReadCache("ai-key-pool").watch(AIApiKey)
+#: when this process last took each key (newer than the copies' ``last_used_at``)
+_taken_at: dict = {}
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _key_changed() -> None:
+    rows_changed(AIApiKey)
+
+
 def usable_keys(*, provider: str) -> list[AIApiKey]:
-    now = timezone.now()
-    return list(
-        AIApiKey.objects.filter(provider=provider, is_active=True, is_healthy=True)
-        .filter(Q(cooldown_until__isnull=True) | Q(cooldown_until__lte=now))
-        .order_by("priority", F("last_used_at").asc(nulls_first=True), "pk")
+    """The provider's keys that may be tried now, by ``priority`` and then least recently used
+    (as this process saw it: its copy starts from the shared ``last_used_at``). Shared by the
+    process's threads: read them, don't change them."""
+    pool = _pool.get(
+        provider, lambda: list(AIApiKey.objects.filter(provider=provider, is_active=True, is_healthy=True))
     )
+    now = timezone.now()
+
+    def last_used(key):
+        return max(key.last_used_at or _NEVER, _taken_at.get(key.pk, _NEVER))
+
+    usable = [key for key in pool if key.cooldown_until is None or key.cooldown_until <= now]
+    return sorted(usable, key=lambda key: (key.priority, last_used(key), key.pk))
 
 
 def _take(key: AIApiKey) -> bool:
@@ -68,7 +88,9 @@ def _take(key: AIApiKey) -> bool:
     if not rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm).allowed:
         return False
     # Marked at selection, not on success, so concurrent requests spread over equal keys.
-    AIApiKey.objects.filter(pk=key.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())
+    now = timezone.now()
+    _taken_at[key.pk] = now
+    AIApiKey.objects.filter(pk=key.pk).update(usage_count=F("usage_count") + 1, last_used_at=now)
     return True
 
 
@@ -79,6 +101,7 @@ def _scrub(message: str, secret: str) -> str:
 def key_succeeded(key: AIApiKey) -> None:
     if key.consecutive_failures:
         AIApiKey.objects.filter(pk=key.pk).update(consecutive_failures=0, last_error="")
+        _key_changed()
 
 
 def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "") -> None:
@@ -88,6 +111,7 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         AIApiKey.objects.filter(pk=key.pk).update(
             is_healthy=False, consecutive_failures=F("consecutive_failures") + 1, last_error=note, last_checked_at=now
         )
+        _key_changed()
         logger.warning("AI key %s rejected by the provider; marked unhealthy", key.pk)
         return
     seconds = error.retry_after if error.retry_after is not None else _setting("AI_KEY_COOLDOWN_SECONDS", 30)
@@ -101,6 +125,7 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         is_healthy=False, last_checked_at=now
     ):
         logger.warning("AI key %s failed %s times in a row; marked unhealthy", key.pk, threshold)
+    _key_changed()
 
 
 def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], RoutedAnswer]) -> RoutedAnswer:
@@ -116,6 +141,7 @@ def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], Route
             except crypto.DecryptionError:
                 # Encrypted under a key no longer configured: out of rotation until re-entered.
                 AIApiKey.objects.filter(pk=key.pk).update(is_healthy=False, last_error="cannot decrypt the stored key")
+                _key_changed()
                 logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
                 continue
             try:
@@ -174,6 +200,7 @@ def key_probe(*, key: AIApiKey) -> bool:
     AIApiKey.objects.filter(pk=key.pk).update(
         is_healthy=True, consecutive_failures=0, cooldown_until=None, last_checked_at=now, last_error=""
     )
+    _key_changed()
     return True
 
 

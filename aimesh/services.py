@@ -14,6 +14,7 @@ from django.db.models import Max
 from aimesh.models import AIModel, Prompt, PromptFallbackModel, ResponseFormat
 from audit.services import audit_record
 from celaest.errors import InvalidInput, NotFound
+from celaest.readcache import ReadCache
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 CHARS_PER_TOKEN = 4
@@ -151,14 +152,22 @@ def _has(model: AIModel, capabilities: set[str]) -> bool:
     return capabilities.issubset(set(model.capabilities or []))
 
 
-def model_by_name(*, name: str) -> AIModel:
-    """An active model by its model id (``gpt-4o-mini``) or ``provider/model_id``."""
+#: active models by the name callers give: read by every task and gateway request
+_models_by_name = ReadCache("ai-models-by-name").watch(AIModel)
+
+
+def _model_named(name: str) -> AIModel | None:
     queryset = AIModel.objects.filter(is_active=True)
     if "/" in name:
         provider, _, model_id = name.partition("/")
-        found = queryset.filter(provider=provider, model_id=model_id).first() or queryset.filter(model_id=name).first()
-    else:
-        found = queryset.filter(model_id=name).order_by("-is_default", "provider").first()
+        return queryset.filter(provider=provider, model_id=model_id).first() or queryset.filter(model_id=name).first()
+    return queryset.filter(model_id=name).order_by("-is_default", "provider").first()
+
+
+def model_by_name(*, name: str) -> AIModel:
+    """An active model by its model id (``gpt-4o-mini``) or ``provider/model_id``.
+    Shared by the process's threads: read it, don't change it."""
+    found = _models_by_name.get(name, lambda: _model_named(name))
     if found is None:
         raise InvalidInput(f"There is no active model {name!r}.", code="model_not_found", details={"model": name})
     return found

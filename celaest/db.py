@@ -31,7 +31,11 @@ class SoftDeleteQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=False)
 
     def soft_delete(self):
-        return self.update(deleted_at=timezone.now())
+        from celaest.readcache import rows_changed
+
+        updated = self.update(deleted_at=timezone.now())
+        rows_changed(self.model)
+        return updated
 
 
 class AliveManager(models.Manager.from_queryset(SoftDeleteQuerySet)):

@@ -17,8 +17,9 @@ from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from celaest.errors import LimitExceeded, PaymentRequired
+from celaest.readcache import ReadCache
 
-from .models import License, LicenseUsageLog
+from .models import License, LicenseUsageLog, SubscriptionPlan
 from .selectors import license_effective_limits
 
 LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
@@ -34,14 +35,23 @@ def _live(queryset):
     return queryset.filter(status__in=LIVE_STATUSES).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
+#: each organization's licenses that may be live, newest first: read by every piece of AI work
+_live_licenses = ReadCache("organization-licenses").watch(License, SubscriptionPlan)
+
+
 def license_for_organization(*, organization_id) -> License:
-    """The organization's live license AI work is metered against (the newest one issued)."""
-    found = (
-        _live(License.objects.filter(organization_id=organization_id))
-        .select_related("plan")
-        .order_by("-issued_at")
-        .first()
+    """The organization's live license AI work is metered against (the newest one issued).
+    Shared by the process's threads: read it, don't change it."""
+    candidates = _live_licenses.get(
+        organization_id,
+        lambda: list(
+            License.objects.filter(organization_id=organization_id, status__in=LIVE_STATUSES)
+            .select_related("plan")
+            .order_by("-issued_at")
+        ),
     )
+    now = timezone.now()
+    found = next((item for item in candidates if item.expires_at is None or item.expires_at > now), None)
     if found is None:
         raise PaymentRequired("This organization has no active license.", code="no_active_license")
     return found

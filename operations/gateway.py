@@ -28,6 +28,7 @@ from aimesh.routing import AIUnavailable, ProviderRejected, route_chat, route_ch
 from aimesh.services import estimate_tokens, model_by_name
 from celaest.api import permissions as perms
 from celaest.errors import DomainError, InvalidInput
+from celaest.readcache import generations_read_at_once
 from licensing.usage import license_for_organization, license_usage_reserve
 from operations.models import ProcessedTask
 from operations.services import task_record_answer, task_record_failure, task_record_routed
@@ -73,6 +74,12 @@ class _GatewayView(APIView):
     scope_resource = "tasks"
     read_roles = perms.ALL_ROLES
     write_roles = perms.WRITER_ROLES
+
+    def dispatch(self, request, *args, **kwargs):
+        # The API key, model, license, key pool and webhooks are read from this process's
+        # copies: their generations are checked once, in one round trip.
+        with generations_read_at_once():
+            return super().dispatch(request, *args, **kwargs)
 
 
 class ModelsView(_GatewayView):

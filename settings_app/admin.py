@@ -23,6 +23,7 @@ from celaest.admin import (
 )
 from celaest.crypto import encrypt, hash_secret
 from celaest.errors import DomainError
+from celaest.readcache import rows_changed
 from celaest.validation import contains_nul
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
@@ -230,6 +231,7 @@ class WebhookAdmin(CelaestModelAdmin):
             disabled_reason=f"Disabled by {request.user} in the admin",
             updated_at=timezone.now(),
         )
+        rows_changed(Webhook)  # a bulk update sends no save signal
         self.message_user(request, f"{updated} webhook(s) disabled.", messages.SUCCESS)
 
     @admin.action(description="Enable selected webhooks", permissions=["change"])

@@ -7,4 +7,4 @@ class SettingsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import receivers  # noqa: F401 - connects the login/logout receivers
+        from . import events, receivers, selectors  # noqa: F401 - login/logout receivers, read caches

@@ -10,7 +10,10 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from celaest.readcache import ReadCache
 from celaest.redaction import redact
+
+from .models import Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,10 @@ def deliveries_dispatch_on_commit(delivery_ids: list, *, countdown: float | None
     transaction.on_commit(enqueue)
 
 
+#: each organization's active webhooks: read by every event (and AI work emits one per task)
+_active_webhooks = ReadCache("active-webhooks").watch(Webhook)
+
+
 def emit_event(event_type: str, *, organization, payload: dict) -> str:
     """Record a platform event for delivery to the organization's subscribed webhooks.
 
@@ -82,8 +89,6 @@ def emit_event(event_type: str, *, organization, payload: dict) -> str:
     (the Standard Webhooks ``webhook-id`` every attempt of it carries). ``organization`` is an
     ``Organization`` or its id (hot paths pass the id they hold, saving a query).
     """
-    from .models import Webhook, WebhookDelivery
-
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"Unknown event type {event_type!r}; add it to WEBHOOK_EVENT_TYPES first.")
     event_id, envelope = event_envelope(event_type, payload)
@@ -91,7 +96,10 @@ def emit_event(event_type: str, *, organization, payload: dict) -> str:
         return event_id
     # An organization has a handful of endpoints: match subscriptions here, portable to SQLite.
     organization_id = getattr(organization, "pk", organization)
-    active = Webhook.objects.filter(organization_id=organization_id, status=Webhook.Status.ACTIVE)
+    active = _active_webhooks.get(
+        organization_id,
+        lambda: list(Webhook.objects.filter(organization_id=organization_id, status=Webhook.Status.ACTIVE)),
+    )
     subscribed = [hook for hook in active if event_type in hook.events or ALL_EVENTS in hook.events]
     deliveries = [
         WebhookDelivery(

@@ -1,9 +1,9 @@
 """What running code reads on every request: system config values and feature flags.
 
 Both tables are small and read far more often than written, so each process keeps all rows in
-memory. A version counter in the shared cache (Redis) says when they changed: a process checks
-it at most every ``CHECK_SECONDS`` and reloads on a new version; the process that made the
-change reloads at once. ``config_changed``/``flags_changed`` bump the counter after commit.
+memory (``celaest.readcache``). A generation in the shared cache (Redis) says when they changed:
+a process checks it at most every ``CHECK_SECONDS`` and reloads on a new one; the process that
+made the change reloads at once. ``config_changed``/``flags_changed`` move it after commit.
 
 Percentage rollouts are stable per subject, as in Unleash: sha256 of ``"<flag key>:<subject id>"``
 into 100 buckets, the same in every process and on every machine.
@@ -12,67 +12,14 @@ into 100 buckets, the same in every process and on every machine.
 import hashlib
 import json
 import logging
-import secrets
-import threading
-import time
 from decimal import Decimal, InvalidOperation
 
-from django.core.cache import cache
-from django.db import transaction
+from celaest.readcache import ReadCache
 
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
 _MISSING = object()
-
-
-class _VersionedSnapshot:
-    """All rows of one table in this process, reloaded when the shared version moves."""
-
-    def __init__(self, name: str, loader):
-        self.version_key = f"runtime-version:{name}"
-        self.loader = loader
-        self.lock = threading.Lock()
-        self.version = None
-        self.checked_at = 0.0
-        self.rows = None
-
-    def _shared_version(self) -> int:
-        version = cache.get(self.version_key)
-        if version is None:  # first use, or the cache was flushed: a fresh version nobody holds
-            cache.add(self.version_key, secrets.randbits(48), timeout=None)
-            version = cache.get(self.version_key)
-        return version
-
-    def get(self) -> dict:
-        now = time.monotonic()
-        with self.lock:
-            if self.rows is not None and now - self.checked_at < CHECK_SECONDS:
-                return self.rows
-            version = self._shared_version()
-            if self.rows is None or version != self.version:
-                self.rows = self.loader()
-                self.version = version
-            self.checked_at = now
-            return self.rows
-
-    def invalidate(self) -> None:
-        with self.lock:
-            self.rows = None
-
-    def changed(self) -> None:
-        """Call inside the transaction that changes the table."""
-        self.invalidate()
-
-        def bump():
-            if not cache.add(self.version_key, secrets.randbits(48), timeout=None):
-                try:
-                    cache.incr(self.version_key)
-                except ValueError:  # flushed between add and incr
-                    cache.add(self.version_key, secrets.randbits(48), timeout=None)
-            self.invalidate()
-
-        transaction.on_commit(bump)
 
 
 def _load_config() -> dict:
@@ -90,8 +37,16 @@ def _load_flags() -> dict:
     }
 
 
-_config = _VersionedSnapshot("system_config", _load_config)
-_flags = _VersionedSnapshot("feature_flags", _load_flags)
+_config = ReadCache("system-config", check_seconds=CHECK_SECONDS)
+_flags = ReadCache("feature-flags", check_seconds=CHECK_SECONDS)
+
+
+def _all_config() -> dict:
+    return _config.get("all", _load_config)
+
+
+def _all_flags() -> dict:
+    return _flags.get("all", _load_flags)
 
 
 def config_changed() -> None:
@@ -100,13 +55,6 @@ def config_changed() -> None:
 
 def flags_changed() -> None:
     _flags.changed()
-
-
-def forget_process_copies() -> None:
-    """Drop this process's copies of system config and flags; the next read loads them again.
-    For tests, whose rolled-back rows never bump the shared version."""
-    _config.invalidate()
-    _flags.invalidate()
 
 
 # --- system config -----------------------------------------------------------------------------
@@ -138,7 +86,7 @@ def _coerce(value, cast):
 def system_config_get(key: str, default=None, type=None):  # noqa: A002 - the documented name
     """The value of setting ``key`` converted to ``type`` (int, float, bool, str, Decimal, list,
     dict), or ``default`` when it is missing or does not convert (logged)."""
-    value = _config.get().get(key, _MISSING)
+    value = _all_config().get(key, _MISSING)
     if value is _MISSING or value is None:
         return default
     try:
@@ -176,10 +124,10 @@ def _evaluate(flag_key: str, flag: tuple, user) -> bool:
 
 def flag_enabled(key: str, user=None) -> bool:
     """Whether flag ``key`` is on for ``user`` (an unknown flag is off)."""
-    flag = _flags.get().get(key)
+    flag = _all_flags().get(key)
     return flag is not None and _evaluate(key, flag, user)
 
 
 def flags_evaluated(user) -> dict[str, bool]:
     """Every flag, evaluated for ``user``."""
-    return {key: _evaluate(key, flag, user) for key, flag in sorted(_flags.get().items())}
+    return {key: _evaluate(key, flag, user) for key, flag in sorted(_all_flags().items())}

@@ -1,25 +1,37 @@
 """Reads for per-user security records, webhooks and what API key scopes may name."""
 
+import copy
+
 from django.db.models import QuerySet
 from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 
 from celaest import crypto
+from celaest.readcache import ReadCache
+from identity.models import Organization, User
 
 from .models import UserApiKey, UserSession, Webhook, WebhookDelivery
 
+#: API keys with their user and organization, by key hash: read on every API key request.
+_api_keys = ReadCache("api-keys").watch(UserApiKey, User, Organization)
+
 
 def api_key_get_usable(*, raw_key: str) -> UserApiKey | None:
-    """The live key matching ``raw_key`` (not revoked, not expired, active user), or None."""
-    api_key = (
-        UserApiKey.objects.select_related("user", "user__organization")
-        .filter(key_hash=crypto.hash_secret(raw_key))
-        .first()
+    """The live key matching ``raw_key`` (not revoked, not expired, active user), or None.
+    The key and its user are this request's own copies (the process keeps the shared ones)."""
+    key_hash = crypto.hash_secret(raw_key)
+    shared = _api_keys.get(
+        key_hash,
+        lambda: UserApiKey.objects.select_related("user", "user__organization").filter(key_hash=key_hash).first(),
     )
-    if api_key is None or not api_key.is_usable(timezone.now()):
+    if shared is None or not shared.is_usable(timezone.now()):
         return None
-    if not api_key.user.is_active or api_key.user.deleted_at is not None:
+    if not shared.user.is_active or shared.user.deleted_at is not None:
         return None
+    api_key = copy.copy(shared)
+    api_key.user = copy.copy(shared.user)
+    if shared.user.organization is not None:
+        api_key.user.organization = copy.copy(shared.user.organization)
     return api_key
 
 

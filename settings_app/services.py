@@ -18,6 +18,7 @@ from audit.models import SystemEvent
 from audit.services import system_event_record
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput
+from celaest.ratelimit import redis_cache_client
 from celaest.validation import contains_nul
 from identity.models import Organization, User
 
@@ -102,12 +103,21 @@ def api_key_record_use(*, api_key: UserApiKey, ip_address: str | None) -> None:
     """Count a use without a database write per request: uses accumulate in the shared cache
     and are written at most once a minute per key (and by ``api_key_usage_flush``)."""
     counter = _usage_counter_key(api_key.pk)
-    if not cache.add(counter, 1, timeout=None):
-        try:
-            cache.incr(counter)
-        except ValueError:  # the counter vanished between add and incr (flushed, or just written)
-            cache.add(counter, 1, timeout=None)
-    if cache.add(f"apikey-flushed:{api_key.pk}", 1, timeout=_USAGE_FLUSH_SECONDS):
+    flushed = f"apikey-flushed:{api_key.pk}"
+    client = redis_cache_client()
+    if client is not None:  # one round trip: count, and claim this minute's write
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(cache.make_and_validate_key(counter))
+        pipe.set(cache.make_and_validate_key(flushed), 1, nx=True, ex=_USAGE_FLUSH_SECONDS)
+        write_due = pipe.execute()[1]
+    else:
+        if not cache.add(counter, 1, timeout=None):
+            try:
+                cache.incr(counter)
+            except ValueError:  # the counter vanished between add and incr (flushed, or just written)
+                cache.add(counter, 1, timeout=None)
+        write_due = cache.add(flushed, 1, timeout=_USAGE_FLUSH_SECONDS)
+    if write_due:
         api_key_usage_flush(api_key_id=api_key.pk, ip_address=ip_address)
 
 

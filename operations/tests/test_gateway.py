@@ -5,12 +5,16 @@ import openai
 import pytest
 from rest_framework.test import APIClient
 
-from aimesh.models import Provider
+from aimesh.models import AIApiKey, AIModel, Provider
 from aimesh.testing import ai_model, pool_key
 from audit.models import AuditLog
+from celaest.crypto import hash_secret
+from celaest.readcache import rows_changed
 from licensing.models import License, LicenseUsageLog
+from licensing.services import license_suspend
 from operations.models import ProcessedTask
-from settings_app.services import api_key_create
+from settings_app.models import UserApiKey
+from settings_app.services import api_key_create, api_key_revoke
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,3 +121,48 @@ def test_a_client_leaving_mid_stream_closes_its_task(gateway):
     task = ProcessedTask.objects.get()
     assert (task.status, task.error_code) == ("failed", "client_disconnected")
     assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
+
+
+def test_changes_between_requests_are_seen_on_the_next_request(gateway):
+    """The API key, model, license and key pool are read from the server's copies after the
+    first request; each kind of change retires them before the next one."""
+    client = gateway["client"]
+
+    def ask():
+        return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+    assert ask().choices[0].message.content  # the copies are made
+    assert ask().choices[0].message.content  # and used
+
+    # The pool's only OpenAI key is taken out of rotation by a bulk update (the admin action's way).
+    AIApiKey.objects.filter(provider=Provider.OPENAI).update(is_healthy=False)
+    rows_changed(AIApiKey)
+    with pytest.raises(openai.InternalServerError) as raised:
+        ask()
+    assert raised.value.status_code == 503 and raised.value.body["code"] == "ai_unavailable"
+    key = AIApiKey.objects.get(provider=Provider.OPENAI)
+    key.is_healthy = True
+    key.save()
+    assert ask().choices[0].message.content
+
+    # The model is switched off.
+    model = AIModel.objects.get(model_id="gpt-4o-mini")
+    model.is_active = False
+    model.save()
+    with pytest.raises(openai.BadRequestError) as raised:
+        ask()
+    assert raised.value.body["code"] == "model_not_found"
+    model.is_active = True
+    model.save()
+
+    # The license is suspended.
+    license_suspend(license=License.objects.get(pk=gateway["license"].pk), reason="unpaid", actor=None)
+    with pytest.raises(openai.APIStatusError) as raised:
+        ask()
+    assert raised.value.status_code == 402
+
+    # The API key is revoked.
+    api_key_revoke(api_key=UserApiKey.objects.get(key_hash=hash_secret(gateway["raw"])))
+    with pytest.raises(openai.AuthenticationError):
+        ask()
+    assert ProcessedTask.objects.filter(status="completed").count() == 3

@@ -43,7 +43,8 @@ def test_typed_get():
 
 
 def test_reads_are_cached_and_a_change_is_seen_at_once(django_capture_on_commit_callbacks):
-    config = SystemConfig.objects.create(key="billing.grace_days", value=7)
+    with django_capture_on_commit_callbacks(execute=True):  # committed, as a real change is
+        config = SystemConfig.objects.create(key="billing.grace_days", value=7)
     assert system_config_get("billing.grace_days", type=int) == 7
     with CaptureQueriesContext(connection) as queries:
         for _ in range(20):
@@ -56,13 +57,14 @@ def test_reads_are_cached_and_a_change_is_seen_at_once(django_capture_on_commit_
 
 
 def test_another_process_sees_the_change_through_the_shared_version(django_capture_on_commit_callbacks):
-    SystemConfig.objects.create(key="limit", value=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        SystemConfig.objects.create(key="limit", value=1)
     assert system_config_get("limit") == 1
     # Another process changes the row and bumps the shared version; this one has not reloaded.
     SystemConfig.objects.filter(key="limit").update(value=2)
     assert system_config_get("limit") == 1  # cached
-    cache.incr(runtime._config.version_key)
-    runtime._config.checked_at = 0  # the check interval has passed
+    cache.set(runtime._config.generation_key, "another")
+    runtime._config._checked_at = 0  # the check interval has passed
     assert system_config_get("limit") == 2
 
 

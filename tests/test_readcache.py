@@ -1,0 +1,119 @@
+"""Per-process read caches (``celaest.readcache``): copies are used while their generation holds,
+and every kind of change retires them, in this process and (through Redis) in the others."""
+
+import itertools
+import threading
+
+import pytest
+from django.core.cache import cache
+from django.db import transaction
+
+from celaest.readcache import ReadCache, generations_read_at_once, rows_changed
+from identity.models import Organization
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+_names = itertools.count()
+
+
+@pytest.fixture
+def organizations():
+    """A cache of organization names with a load counter, watching Organization."""
+    loads = []
+
+    def name_of(pk):
+        def load():
+            loads.append(pk)
+            row = Organization.objects.filter(pk=pk).first()
+            return row.name if row else None
+
+        return load
+
+    read_cache = ReadCache(f"test-organizations-{next(_names)}").watch(Organization)
+    return read_cache, name_of, loads
+
+
+def test_a_copy_is_used_until_a_save_retires_it(organizations):
+    read_cache, name_of, loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"
+    assert len(loads) == 1
+    org.name = "Acme 2"
+    org.save()
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme 2"
+    assert len(loads) == 2
+
+
+def test_another_process_change_is_seen_through_the_shared_generation(organizations):
+    read_cache, name_of, loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"
+    # Another process changed the row behind this one's back and moved the generation.
+    Organization.objects.filter(pk=org.pk).update(name="Elsewhere")
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"  # nobody said so yet
+    cache.set(read_cache.generation_key, "moved-by-another-process", timeout=None)
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Elsewhere"
+
+
+def test_a_bulk_update_is_announced_with_rows_changed(organizations):
+    read_cache, name_of, _loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    read_cache.get(org.pk, name_of(org.pk))
+    Organization.objects.filter(pk=org.pk).update(name="Bulk")
+    rows_changed(Organization)
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Bulk"
+
+
+def test_a_flushed_cache_never_revives_an_old_copy(organizations):
+    read_cache, name_of, _loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    read_cache.get(org.pk, name_of(org.pk))
+    Organization.objects.filter(pk=org.pk).update(name="After flush")
+    cache.clear()  # Redis lost everything: a fresh generation nobody's copies carry
+    assert read_cache.get(org.pk, name_of(org.pk)) == "After flush"
+
+
+def test_a_miss_is_not_kept(organizations):
+    read_cache, name_of, loads = organizations
+    missing = f.OrganizationFactory().pk
+    Organization.all_objects.filter(pk=missing).delete()
+    assert read_cache.get(missing, name_of(missing)) is None
+    assert read_cache.get(missing, name_of(missing)) is None
+    assert len(loads) == 2
+
+
+def test_the_changing_transaction_reads_its_own_rows_and_a_rollback_leaves_nothing(organizations):
+    read_cache, name_of, _loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    read_cache.get(org.pk, name_of(org.pk))
+    seen_elsewhere = []
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        org.name = "Uncommitted"
+        org.save()
+        assert read_cache.get(org.pk, name_of(org.pk)) == "Uncommitted"  # its own change
+        thread = threading.Thread(target=lambda: seen_elsewhere.append(read_cache.get(org.pk, name_of(org.pk))))
+        thread.start()
+        thread.join()
+        raise RuntimeError("roll back")
+    assert seen_elsewhere == ["Acme"]  # another thread never sees the uncommitted name
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"
+
+
+def test_a_request_reads_every_generation_once(organizations):
+    read_cache, name_of, loads = organizations
+    org = f.OrganizationFactory(name="Acme")
+    read_cache.get(org.pk, name_of(org.pk))
+    with generations_read_at_once():
+        cache.set(read_cache.generation_key, "moved-during-the-request", timeout=None)
+        assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"  # as of the request's start
+        assert len(loads) == 1
+    assert read_cache.get(org.pk, name_of(org.pk)) == "Acme"
+    assert len(loads) == 2  # the next request sees the new generation and reloads
+
+
+def test_names_are_unique():
+    ReadCache("test-unique-name")
+    with pytest.raises(ValueError, match="exists already"):
+        ReadCache("test-unique-name")
