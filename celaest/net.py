@@ -34,13 +34,22 @@ def _trusted(address) -> bool:
 def client_ip(request) -> str | None:
     """The caller's IP. ``REMOTE_ADDR`` unless it is a trusted proxy; then ``X-Forwarded-For`` is
     read from the right, skipping trusted proxies, and the first untrusted address is the client
-    (entries further left were written by the client itself and prove nothing)."""
-    peer = _parse(request.META.get("REMOTE_ADDR", ""))
+    (entries further left were written by the client itself and prove nothing). Worked out once
+    per request: the request context and the view both ask on the hot license endpoints."""
+    try:
+        return request._client_ip
+    except AttributeError:
+        request._client_ip = address = _client_ip(request.META)
+        return address
+
+
+def _client_ip(meta) -> str | None:
+    peer = _parse(meta.get("REMOTE_ADDR", ""))
     if peer is None:
         return None
     if not _trusted(peer):
         return str(peer)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
     for hop in reversed([part for part in forwarded.split(",") if part.strip()]):
         address = _parse(hop)
         if address is None:

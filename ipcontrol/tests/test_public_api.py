@@ -161,6 +161,17 @@ def test_only_json_posts_are_served_with_the_one_error_shape(url):
     assert "Content-Security-Policy" not in ok and "Content-Security-Policy" in APIClient().get("/health/live")
 
 
+@pytest.mark.parametrize("url", [VALIDATE, VALIDATE + "/", ACTIVATE + "/"])
+def test_lean_paths_are_served_alike_with_or_without_a_trailing_slash(license, url):
+    """LeanPathMiddleware resolves each path once; every request still reaches its own view."""
+    for _ in range(2):
+        response = _post(url, {"key": license.license_key, "fingerprint": "fp-1"})
+        assert response.status_code == 200 and "Content-Security-Policy" not in response
+    expected = "ACTIVATED" if url.startswith(ACTIVATE) else "NO_MACHINE"
+    assert response.json()["code"] == expected
+    assert _post(VALIDATE + "//", {"key": license.license_key}).status_code == 404
+
+
 def test_no_token_needed_and_a_session_changes_nothing(license):
     client = APIClient()
     client.force_authenticate(f.UserFactory())
