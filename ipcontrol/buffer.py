@@ -9,6 +9,11 @@ that dies leaves its list behind; a later flush adopts lists older than ``ORPHAN
 Inserting is idempotent (``ON CONFLICT DO NOTHING`` on the row's id), so a list replayed after a
 crash between commit and delete adds nothing twice. Without Redis, or when it fails, the row is
 written synchronously: nothing is lost either way.
+
+Orphans are looked for at most once every ``ORPHAN_SCAN_EVERY_SECONDS`` (by whichever flush
+comes first): finding them scans the whole keyspace, which on a busy Redis (a snapshot, a
+version, two rate-limit counters and two collision sets per license) costs more than flushing a
+thousand rows, and a list only becomes an orphan after ``ORPHAN_AFTER_SECONDS`` anyway.
 """
 
 import json
@@ -35,6 +40,8 @@ BUFFER_KEY = "ipcontrol:validations"
 TAKEN_PREFIX = "ipcontrol:validations:taken:"
 FLUSH_AT = 1000
 ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
+ORPHAN_SCAN_EVERY_SECONDS = 60
+ORPHAN_SCAN_KEY = "ipcontrol:validations:orphan-scan"
 INSERT_BATCH = 2000
 
 _FIELDS = (
@@ -135,9 +142,17 @@ def validation_buffer_flush() -> int:
     except redis.ResponseError:  # nothing buffered
         taken = None
     processed = _drain(client, taken) if taken else 0
-    for orphan in client.scan_iter(match=f"{TAKEN_PREFIX}*", count=100):
+    if client.set(ORPHAN_SCAN_KEY, 1, nx=True, ex=ORPHAN_SCAN_EVERY_SECONDS):
+        processed += _orphans_adopt(client)
+    return processed
+
+
+def _orphans_adopt(client: redis.Redis) -> int:
+    """Drain the lists of flushes that died (taken over more than ``ORPHAN_AFTER_SECONDS`` ago)."""
+    processed = 0
+    for orphan in client.scan_iter(match=f"{TAKEN_PREFIX}*", count=1000):
         orphan = orphan.decode()
-        if orphan != taken and _is_orphan(orphan):
+        if _is_orphan(orphan):
             adopted = f"{TAKEN_PREFIX}{int(time.time())}:{uuid.uuid4().hex}"
             try:
                 client.rename(orphan, adopted)  # only one flush can adopt it

@@ -279,6 +279,25 @@ def test_orphaned_buffer_of_a_dead_flush_is_adopted(license):
     assert LicenseValidation.objects.count() == 1
 
 
+def test_orphans_are_looked_for_once_a_minute(license):
+    """Finding orphans scans the whole keyspace: one flush a minute does it, the others only drain."""
+    import time
+
+    from ipcontrol import buffer
+
+    validation_buffer_flush()
+    _validate("CEL-UNKNOWN")
+    client = buffer._redis()
+    stale = f"{buffer.TAKEN_PREFIX}{int(time.time()) - buffer.ORPHAN_AFTER_SECONDS - 5}:dead"
+    client.rename(buffer.BUFFER_KEY, stale)
+    _validate("CEL-UNKNOWN")
+    assert validation_buffer_flush() == 1 and client.exists(stale)
+    assert 0 < client.ttl(buffer.ORPHAN_SCAN_KEY) <= buffer.ORPHAN_SCAN_EVERY_SECONDS
+    client.delete(buffer.ORPHAN_SCAN_KEY)  # a minute later
+    assert validation_buffer_flush() == 1 and not client.exists(stale)
+    assert LicenseValidation.objects.count() == 2
+
+
 def test_rows_of_machines_and_licenses_deleted_since_are_kept_without_them(license):
     """Between an attempt and its flush, its machine and license may be deleted: the row is
     stored all the same, its references emptied, and the rest of the batch with it."""
