@@ -25,6 +25,7 @@ from celaest import crypto
 from celaest.errors import DomainError
 from celaest.ratelimit import rate_limit_hit
 from celaest.readcache import ReadCache, rows_changed
+from celaest.usecounts import use_counted, uses_taken
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,31 @@ def _take(key: AIApiKey) -> bool:
     if not rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm).allowed:
         return False
     # Marked at selection, not on success, so concurrent requests spread over equal keys.
-    now = timezone.now()
-    _taken_at[key.pk] = now
-    AIApiKey.objects.filter(pk=key.pk).update(usage_count=F("usage_count") + 1, last_used_at=now)
+    _taken_at[key.pk] = timezone.now()
+    if use_counted(_usage_counter(key.pk), write_every_seconds=_USAGE_WRITE_SECONDS):
+        key_usage_flush(key_id=key.pk)
     return True
+
+
+_USAGE_WRITE_SECONDS = 60
+
+
+def _usage_counter(key_id) -> str:
+    return f"ai-key-usage:{key_id}"
+
+
+def key_usage_flush(*, key_id) -> int:
+    """Add the uses of a pooled key counted in the shared cache to its ``usage_count`` and
+    ``last_used_at`` (a key's first use each minute does it, the periodic job the rest)."""
+    pending = uses_taken(_usage_counter(key_id))
+    if pending:
+        AIApiKey.objects.filter(pk=key_id).update(usage_count=F("usage_count") + pending, last_used_at=timezone.now())
+    return pending
+
+
+def keys_usage_flush() -> int:
+    """Write every pooled key's pending uses (the periodic job). Returns the uses written."""
+    return sum(key_usage_flush(key_id=key_id) for key_id in AIApiKey.objects.values_list("pk", flat=True))
 
 
 def _scrub(message: str, secret: str) -> str:

@@ -18,7 +18,7 @@ from audit.models import SystemEvent
 from audit.services import system_event_record
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput
-from celaest.ratelimit import redis_cache_client
+from celaest.usecounts import use_counted, uses_taken
 from celaest.validation import contains_nul
 from identity.models import Organization, User
 
@@ -102,32 +102,15 @@ def _usage_counter_key(api_key_id) -> str:
 def api_key_record_use(*, api_key: UserApiKey, ip_address: str | None) -> None:
     """Count a use without a database write per request: uses accumulate in the shared cache
     and are written at most once a minute per key (and by ``api_key_usage_flush``)."""
-    counter = _usage_counter_key(api_key.pk)
-    flushed = f"apikey-flushed:{api_key.pk}"
-    client = redis_cache_client()
-    if client is not None:  # one round trip: count, and claim this minute's write
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(cache.make_and_validate_key(counter))
-        pipe.set(cache.make_and_validate_key(flushed), 1, nx=True, ex=_USAGE_FLUSH_SECONDS)
-        write_due = pipe.execute()[1]
-    else:
-        if not cache.add(counter, 1, timeout=None):
-            try:
-                cache.incr(counter)
-            except ValueError:  # the counter vanished between add and incr (flushed, or just written)
-                cache.add(counter, 1, timeout=None)
-        write_due = cache.add(flushed, 1, timeout=_USAGE_FLUSH_SECONDS)
-    if write_due:
+    if use_counted(_usage_counter_key(api_key.pk), write_every_seconds=_USAGE_FLUSH_SECONDS):
         api_key_usage_flush(api_key_id=api_key.pk, ip_address=ip_address)
 
 
 def api_key_usage_flush(*, api_key_id, ip_address: str | None = None) -> int:
     """Move the cached use count of one key into ``usage_count``. Returns the uses written."""
-    counter = _usage_counter_key(api_key_id)
-    pending = cache.get(counter) or 0
+    pending = uses_taken(_usage_counter_key(api_key_id))
     if not pending:
         return 0
-    cache.decr(counter, pending)  # atomic: uses counted meanwhile stay in the cache
     fields = {"usage_count": F("usage_count") + pending, "last_used_at": timezone.now()}
     if ip_address:
         fields["last_used_ip"] = ip_address

@@ -218,6 +218,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "flush-ai-key-usage": {
+        "task": "aimesh.flush_key_usage",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "probe-unhealthy-ai-keys": {
         "task": "aimesh.probe_unhealthy_keys",
         "schedule": 120.0,
