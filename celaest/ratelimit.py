@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -83,7 +83,7 @@ def rate_limits_hit_fetching(
         now = int(time.time())
         window = now // window_seconds
         ttl = window_seconds - (now % window_seconds)
-        keys = [cache.make_key(f"rl:{key}:{window}") for key, _ in hits] + list(fetch)
+        keys = [cache_key(f"rl:{key}:{window}") for key, _ in hits] + list(fetch)
         args = [len(hits), ttl + 1, *(limit for _, limit in hits)]
         if push is not None:
             keys.append(push.key)
@@ -99,6 +99,17 @@ def rate_limits_hit_fetching(
     if refused:
         return max(refused, key=lambda decision: decision.retry_after), fetched, pushed
     return min(decisions, key=lambda decision: decision.remaining), fetched, pushed
+
+
+def cache_key(name: str) -> str:
+    """``cache.make_key(name)`` without the per-thread lookup behind ``cache`` (4 µs, five times a
+    license validation): making a key only reads the cache's settings, the same in every thread."""
+    return _make_key()(name)
+
+
+@lru_cache(maxsize=1)
+def _make_key():
+    return caches["default"].make_key
 
 
 @lru_cache(maxsize=1)
@@ -150,4 +161,5 @@ def _hits_script():
 def _reset_client(*, setting, **kwargs):
     if setting == "CACHES":
         redis_cache_client.cache_clear()
+        _make_key.cache_clear()
         _hits_script.cache_clear()

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import redis
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -31,7 +30,7 @@ from django.utils import timezone
 from audit.models import AuditLog, SystemEvent
 from audit.services import audit_record, system_event_record
 from celaest.errors import Conflict
-from celaest.ratelimit import redis_cache_client
+from celaest.ratelimit import cache_key, redis_cache_client
 from identity.models import User
 from licensing.models import License
 from licensing.selectors import license_effective_limits
@@ -183,8 +182,8 @@ def collision_candidates(rows: list[dict], *, config: IpControlConfig | None = N
     keys, args = [], [time.time() - window, window + 60]
     for license_id, attempts in by_license.items():
         keys += [
-            cache.make_key(f"ipcontrol:seen-machines:{license_id}"),
-            cache.make_key(f"ipcontrol:seen-ips:{license_id}"),
+            cache_key(f"ipcontrol:seen-machines:{license_id}"),
+            cache_key(f"ipcontrol:seen-ips:{license_id}"),
         ]
         args.append(len(attempts))
         for row in attempts:

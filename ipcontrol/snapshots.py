@@ -34,12 +34,11 @@ from datetime import datetime
 from functools import lru_cache
 
 import redis
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from celaest.ratelimit import redis_cache_client
+from celaest.ratelimit import cache_key, redis_cache_client
 from licensing.models import License, SubscriptionPlan
 
 from .models import LicenseIpBinding
@@ -59,19 +58,19 @@ def license_key_hash(normalized_key: str) -> str:
 
 
 def _snapshot_key(key_hash: str) -> str:
-    return cache.make_key(f"ipcontrol:license:{key_hash}")
+    return cache_key(f"ipcontrol:license:{key_hash}")
 
 
 def _version_key(key_hash: str) -> str:
-    return cache.make_key(f"ipcontrol:license-version:{key_hash}")
+    return cache_key(f"ipcontrol:license-version:{key_hash}")
 
 
 def _generation_key() -> str:
-    return cache.make_key("ipcontrol:license-generation")
+    return cache_key("ipcontrol:license-generation")
 
 
 def _sequence_key() -> str:
-    return cache.make_key("ipcontrol:license-sequence")
+    return cache_key("ipcontrol:license-sequence")
 
 
 @dataclass(frozen=True)

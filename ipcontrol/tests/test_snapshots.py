@@ -200,3 +200,15 @@ def test_a_changed_key_retires_the_old_keys_copies(license):
     license.save(update_fields=["license_key"])
     assert _validate()["code"] == "NOT_FOUND"
     assert _validate(key=license.license_key)["code"] == "VALID"
+
+
+def test_snapshot_keys_follow_the_cache_settings(settings):
+    """``cache_key`` keeps the key function it read once; a change of cache settings is seen."""
+    from django.core.cache import cache
+
+    from celaest.ratelimit import cache_key
+
+    assert cache_key("ipcontrol:license:abc") == cache.make_key("ipcontrol:license:abc")
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "other"}}
+    assert cache_key("ipcontrol:license:abc") == cache.make_key("ipcontrol:license:abc")
+    assert cache_key("ipcontrol:license:abc").startswith("other:")
