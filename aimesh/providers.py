@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import anthropic
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from aimesh.models import Provider
 
@@ -166,18 +167,31 @@ def _openai_messages(request: ChatRequest) -> list[dict]:
     return system + list(request.messages)
 
 
-def _openai_kwargs(request: ChatRequest) -> dict:
-    kwargs = {
-        "model": request.model_id,
-        "messages": _openai_messages(request),
-        "max_tokens": request.max_tokens,
-        "timeout": request.timeout,
-    }
+def _openai_body(request: ChatRequest) -> dict:
+    body = {"model": request.model_id, "messages": _openai_messages(request), "max_tokens": request.max_tokens}
     if request.temperature is not None:
-        kwargs["temperature"] = request.temperature
+        body["temperature"] = request.temperature
     if request.json_mode:
-        kwargs["response_format"] = {"type": "json_object"}
-    return kwargs
+        body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def _openai_post(provider: str, api_key: str, base_url: str, request: ChatRequest, *, stream: bool):
+    """``chat.completions.create`` without its parameter transform: the SDK's own request (auth,
+    timeout, error classes) and response types, for a body that is plain JSON already. The
+    transform walks the parameters' typed dicts on every call, a tenth of a gateway request."""
+    body = _openai_body(request)
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    client = _openai_client(api_key, _openai_base_url(provider, base_url))
+    return client.post(
+        "/chat/completions",
+        body=body,
+        cast_to=ChatCompletion,
+        options={"timeout": request.timeout},
+        stream=stream,
+        stream_cls=openai.Stream[ChatCompletionChunk],
+    )
 
 
 def _openai_usage(usage) -> Usage:
@@ -231,8 +245,7 @@ def chat(*, provider: str, api_key: str, base_url: str, request: ChatRequest) ->
             text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
             usage, finish = _anthropic_usage(message.usage), message.stop_reason or ""
         else:
-            client = _openai_client(api_key, _openai_base_url(provider, base_url))
-            completion = client.chat.completions.create(**_openai_kwargs(request))
+            completion = _openai_post(provider, api_key, base_url, request, stream=False)
             choice = completion.choices[0] if completion.choices else None
             text = (choice.message.content or "") if choice else ""
             usage, finish = _openai_usage(completion.usage), (choice.finish_reason or "") if choice else ""
@@ -251,10 +264,7 @@ def chat_stream(*, provider: str, api_key: str, base_url: str, request: ChatRequ
         if is_anthropic(provider):
             stream = _anthropic_client(api_key, base_url).messages.create(**_anthropic_kwargs(request), stream=True)
         else:
-            client = _openai_client(api_key, _openai_base_url(provider, base_url))
-            stream = client.chat.completions.create(
-                **_openai_kwargs(request), stream=True, stream_options={"include_usage": True}
-            )
+            stream = _openai_post(provider, api_key, base_url, request, stream=True)
         events = iter(stream)
         first = next(events, None)
     except (openai.OpenAIError, anthropic.AnthropicError) as exc:

@@ -159,7 +159,7 @@ def measure(base_url: str, api_key: str, model: str, total: int, concurrency: in
 
 def report(name: str, figures: dict) -> None:
     print(
-        f"{name:<28} {figures['requests']:>6} ok {figures['errors']:>4} err "
+        f"{name:<32} {figures['requests']:>6} ok {figures['errors']:>4} err "
         f"{figures['rps']:>8.1f} req/s  p50 {figures['p50']:>7.1f} ms  p99 {figures['p99']:>7.1f} ms"
     )
     print("    CPU ms/request: " + ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms"].items()))
@@ -184,9 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--single-requests", type=int, default=200, help="requests made by a single client")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
-    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, gevent)")
     parser.add_argument(
         "--litellm",
         nargs="?",
@@ -233,11 +235,13 @@ def main() -> None:
                     "-b",
                     f"127.0.0.1:{gateway_port}",
                     "-k",
-                    "gthread",
+                    args.worker_class,
                     "-w",
                     str(args.workers),
                     "--threads",
                     str(args.threads),
+                    "--worker-connections",
+                    str(args.concurrency * 2),
                     "--keep-alive",
                     "30",
                     "--log-level",
@@ -250,18 +254,10 @@ def main() -> None:
         wait_for(gateway_port)
         print(
             f"{os.cpu_count()} cores, {args.concurrency} concurrent clients, {args.requests} requests each, "
-            f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} gthread"
+            f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} {args.worker_class}"
         )
-        direct = measure(f"{provider_url}/v1", "sk-bench-direct", "gpt-4o-mini", args.requests, args.concurrency)
-        report("direct to provider", direct)
-        gateway = measure(
-            f"http://127.0.0.1:{gateway_port}/v1", api_key, "gpt-4o-mini", args.requests, args.concurrency
-        )
-        report("CELAEST gateway", gateway)
-        print(
-            f"gateway overhead p50: {gateway['p50'] - direct['p50']:.1f} ms, "
-            f"p99: {gateway['p99'] - direct['p99']:.1f} ms"
-        )
+        direct = compare(args, "direct to provider", f"{provider_url}/v1", "sk-bench-direct", None)
+        compare(args, "CELAEST gateway", f"http://127.0.0.1:{gateway_port}/v1", api_key, direct)
         if args.litellm:
             litellm_run(args, provider_url, env, logs, processes, direct)
     finally:
@@ -298,11 +294,25 @@ def litellm_run(args, provider_url, env, logs, processes, direct) -> None:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     processes.append(start(command, env, logs / "litellm.log"))
     wait_for(port, timeout=120)
-    figures = measure(
-        f"http://127.0.0.1:{port}/v1", "sk-bench-litellm-master", "gpt-4o-mini", args.requests, args.concurrency
-    )
-    report("LiteLLM proxy", figures)
-    print(f"LiteLLM overhead p50: {figures['p50'] - direct['p50']:.1f} ms")
+    compare(args, "LiteLLM proxy", f"http://127.0.0.1:{port}/v1", "sk-bench-litellm-master", direct)
+
+
+def compare(args, name: str, base_url: str, api_key: str, direct: dict | None) -> dict:
+    """Measure ``base_url`` at the benchmark's concurrency and with a single client; with
+    ``direct`` (the provider's own figures), print the overhead per request in both cases.
+    One client shows what a request costs by itself; 50 add the queueing of a saturated box."""
+    figures = {
+        "loaded": measure(base_url, api_key, "gpt-4o-mini", args.requests, args.concurrency),
+        "single": measure(base_url, api_key, "gpt-4o-mini", args.single_requests, 1),
+    }
+    for load, label in (("loaded", f"{args.concurrency} clients"), ("single", "1 client")):
+        report(f"{name}, {label}", figures[load])
+        if direct is not None:
+            print(
+                f"    overhead p50 {figures[load]['p50'] - direct[load]['p50']:.1f} ms, "
+                f"p99 {figures[load]['p99'] - direct[load]['p99']:.1f} ms"
+            )
+    return figures
 
 
 if __name__ == "__main__":
