@@ -12,8 +12,8 @@ import calendar
 from datetime import date
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from celaest.errors import LimitExceeded, PaymentRequired
@@ -72,34 +72,70 @@ def _period_row(license: License, period: tuple[date, date]) -> LicenseUsageLog:
     return row
 
 
-def _period_update(license: License, period: tuple[date, date], within: Q, **changes) -> bool:
-    """Update the period's usage row where ``within`` holds; create the row first when it is the
-    period's first use. One statement on the common path. Returns whether the row was updated."""
+def _db(model, name: str, value):
+    """``value`` as the database takes it in ``model.name``'s column (UUIDs, dates, decimals)."""
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+# The two statements below run on every AI request (the period's row twice), so they are SQL:
+# building them with the ORM took longer than running them. Column names are constants here.
+
+
+def _period_update(license: License, period: tuple[date, date], add: dict, *, where: str = "", params=()) -> bool:
+    """Add ``add`` (column: amount) to the period's usage row where the extra condition ``where``
+    (`` AND ...`` with ``params``) holds; create the row first when it is the period's first use.
+    One statement on the common path. Returns whether the row was updated."""
     start, end = period
-    rows = LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end)
-    if rows.filter(within).update(**changes, updated_at=timezone.now()):
-        return True
-    _period_row(license, period)
-    return bool(rows.filter(within).update(**changes, updated_at=timezone.now()))
+    sets = ", ".join(f"{column} = {column} + %s" for column in add)
+    sql = (
+        f"UPDATE {LicenseUsageLog._meta.db_table} SET {sets}, updated_at = %s "  # noqa: S608 - constant names
+        f"WHERE license_id = %s AND period_start = %s AND period_end = %s{where}"
+    )
+    values = [
+        *(_db(LicenseUsageLog, column, amount) for column, amount in add.items()),
+        _db(LicenseUsageLog, "updated_at", timezone.now()),
+        _db(LicenseUsageLog, "license", license.pk),
+        _db(LicenseUsageLog, "period_start", start),
+        _db(LicenseUsageLog, "period_end", end),
+        *params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if cursor.rowcount:
+            return True
+        _period_row(license, period)
+        cursor.execute(sql, values)
+        return bool(cursor.rowcount)
+
+
+def _count_live(license: License) -> bool:
+    """Add one to a live license's ``ai_requests_used``. Returns whether it was live."""
+    sql = (
+        f"UPDATE {License._meta.db_table} SET ai_requests_used = ai_requests_used + 1 "  # noqa: S608 - constant names
+        "WHERE id = %s AND deleted_at IS NULL AND status IN (%s, %s) AND (expires_at IS NULL OR expires_at > %s)"
+    )
+    with connection.cursor() as cursor:
+        now = _db(License, "expires_at", timezone.now())
+        cursor.execute(sql, [_db(License, "id", license.pk), *LIVE_STATUSES, now])
+        return bool(cursor.rowcount)
 
 
 @transaction.atomic(savepoint=False)  # a caller that recovers from a refusal holds its own savepoint
 def license_usage_reserve(*, license: License) -> None:
     """Count one AI request against ``license`` or refuse it (402 inactive, 429 limit reached)."""
     # The license's own counter first: it is also the lock that orders concurrent reservations.
-    counted = _live(License.objects.filter(pk=license.pk)).update(ai_requests_used=F("ai_requests_used") + 1)
-    if not counted:
+    if not _count_live(license):
         raise PaymentRequired("The license is not active.", code="license_inactive")
     limits = license_effective_limits(license=license)
     request_limit = limits.get("ai_requests_per_month")
     token_limit = limits.get("tokens_per_month")
-    within = Q()
+    where, params = "", []
     if request_limit is not None:
-        within &= Q(ai_requests_count__lt=request_limit)
+        where, params = where + " AND ai_requests_count < %s", [*params, request_limit]
     if token_limit is not None:
-        within &= Q(tokens_input__lt=Value(token_limit) - F("tokens_output"))
+        where, params = where + " AND tokens_input + tokens_output < %s", [*params, token_limit]
     period = usage_period()
-    if not _period_update(license, period, within, ai_requests_count=F("ai_requests_count") + 1):
+    if not _period_update(license, period, {"ai_requests_count": 1}, where=where, params=params):
         row = _period_row(license, period)
         if request_limit is not None and row.ai_requests_count >= request_limit:
             raise LimitExceeded(
@@ -135,9 +171,10 @@ def license_usage_commit(
     _period_update(
         license,
         usage_period(period_start),
-        Q(),
-        tokens_input=F("tokens_input") + tokens_input,
-        tokens_output=F("tokens_output") + tokens_output,
-        tokens_cached=F("tokens_cached") + tokens_cached,
-        calculated_cost=F("calculated_cost") + cost,
+        {
+            "tokens_input": tokens_input,
+            "tokens_output": tokens_output,
+            "tokens_cached": tokens_cached,
+            "calculated_cost": cost,
+        },
     )
