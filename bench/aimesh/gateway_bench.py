@@ -58,6 +58,21 @@ def wait_for(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200, then a little more: the port opens before the server's
+    processes have loaded Django, and their start would be counted as the first measurement's CPU."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):  # noqa: S310 - a local URL
+                break
+        except OSError:
+            time.sleep(0.2)
+    time.sleep(3.0)
+
+
 def ensure_database(url: str) -> None:
     import psycopg
 
@@ -252,6 +267,7 @@ def main() -> None:
             )
         )
         wait_for(gateway_port)
+        wait_ready(f"http://127.0.0.1:{gateway_port}/health/live")
         print(
             f"{os.cpu_count()} cores, {args.concurrency} concurrent clients, {args.requests} requests each, "
             f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} {args.worker_class}"
