@@ -1,9 +1,21 @@
 """Model base classes shared by every app: UUID keys, timestamps and soft delete."""
 
+import secrets
+import time
 import uuid
 
 from django.db import models
 from django.utils import timezone
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, then random bits.
+    Rows written in time order then land at the right edge of their primary key's index instead
+    of on random pages (the hottest insert path, license validations, uses it)."""
+    value = (time.time_ns() // 1_000_000 & (1 << 48) - 1) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC 9562 variant
+    return uuid.UUID(int=value)
 
 
 class UUIDModel(models.Model):

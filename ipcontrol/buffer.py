@@ -4,11 +4,11 @@ insert on the request path.
 A validation appends its row (JSON, with its own UUID) to a Redis list. A flush — the beat job
 every two seconds, or sooner when the list reaches ``FLUSH_AT`` rows — takes the whole list over
 with an atomic ``RENAME`` (new rows start a fresh list), bulk-inserts it, refreshes the bindings'
-``last_seen``/IP, runs collision detection, and only then deletes the taken-over list. A flush
-that dies leaves its list behind; a later flush adopts lists older than ``ORPHAN_AFTER_SECONDS``.
-Inserting is idempotent (``ON CONFLICT DO NOTHING`` on the row's id), so a list replayed after a
-crash between commit and delete adds nothing twice. Without Redis, or when it fails, the row is
-written synchronously: nothing is lost either way.
+``last_seen``/IP (in ``LAST_SEEN_STEP`` steps), runs collision detection, and only then deletes
+the taken-over list. A flush that dies leaves its list behind; a later flush adopts lists older
+than ``ORPHAN_AFTER_SECONDS``. Inserting is idempotent (``ON CONFLICT DO NOTHING`` on the row's
+id), so a list replayed after a crash between commit and delete adds nothing twice. Without
+Redis, or when it fails, the row is written synchronously: nothing is lost either way.
 
 Orphans are looked for at most once every ``ORPHAN_SCAN_EVERY_SECONDS`` (by whichever flush
 comes first): finding them scans the whole keyspace, which on a busy Redis (a snapshot, a
@@ -20,15 +20,17 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import redis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection, transaction
+from django.db.models import Q
 from django.dispatch import receiver
 
+from celaest.db import uuid7
 from identity.models import Organization
 from licensing.models import License
 
@@ -37,6 +39,10 @@ from .models import LicenseIpBinding, LicenseValidation
 logger = logging.getLogger(__name__)
 
 BUFFER_KEY = "ipcontrol:validations"
+#: a binding's ``last_seen`` moves in steps of this much (or when its IP changes): a machine that
+#: validates every few seconds would otherwise rewrite its row, and all its indexes, every flush.
+#: Stale machines are found in hours (``ipcontrol.binding_stale_hours``).
+LAST_SEEN_STEP = timedelta(minutes=1)
 TAKEN_PREFIX = "ipcontrol:validations:taken:"
 FLUSH_AT = 1000
 ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
@@ -77,7 +83,7 @@ def validation_row(
 ) -> dict:
     """One attempt as a JSON-ready row of ``license_validations``."""
     return {
-        "id": str(uuid.uuid4()),
+        "id": str(uuid7()),  # time-ordered: appended to the primary key's index
         "license_id": str(license.pk) if license else None,
         "organization_id": str(license.organization_id) if license else None,
         "ip_binding_id": str(binding.pk) if binding else None,
@@ -240,7 +246,9 @@ def _rows_copy(rows: list[dict]) -> None:
             "ip_address = COALESCE(v.ip_address, b.ip_address), updated_at = now() "
             "FROM (SELECT DISTINCT ON (ip_binding_id) ip_binding_id, created_at, ip_address FROM validation_rows "
             "WHERE ip_binding_id IS NOT NULL ORDER BY ip_binding_id, created_at DESC) AS v "
-            "WHERE b.id = v.ip_binding_id AND b.last_seen < v.created_at"
+            "WHERE b.id = v.ip_binding_id AND b.last_seen < v.created_at AND (b.last_seen < v.created_at - %s "
+            "OR v.ip_address IS NOT NULL AND v.ip_address IS DISTINCT FROM b.ip_address)",
+            [LAST_SEEN_STEP],
         )
 
 
@@ -264,7 +272,8 @@ def _drop_dangling_references(rows: list[dict]) -> None:
 
 
 def _bindings_touch(rows: list[dict]) -> None:
-    """Each binding's ``last_seen`` and IP become those of its latest attempt (never older)."""
+    """Each binding's ``last_seen`` and IP become those of its latest attempt (never older), when
+    that is ``LAST_SEEN_STEP`` newer or comes from another IP."""
     latest: dict[str, tuple[str, str | None]] = {}
     for row in rows:
         binding_id = row["ip_binding_id"]
@@ -274,6 +283,8 @@ def _bindings_touch(rows: list[dict]) -> None:
         return
     for binding_id, (seen, ip) in latest.items():
         changes = {"last_seen": datetime.fromisoformat(seen)}
+        due = Q(last_seen__lt=changes["last_seen"] - LAST_SEEN_STEP)
         if ip:
             changes["ip_address"] = ip
-        LicenseIpBinding.objects.filter(pk=binding_id, last_seen__lt=changes["last_seen"]).update(**changes)
+            due |= ~Q(ip_address=ip) | Q(ip_address__isnull=True)
+        LicenseIpBinding.objects.filter(due, pk=binding_id, last_seen__lt=changes["last_seen"]).update(**changes)

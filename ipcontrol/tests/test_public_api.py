@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from ipcontrol.buffer import validation_buffer_flush, validation_buffer_length
+from ipcontrol.buffer import LAST_SEEN_STEP, validation_buffer_flush, validation_buffer_length
 from ipcontrol.models import LicenseIpBinding, LicenseValidation
 from licensing.models import License
 from tests import factories as f
@@ -244,6 +244,37 @@ def test_validation_refreshes_last_seen_and_ip(license):
     binding.refresh_from_db()
     assert binding.ip_address == "192.0.2.99"
     assert timezone.now() - binding.last_seen < timedelta(seconds=30)
+
+
+def test_last_seen_moves_in_steps_unless_the_ip_changes(license):
+    """A machine validating every few seconds does not rewrite its binding on every flush."""
+    _activate(license, "fp-1")
+    binding = LicenseIpBinding.objects.get()
+    recent = timezone.now() - timedelta(seconds=20)
+    LicenseIpBinding.objects.filter(pk=binding.pk).update(last_seen=recent, ip_address="192.0.2.7")
+
+    def validate_from(ip):
+        APIClient().post(VALIDATE, {"key": license.license_key, "fingerprint": "fp-1"}, format="json",
+                         REMOTE_ADDR=ip)  # fmt: skip
+        validation_buffer_flush()
+        binding.refresh_from_db()
+
+    validate_from("192.0.2.7")
+    assert binding.last_seen == recent  # seen 20 s ago, same IP: left alone
+    validate_from("192.0.2.8")
+    assert binding.ip_address == "192.0.2.8" and binding.last_seen > recent  # another IP: at once
+    LicenseIpBinding.objects.filter(pk=binding.pk).update(last_seen=timezone.now() - LAST_SEEN_STEP * 2)
+    validate_from("192.0.2.8")
+    assert timezone.now() - binding.last_seen < timedelta(seconds=30)  # a step old: refreshed
+
+
+def test_validation_rows_get_time_ordered_ids(license):
+    for _ in range(3):
+        _validate("CEL-UNKNOWN")
+    validation_buffer_flush()
+    ids = list(LicenseValidation.objects.order_by("created_at").values_list("id", flat=True))
+    assert len(ids) == 3 and all(row_id.version == 7 for row_id in ids)
+    assert [row_id.int >> 80 for row_id in ids] == sorted(row_id.int >> 80 for row_id in ids)
 
 
 def test_without_redis_rows_are_written_synchronously(license):
