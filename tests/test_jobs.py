@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from analytics import services as analytics_services
 from analytics.tasks import aggregate_roi_today
@@ -28,7 +29,10 @@ def test_a_job_triggered_twice_at_the_same_moment_runs_once(monkeypatch):
 
     def trigger():
         start.wait()
-        aggregate_roi_today()
+        try:
+            aggregate_roi_today()
+        finally:
+            connection.close()  # the thread's own connection
 
     threads = [threading.Thread(target=trigger) for _ in range(2)]
     for thread in threads:
