@@ -205,6 +205,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, gevent)")
     parser.add_argument(
+        "--worker-connections",
+        type=int,
+        default=1000,
+        help="connections a gunicorn worker holds at most (gunicorn's default: 1000); the clients' "
+        "connections divided by the workers spreads them evenly instead of to whichever accepts first",
+    )
+    parser.add_argument(
         "--litellm",
         nargs="?",
         const="litellm",
@@ -256,7 +263,7 @@ def main() -> None:
                     "--threads",
                     str(args.threads),
                     "--worker-connections",
-                    str(args.concurrency * 2),
+                    str(args.worker_connections),
                     "--keep-alive",
                     "30",
                     "--log-level",
@@ -270,7 +277,8 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{gateway_port}/health/live")
         print(
             f"{os.cpu_count()} cores, {args.concurrency} concurrent clients, {args.requests} requests each, "
-            f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} {args.worker_class}"
+            f"provider latency {args.latency_ms} ms, gunicorn {args.workers}x{args.threads} {args.worker_class}, "
+            f"{args.worker_connections} connections per worker at most"
         )
         direct = compare(args, "direct to provider", f"{provider_url}/v1", "sk-bench-direct", None)
         compare(args, "CELAEST gateway", f"http://127.0.0.1:{gateway_port}/v1", api_key, direct)
