@@ -90,12 +90,9 @@ def _take(key: AIApiKey) -> bool:
         return False
     # Marked at selection, not on success, so concurrent requests spread over equal keys.
     _taken_at[key.pk] = timezone.now()
-    if use_counted(_usage_counter(key.pk), write_every_seconds=_USAGE_WRITE_SECONDS):
+    if use_counted(_usage_counter(key.pk)):
         key_usage_flush(key_id=key.pk)
     return True
-
-
-_USAGE_WRITE_SECONDS = 60
 
 
 def _usage_counter(key_id) -> str:

@@ -9,25 +9,28 @@ was read), so uses counted meanwhile stay for the next write: none is lost or co
 
 from django.core.cache import cache
 
-from celaest.ratelimit import redis_cache_client
+from celaest.ratelimit import cache_key, redis_cache_client
+
+#: a counter's uses are written by its first use in each interval this long (and by a periodic job)
+WRITE_EVERY_SECONDS = 60
 
 
-def use_counted(counter: str, *, write_every_seconds: int) -> bool:
-    """Count one use under ``counter``; True for the first use of each ``write_every_seconds``
+def use_counted(counter: str) -> bool:
+    """Count one use under ``counter``; True for the first use of each ``WRITE_EVERY_SECONDS``
     (the caller then writes the pending uses with ``uses_taken``)."""
     claim = f"{counter}:written"
     client = redis_cache_client()
     if client is not None:  # one round trip: count, and claim this interval's write
         pipe = client.pipeline(transaction=False)
-        pipe.incr(cache.make_and_validate_key(counter))
-        pipe.set(cache.make_and_validate_key(claim), 1, nx=True, ex=write_every_seconds)
+        pipe.incr(cache_key(counter))
+        pipe.set(cache_key(claim), 1, nx=True, ex=WRITE_EVERY_SECONDS)
         return bool(pipe.execute()[1])
     if not cache.add(counter, 1, timeout=None):
         try:
             cache.incr(counter)
         except ValueError:  # the counter vanished between add and incr (taken, or just written)
             cache.add(counter, 1, timeout=None)
-    return cache.add(claim, 1, timeout=write_every_seconds)
+    return cache.add(claim, 1, timeout=WRITE_EVERY_SECONDS)
 
 
 def uses_taken(counter: str) -> int:

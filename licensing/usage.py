@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from celaest.errors import LimitExceeded, PaymentRequired
@@ -28,11 +28,6 @@ LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
 def usage_period(day: date | None = None) -> tuple[date, date]:
     day = day or timezone.now().date()
     return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
-def _live(queryset):
-    now = timezone.now()
-    return queryset.filter(status__in=LIVE_STATUSES).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
 #: each organization's licenses that may be live, newest first: read by every piece of AI work
@@ -110,9 +105,10 @@ def _period_update(license: License, period: tuple[date, date], add: dict, *, wh
 
 def _count_live(license: License) -> bool:
     """Add one to a live license's ``ai_requests_used``. Returns whether it was live."""
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
     sql = (
         f"UPDATE {License._meta.db_table} SET ai_requests_used = ai_requests_used + 1 "  # noqa: S608 - constant names
-        "WHERE id = %s AND deleted_at IS NULL AND status IN (%s, %s) AND (expires_at IS NULL OR expires_at > %s)"
+        f"WHERE id = %s AND deleted_at IS NULL AND status IN ({statuses}) AND (expires_at IS NULL OR expires_at > %s)"
     )
     with connection.cursor() as cursor:
         now = _db(License, "expires_at", timezone.now())

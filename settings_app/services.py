@@ -33,7 +33,6 @@ KEEP = object()
 API_KEY_PREFIX = "cel_"
 _KEY_BYTES = 32  # 256 bits of randomness
 _DISPLAY_PREFIX_LENGTH = 12
-_USAGE_FLUSH_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _usage_counter_key(api_key_id) -> str:
 def api_key_record_use(*, api_key: UserApiKey, ip_address: str | None) -> None:
     """Count a use without a database write per request: uses accumulate in the shared cache
     and are written at most once a minute per key (and by ``api_key_usage_flush``)."""
-    if use_counted(_usage_counter_key(api_key.pk), write_every_seconds=_USAGE_FLUSH_SECONDS):
+    if use_counted(_usage_counter_key(api_key.pk)):
         api_key_usage_flush(api_key_id=api_key.pk, ip_address=ip_address)
 
 
