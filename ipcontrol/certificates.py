@@ -36,6 +36,8 @@ from django.dispatch import receiver
 from licensing.models import License
 from licensing.selectors import license_effective_limits
 
+from .snapshots import LicenseFacts
+
 FORMAT = "celaest-license-certificate/1"
 ALGORITHM = "Ed25519"
 DEV_KEY_FILENAME = "license-signing-key"
@@ -153,7 +155,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def certificate_issue(*, license: License, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
+def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
     """Sign a certificate for ``license`` on the machine ``fingerprint``."""
     key = signing_keys()[0]
     expires_at = now + timedelta(hours=ttl_hours)

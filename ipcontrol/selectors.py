@@ -11,12 +11,20 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
-from licensing.models import License, SubscriptionPlan
 from licensing.services import license_key_normalize
 from settings_app.runtime import system_config_get
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
-from .snapshots import Found, LicenseSnapshot, Seat, snapshot_answers, snapshot_store, snapshot_token
+from .snapshots import (
+    Found,
+    LicenseFacts,
+    LicenseSnapshot,
+    Seat,
+    plan_facts,
+    snapshot_answers,
+    snapshot_store,
+    snapshot_token,
+)
 
 CONFIG_PREFIX = "ipcontrol."
 
@@ -80,8 +88,9 @@ def _bool(value) -> bool:
     return bool(value)
 
 
-def _uuid(value) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))  # SQLite: 32 hex digits
+def _id(value) -> str:
+    """An id as text, in its canonical form (SQLite stores UUIDs as 32 hex digits)."""
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
 
 
 _LOOKUP_SQL = """
@@ -138,21 +147,20 @@ def _lookup(normalized: str, fingerprint: str) -> Found:
     if not rows:
         return None
     first = rows[0]
-    plan = SubscriptionPlan(id=_uuid(first[2]), code=first[7], limits=_json(first[8]), features=_json(first[9]))
-    license = License(
-        id=_uuid(first[0]),
-        organization_id=_uuid(first[1]),
-        plan_id=_uuid(first[2]),
+    plan_id = _id(first[2])
+    license = LicenseFacts(
+        pk=_id(first[0]),
+        organization_id=_id(first[1]),
+        plan_id=plan_id,
         license_key=first[3],
         status=first[4],
         expires_at=_datetime(first[5]),
         custom_limits=_json(first[6]),
+        plan=plan_facts(plan_id, first[7], _json(first[8]), _json(first[9])),
     )
-    license._state.adding = False
-    license.plan = plan
-    seats = [
-        Seat(pk=str(_uuid(row[10])), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
+    seats = tuple(
+        Seat(pk=_id(row[10]), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
         for row in rows
         if row[10] is not None
-    ]
+    )
     return license, seats

@@ -23,7 +23,7 @@ from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
 from .selectors import ipcontrol_config, license_seats_lookup
-from .snapshots import Found, LicenseSnapshot, license_snapshots_forget
+from .snapshots import Found, LicenseFacts, LicenseSnapshot, Seat, license_snapshots_forget
 
 
 class Code:
@@ -63,8 +63,9 @@ class LicenseCheck:
     valid: bool
     code: str
     detail: str
-    license: License | None = None
-    binding: LicenseIpBinding | None = None
+    #: the license row (activation) or its facts (validation)
+    license: License | LicenseFacts | None = None
+    binding: LicenseIpBinding | Seat | None = None
     active_machines: int | None = None
 
 
@@ -79,7 +80,7 @@ def _check(code: str, *, license=None, binding=None, detail: str = "", active_ma
     )
 
 
-def license_status_refusal(license: License, now: datetime) -> str | None:
+def license_status_refusal(license: License | LicenseFacts, now: datetime) -> str | None:
     """Why ``license`` cannot be used now, as a code; expiry counts from ``expires_at`` even
     before the beat job has marked the license expired."""
     if license.status == License.Status.REVOKED:

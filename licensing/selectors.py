@@ -11,6 +11,7 @@ PLAN_LIMIT_KEYS = frozenset(
 
 def license_effective_limits(*, license: License) -> dict:
     """The limits that apply to ``license``: its plan's limits overlaid by its custom limits.
+    (``license`` may be anything read like a ``License``: validation passes the facts it keeps.)
 
     A key present in ``custom_limits`` wins over the plan's value, including an explicit null
     (unlimited). This is the one place the overlay is computed.

@@ -1,6 +1,7 @@
 """The Redis copy of licenses that validation reads: used without a query while current, and
 never once a change to the license, its machines or its plan has retired it."""
 
+import gc
 import json
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from rest_framework.test import APIClient
 
 from celaest.ratelimit import redis_cache_client
 from ipcontrol import buffer, snapshots
+from ipcontrol.selectors import license_seats_lookup
 from ipcontrol.services import bindings_deactivate_stale, license_activate, license_deactivate
 from licensing.services import license_reinstate, license_renew, license_suspend
 from tests import factories as f
@@ -123,7 +125,7 @@ def test_a_copy_read_before_a_change_is_never_used(license):
     license_activate(key=KEY, fingerprint="fp-1")
     missed = _read()
     token = snapshots.snapshot_token(missed)
-    found = (license, [])  # what the reader got from the database before the change
+    found = license_seats_lookup(key=KEY, fingerprint="fp-1")  # what the reader got before the change
     snapshots.license_snapshots_forget(license_keys=[KEY])
     snapshots.snapshot_store(missed, token, found)
     assert not _read().hit
@@ -212,3 +214,34 @@ def test_snapshot_keys_follow_the_cache_settings(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "other"}}
     assert cache_key("ipcontrol:license:abc") == cache.make_key("ipcontrol:license:abc")
     assert cache_key("ipcontrol:license:abc").startswith("other:")
+
+
+def _tracked(value, seen=None) -> int:
+    """How many objects the garbage collector tracks in ``value`` (containers, recursively)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, tuple | list) else ()
+    if hasattr(value, "__dict__"):
+        children = list(vars(value).values())
+    return int(gc.is_tracked(value)) + sum(_tracked(child, seen) for child in children)
+
+
+def test_a_process_copy_costs_the_garbage_collector_two_objects(license):
+    """Each process keeps a copy of every license it validates; a full collection walks every
+    tracked object of every copy. A copy is its facts and an entry; its seats, times and ids are
+    not tracked, and its plan is shared with the other licenses on that plan."""
+    for fingerprint in ("fp-1", "fp-2"):
+        license_activate(key=KEY, fingerprint=fingerprint)
+    assert _validate()["code"] == "VALID"
+    entry = snapshots._copies[snapshots.license_key_hash(KEY)]
+    gc.collect()  # untracks the tuples that hold nothing trackable: the seats, then their tuple
+    gc.collect()
+    assert _tracked(entry) - _tracked(entry[1].plan) == 2
+    other = f.LicenseFactory(plan=license.plan)
+    license_activate(key=other.license_key, fingerprint="fp-1")
+    assert _validate(key=other.license_key)["code"] == "VALID"
+    assert snapshots._copies[snapshots.license_key_hash(other.license_key)][1].plan is entry[1].plan
+    token, (facts, seats) = snapshots.snapshot_copy(snapshots.license_key_hash(KEY))
+    assert [seat.machine_id for seat in seats] == ["fp-1", "fp-2"] and facts.pk == str(license.pk)
