@@ -5,6 +5,7 @@ from pathlib import Path
 
 from celery import Celery, states
 from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun
+from django.db import close_old_connections, connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
 
@@ -50,8 +51,6 @@ def _eager(task) -> bool:
 def _connections_before_task(task=None, **kwargs):
     if _eager(task):
         return
-    from django.db import close_old_connections, connections
-
     close_old_connections()
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None and not connection.is_usable():
@@ -62,8 +61,6 @@ def _connections_before_task(task=None, **kwargs):
 def _connections_after_task(task=None, state=None, **kwargs):
     if _eager(task):
         return
-    from django.db import close_old_connections, connections
-
     if state == states.SUCCESS:
         close_old_connections()
         return

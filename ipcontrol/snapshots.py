@@ -14,10 +14,10 @@ token observed *before* the database read: a change committed meanwhile has alre
 token, and the stale copy is never used.
 
 Each process also keeps the last current copy of each key it saw, in a form the garbage collector
-does not walk (see ``LicenseFacts``). The validation endpoint works
-its answer out from that copy first and sends its attempt row with the rate limits, guarded by
-the copy's token: Redis appends the row only if the token is still current, which makes a
-validation one round trip. Otherwise the usual path runs on the snapshot read in that trip.
+does not walk (see ``LicenseFacts``). The validation endpoint works its answer out from that copy
+first and sends its attempt row with the rate limits, guarded by the copy's token: Redis appends
+the row only if the token is still current, which makes a validation one round trip. Otherwise
+the usual path runs on the snapshot read in that trip.
 
 Changes made behind the ORM's back (raw SQL, or a Redis failure while a change is announced)
 are seen at the latest after ``SNAPSHOT_TTL_SECONDS``.
