@@ -209,7 +209,14 @@ def route_chat_stream(
 def key_probe(*, key: AIApiKey) -> bool:
     """Try ``key`` with a cheap call; restore it when it works. Returns whether it is healthy."""
     now = timezone.now()
-    secret = crypto.decrypt(key.key_encrypted)
+    try:
+        secret = crypto.decrypt(key.key_encrypted)
+    except crypto.DecryptionError:
+        # Encrypted under a key no longer configured: it stays out until re-entered, and the
+        # keys probed after it are still probed.
+        AIApiKey.objects.filter(pk=key.pk).update(last_checked_at=now, last_error="cannot decrypt the stored key")
+        logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
+        return False
     try:
         providers.probe(provider=key.provider, api_key=secret, base_url=key.base_url)
     except providers.ProviderError as error:

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from io import StringIO
 
 import openai
@@ -11,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
+from aimesh import routing
 from aimesh.models import AIApiKey
 from aimesh.testing import pool_key
 from celaest import crypto
@@ -48,6 +50,20 @@ def test_check_ai_keys_restores_keys_that_answer(provider):
     assert not AIApiKey.objects.get(pk=failing.pk).is_healthy
     assert "openai:back (...1234) healthy" in out.getvalue()
     assert "openai:broken" in out.getvalue() and "secret" not in out.getvalue()  # names and hints only
+
+
+def test_a_key_that_cannot_be_decrypted_does_not_stop_the_probe(provider):
+    # Probed in pk order: the unreadable key comes first.
+    unreadable = pool_key(provider, "sk-lost-secret", name="lost", is_healthy=False, id=uuid.UUID(int=1))
+    AIApiKey.objects.filter(pk=unreadable.pk).update(
+        key_encrypted=Fernet(Fernet.generate_key()).encrypt(b"sk-lost-secret").decode()
+    )
+    working = pool_key(provider, "sk-back-secret-5678", name="back", is_healthy=False, id=uuid.UUID(int=2))
+    result = routing.keys_probe_unhealthy()
+    assert result == {"restored": [working.pk], "still_failing": [unreadable.pk]}
+    lost = AIApiKey.objects.get(pk=unreadable.pk)
+    assert not lost.is_healthy and lost.last_error == "cannot decrypt the stored key" and lost.last_checked_at
+    assert AIApiKey.objects.get(pk=working.pk).is_healthy
 
 
 def _free_port():
