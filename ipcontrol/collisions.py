@@ -159,6 +159,12 @@ return out
 """
 
 
+#: attempts per call of the script. A script holds Redis alone while it runs, and every validation
+#: waits on Redis (rate limits, the buffer), so a flush's thousand attempts go in calls of ~0.5 ms
+#: each, pipelined, rather than in one call of 10-20 ms that stalls every server process at once.
+SEEN_BATCH = 16
+
+
 @lru_cache(maxsize=1)
 def _seen_script():
     return redis_cache_client().register_script(_SEEN_LUA)
@@ -179,21 +185,40 @@ def collision_candidates(rows: list[dict], *, config: IpControlConfig | None = N
     by_license: dict[str, list[dict]] = {}
     for row in valid:
         by_license.setdefault(row["license_id"], []).append(row)
-    keys, args = [], [time.time() - window, window + 60]
-    for license_id, attempts in by_license.items():
-        keys += [
-            cache_key(f"ipcontrol:seen-machines:{license_id}"),
-            cache_key(f"ipcontrol:seen-ips:{license_id}"),
-        ]
-        args.append(len(attempts))
-        for row in attempts:
-            args += [datetime.fromisoformat(row["created_at"]).timestamp(), row["machine_id"], row["ip_address"] or ""]
+    head = [time.time() - window, window + 60]
+    script, pipeline = _seen_script(), client.pipeline(transaction=False)
+    for chunk in _chunks(by_license, SEEN_BATCH):
+        keys, args = [], list(head)
+        for license_id in chunk:
+            keys += [
+                cache_key(f"ipcontrol:seen-machines:{license_id}"),
+                cache_key(f"ipcontrol:seen-ips:{license_id}"),
+            ]
+            args.append(len(by_license[license_id]))
+            for row in by_license[license_id]:
+                created = datetime.fromisoformat(row["created_at"]).timestamp()
+                args += [created, row["machine_id"], row["ip_address"] or ""]
+        script(keys=keys, args=args, client=pipeline)
     try:
-        flags = _seen_script()(keys=keys, args=args, client=client)
+        flags = [flag for chunk_flags in pipeline.execute() for flag in chunk_flags]
     except redis.RedisError:
         logger.warning("collision pre-filter unavailable; detecting on every license used", exc_info=True)
         return set(by_license)
     return {license_id for license_id, flag in zip(by_license, flags, strict=True) if flag}
+
+
+def _chunks(by_license: dict[str, list], size: int):
+    """The licenses of ``by_license`` in runs of about ``size`` attempts (a license's attempts
+    are never split: its flag needs them all)."""
+    chunk, attempts = [], 0
+    for license_id, rows in by_license.items():
+        chunk.append(license_id)
+        attempts += len(rows)
+        if attempts >= size:
+            yield chunk
+            chunk, attempts = [], 0
+    if chunk:
+        yield chunk
 
 
 def collisions_detect(*, license_ids, now: datetime | None = None, config: IpControlConfig | None = None) -> int:

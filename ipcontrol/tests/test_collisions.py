@@ -215,3 +215,25 @@ def test_detection_only_queries_licenses_seen_on_two_machines_or_ips(license):
     _validate(license, "c", "198.51.100.1")
     validation_buffer_flush()
     assert LicenseCollision.objects.get(collision_type="over_limit").details["machines"] == 3
+
+
+def test_candidates_of_a_large_flush_sent_in_several_script_calls():
+    """A flush's attempts reach Redis in calls of about SEEN_BATCH attempts (a long script would
+    stall every validation): each license's flag still comes back for that license, and a license
+    with more attempts than a call holds is not split."""
+    import uuid
+
+    from ipcontrol.collisions import SEEN_BATCH, collision_candidates
+
+    now = timezone.now().isoformat()
+    licenses = [str(uuid.uuid4()) for _ in range(3 * SEEN_BATCH)]
+    busy = {licenses[1], licenses[SEEN_BATCH + 3], licenses[-1]}
+    heavy = licenses[SEEN_BATCH]
+
+    def row(license_id, machine, ip="198.51.100.1"):
+        return {"license_id": license_id, "is_valid": True, "created_at": now, "machine_id": machine, "ip_address": ip}
+
+    rows = [row(license_id, "m1") for license_id in licenses]
+    rows += [row(license_id, "m2") for license_id in busy]  # a second machine
+    rows += [row(heavy, "m1") for _ in range(2 * SEEN_BATCH)] + [row(heavy, "m1", "203.0.113.9")]  # a second IP
+    assert collision_candidates(rows) == busy | {heavy}
