@@ -26,7 +26,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
@@ -222,9 +222,13 @@ def _rows_insert(rows: list[dict]) -> None:
 
 
 def _rows_copy(rows: list[dict]) -> None:
-    """PostgreSQL: COPY the rows into a temporary table, then insert them (dropping references
-    to rows deleted since the attempt, skipping ids already stored) and refresh the bindings: a
-    fixed number of statements whatever the batch size."""
+    """PostgreSQL: COPY the rows into a temporary table, then insert them (skipping ids already
+    stored) and refresh the bindings: a fixed number of statements whatever the batch size.
+
+    The insert first trusts the rows' references, checked at once by the foreign keys, inside a
+    savepoint; only when one fails (a machine, license or organization deleted since the attempt,
+    which is rare) is it made again joined to the referenced tables, with the missing references
+    emptied. The joins cost a sixth of a flush's database time, for nothing on almost every flush."""
     table, bindings = LicenseValidation._meta.db_table, LicenseIpBinding._meta.db_table
     licenses, organizations = License._meta.db_table, Organization._meta.db_table
     columns = ", ".join(_FIELDS)
@@ -234,13 +238,24 @@ def _rows_copy(rows: list[dict]) -> None:
         with cursor.cursor.copy(f"COPY validation_rows ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([row[name] for name in _FIELDS])
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) "  # noqa: S608 - constant table names
-            "SELECT v.id, l.id, o.id, b.id, v.ip_address, v.machine_id, v.hostname, v.is_valid, v.result_code, "
-            "v.failure_reason, v.created_at FROM validation_rows v "
-            f"LEFT JOIN {licenses} l ON l.id = v.license_id LEFT JOIN {organizations} o ON o.id = v.organization_id "
-            f"LEFT JOIN {bindings} b ON b.id = v.ip_binding_id ON CONFLICT (id) DO NOTHING"
-        )
+        foreign_keys = ", ".join(_foreign_keys())
+        cursor.execute(f"SET CONSTRAINTS {foreign_keys} IMMEDIATE")
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {columns} FROM validation_rows "  # noqa: S608
+                    "ON CONFLICT (id) DO NOTHING"
+                )
+        except IntegrityError:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 - constant table names
+                "SELECT v.id, l.id, o.id, b.id, v.ip_address, v.machine_id, v.hostname, v.is_valid, v.result_code, "
+                "v.failure_reason, v.created_at FROM validation_rows v "
+                f"LEFT JOIN {licenses} l ON l.id = v.license_id "
+                f"LEFT JOIN {organizations} o ON o.id = v.organization_id "
+                f"LEFT JOIN {bindings} b ON b.id = v.ip_binding_id ON CONFLICT (id) DO NOTHING"
+            )
+        cursor.execute(f"SET CONSTRAINTS {foreign_keys} DEFERRED")
         cursor.execute(
             f"UPDATE {bindings} AS b SET last_seen = v.created_at, "  # noqa: S608 - constant table names
             "ip_address = COALESCE(v.ip_address, b.ip_address), updated_at = now() "
@@ -250,6 +265,14 @@ def _rows_copy(rows: list[dict]) -> None:
             "OR v.ip_address IS NOT NULL AND v.ip_address IS DISTINCT FROM b.ip_address)",
             [LAST_SEEN_STEP],
         )
+
+
+@lru_cache(maxsize=1)
+def _foreign_keys() -> tuple[str, ...]:
+    """The names of ``license_validations``' foreign keys (Django names them with a hash)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, LicenseValidation._meta.db_table)
+    return tuple(sorted(connection.ops.quote_name(name) for name, c in constraints.items() if c["foreign_key"]))
 
 
 def _drop_dangling_references(rows: list[dict]) -> None:
