@@ -30,10 +30,6 @@ from celaest.usecounts import use_counted, uses_taken
 logger = logging.getLogger(__name__)
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 class AIUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "ai_unavailable"
@@ -133,13 +129,13 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         _key_changed()
         logger.warning("AI key %s rejected by the provider; marked unhealthy", key.pk)
         return
-    seconds = error.retry_after if error.retry_after is not None else _setting("AI_KEY_COOLDOWN_SECONDS", 30)
+    seconds = error.retry_after if error.retry_after is not None else settings.AI_KEY_COOLDOWN_SECONDS
     AIApiKey.objects.filter(pk=key.pk).update(
         consecutive_failures=F("consecutive_failures") + 1,
         cooldown_until=now + timedelta(seconds=max(seconds, 1)),
         last_error=note,
     )
-    threshold = _setting("AI_KEY_FAILURES_UNHEALTHY", 3)
+    threshold = settings.AI_KEY_FAILURES_UNHEALTHY
     if AIApiKey.objects.filter(pk=key.pk, is_healthy=True, consecutive_failures__gte=threshold).update(
         is_healthy=False, last_checked_at=now
     ):

@@ -161,7 +161,7 @@ class ChatCompletionsView(_GatewayView):
             ),
             temperature=data.get("temperature"),
             json_mode=json_mode,
-            timeout=getattr(settings, "AI_REQUEST_TIMEOUT_SECONDS", 60),
+            timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
         )
         started = time.monotonic()
         license = license_for_organization(organization_id=user.organization_id)

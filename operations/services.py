@@ -32,10 +32,6 @@ COST_QUANTUM = Decimal("0.00000001")
 _FINISHED = (ProcessedTask.Status.COMPLETED, ProcessedTask.Status.FAILED, ProcessedTask.Status.CANCELLED)
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def usage_cost(*, model: AIModel, usage: providers.Usage) -> Decimal:
     """USD cost of ``usage`` on ``model``: cached input at the cached price, the rest of the input
     at the input price (a cached token is never charged twice), output at the output price."""
@@ -89,7 +85,7 @@ def _chat_request(prepared: PreparedTask, model: AIModel) -> providers.ChatReque
         max_tokens=min(prepared.prompt.max_output_tokens, model.max_tokens_output),
         temperature=float(prepared.prompt.temperature),
         json_mode=prepared.json_mode,
-        timeout=_setting("AI_REQUEST_TIMEOUT_SECONDS", 60),
+        timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
     )
 
 
@@ -279,7 +275,7 @@ def _claim(task_id) -> tuple[ProcessedTask | None, bool, DomainError | None]:
     """Claim a queued task for this worker. Returns (task, first_claim) or (None, False) when it is
     finished or another worker holds it. A claim older than the task time limit is stale (its
     worker died) and may be taken over; the license was counted by the first claim only."""
-    stale_before = timezone.now() - timedelta(seconds=_setting("AI_TASK_STALE_SECONDS", 600))
+    stale_before = timezone.now() - timedelta(seconds=settings.AI_TASK_STALE_SECONDS)
     with transaction.atomic():
         task = (
             ProcessedTask.objects.select_for_update(of=("self",))
@@ -427,7 +423,7 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
             for index, item in enumerate(prepared)
         )
         audit_record(action="batch.created", resource=batch, user=user)
-        size = _setting("AI_BATCH_CHUNK_SIZE", 25)
+        size = settings.AI_BATCH_CHUNK_SIZE
         chunks = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
         transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks])
     return batch

@@ -331,6 +331,18 @@ ASSET_DOWNLOAD_LINK_SECONDS = env.int("ASSET_DOWNLOAD_LINK_SECONDS", default=300
 # Orders unpaid for this many hours are cancelled (their coupon redemptions given back).
 ORDER_PENDING_TTL_HOURS = env.int("ORDER_PENDING_TTL_HOURS", default=168)
 
+# AI work. A pooled provider key leaves the pool after this many failures in a row (the beat job
+# probes it back) and rests this many seconds after a failure whose answer names no Retry-After.
+AI_KEY_FAILURES_UNHEALTHY = env.int("AI_KEY_FAILURES_UNHEALTHY", default=3)
+AI_KEY_COOLDOWN_SECONDS = env.int("AI_KEY_COOLDOWN_SECONDS", default=30)
+# Seconds a provider has to answer one call (tasks and the gateway).
+AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=60.0)
+# A queued task claimed longer ago than this is stale: its worker died and another takes it over.
+# Keep it at least the task's time limit (600 s), else a live worker's task could run twice.
+AI_TASK_STALE_SECONDS = env.int("AI_TASK_STALE_SECONDS", default=600)
+# Tasks per Celery message when a batch is queued.
+AI_BATCH_CHUNK_SIZE = env.int("AI_BATCH_CHUNK_SIZE", default=25)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
