@@ -7,8 +7,9 @@ A certificate is a JSON document::
 
 The signature covers the ``payload`` text exactly as sent, so verifying needs no JSON
 canonicalisation. The claims hold the license id, organization, plan, status, effective limits,
-the machine fingerprint, and ``issued_at``/``expires_at`` (a TTL from system config, never past
-the license's own expiry); ``kid`` names the signing key and is repeated inside the claims.
+the machine fingerprint, and ``issued_at``/``expires_at`` with ``ttl_seconds`` between them (a
+TTL from system config, never past the license's own expiry); ``kid`` names the signing key and
+is repeated inside the claims.
 
 Keys come from ``LICENSE_SIGNING_KEYS`` (``kid:base64url-private-key``, comma-separated, newest
 first): the first signs, every listed key verifies, so a key is rotated by putting a new one in
@@ -172,6 +173,7 @@ def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now:
         "fingerprint": fingerprint,
         "issued_at": _iso(now),
         "expires_at": _iso(expires_at),
+        "ttl_seconds": int((expires_at - now).total_seconds()),
         "license_expires_at": _iso(license.expires_at) if license.expires_at else None,
     }
     payload = b64url_encode(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())

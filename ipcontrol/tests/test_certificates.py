@@ -61,7 +61,7 @@ def test_checkout_signs_a_certificate_that_verifies_with_the_published_key(licen
     assert claims["plan"] == license.plan.code and claims["limits"]["max_machines"] == 3
     issued = datetime.fromisoformat(claims["issued_at"].replace("Z", "+00:00"))
     expires = datetime.fromisoformat(claims["expires_at"].replace("Z", "+00:00"))
-    assert expires - issued == timedelta(hours=168)
+    assert expires - issued == timedelta(hours=168) and claims["ttl_seconds"] == 168 * 3600
 
 
 def test_the_ttl_comes_from_system_config_and_never_outlives_the_license(license):
@@ -75,6 +75,7 @@ def test_the_ttl_comes_from_system_config_and_never_outlives_the_license(license
     SystemConfig.objects.filter(key="ipcontrol.certificate_ttl_hours").update(value=100)
     claims = certificate_verify(_checkout(license)["certificate"], fingerprint="fp-1")
     assert claims["expires_at"] == soon.isoformat().replace("+00:00", "Z")
+    assert 29 * 60 < claims["ttl_seconds"] <= 30 * 60  # cut to what the license has left
 
 
 def test_no_certificate_unless_valid(license):
