@@ -106,6 +106,8 @@ class ProcessedTask(UUIDModel):
             models.Index(fields=["organization", "created_at"], name="idx_tasks_org_created"),
             models.Index(fields=["created_at"], name="idx_tasks_created"),
             models.Index(fields=["batch", "status"], name="idx_tasks_batch_status", condition=Q(batch__isnull=False)),
+            # The few running tasks, for the beat job that finds those whose worker died.
+            models.Index(fields=["started_at"], name="idx_tasks_running_started", condition=Q(status="running")),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -32,6 +32,11 @@ COST_QUANTUM = Decimal("0.00000001")
 _FINISHED = (ProcessedTask.Status.COMPLETED, ProcessedTask.Status.FAILED, ProcessedTask.Status.CANCELLED)
 
 
+def _stale_before():
+    """Claims made before this moment are stale: their worker is gone (past the task time limit)."""
+    return timezone.now() - timedelta(seconds=settings.AI_TASK_STALE_SECONDS)
+
+
 def usage_cost(*, model: AIModel, usage: providers.Usage) -> Decimal:
     """USD cost of ``usage`` on ``model``: cached input at the cached price, the rest of the input
     at the input price (a cached token is never charged twice), output at the output price."""
@@ -271,11 +276,13 @@ def _task_start(*, user, variables, input_text, **choice) -> tuple[PreparedTask,
     return prepared, row
 
 
-def _claim(task_id) -> tuple[ProcessedTask | None, bool, DomainError | None]:
-    """Claim a queued task for this worker. Returns (task, first_claim) or (None, False) when it is
-    finished or another worker holds it. A claim older than the task time limit is stale (its
-    worker died) and may be taken over; the license was counted by the first claim only."""
-    stale_before = timezone.now() - timedelta(seconds=settings.AI_TASK_STALE_SECONDS)
+def _claim(task_id, started) -> ProcessedTask | None:
+    """Claim a queued task for this worker. Returns None when it is finished, another worker holds
+    it or its batch was cancelled. A claim older than the task time limit is stale (its worker
+    died) and may be taken over; the license was counted by the first claim only, so every
+    claimed task of a license holds exactly one reserved request. A first claim the license
+    refuses is returned already failed."""
+    stale_before = _stale_before()
     with transaction.atomic():
         task = (
             ProcessedTask.objects.select_for_update(of=("self",))
@@ -284,38 +291,35 @@ def _claim(task_id) -> tuple[ProcessedTask | None, bool, DomainError | None]:
             .first()
         )
         if task is None or task.status in _FINISHED:
-            return None, False, None
+            return None
         if task.status == ProcessedTask.Status.RUNNING and task.started_at and task.started_at > stale_before:
-            return None, False, None
+            return None
         if task.batch_id and TaskBatch.objects.filter(pk=task.batch_id, status=TaskBatch.Status.CANCELLED).exists():
-            return None, False, None
+            return None
         first = task.attempts == 0
-        refusal = None
-        if first and task.license_id:
-            # Counted in the claim's own transaction: a worker dying right after the claim
-            # cannot leave a claimed task that was never counted.
-            try:
-                with transaction.atomic():
-                    license_usage_reserve(license=task.license)
-            except DomainError as error:
-                refusal = error
         task.status = ProcessedTask.Status.RUNNING
         task.started_at = timezone.now()
         task.attempts = F("attempts") + 1
         task.save(update_fields=["status", "started_at", "attempts"])
         task.refresh_from_db(fields=["attempts"])
-        return task, first, refusal
+        if first and task.license_id:
+            # Counted, or refused and recorded, in the claim's own transaction: a worker dying
+            # right after the claim cannot leave a claimed task that was never counted (a later
+            # takeover would run it for free).
+            try:
+                with transaction.atomic():
+                    license_usage_reserve(license=task.license)
+            except DomainError as refusal:
+                return task_record_failure(task=task, error=refusal, started=started, release_license=False)
+        return task
 
 
 def task_execute(*, task_id) -> ProcessedTask | None:
     """Run a queued task (the Celery job). Idempotent: a finished or held task is left alone."""
     started = time.monotonic()
-    task, first_claim, refusal = _claim(task_id)
-    if task is None:
-        return None
-    if refusal is not None:
-        return task_record_failure(task=task, error=refusal, started=started, release_license=False)
-    reserved = first_claim and task.license_id is not None
+    task = _claim(task_id, started)
+    if task is None or task.status != ProcessedTask.Status.RUNNING:
+        return task
     try:
         prepared = task_prepare(
             prompt_slug=task.prompt.slug,
@@ -325,7 +329,7 @@ def task_execute(*, task_id) -> ProcessedTask | None:
             first_model=task.model,
         )
     except DomainError as error:
-        return task_record_failure(task=task, error=error, started=started, release_license=reserved)
+        return task_record_failure(task=task, error=error, started=started, release_license=True)
     return _perform(task, prepared, started)
 
 
@@ -468,3 +472,56 @@ def batch_cancel(*, batch: TaskBatch, user=None) -> TaskBatch:
     audit_record(action="batch.cancelled", resource=batch, user=user)
     emit_event("batch.cancelled", organization=batch.organization, payload=_batch_payload(batch))
     return batch
+
+
+# -- tasks whose worker died -------------------------------------------------------------------------
+
+#: a task claimed this often without finishing is failed, not run again (it kills its worker)
+_CLAIMS_BEFORE_GIVING_UP = 3
+_RECOVER_BATCH = 300
+
+
+def tasks_recover_stale(*, limit: int = _RECOVER_BATCH) -> dict:
+    """Revisit tasks left RUNNING past the stale time, oldest first (the beat job).
+
+    When only a Celery child process dies (the OOM killer), its message is requeued at once; the
+    redelivery finds the claim still fresh, skips the task and is acknowledged, so nothing else
+    ever comes back to it. Queued tasks are enqueued again: ``_claim`` takes the stale claim over
+    and the license, counted by the first claim, is not counted again (a duplicate message finds
+    the new claim fresh and does nothing). Tasks that must not run again are failed with
+    ``worker_lost`` and their reserved request given back: those of a cancelled batch, those run
+    in a web request (no worker claimed them: the request is gone), and those already claimed
+    ``_CLAIMS_BEFORE_GIVING_UP`` times."""
+    from operations.tasks import run_task
+
+    stale_before = _stale_before()
+    stale = (
+        ProcessedTask.objects.filter(status=ProcessedTask.Status.RUNNING, started_at__lt=stale_before)
+        .order_by("started_at")
+        .values_list("pk", "attempts", "batch__status")[:limit]
+    )
+    resumed, closed = [], 0
+    for task_id, claims, batch_status in stale:
+        if 0 < claims < _CLAIMS_BEFORE_GIVING_UP and batch_status != TaskBatch.Status.CANCELLED:
+            resumed.append(str(task_id))
+        elif _task_close_lost(task_id=task_id, stale_before=stale_before):
+            closed += 1
+    if resumed:
+        transaction.on_commit(lambda: [run_task.delay(task_id) for task_id in resumed])
+    return {"resumed": len(resumed), "closed": closed}
+
+
+def _task_close_lost(*, task_id, stale_before) -> bool:
+    """Fail a task whose worker died, unless it was claimed again or finished since the scan."""
+    with transaction.atomic():
+        task = (
+            ProcessedTask.objects.select_for_update(of=("self",))
+            .select_related("license")
+            .filter(pk=task_id, status=ProcessedTask.Status.RUNNING, started_at__lt=stale_before)
+            .first()
+        )
+        if task is None:
+            return False
+        lost = DomainError("The process running the task stopped before it finished.", code="worker_lost")
+        task_record_failure(task=task, error=lost, started=time.monotonic(), release_license=True)
+    return True

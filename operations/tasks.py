@@ -18,3 +18,9 @@ def run_task(task_id: str) -> str | None:
 @shared_task(name="operations.run_batch_chunk", **_RELIABLE)
 def run_batch_chunk(batch_id: str, start: int, stop: int) -> int:
     return services.batch_run_chunk(batch_id=batch_id, start=start, stop=stop)
+
+
+@shared_task(name="operations.recover_stale_tasks", ignore_result=True, time_limit=120, soft_time_limit=100)
+def recover_stale_tasks() -> dict:
+    """Run again, or close, the tasks whose worker died mid-task (nothing else comes back to them)."""
+    return services.tasks_recover_stale()

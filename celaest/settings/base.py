@@ -232,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 120.0,
         "options": {"expires": 110},
     },
+    "recover-stale-ai-tasks": {
+        "task": "operations.recover_stale_tasks",
+        "schedule": 120.0,
+        "options": {"expires": 110},
+    },
     "expire-licenses": {
         "task": "licensing.expire_licenses",
         "schedule": 300.0,

@@ -3,6 +3,8 @@ broker redelivering unacknowledged messages after seconds instead of an hour, an
 going stale just before that (as in production, where the stale time is below the visibility
 timeout)."""
 
+import os
+
 from celaest.settings.test import *  # noqa: F401,F403
 
 # kombu 5.7 scans for unacknowledged messages every interval × throttle seconds (100 s by
@@ -12,4 +14,4 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 2,
     "unacked_restore_throttle": 1,
 }
-AI_TASK_STALE_SECONDS = 4
+AI_TASK_STALE_SECONDS = int(os.environ.get("AI_TASK_STALE_SECONDS", "4"))
