@@ -136,6 +136,30 @@ def test_a_batch_whose_provider_fails_ends_failed(setup, django_capture_on_commi
     assert License.objects.get(pk=setup["license"].pk).ai_requests_used == 0
 
 
+def test_a_batch_whose_provider_fails_midway_ends_partially_failed(setup, django_capture_on_commit_callbacks):
+    inputs = [{"text": f"t{i}", "number": str(i)} for i in range(5)]
+    batch_id, _ = _create(setup["client"], inputs, django_capture_on_commit_callbacks)
+    assert run_batch_chunk(batch_id, 0, 3) == 3
+    setup["provider"].set_failure("sk-batch", "fail-401")  # the key is revoked at the provider
+    assert run_batch_chunk(batch_id, 3, 5) == 2
+    batch = TaskBatch.objects.get(pk=batch_id)
+    assert (batch.status, batch.completed_tasks, batch.failed_tasks) == ("partially_failed", 3, 2)
+    assert batch.finished_at is not None
+    statuses = ProcessedTask.objects.filter(batch=batch).order_by("batch_index").values_list("status", flat=True)
+    assert list(statuses) == ["completed"] * 3 + ["failed"] * 2
+    # The failed tasks reached no model: their requests are given back.
+    assert License.objects.get(pk=setup["license"].pk).ai_requests_used == 3
+    assert LicenseUsageLog.objects.get(license=setup["license"]).ai_requests_count == 3
+    (event,) = WebhookDelivery.objects.filter(event_type="batch.completed")
+    assert event.payload["data"] == {
+        "batch_id": batch_id,
+        "status": "partially_failed",
+        "total_tasks": 5,
+        "completed_tasks": 3,
+        "failed_tasks": 2,
+    }
+
+
 def test_another_organizations_batch_is_invisible(setup, django_capture_on_commit_callbacks):
     batch_id, _ = _create(setup["client"], [{"text": "a", "number": "1"}], django_capture_on_commit_callbacks)
     stranger = APIClient()

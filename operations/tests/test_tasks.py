@@ -3,10 +3,12 @@ local fake provider."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from aimesh import providers
@@ -14,6 +16,7 @@ from aimesh.models import Prompt, PromptFallbackModel, Provider, ResponseFormat
 from aimesh.testing import ai_model, pool_key
 from celaest.errors import LimitExceeded
 from licensing.models import License, LicenseUsageLog
+from licensing.services import license_suspend
 from operations.models import ProcessedTask
 from operations.services import task_execute, task_run, usage_cost
 from settings_app.models import WebhookDelivery
@@ -122,6 +125,72 @@ def test_the_monthly_request_limit_is_a_429_without_a_provider_call(setup):
     response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
     assert response.status_code == 429 and response.json()["error"]["code"] == "ai_requests_limit_reached"
     assert sum(setup["provider"].hits.values()) == 1
+
+
+def test_the_monthly_token_limit_is_a_429_without_a_provider_call(setup):
+    setup["license"].custom_limits = {"tokens_per_month": 10}
+    setup["license"].save()
+    client = _client(setup["user"])
+    first = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "word " * 40}, format="json")
+    assert first.status_code == 200 and first.json()["tokens_input"] + first.json()["tokens_output"] >= 10
+    response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
+    assert response.status_code == 429, response.json()
+    assert response.json()["error"]["code"] == "tokens_limit_reached"
+    assert response.json()["error"]["details"] == {"limit": 10}
+    assert sum(setup["provider"].hits.values()) == 1 and ProcessedTask.objects.count() == 1
+    assert License.objects.get(pk=setup["license"].pk).ai_requests_used == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "change", [{"status": License.Status.SUSPENDED}, {"expires_at": timezone.now() - timedelta(minutes=1)}]
+)
+def test_a_license_that_stopped_being_live_meanwhile_is_a_402_without_a_provider_call(setup, change):
+    client = _client(setup["user"])
+    assert client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "a"}, format="json").status_code == 200
+    # Suspended or expired between the request's read of the license (this process's copy, kept
+    # since the first request) and its reservation: the reservation itself refuses it.
+    License.objects.filter(pk=setup["license"].pk).update(**change)
+    response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
+    assert response.status_code == 402, response.json()
+    assert response.json()["error"]["code"] == "license_inactive"
+    assert sum(setup["provider"].hits.values()) == 1 and ProcessedTask.objects.count() == 1
+    license = License.objects.get(pk=setup["license"].pk)
+    assert license.ai_requests_used == 1
+    assert LicenseUsageLog.objects.get(license=license).ai_requests_count == 1
+
+
+def _use_the_last_request(setup):
+    setup["license"].custom_limits = {"ai_requests_per_month": 1}
+    setup["license"].save()
+    task_run(user=setup["user"], prompt_slug="summarize", input_text="the last request of the month")
+
+
+def _suspend_the_license(setup):
+    license_suspend(license=setup["license"], reason="payment overdue")
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "code", "requests_used"),
+    [(_use_the_last_request, "ai_requests_limit_reached", 1), (_suspend_the_license, "license_inactive", 0)],
+)
+def test_an_async_task_the_license_refuses_when_claimed_fails_without_a_provider_call(
+    setup, meanwhile, code, requests_used, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _client(setup["user"]).post(
+            "/api/v1/tasks", {"prompt": "summarize", "input_text": "queued", "async": True}, format="json"
+        )
+    assert response.status_code == 202
+    meanwhile(setup)
+    hits = sum(setup["provider"].hits.values())
+    task_execute(task_id=response.json()["id"])
+    task = ProcessedTask.objects.get(pk=response.json()["id"])
+    assert (task.status, task.error_code, task.attempts) == ("failed", code, 1)
+    assert sum(setup["provider"].hits.values()) == hits
+    assert License.objects.get(pk=setup["license"].pk).ai_requests_used == requests_used
+    failed = WebhookDelivery.objects.get(event_type="task.failed")
+    assert failed.payload["data"]["task_id"] == str(task.pk) and failed.payload["data"]["error_code"] == code
 
 
 def test_a_failed_provider_call_gives_the_request_back(setup):
