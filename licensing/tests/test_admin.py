@@ -74,3 +74,31 @@ def test_renew_action_extends_through_the_service(staff_client):
     license.refresh_from_db()
     assert (license.expires_at - before).days == 30
     assert AuditLog.objects.filter(resource_id=str(license.pk), source="admin", action="update").exists()
+
+
+def _run_action(client, action: str, *licenses) -> None:
+    response = client.post(
+        reverse("admin:licensing_license_changelist"),
+        {"action": action, admin.helpers.ACTION_CHECKBOX_NAME: [str(license.pk) for license in licenses]},
+    )
+    assert response.status_code == 302
+
+
+def test_suspend_reinstate_and_revoke_actions_are_audited_as_the_staff_member(staff_client):
+    license, other = f.LicenseFactory(), f.LicenseFactory(status="revoked")
+    staff = User.objects.get(email="root@licensing-admin.invalid")
+    _run_action(staff_client, "suspend_licenses", license, other)  # a revoked license is skipped
+    _run_action(staff_client, "reinstate_licenses", license)
+    _run_action(staff_client, "revoke_licenses", license)
+    license.refresh_from_db()
+    assert license.status == "revoked"
+    rows = AuditLog.objects.filter(resource_id=str(license.pk)).order_by("created_at")
+    assert [(row.action, row.source, row.user_id, row.changes["status"]) for row in rows] == [
+        ("update", "admin", staff.pk, ["active", "suspended"]),
+        ("update", "admin", staff.pk, ["suspended", "active"]),
+        ("update", "admin", staff.pk, ["active", "revoked"]),
+    ]
+    assert rows[0].changes["status_reason"] == ["", f"Suspended by {staff} in the admin"]
+    assert rows[2].changes["status_reason"] == ["", f"Revoked by {staff} in the admin"]
+    assert all(row.ip_address == "127.0.0.1" for row in rows)
+    assert not AuditLog.objects.filter(resource_id=str(other.pk)).exists()

@@ -14,6 +14,7 @@ from identity.models import User
 from licensing import services
 from licensing.models import License
 from licensing.services import LicenseStateConflict
+from licensing.tasks import expire_licenses
 from settings_app.models import WebhookDelivery
 from tests import factories as f
 
@@ -121,6 +122,36 @@ def test_expire_due_marks_only_past_live_licenses():
     assert statuses[never.pk] == "active"
     assert services.license_expire_due() == 0
     assert AuditLog.objects.filter(resource_id=str(past.pk), changes__status=["active", "expired"]).exists()
+
+
+def _announced(license, event_type: str) -> dict:
+    """The one event of ``event_type`` the license's organization was sent."""
+    (delivery,) = WebhookDelivery.objects.filter(organization=license.organization, event_type=event_type)
+    return delivery.payload["data"]
+
+
+def test_the_beat_expiry_and_a_renewal_are_announced(license):
+    License.objects.filter(pk=license.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert expire_licenses() == 1
+    assert _events(license) == ["license.expired"]
+    assert _announced(license, "license.expired")["status"] == "expired"
+
+    services.license_renew(license=license, days=30)
+    license.refresh_from_db()
+    assert _events(license) == ["license.expired", "license.renewed"]
+    assert _announced(license, "license.renewed") == {
+        "id": str(license.pk),
+        "organization": str(license.organization_id),
+        "plan": license.plan.code,
+        "status": "active",
+        "expires_at": license.expires_at.isoformat(),
+    }
+    changes = (
+        AuditLog.objects.filter(resource_id=str(license.pk), action="update")
+        .order_by("created_at")
+        .values_list("changes", flat=True)
+    )
+    assert [c["status"] for c in changes] == [["trial", "expired"], ["expired", "active"]]
 
 
 # --- API ---------------------------------------------------------------------------------------
