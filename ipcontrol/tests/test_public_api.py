@@ -362,3 +362,33 @@ def test_a_flush_is_requested_once_per_flush_at_rows(license, monkeypatch):
     messages = [json.loads(raw) for raw in client.lrange("celery", 0, -1)]
     assert [m["headers"]["task"] for m in messages] == ["ipcontrol.flush_validations"] * 2
     assert validation_buffer_length() == 7
+
+
+def test_the_background_flush_inserts_in_paced_slices_unless_backlogged(license, monkeypatch):
+    """A flush inserts its rows a slice at a time and pauses after each slice (the cores go back
+    to requests); a backlog past PACED_UP_TO is written in one statement to catch up. Every row
+    is stored either way."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ipcontrol import buffer
+
+    monkeypatch.setattr(buffer, "PACED_SLICE", 2)
+    pauses = []
+    monkeypatch.setattr(buffer.time, "sleep", pauses.append)
+    _activate(license, "fp-1")
+
+    def flush_inserts():
+        with CaptureQueriesContext(connection) as queries:
+            validation_buffer_flush()
+        return [q for q in queries if q["sql"].startswith(f"INSERT INTO {LicenseValidation._meta.db_table}")]
+
+    for _ in range(5):
+        _validate(license.license_key)
+    assert len(flush_inserts()) == 3 and len(pauses) == 2  # slices of 2, 2 and 1; no pause after the last
+    assert LicenseValidation.objects.filter(result_code="VALID").count() == 5
+    monkeypatch.setattr(buffer, "PACED_UP_TO", 4)
+    for _ in range(5):
+        _validate(license.license_key)
+    assert len(flush_inserts()) == 1 and len(pauses) == 2
+    assert LicenseValidation.objects.filter(result_code="VALID").count() == 10
