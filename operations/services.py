@@ -22,7 +22,7 @@ from aimesh.models import AIModel, Prompt
 from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, route_chat
 from aimesh.services import RenderedPrompt, model_by_name, models_for, prompt_get, prompt_json_mode, prompt_render
 from audit.services import audit_record
-from celaest.errors import Conflict, DomainError, InvalidInput
+from celaest.errors import Conflict, DomainError, InvalidInput, NotFound
 from licensing.selectors import license_effective_limits
 from licensing.usage import license_for_organization, license_usage_commit, license_usage_release, license_usage_reserve
 from operations.models import ProcessedTask, TaskBatch
@@ -321,6 +321,8 @@ def task_execute(*, task_id) -> ProcessedTask | None:
     if task is None or task.status != ProcessedTask.Status.RUNNING:
         return task
     try:
+        if task.prompt is None:  # deleted after the task was queued (the task keeps SET_NULL)
+            raise NotFound("The task's prompt was deleted before it ran.", code="prompt_not_found")
         prepared = task_prepare(
             prompt_slug=task.prompt.slug,
             prompt_version=task.prompt.version,

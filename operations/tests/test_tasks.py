@@ -193,6 +193,22 @@ def test_an_async_task_the_license_refuses_when_claimed_fails_without_a_provider
     assert failed.payload["data"]["task_id"] == str(task.pk) and failed.payload["data"]["error_code"] == code
 
 
+def test_an_async_task_whose_prompt_was_deleted_meanwhile_fails_once_and_gives_the_request_back(
+    setup, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _client(setup["user"]).post(
+            "/api/v1/tasks", {"prompt": "summarize", "input_text": "queued", "async": True}, format="json"
+        )
+    setup["prompt"].delete()
+    task_execute(task_id=response.json()["id"])
+    task = ProcessedTask.objects.get(pk=response.json()["id"])
+    assert (task.status, task.error_code, task.attempts) == ("failed", "prompt_not_found", 1)
+    assert sum(setup["provider"].hits.values()) == 0
+    assert License.objects.get(pk=setup["license"].pk).ai_requests_used == 0
+    assert task_execute(task_id=task.pk) is None
+
+
 def test_a_failed_provider_call_gives_the_request_back(setup):
     setup["provider"].set_failure("sk-main", "fail-500")
     task = task_run(user=setup["user"], prompt_slug="summarize", input_text="x")
