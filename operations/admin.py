@@ -109,6 +109,8 @@ class ProcessedTaskAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
                     "cost_usd",
                     "execution_time_ms",
                     "created_at",
+                    "queued_at",
+                    "started_at",
                     "completed_at",
                 ]
             },

@@ -96,6 +96,9 @@ class ProcessedTask(UUIDModel):
     execution_time_ms = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last claimed the task.")
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the task's message was last sent to the workers (queued tasks)."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -108,6 +111,8 @@ class ProcessedTask(UUIDModel):
             models.Index(fields=["batch", "status"], name="idx_tasks_batch_status", condition=Q(batch__isnull=False)),
             # The few running tasks, for the beat job that finds those whose worker died.
             models.Index(fields=["started_at"], name="idx_tasks_running_started", condition=Q(status="running")),
+            # The queued tasks, for the beat job that sends again the messages the broker lost.
+            models.Index(fields=["queued_at"], name="idx_tasks_pending_queued", condition=Q(status="pending")),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -254,8 +254,11 @@ def task_enqueue(
     from operations.tasks import run_task
 
     with transaction.atomic():
+        new_task.queued_at = timezone.now()
         new_task.save()
-        transaction.on_commit(lambda: run_task.delay(str(new_task.pk)))
+        # robust: a broker that refuses the message must not turn the recorded task into a 500;
+        # the recover-stale-ai-tasks beat job sends it later (AI_TASK_REQUEUE_SECONDS).
+        transaction.on_commit(lambda: run_task.delay(str(new_task.pk)), robust=True)
     return new_task
 
 
@@ -404,6 +407,7 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
     prompt = prepared[0][2].prompt
     from operations.tasks import run_batch_chunk
 
+    queued_at = timezone.now()
     with transaction.atomic():
         batch = TaskBatch.objects.create(
             organization_id=user.organization_id,
@@ -425,13 +429,14 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
                 model=item[2].models[0],
                 input_text=item[1],
                 input_variables=item[0],
+                queued_at=queued_at,
             )
             for index, item in enumerate(prepared)
         )
         audit_record(action="batch.created", resource=batch, user=user)
         size = settings.AI_BATCH_CHUNK_SIZE
         chunks = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
-        transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks])
+        transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks], robust=True)
     return batch
 
 
@@ -484,7 +489,8 @@ _RECOVER_BATCH = 300
 
 
 def tasks_recover_stale(*, limit: int = _RECOVER_BATCH) -> dict:
-    """Revisit tasks left RUNNING past the stale time, oldest first (the beat job).
+    """The beat job: revisit the tasks left RUNNING past the stale time, oldest first, then send
+    again the messages of tasks queued too long ago (``tasks_requeue_waiting``).
 
     When only a Celery child process dies (the OOM killer), its message is requeued at once; the
     redelivery finds the claim still fresh, skips the task and is acknowledged, so nothing else
@@ -510,7 +516,40 @@ def tasks_recover_stale(*, limit: int = _RECOVER_BATCH) -> dict:
             closed += 1
     if resumed:
         transaction.on_commit(lambda: [run_task.delay(task_id) for task_id in resumed])
-    return {"resumed": len(resumed), "closed": closed}
+    return {"resumed": len(resumed), "closed": closed, "requeued": tasks_requeue_waiting(limit=limit)}
+
+
+def tasks_requeue_waiting(*, limit: int = _RECOVER_BATCH) -> int:
+    """Send again the message of each task still queued ``AI_TASK_REQUEUE_SECONDS`` after its
+    message was sent, oldest first. A message the broker lost (Redis restarted without its data)
+    or never took (it was down when the task was committed) would leave the task, and its batch,
+    queued for ever. A task merely waiting in a long queue gets a second message, which finds it
+    claimed or finished and does nothing; ``queued_at`` moves on, so that happens once a period.
+    Batch tasks are sent as their chunk, which also starts a batch whose every message was lost.
+    Returns how many tasks were sent again."""
+    from operations.tasks import run_batch_chunk, run_task
+
+    now = timezone.now()
+    waiting = ProcessedTask.objects.filter(
+        status=ProcessedTask.Status.PENDING,
+        queued_at__lt=now - timedelta(seconds=settings.AI_TASK_REQUEUE_SECONDS),
+    )
+    found = list(waiting.order_by("queued_at").values_list("pk", "batch_id", "batch_index")[:limit])
+    if not found:
+        return 0
+    waiting.filter(pk__in=[task_id for task_id, _batch, _index in found]).update(queued_at=now)
+    size = settings.AI_BATCH_CHUNK_SIZE
+    tasks = [str(task_id) for task_id, batch_id, _index in found if batch_id is None]
+    chunks = sorted({(str(batch_id), index // size * size) for _task, batch_id, index in found if batch_id})
+
+    def send():
+        for task_id in tasks:
+            run_task.delay(task_id)
+        for batch_id, start in chunks:
+            run_batch_chunk.delay(batch_id, start, start + size)
+
+    transaction.on_commit(send, robust=True)
+    return len(found)
 
 
 def _task_close_lost(*, task_id, stale_before) -> bool:

@@ -22,5 +22,6 @@ def run_batch_chunk(batch_id: str, start: int, stop: int) -> int:
 
 @shared_task(name="operations.recover_stale_tasks", ignore_result=True, time_limit=120, soft_time_limit=100)
 def recover_stale_tasks() -> dict:
-    """Run again, or close, the tasks whose worker died mid-task (nothing else comes back to them)."""
+    """Run again, or close, the tasks whose worker died mid-task, and send again the messages of
+    tasks queued too long ago (nothing else comes back to them)."""
     return services.tasks_recover_stale()

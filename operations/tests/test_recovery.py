@@ -23,6 +23,7 @@ from operations.services import (
     task_execute,
     tasks_recover_stale,
 )
+from operations.tasks import run_batch_chunk as run_batch_chunk_job
 from operations.tasks import run_task
 from settings_app.models import WebhookDelivery
 from tests import factories as f
@@ -78,7 +79,7 @@ def test_a_task_whose_worker_died_runs_again_once_and_is_counted_once(
     _claimed_by_a_worker_that_died(busy.pk, seconds_ago=1)  # a live worker's claim
     assert _requests_used(setup["license"]) == (2, 2)
 
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 1, "closed": 0}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 1, "closed": 0, "requeued": 0}
     lost.refresh_from_db()
     busy.refresh_from_db()
     assert (lost.status, lost.attempts) == ("completed", 1) and lost.output_text
@@ -88,7 +89,7 @@ def test_a_task_whose_worker_died_runs_again_once_and_is_counted_once(
     period = LicenseUsageLog.objects.get(license=setup["license"])
     assert (period.tokens_input, period.tokens_output) == (lost.tokens_input, lost.tokens_output)
     assert WebhookDelivery.objects.filter(event_type="task.completed").count() == 1
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0, "requeued": 0}
 
 
 def _batch(setup, size: int) -> TaskBatch:
@@ -111,7 +112,7 @@ def test_a_batch_task_whose_worker_died_runs_again_and_the_batch_completes(
     batch.refresh_from_db()
     assert (batch.status, batch.completed_tasks, batch.failed_tasks) == ("running", 2, 0)
 
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 1, "closed": 0}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 1, "closed": 0, "requeued": 0}
     batch.refresh_from_db()
     assert (batch.status, batch.completed_tasks, batch.failed_tasks) == ("completed", 3, 0)
     assert batch.finished_at is not None
@@ -128,7 +129,7 @@ def test_a_lost_task_of_a_cancelled_batch_is_failed_not_run_again(setup, django_
     batch_cancel(batch=batch)
     assert _requests_used(setup["license"]) == (2, 2)
 
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 1}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 1, "requeued": 0}
     lost.refresh_from_db()
     assert (lost.status, lost.error_code) == ("failed", "worker_lost") and lost.completed_at is not None
     assert _requests_used(setup["license"]) == (1, 1)  # its reserved request is given back
@@ -142,7 +143,7 @@ def test_a_lost_task_of_a_cancelled_batch_is_failed_not_run_again(setup, django_
     assert sum(setup["provider"].hits.values()) == 1
     assert WebhookDelivery.objects.filter(event_type="task.failed").count() == 1
     assert not WebhookDelivery.objects.filter(event_type__in=["batch.completed", "batch.failed"]).exists()
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0, "requeued": 0}
 
 
 def _run_in_a_web_request_that_died(setup) -> ProcessedTask:
@@ -175,7 +176,7 @@ def test_a_lost_task_that_must_not_run_again_is_failed_and_gives_its_request_bac
         task = left_running(setup)
     assert _requests_used(setup["license"]) == (1, 1)
 
-    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 1}
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 1, "requeued": 0}
     task.refresh_from_db()
     assert (task.status, task.error_code) == ("failed", "worker_lost")
     assert _requests_used(setup["license"]) == (0, 0)
@@ -204,3 +205,98 @@ def test_a_worker_dying_as_it_records_a_refused_claim_leaves_the_task_queued_and
     task.refresh_from_db()
     assert (task.status, task.attempts) == ("failed", 1)
     assert _requests_used(setup["license"]) == (0, 0) and setup["provider"].hits == {}
+
+
+# -- queued tasks whose message was lost -------------------------------------------------------------
+
+
+def _queued_long_ago(*tasks) -> None:
+    before = timezone.now() - timedelta(seconds=settings.AI_TASK_REQUEUE_SECONDS + 60)
+    ProcessedTask.objects.filter(pk__in=[task.pk for task in tasks]).update(queued_at=before)
+
+
+def test_a_queued_task_whose_message_was_lost_is_sent_again_once_and_counted_once(
+    setup, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # the messages never reach a worker
+        lost = task_enqueue(user=setup["user"], prompt_slug="echo", input_text="lost")
+        waiting = task_enqueue(user=setup["user"], prompt_slug="echo", input_text="just queued")
+    assert lost.queued_at is not None
+    _queued_long_ago(lost)
+
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0, "requeued": 1}
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (lost.status, lost.attempts) == ("completed", 1)
+    assert waiting.status == "pending"  # queued recently: its message is presumably on its way
+    assert sum(setup["provider"].hits.values()) == 1
+    assert _requests_used(setup["license"]) == (1, 1)
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0, "requeued": 0}
+
+
+def test_a_task_still_waiting_in_the_queue_gets_one_more_message_per_period_which_does_nothing(
+    setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(run_task, "delay", sent.append)  # the worker has not got to it yet
+    with django_capture_on_commit_callbacks(execute=True):
+        task = task_enqueue(user=setup["user"], prompt_slug="echo", input_text="behind a long queue")
+    _queued_long_ago(task)
+    assert _recover(django_capture_on_commit_callbacks)["requeued"] == 1
+    assert _recover(django_capture_on_commit_callbacks)["requeued"] == 0  # queued_at moved on
+    assert sent == [str(task.pk), str(task.pk)]
+
+    for message in sent:  # both messages are delivered in the end: one runs it, one finds it done
+        run_task.apply(args=(message,), throw=True)
+    task.refresh_from_db()
+    assert (task.status, task.attempts) == ("completed", 1)
+    assert sum(setup["provider"].hits.values()) == 1 and _requests_used(setup["license"]) == (1, 1)
+
+
+def test_a_batch_whose_messages_were_lost_is_started_and_completed_by_its_chunks_sent_again(
+    setup, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.AI_BATCH_CHUNK_SIZE = 2
+    chunks = []
+    monkeypatch.setattr(run_batch_chunk_job, "delay", lambda *args: chunks.append(args))
+    with django_capture_on_commit_callbacks(execute=False):
+        batch = _batch(setup, 5)
+        cancelled = _batch(setup, 2)
+    batch_cancel(batch=cancelled)
+    _queued_long_ago(*ProcessedTask.objects.filter(batch__in=[batch, cancelled]))
+
+    assert _recover(django_capture_on_commit_callbacks) == {"resumed": 0, "closed": 0, "requeued": 5}
+    assert sorted(chunks) == [(str(batch.pk), 0, 2), (str(batch.pk), 2, 4), (str(batch.pk), 4, 6)]
+    for args in chunks:
+        run_batch_chunk_job.apply(args=args, throw=True)
+    batch.refresh_from_db()
+    assert (batch.status, batch.completed_tasks, batch.failed_tasks) == ("completed", 5, 0)
+    assert sum(setup["provider"].hits.values()) == 5
+    assert WebhookDelivery.objects.filter(event_type="batch.completed").count() == 1
+
+
+def test_a_broker_refusing_the_message_still_answers_202_and_the_beat_job_sends_it_later(
+    setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+    from rest_framework.test import APIClient
+
+    def broker_down(task_id):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    client = APIClient()
+    client.force_authenticate(setup["user"])
+    with monkeypatch.context() as down:
+        down.setattr(run_task, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/tasks", {"prompt": "echo", "variables": {"text": "hi"}, "async": True}, format="json"
+            )
+    assert response.status_code == 202
+    task = ProcessedTask.objects.get(pk=response.json()["id"])
+    assert task.status == "pending" and setup["provider"].hits == {}
+
+    _queued_long_ago(task)
+    assert _recover(django_capture_on_commit_callbacks)["requeued"] == 1
+    task.refresh_from_db()
+    assert task.status == "completed"

@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from aimesh.models import Prompt
 from aimesh.testing import ai_model, pool_key
@@ -122,7 +124,7 @@ def test_a_task_whose_pool_process_was_killed_is_finished_by_the_beat_job(provid
         assert (task.status, task.started_at, task.attempts) == ("running", claimed_at, 1)
         assert worker.poll() is None and _pool_processes(worker) != [pool_process]
 
-        assert tasks_recover_stale() == {"resumed": 1, "closed": 0}
+        assert tasks_recover_stale() == {"resumed": 1, "closed": 0, "requeued": 0}
         assert _wait(lambda: ProcessedTask.objects.get(pk=task.pk).status == "completed", 60)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
@@ -131,3 +133,29 @@ def test_a_task_whose_pool_process_was_killed_is_finished_by_the_beat_job(provid
     license = License.objects.get(pk=license.pk)
     assert license.ai_requests_used == 1
     assert LicenseUsageLog.objects.get(license=license).ai_requests_count == 1
+
+
+def test_messages_the_broker_lost_are_sent_again_by_the_beat_job_and_run_once(provider, settings):
+    # Redis restarted without its data: the queued messages are gone, the tasks stay queued.
+    settings.AI_BATCH_CHUNK_SIZE = 5
+    license, user = _ai_work(provider, latency_ms=10)
+    task = task_enqueue(user=user, prompt_slug="w", input_text="alone")
+    batch = batch_create(user=user, prompt_slug="w", prompt_version=None, inputs=[f"in {i}" for i in range(12)])
+    from celaest.celery import app
+
+    assert app.control.purge() == 1 + 3  # the task's message and the batch's three chunks
+    ProcessedTask.objects.update(queued_at=timezone.now() - timedelta(seconds=settings.AI_TASK_REQUEUE_SECONDS + 1))
+
+    worker = _worker("requeue")
+    try:
+        assert tasks_recover_stale() == {"resumed": 0, "closed": 0, "requeued": 13}
+        assert _wait(lambda: TaskBatch.objects.get(pk=batch.pk).status == "completed", 60)
+        assert _wait(lambda: ProcessedTask.objects.get(pk=task.pk).status == "completed", 30)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    assert tasks_recover_stale() == {"resumed": 0, "closed": 0, "requeued": 0}
+    batch.refresh_from_db()
+    assert (batch.completed_tasks, batch.failed_tasks) == (12, 0)
+    assert sum(provider.hits.values()) == 13
+    assert License.objects.get(pk=license.pk).ai_requests_used == 13
