@@ -1,15 +1,19 @@
 """DRF authentication by user API key: ``Authorization: Bearer cel_...``.
 
 Keys are looked up by hash; each key's ``rate_limit_rpm`` is enforced on the shared cache across
-every server process, answering 429 with ``Retry-After``.
+every server process, answering 429 with ``Retry-After``. A client address presenting more than
+``API_KEY_FAILURES_PER_MINUTE`` unknown keys in a minute is answered 429 instead of 401 for the
+rest of the minute (counted on failures only: a valid key costs no extra round trip).
 """
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import SAFE_METHODS
 
 from audit.models import AuditLog
 from audit.services import audit_record
+from celaest.net import client_ip
 from celaest.ratelimit import rate_limit_hit
 
 from .selectors import api_key_get_usable
@@ -31,6 +35,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         api_key = api_key_get_usable(raw_key=token)
         if api_key is None:
+            guesses = rate_limit_hit(
+                key=f"apikey-fail:{client_ip(request)}", limit=settings.API_KEY_FAILURES_PER_MINUTE
+            )
+            if not guesses.allowed:
+                raise exceptions.Throttled(
+                    wait=guesses.retry_after, detail="Too many invalid API keys from this address."
+                )
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
         decision = rate_limit_hit(key=f"apikey:{api_key.pk}", limit=api_key.rate_limit_rpm)
         if not decision.allowed:

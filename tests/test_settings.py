@@ -89,3 +89,14 @@ def test_the_suite_runs_on_real_redis():
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     cache.set("celaest:test", 41)
     assert cache.incr("celaest:test") == 42
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_env_example():
+    import re
+
+    read = set()
+    for module in (ROOT / "celaest" / "settings").glob("*.py"):
+        read |= set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', module.read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert "DATABASE_URL" in read and "AI_TASK_REQUEUE_SECONDS" in read  # the pattern finds them
+    assert sorted(read - documented) == []

@@ -44,6 +44,24 @@ def test_unknown_key_is_401(token):
     assert response.json()["error"]["code"] in ("authentication_failed", "not_authenticated")
 
 
+def test_an_address_presenting_too_many_unknown_keys_is_429_for_the_minute_while_valid_keys_still_work(
+    settings, monkeypatch
+):
+    settings.API_KEY_FAILURES_PER_MINUTE = 3
+    now = 1_800_000_000.0  # the start of a one-minute window
+    monkeypatch.setattr(ratelimit.time, "time", lambda: now)
+    guesser, neighbour = APIClient(REMOTE_ADDR="203.0.113.7"), APIClient(REMOTE_ADDR="203.0.113.8")
+    codes = [guesser.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer cel_guess{n}").status_code for n in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    refused = guesser.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer cel_guess9")
+    assert refused.json()["error"]["code"] == "rate_limited" and 1 <= int(refused["Retry-After"]) <= 60
+    assert neighbour.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer cel_other").status_code == 401
+    valid = api_key_create(user=UserFactory(), name="ci").raw_key
+    assert guesser.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {valid}").status_code == 200
+    now += 60  # next window
+    assert guesser.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer cel_guess10").status_code == 401
+
+
 def test_revoked_key_is_refused():
     issued = api_key_create(user=UserFactory(), name="ci")
     api_key_revoke(api_key=issued.api_key)
