@@ -31,7 +31,7 @@ from celaest.errors import DomainError, InvalidInput
 from celaest.readcache import generations_read_at_once
 from licensing.usage import license_for_organization, license_usage_reserve
 from operations.models import ProcessedTask
-from operations.services import task_record_answer, task_record_failure, task_record_routed
+from operations.services import task_heartbeat, task_record_answer, task_record_failure, task_record_routed
 from settings_app.authentication import ApiKeyAuthentication
 
 ROLES = {"system", "developer", "user", "assistant"}
@@ -222,9 +222,15 @@ class ChatCompletionsView(_GatewayView):
 
         def events():
             state = answer.stream_state
+            # A piece comes at least every AI_REQUEST_TIMEOUT_SECONDS (the read timeout), well
+            # within the stale time: renewing the claim as pieces come keeps a long stream alive.
+            renew_every, renewed = settings.AI_TASK_STALE_SECONDS / 4, time.monotonic()
             try:
                 yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
                 for piece in answer.stream:
+                    if time.monotonic() - renewed > renew_every:
+                        task_heartbeat(task=task)
+                        renewed = time.monotonic()
                     yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             except providers.ProviderError as error:
                 failure = DomainError(str(error), code=f"provider_{error.kind}")

@@ -179,6 +179,12 @@ def task_record_failure(
     return task
 
 
+def task_heartbeat(*, task: ProcessedTask) -> None:
+    """Renew a running task's claim (``started_at``) while a web request is still working on it,
+    so the beat job does not close a long answer stream as ``worker_lost`` halfway through."""
+    ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(started_at=timezone.now())
+
+
 def _perform(task: ProcessedTask, prepared: PreparedTask, started) -> ProcessedTask:
     try:
         answer: RoutedAnswer = route_chat(models=prepared.models, request_for=lambda m: _chat_request(prepared, m))

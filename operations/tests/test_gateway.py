@@ -1,6 +1,8 @@
 """The OpenAI-compatible gateway, driven by the official ``openai`` client over real HTTP (Django's
 live server) and answered by the local fake provider through the key pool."""
 
+import time
+
 import openai
 import pytest
 from rest_framework.test import APIClient
@@ -13,6 +15,7 @@ from celaest.readcache import rows_changed
 from licensing.models import License, LicenseUsageLog
 from licensing.services import license_suspend
 from operations.models import ProcessedTask
+from operations.services import tasks_recover_stale
 from settings_app.models import UserApiKey
 from settings_app.services import api_key_create, api_key_revoke
 from tests import factories as f
@@ -121,6 +124,26 @@ def test_a_client_leaving_mid_stream_closes_its_task(gateway):
     task = ProcessedTask.objects.get()
     assert (task.status, task.error_code) == ("failed", "client_disconnected")
     assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
+
+
+def test_a_stream_outliving_the_stale_time_keeps_its_claim_and_is_counted(gateway, settings):
+    """The beat job closes a running task whose claim is older than the stale time: a stream that
+    is still being answered renews its claim, so a long answer is neither cut off nor left uncounted."""
+    settings.AI_TASK_STALE_SECONDS = 2
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {gateway['raw']}")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "A long answer"}], "stream": True}
+    pieces = iter(client.post("/v1/chat/completions", body, format="json").streaming_content)
+    next(pieces)
+    time.sleep(2.5)  # longer than the stale time between two pieces
+    next(pieces)
+    assert tasks_recover_stale() == {"resumed": 0, "closed": 0, "requeued": 0}
+    rest = b"".join(pieces)
+    assert rest.endswith(b"data: [DONE]\n\n")
+    task = ProcessedTask.objects.get()
+    assert task.status == "completed" and task.tokens_output > 0
+    period = LicenseUsageLog.objects.get(license=gateway["license"])
+    assert (period.ai_requests_count, period.tokens_output) == (1, task.tokens_output)
 
 
 def test_changes_between_requests_are_seen_on_the_next_request(gateway):
