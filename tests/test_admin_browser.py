@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from licensing.models import License
 from tests.factories import InvoiceFactory, LicenseFactory, OrderItemFactory, StaffUserFactory
@@ -33,6 +34,9 @@ def browser_page(monkeypatch):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+        # The test's ORM calls ran in the context Playwright's sync API gives this thread, with
+        # their own database connection: close it here, while that context is current.
+        connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
