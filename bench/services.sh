@@ -48,7 +48,8 @@ start() {
     [[ $EUID -eq 0 ]] && chown postgres: "$conf"
     grep -q "^include_if_exists = 'bench.conf'" "$DIR/pg/data/postgresql.conf" \
         || echo "include_if_exists = 'bench.conf'" >>"$DIR/pg/data/postgresql.conf"
-    if [[ ! -f $DIR/pg/data/postmaster.pid ]]; then
+    # pg_ctl status, not the pid file: a machine that stopped without stopping the server leaves it.
+    if ! (cd "$DIR" && "${PG_RUNAS[@]}" "$bin/pg_ctl" -D "$DIR/pg/data" status >/dev/null 2>&1); then
         (cd "$DIR" && "${PG_RUNAS[@]}" "$bin/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w start >/dev/null)
     fi
     log "PostgreSQL on 127.0.0.1:$PG_PORT ($([[ -s $conf ]] && echo 'bench/postgresql.conf' || echo 'stock configuration'))"
