@@ -28,7 +28,7 @@ from django.utils.text import Truncator
 
 from celaest.errors import DomainError
 from celaest.readcache import rows_changed
-from celaest.validation import contains_nul
+from celaest.validation import json_problem
 
 # The site's branding. Every app admin imports this module, so this runs before the first request.
 admin.site.site_header = "CELAEST administration"
@@ -47,13 +47,20 @@ def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str))
 
 
-class NulFreeJSONField(forms.JSONField):
-    """A JSON form field that refuses ``"\u0000"``: a form error instead of a database error (500)."""
+class StorableJSONField(forms.JSONField):
+    """A JSON form field that refuses what the API's parser refuses (``json_problem``: NUL, lone
+    surrogates, deep nesting): a form error instead of a database error (500)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError("JSON is nested too deeply.", code="invalid") from None
 
     def validate(self, value):
         super().validate(value)
-        if contains_nul(value):
-            raise forms.ValidationError("JSON text cannot contain the NUL character (\\u0000).", code="null_characters")
+        if problem := json_problem(value):
+            raise forms.ValidationError(problem, code="unstorable")
 
 
 def secret_input(*, label: str, help_text: str) -> forms.CharField:
@@ -137,7 +144,7 @@ class CelaestModelAdmin(admin.ModelAdmin):
 
     ip_search_fields: tuple[str, ...] = ()
     list_per_page = 50
-    formfield_overrides = {models.JSONField: {"form_class": NulFreeJSONField}}
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
 
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *_contributed_inlines.get(self.model, [])]

@@ -5,6 +5,7 @@ import io
 import json
 
 from celaest.errors import InvalidInput
+from celaest.validation import json_problem, text_problem
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -18,6 +19,8 @@ def batch_inputs_from_file(upload) -> list:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("The file is not UTF-8 text.", code="invalid_file") from None
+    if problem := text_problem(text):
+        raise InvalidInput(problem, code="invalid_file")
     name = (upload.name or "").lower()
     if name.endswith(".jsonl") or name.endswith(".ndjson"):
         items = []
@@ -25,9 +28,12 @@ def batch_inputs_from_file(upload) -> list:
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
-            except ValueError:
+                item = json.loads(line)
+            except (ValueError, RecursionError):
                 raise InvalidInput(f"Line {number} is not JSON.", code="invalid_file") from None
+            if problem := json_problem(item):
+                raise InvalidInput(f"Line {number}: {problem}", code="invalid_file")
+            items.append(item)
         return items
     if name.endswith(".csv"):
         rows = list(csv.DictReader(io.StringIO(text)))

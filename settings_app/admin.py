@@ -24,7 +24,7 @@ from celaest.admin import (
 from celaest.crypto import encrypt, hash_secret
 from celaest.errors import DomainError
 from celaest.readcache import rows_changed
-from celaest.validation import contains_nul
+from celaest.validation import json_problem
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from .runtime import flags_changed
@@ -318,8 +318,8 @@ class SensitiveSystemConfigForm(forms.ModelForm):
             value = json.loads(raw)
         except ValueError:
             return raw
-        if contains_nul(value):  # PostgreSQL's jsonb cannot store it
-            raise forms.ValidationError("The value cannot contain the NUL character (\\u0000).")
+        if problem := json_problem(value):  # e.g. U+0000, which PostgreSQL's jsonb cannot store
+            raise forms.ValidationError(problem)
         return value
 
     def clean(self):

@@ -19,7 +19,7 @@ from audit.services import system_event_record
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput
 from celaest.usecounts import use_counted, uses_taken
-from celaest.validation import contains_nul
+from celaest.validation import json_problem
 from identity.models import Organization, User
 
 from . import webhook_sender
@@ -646,8 +646,8 @@ def system_config_set(
     """Create or change setting ``key`` (the ``config set`` command). Returns (config, created)."""
     if not config_key_is_valid(key):
         raise InvalidInput(CONFIG_KEY_RULE, details={"key": [CONFIG_KEY_RULE]})
-    if contains_nul(value):
-        raise InvalidInput("A setting cannot hold the NUL character.", details={"value": ["NUL is not allowed."]})
+    if problem := json_problem(value):
+        raise InvalidInput(problem, details={"value": [problem]})
     config = SystemConfig.objects.select_for_update().filter(key=key).first()
     if config is None:
         config = SystemConfig.objects.create(

@@ -7,7 +7,7 @@ secret is a field here; the raw API key and webhook secret appear once, in the c
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from celaest.validation import contains_nul
+from celaest.validation import json_problem
 from settings_app.events import WEBHOOK_SUBSCRIBABLE
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from settings_app.selectors import api_scope_resources, user_session_is_current
@@ -170,8 +170,8 @@ class SystemConfigSerializer(serializers.ModelSerializer):
         return fields
 
     def validate_value(self, value):
-        if contains_nul(value):  # PostgreSQL's jsonb cannot store U+0000
-            raise serializers.ValidationError("Text in a setting cannot contain the NUL character.")
+        if problem := json_problem(value):  # e.g. U+0000, which PostgreSQL's jsonb cannot store
+            raise serializers.ValidationError(problem)
         return value
 
     def validate_key(self, key: str) -> str:
