@@ -10,6 +10,12 @@ than ``ORPHAN_AFTER_SECONDS``. Inserting is idempotent (``ON CONFLICT DO NOTHING
 id), so a list replayed after a crash between commit and delete adds nothing twice. Without
 Redis, or when it fails, the row is written synchronously: nothing is lost either way.
 
+No row can stop the flush: a row that cannot be decoded or written (a value the database
+refuses, a field missing) is set apart by halving the batch that failed until the row stands
+alone; it goes to the dead-letter list ``DEAD_LETTER_KEY`` (the newest ``DEAD_LETTER_KEEP``
+kept, for inspection) with a system event, and every other row is written. Only a failure that
+is not the rows' fault (the database or Redis unreachable) leaves the list for a later flush.
+
 Orphans are looked for at most once every ``ORPHAN_SCAN_EVERY_SECONDS`` (by whichever flush
 comes first): finding them scans the whole keyspace, which on a busy Redis (a snapshot, a
 version, two rate-limit counters and two collision sets per license) costs more than flushing a
@@ -26,10 +32,12 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
+from audit.models import SystemEvent
+from audit.services import system_event_record
 from celaest.db import uuid7
 from identity.models import Organization
 from licensing.models import License
@@ -49,6 +57,11 @@ ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
 ORPHAN_SCAN_EVERY_SECONDS = 60
 ORPHAN_SCAN_KEY = "ipcontrol:validations:orphan-scan"
 INSERT_BATCH = 2000
+DEAD_LETTER_KEY = "ipcontrol:validations:dead"
+DEAD_LETTER_KEEP = 10_000
+#: what a row can make a write raise (a value the database or the driver refuses, a missing or
+#: mistyped field); anything else is the infrastructure's and leaves the list to a later flush
+ROW_ERRORS = (DataError, IntegrityError, ValueError, TypeError, KeyError)
 #: a flush of up to ``PACED_UP_TO`` rows inserts them ``PACED_SLICE`` at a time, pausing between
 #: slices (see ``_rows_copy``); a larger backlog is written at full speed to catch up
 PACED_SLICE = 250
@@ -181,14 +194,52 @@ def _is_orphan(key: str) -> bool:
 
 
 def _drain(client: redis.Redis, key: str) -> int:
-    """Store every row of the list ``key`` (which this flush alone owns), then delete it."""
+    """Store every row of the list ``key`` (which this flush alone owns), set apart the ones that
+    cannot be stored, then delete it."""
     raw = client.lrange(key, 0, -1)
-    rows = [json.loads(item) for item in raw]
+    rows, dead = [], []
+    for item in raw:
+        try:
+            rows.append((json.loads(item), item))
+        except ValueError as exc:
+            dead.append((item, exc))
     paced = len(rows) <= PACED_UP_TO
     for start in range(0, len(rows), INSERT_BATCH):
-        validation_rows_store(rows[start : start + INSERT_BATCH], paced=paced)
+        dead.extend(_rows_store_isolating(rows[start : start + INSERT_BATCH], paced=paced))
+    if dead:
+        _dead_letter(client, dead)
     client.delete(key)
-    return len(rows)
+    return len(raw)
+
+
+def _rows_store_isolating(rows: list[tuple[dict, bytes]], *, paced: bool) -> list[tuple[bytes, Exception]]:
+    """Store ``(row, raw)`` pairs; when the rows make the write fail, store each half apart, down
+    to the single rows at fault. Returns those, raw, with their error. One bad row among a
+    thousand costs ~20 smaller writes; a clean batch, none."""
+    try:
+        validation_rows_store([row for row, _ in rows], paced=paced)
+    except ROW_ERRORS as exc:
+        if len(rows) == 1:
+            return [(rows[0][1], exc)]
+        middle = len(rows) // 2
+        return _rows_store_isolating(rows[:middle], paced=False) + _rows_store_isolating(rows[middle:], paced=False)
+    return []
+
+
+def _dead_letter(client: redis.Redis, dead: list[tuple[bytes, Exception]]) -> None:
+    """Keep rows that could not be stored where staff can look at them, and say so once."""
+    client.rpush(DEAD_LETTER_KEY, *[item for item, _ in dead])
+    client.ltrim(DEAD_LETTER_KEY, -DEAD_LETTER_KEEP, -1)
+    # Only the errors' kinds: their text may quote the very value the database refused.
+    errors = sorted({type(exc).__name__ for _, exc in dead})
+    logger.error("%d validation row(s) could not be stored (%s); kept in %s", len(dead), errors, DEAD_LETTER_KEY)
+    system_event_record(
+        event_type="license.validation_rows_dead_lettered",
+        severity=SystemEvent.Severity.ERROR,
+        message=f"{len(dead)} validation row(s) could not be stored and were set apart in Redis ({DEAD_LETTER_KEY}).",
+        source="ipcontrol",
+        data={"rows": len(dead), "errors": errors, "dead_letter_key": DEAD_LETTER_KEY},
+    )
 
 
 def validation_buffer_length() -> int:
@@ -249,7 +300,10 @@ def _rows_copy(rows: list[dict], *, paced: bool) -> None:
             f"(LIKE {table}, position integer NOT NULL) ON COMMIT DELETE ROWS"
         )
         cursor.execute("TRUNCATE validation_rows")  # a batch earlier in the same transaction
-        with cursor.cursor.copy(f"COPY validation_rows ({columns}, position) FROM STDIN") as copy:
+        # The driver's own cursor: its errors are Django's only through wrap_database_errors.
+        with connection.wrap_database_errors, cursor.cursor.copy(
+            f"COPY validation_rows ({columns}, position) FROM STDIN"
+        ) as copy:
             for position, row in enumerate(rows):
                 copy.write_row([*(row[name] for name in _FIELDS), position])
         foreign_keys = ", ".join(_foreign_keys())

@@ -147,6 +147,26 @@ def test_non_json_body_is_400():
 
 
 @pytest.mark.parametrize("url", [VALIDATE, ACTIVATE, DEACTIVATE, "/api/v1/licenses/checkout"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"key": "CEL-NOPE", "fingerprint": "f\\udfff"}',  # buffered at once before: it stopped the flush
+        '{"key": "CEL-NOPE", "fingerprint": "fp", "hostname": "\\ud800"}',
+        '{"key": "\\ud800CEL"}',
+        '{"key": "CEL-NOPE", "fingerprint": "fp", "\\udc00": 1}',
+        '{"key": "CEL-NOPE", "fingerprint": "fp", "extra": ' + "[" * 400 + "]" * 400 + "}",
+        "[" * 5000 + "]" * 5000,  # past the json module's own recursion limit
+    ],
+    ids=["fingerprint-surrogate", "hostname-surrogate", "key-surrogate", "name-surrogate", "deep-400", "deep-5000"],
+)
+def test_lone_surrogates_and_deep_json_are_400_and_never_recorded(license, url, body):
+    response = APIClient().post(url, body, content_type="application/json", REMOTE_ADDR="203.0.113.5")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert validation_buffer_flush() == 0 and not LicenseValidation.objects.exists()
+
+
+@pytest.mark.parametrize("url", [VALIDATE, ACTIVATE, DEACTIVATE, "/api/v1/licenses/checkout"])
 def test_only_json_posts_are_served_with_the_one_error_shape(url):
     """These views skip DRF's dispatch for speed; their refusals keep the API's shape and headers."""
     got = APIClient().get(url)
@@ -327,6 +347,62 @@ def test_orphans_are_looked_for_once_a_minute(license):
     client.delete(buffer.ORPHAN_SCAN_KEY)  # a minute later
     assert validation_buffer_flush() == 1 and not client.exists(stale)
     assert LicenseValidation.objects.count() == 2
+
+
+def test_a_row_that_cannot_be_stored_is_set_apart_and_every_other_row_is_written(license):
+    """A row the database refuses (one that slipped past the parser, or written by an older
+    release) used to fail the whole flush, again at every retry and as an orphan: the rows behind
+    it never reached the table. Now it alone goes to the dead-letter list, with a system event."""
+    import json
+
+    from audit.models import SystemEvent
+    from ipcontrol import buffer
+
+    _activate(license, "fp-1")
+    validation_buffer_flush()
+    stored = LicenseValidation.objects.count()
+    _validate(license.license_key, fingerprint="fp-1")
+    client = buffer._redis()
+    good = [json.loads(raw) for raw in client.lrange(buffer.BUFFER_KEY, 0, -1)]
+    template = good[0]
+    bad = [
+        json.dumps({**template, "id": "0190a6f0-0000-7000-8000-000000000001", "hostname": "h\udfff"}),
+        json.dumps({**template, "id": "0190a6f0-0000-7000-8000-000000000002", "ip_address": "not-an-ip"}),
+        json.dumps({key: value for key, value in template.items() if key != "result_code"}),
+        "{not json",
+    ]
+    client.delete(buffer.BUFFER_KEY)
+    client.rpush(buffer.BUFFER_KEY, bad[0], json.dumps(good[0]), *bad[1:])
+    for _ in range(5):
+        _validate(license.license_key, fingerprint="fp-1")
+
+    assert validation_buffer_flush() == 10
+    assert LicenseValidation.objects.count() == stored + 6
+    assert LicenseValidation.objects.filter(machine_id="fp-1", result_code="VALID").count() == 6
+    assert not client.exists(buffer.BUFFER_KEY) and not list(client.scan_iter(match=f"{buffer.TAKEN_PREFIX}*"))
+    assert sorted(client.lrange(buffer.DEAD_LETTER_KEY, 0, -1)) == sorted(item.encode() for item in bad)
+    event = SystemEvent.objects.get(event_type="license.validation_rows_dead_lettered")
+    assert event.severity == "error" and event.data["rows"] == 4
+    assert set(event.data["errors"]) >= {"JSONDecodeError", "UnicodeEncodeError"}
+    client.delete(buffer.DEAD_LETTER_KEY)
+
+
+def test_an_orphan_holding_a_bad_row_is_drained_all_the_same(license):
+    import json
+    import time
+
+    from ipcontrol import buffer
+
+    _validate("CEL-UNKNOWN")
+    client = buffer._redis()
+    client.rpush(buffer.BUFFER_KEY, json.dumps({"id": "x", "hostname": "\ud800"}))
+    stale = f"{buffer.TAKEN_PREFIX}{int(time.time()) - buffer.ORPHAN_AFTER_SECONDS - 5}:dead"
+    client.rename(buffer.BUFFER_KEY, stale)
+    client.delete(buffer.ORPHAN_SCAN_KEY)
+    assert validation_buffer_flush() == 2
+    assert not client.exists(stale) and client.llen(buffer.DEAD_LETTER_KEY) == 1
+    assert LicenseValidation.objects.filter(result_code="NOT_FOUND").count() == 1
+    client.delete(buffer.DEAD_LETTER_KEY)
 
 
 def test_rows_of_machines_and_licenses_deleted_since_are_kept_without_them(license):
