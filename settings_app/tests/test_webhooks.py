@@ -1,6 +1,7 @@
 """Webhook delivery: Standard Webhooks signatures checked by the official library against a local
 receiver, the retry schedule, disabling, the outbox, replay/test/recover, and the SSRF guard."""
 
+import socket
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from audit.models import SystemEvent
 from celaest.celery import app as celery_app
 from identity.models import User
-from settings_app import services
+from settings_app import services, webhook_targets
 from settings_app.events import emit_event
 from settings_app.models import Webhook, WebhookDelivery
 from settings_app.webhook_targets import WebhookTargetRefused, webhook_target_check
@@ -406,3 +407,138 @@ def test_a_redirect_to_an_internal_address_is_not_followed(owner, local_allowed)
     delivery.refresh_from_db()
     assert len(receiver.received) == 1 and internal.received == []
     assert delivery.status == "failed" and delivery.response_status == 307 and "not followed" in delivery.error
+
+
+# IPv6 forms that carry an IPv4 address: Python's is_global says True for most of them, but the
+# network delivers them to the IPv4 address inside.
+EMBEDDED_IPV4_URLS = [
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+    "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64 prefix (10.0.0.1)
+    "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of 169.254.169.254
+    "http://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+    "http://[::169.254.169.254]/hook",  # IPv4-compatible
+    "http://[::127.0.0.1]/hook",
+    "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated (SIIT)
+    "http://[::ffff:a9fe:a9fe]/hook",  # IPv4-mapped, written in hex
+    "http://[2606:4700::5efe:a9fe:a9fe]/hook",  # ISATAP interface id
+]
+
+# Spellings of an address that do not look like one, and URL tricks around the host.
+DISGUISED_HOST_URLS = [
+    "http://2130706433/hook",  # 127.0.0.1 as one decimal number
+    "http://0x7f000001/hook",
+    "http://0x7f.1/hook",
+    "http://0177.0.0.1/hook",  # octal
+    "http://127.1/hook",
+    "http://0/hook",
+    "http://127.0.0.1./hook",  # trailing dot
+    "http://localhost./hook",
+    "http://[fe80::1%25eth0]/hook",  # zone id
+    "http://[2606:4700::1%25eth0]/hook",
+    "http://good.example.com@127.0.0.1/hook",  # userinfo: the host is 127.0.0.1
+    "http://@127.0.0.1/hook",
+    "http://127.0.0.1\\@good.example.com/hook",  # a backslash: browsers read the host as 127.0.0.1
+    "http://127.0.0.1 /hook",
+]
+
+
+@pytest.mark.parametrize("url", EMBEDDED_IPV4_URLS + DISGUISED_HOST_URLS)
+def test_embedded_and_disguised_internal_targets_are_refused_on_create_and_update(owner, settings, url):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+    with pytest.raises(WebhookTargetRefused):
+        webhook_target_check(url, require_resolution=False)
+    with pytest.raises(WebhookTargetRefused):
+        webhook_target_check(url, require_resolution=True)
+    client = _api(owner)
+    created = client.post("/api/v1/webhooks", {"name": "x", "url": url, "events": ["*"]}, format="json")
+    # Some spellings already fail the serializer's URL syntax check ("invalid"); all are refused.
+    assert created.status_code == 400 and "url" in created.json()["error"]["details"]
+    webhook = f.WebhookFactory(organization=owner.organization, url="https://93.184.215.14/hook")
+    updated = client.patch(f"/api/v1/webhooks/{webhook.pk}", {"url": url}, format="json")
+    assert updated.status_code == 400 and "url" in updated.json()["error"]["details"]
+    webhook.refresh_from_db()
+    assert webhook.url == "https://93.184.215.14/hook"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[64:ff9b::5db8:d70e]/hook",  # NAT64 of a public address
+        "https://[2002:5db8:d70e::1]/hook",  # 6to4 of a public address
+        "https://[2606:4700:4700::1111]/hook",
+        "https://93.184.215.14./hook",
+    ],
+)
+def test_public_addresses_in_those_forms_are_accepted(settings, url):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    assert webhook_target_check(url, require_resolution=True).address is not None
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a00:1::", "::ffff:10.0.0.1", "169.254.169.254"])
+def test_the_guard_runs_again_at_delivery_on_a_dns_answer_that_changed(owner, settings, monkeypatch, address):
+    """DNS rebinding: the name resolved to a public address when saved and to an internal one (in
+    any of its spellings) when sent. Nothing is sent, and the delivery says why."""
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+    answers = {"now": "93.184.215.14"}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        assert host == "hooks.rebind.example"
+        family = socket.AF_INET6 if ":" in answers["now"] else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (answers["now"], port))]
+
+    monkeypatch.setattr(webhook_targets.socket, "getaddrinfo", getaddrinfo)
+    webhook, _ = _hook(owner, "http://hooks.rebind.example/hook")
+    answers["now"] = address
+    delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
+    services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.error.startswith("Refused") and delivery.response_status is None
+
+
+def test_a_name_with_one_internal_answer_among_public_ones_is_refused(settings, monkeypatch):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("64:ff9b::7f00:1", port, 0, 0)),
+        ]
+
+    monkeypatch.setattr(webhook_targets.socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(WebhookTargetRefused):
+        webhook_target_check("https://hooks.mixed.example/hook", require_resolution=False)
+
+
+def test_a_refused_local_url_says_how_to_allow_it_without_revealing_the_address(owner, settings, monkeypatch):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+    monkeypatch.setattr(
+        webhook_targets.socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.20.30.40", port))],
+    )
+    response = _api(owner).post(
+        "/api/v1/webhooks", {"name": "x", "url": "http://billing.internal/hook", "events": ["*"]}, format="json"
+    )
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "webhook_url_refused"
+    assert "WEBHOOK_ALLOWED_HOSTS" in error["details"]["hint"]
+    assert "10.20.30.40" not in str(response.json())  # the platform's internal DNS is not mapped for callers
+    literal = _api(owner).post(
+        "/api/v1/webhooks", {"name": "x", "url": "http://127.0.0.1:9000/", "events": ["*"]}, format="json"
+    )
+    assert "WEBHOOK_ALLOWED_HOSTS" in literal.json()["error"]["details"]["hint"]
+
+
+def test_an_allowlisted_local_receiver_still_gets_deliveries(owner, local_allowed):
+    """The refusals above do not reach the allowlist: 127.0.0.1 listed is delivered to."""
+    with Receiver() as receiver:
+        webhook, _ = _hook(owner, receiver.url())
+        delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
+        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and len(receiver.received) == 1
