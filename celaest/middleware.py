@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import ResolverMatch, resolve
 
+from .error_views import request_body_refusal
 from .net import client_ip
 
 _current: ContextVar["RequestContext | None"] = ContextVar("celaest_request_context", default=None)
@@ -94,4 +95,18 @@ class LeanPathMiddleware:
         if match is None:
             match = self.matches[path] = resolve(path)
         request.resolver_match = match
-        return match.func(request, *match.args, **match.kwargs)
+        return request_body_refusal(request, match.func) or match.func(request, *match.args, **match.kwargs)
+
+
+class RequestBodyLimitMiddleware:
+    """A body larger than its API endpoint takes is answered 413 before the view reads it
+    (``request_body_refusal``; the lean paths check it themselves)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        return request_body_refusal(request, view_func)

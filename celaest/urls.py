@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from celaest import health
+from celaest import error_views, health
 
 API_APPS = [
     "identity",
@@ -32,4 +32,11 @@ urlpatterns = [
     *[path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS],
     # The OpenAI-compatible gateway lives at the root so clients use CELAEST as their base URL.
     path("", include("operations.gateway_urls")),
+    # Anything else under the API's prefixes: a JSON 404, not Django's HTML page.
+    re_path(r"^(?:api|v1)/", error_views.api_not_found),
 ]
+
+handler400 = error_views.bad_request
+handler403 = error_views.permission_denied
+handler404 = error_views.not_found
+handler500 = error_views.server_error

@@ -70,6 +70,8 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
 
 class _GatewayView(APIView):
     authentication_classes = [ApiKeyAuthentication]
+    #: long conversations and images sent inline as base64 (OpenAI takes up to 20 MB an image)
+    max_request_bytes = 20 * 1024 * 1024
     permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
     scope_resource = "tasks"
     read_roles = perms.ALL_ROLES

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "celaest.middleware.RequestContextMiddleware",
     "celaest.middleware.LeanPathMiddleware",  # LEAN_PATHS skip everything below
+    "celaest.middleware.RequestBodyLimitMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,6 +68,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The largest request body an API view takes unless it says otherwise (``max_request_bytes``):
+# 413 above it, before the body is read.
+API_MAX_REQUEST_BYTES = 1024 * 1024
 
 # The public license endpoints installed software calls (no session, user, CSRF or content policy
 # applies to them): served without the middleware below LeanPathMiddleware.

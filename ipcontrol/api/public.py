@@ -91,6 +91,8 @@ class PublicLicenseView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     fingerprint_required = False
+    #: a key, a fingerprint, a hostname and a nonce: a few hundred bytes
+    max_request_bytes = 16 * 1024
 
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs, self.request = args, kwargs, request

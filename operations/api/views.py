@@ -20,7 +20,7 @@ from celaest.api.parsers import StrictJSONParser
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
 from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
-from operations.inputs import batch_inputs_from_file
+from operations.inputs import MAX_UPLOAD_BYTES, batch_inputs_from_file
 from operations.models import ProcessedTask, TaskBatch
 
 from .serializers import BatchCreateSerializer, ProcessedTaskSerializer, TaskBatchSerializer, TaskRunSerializer
@@ -38,6 +38,7 @@ RESULT_COLUMNS = (
 class ProcessedTaskViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = ProcessedTaskSerializer
     scope_resource = "tasks"
+    max_request_bytes = 4 * 1024 * 1024  # input_text: up to 500,000 characters, escaped
     filterset_class = ProcessedTaskFilterSet
     pagination_class = CreatedAtCursorPagination
     # The cursor fixes the order (newest first); a client-chosen ordering would break it.
@@ -91,6 +92,7 @@ def _result_row(task: ProcessedTask) -> dict:
 class TaskBatchViewSet(TenantViewSet, ReadOnlyMixin):
     serializer_class = TaskBatchSerializer
     parser_classes = [StrictJSONParser, MultiPartParser]  # inputs as JSON, or an uploaded CSV/JSONL file
+    max_request_bytes = MAX_UPLOAD_BYTES + 1024 * 1024  # the file and the form around it
     scope_resource = "batches"
     filterset_class = TaskBatchFilterSet
     search_fields = ["name"]
