@@ -301,9 +301,10 @@ def _rows_copy(rows: list[dict], *, paced: bool) -> None:
         )
         cursor.execute("TRUNCATE validation_rows")  # a batch earlier in the same transaction
         # The driver's own cursor: its errors are Django's only through wrap_database_errors.
-        with connection.wrap_database_errors, cursor.cursor.copy(
-            f"COPY validation_rows ({columns}, position) FROM STDIN"
-        ) as copy:
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY validation_rows ({columns}, position) FROM STDIN") as copy,
+        ):
             for position, row in enumerate(rows):
                 copy.write_row([*(row[name] for name in _FIELDS), position])
         foreign_keys = ", ".join(_foreign_keys())
