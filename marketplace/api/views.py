@@ -302,10 +302,13 @@ class ProductLatestReleaseView(GenericAPIView):
 
 
 class AssetDownloadFollowView(APIView):
-    """Where a signed download link leads: no login needed (the signature is the credential),
-    but a signed-in caller must be the link's owner. Records the download and redirects to the
-    file."""
+    """Where a signed download link leads. The link is a bearer token: no login needed, and
+    whoever is signed in (if anyone) is not consulted, so an anonymous client and a user of any
+    organization get the same answer. Records the download and redirects to the file."""
 
+    # Not even read: a stale session or an unknown API key sent along (a CI job's default
+    # header) would otherwise turn a good link into a 401.
+    authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(summary="Follow a signed download link (redirects to the file)", responses={302: None})
@@ -313,7 +316,6 @@ class AssetDownloadFollowView(APIView):
         release = services.asset_download_follow(
             asset_id=asset_id,
             token=token,
-            user=request.user,
             ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )

@@ -1,5 +1,6 @@
-"""Signed, expiring download links: only the asset's owner gets one, following it is logged and
-counted, and expired, tampered or foreign links are refused."""
+"""Signed, expiring download links: only the asset's owner gets one; the link is a bearer token
+that anyone holding it may follow (signed in or not, of any organization), following it is logged
+and counted, and expired, tampered or moved links are refused."""
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -111,11 +112,40 @@ def test_tampered_and_foreign_links_are_refused(owner, asset):
     other_asset = f.CustomerAssetFactory(organization=owner.organization, user=owner, product=asset.product)
     moved = url.replace(str(asset.pk), str(other_asset.pk))
     assert APIClient().get(moved).status_code == 403
-
-    colleague = f.UserFactory(organization=owner.organization, role=User.Role.ADMIN)
-    response = _client(colleague).get(url)
-    assert response.status_code == 403 and response.json()["error"]["code"] == "download_link_foreign"
     assert not AssetDownload.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_link_is_a_bearer_token_whoever_follows_it(owner, asset):
+    """An anonymous client, a colleague and a user of another organization get the same answer
+    (it used to be 302 for the first and 403 for the others, who only had to sign out); each
+    download is logged against the owner the link was issued to, from the follower's address."""
+    url = _link(_client(owner), asset).json()["url"]
+    colleague = f.UserFactory(organization=owner.organization, role=User.Role.ADMIN)
+    stranger = f.UserFactory(role=User.Role.OWNER)
+    followers = [
+        (APIClient(), "198.51.100.1"),
+        (_client(colleague), "198.51.100.2"),
+        (_client(stranger), "198.51.100.3"),
+    ]
+    for client, address in followers:
+        response = client.get(url, REMOTE_ADDR=address)
+        assert (response.status_code, response["Location"]) == (302, FILE_URL)
+    downloads = AssetDownload.objects.order_by("created_at")
+    assert [(d.user_id, d.ip_address) for d in downloads] == [
+        (owner.pk, "198.51.100.1"),
+        (owner.pk, "198.51.100.2"),
+        (owner.pk, "198.51.100.3"),
+    ]
+    assert Product.objects.get(pk=asset.product_id).download_count == 3
+
+
+@pytest.mark.django_db
+def test_credentials_sent_along_with_a_link_are_not_read(owner, asset):
+    url = _link(_client(owner), asset).json()["url"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer cel_not-a-key-of-ours")
+    assert client.get(url).status_code == 302
 
 
 @pytest.mark.django_db
@@ -144,7 +174,7 @@ def test_concurrent_downloads_are_all_counted():
 
     def follow(_):
         try:
-            services.asset_download_follow(asset_id=asset.pk, token=link.token, user=None, ip_address="192.0.2.1")
+            services.asset_download_follow(asset_id=asset.pk, token=link.token, ip_address="192.0.2.1")
         finally:
             connection.close()
 
