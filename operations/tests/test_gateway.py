@@ -189,3 +189,33 @@ def test_changes_between_requests_are_seen_on_the_next_request(gateway):
     with pytest.raises(openai.AuthenticationError):
         ask()
     assert ProcessedTask.objects.filter(status="completed").count() == 3
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "a\ud800b"}],
+        [{"role": "system", "content": "\udfff"}, {"role": "user", "content": "hi"}],
+        [{"role": "user", "content": [{"type": "text", "text": "x\udc00"}]}],
+    ],
+    ids=["user", "system", "content-part"],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_lone_surrogates_in_a_chat_are_a_400_and_nothing_is_recorded_or_counted(gateway, messages, stream):
+    """They reached ``ProcessedTask.objects.create`` and PostgreSQL's encoder: a 500 after the
+    request had been counted against the license."""
+    import json
+
+    import httpx
+
+    # As JSON escapes (the SDK cannot encode a lone surrogate; a hand-made client can send one).
+    body = json.dumps({"model": "gpt-4o-mini", "messages": messages, "stream": stream})
+    response = httpx.post(
+        f"{gateway['url']}/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {gateway['raw']}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert not ProcessedTask.objects.exists()
+    assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 0
