@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 import random
 import re
 import secrets
@@ -17,15 +18,18 @@ from django.utils import timezone
 from audit.models import SystemEvent
 from audit.services import system_event_record
 from celaest import crypto
+from celaest.celery import app as celery_app
 from celaest.errors import Conflict, InvalidInput
 from celaest.usecounts import use_counted, uses_taken
 from celaest.validation import json_problem
 from identity.models import Organization, User
 
-from . import webhook_sender
+from . import webhook_sender, webhook_slots
 from .events import ALL_EVENTS, WEBHOOK_SUBSCRIBABLE, deliveries_dispatch_on_commit, event_envelope
 from .models import SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from .webhook_targets import webhook_target_check
+
+logger = logging.getLogger(__name__)
 
 #: "leave this field as it is" for updates where None is a meaningful value
 KEEP = object()
@@ -392,6 +396,10 @@ WEBHOOK_ATTEMPT_LEASE = timedelta(seconds=120)
 #: Waits up to this are handed to Celery as a countdown; longer ones are left to the sweeper
 #: (a broker's visibility timeout makes long countdowns unreliable).
 WEBHOOK_COUNTDOWN_MAX_SECONDS = 300
+#: A delivery whose endpoint has every in-flight slot taken comes back after this wait, doubled
+#: each time it finds them taken again, up to the maximum (see ``webhook_defer_delay``).
+WEBHOOK_DEFER_FIRST_SECONDS = 2
+WEBHOOK_DEFER_MAX_SECONDS = 30
 _SWEEP_GRACE = timedelta(seconds=10)
 _SWEEP_BATCH = 500
 _RECOVER_LIMIT = 1000
@@ -420,20 +428,39 @@ def _delivery_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
+def webhook_delivery_attempt(*, delivery_id, deferrals: int = 0) -> WebhookDelivery | None:
     """Make one attempt of a pending delivery and record its outcome.
 
-    The row is claimed with a conditional UPDATE (pending and due), which moves its due time a
-    lease ahead: two workers handed the same id never both send it, and if this worker dies
+    The attempt first takes one of its endpoint's in-flight slots (``webhook_slots``); when the
+    endpoint already has ``WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT`` attempts in flight, the delivery
+    is deferred instead (``_delivery_defer``): nothing is sent, no attempt is counted, and the
+    worker is free for other endpoints at once.
+
+    The row is then claimed with a conditional UPDATE (pending and due), which moves its due time
+    a lease ahead: two workers handed the same id never both send it, and if this worker dies
     before recording the outcome, the sweeper finds the row due again once the lease runs out
-    (at-least-once: receivers deduplicate by ``webhook-id``). Returns None when there was
-    nothing to do (already done, not due, or claimed by another worker).
+    (at-least-once: receivers deduplicate by ``webhook-id``), and its slot is free by then too.
+    Returns None when there was nothing to do (already done, not due, claimed by another worker,
+    or deferred).
     """
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + WEBHOOK_ATTEMPT_LEASE)
-    if not claimed:
+    due = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+    )
+    webhook_id = due.values_list("webhook_id", flat=True).first()
+    if webhook_id is None:
+        return None
+    slot = webhook_slots.endpoint_slot_take(webhook_id=webhook_id, hold_seconds=WEBHOOK_ATTEMPT_LEASE.total_seconds())
+    if slot is None:
+        _delivery_defer(delivery_id=delivery_id, deferrals=deferrals)
+        return None
+    try:
+        return _delivery_attempt_in_slot(due=due, delivery_id=delivery_id)
+    finally:
+        slot.release()
+
+
+def _delivery_attempt_in_slot(*, due, delivery_id) -> WebhookDelivery | None:
+    if not due.update(next_attempt_at=timezone.now() + WEBHOOK_ATTEMPT_LEASE):
         return None
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     webhook = delivery.webhook
@@ -451,6 +478,40 @@ def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
     )
     result = webhook_sender.send(url=webhook.url, headers=headers, body=body)
     return _delivery_record(delivery_id=delivery.pk, result=result, retry=True)
+
+
+def webhook_defer_delay(*, deferrals: int) -> float:
+    """Seconds a delivery whose endpoint has every slot taken waits before it tries again: twice
+    as long each time it found them taken, up to ``WEBHOOK_DEFER_MAX_SECONDS``, so a backlog of
+    thousands of events for one endpoint costs a few messages a second, not a busy loop."""
+    delay = min(WEBHOOK_DEFER_FIRST_SECONDS * 2**deferrals, WEBHOOK_DEFER_MAX_SECONDS)
+    return delay * random.uniform(1 - WEBHOOK_JITTER, 1 + WEBHOOK_JITTER)
+
+
+def _delivery_defer(*, delivery_id, deferrals: int) -> None:
+    """Leave a pending delivery for later, as it is (the same attempt, not counted as failed).
+
+    Its due time moves past the wait, so the sweeper does not send it meanwhile, and a message
+    is sent for that time; if the broker refuses it, the row is still pending and the sweeper
+    sends it once due. The UPDATE is conditional like a claim: a delivery another worker has just
+    claimed (or finished) is left alone.
+    """
+    delay = webhook_defer_delay(deferrals=deferrals)
+    moved = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+    ).update(next_attempt_at=timezone.now() + timedelta(seconds=delay))
+    if not moved:
+        return
+    try:
+        celery_app.send_task(
+            "settings_app.deliver_webhook",
+            args=[str(delivery_id)],
+            kwargs={"deferrals": deferrals + 1},
+            countdown=delay,
+            retry=False,
+        )
+    except Exception:  # the broker is down: the sweeper will find the pending row once it is due
+        logger.warning("Could not enqueue deferred webhook delivery %s; the sweeper will.", delivery_id, exc_info=True)
 
 
 @transaction.atomic

@@ -16,17 +16,19 @@ def flush_api_key_usage() -> int:
     name="settings_app.deliver_webhook",
     ignore_result=True,
     acks_late=True,
-    # A webhook attempt is bounded by WEBHOOK_TIMEOUT_SECONDS; the limits only catch a hung worker.
+    # An attempt is bounded by WEBHOOK_TIMEOUT_SECONDS (webhook_sender.send). The limits only
+    # catch a hung prefork worker: the webhooks worker runs a thread pool, which has none.
     time_limit=90,
     soft_time_limit=75,
     autoretry_for=(DatabaseError,),
     retry_backoff=True,
     max_retries=5,
 )
-def deliver_webhook(delivery_id: str) -> None:
-    """One attempt of one pending delivery. Safe to run twice: the attempt claims its row, and
-    the endpoint's failures are recorded as attempts, not raised."""
-    services.webhook_delivery_attempt(delivery_id=delivery_id)
+def deliver_webhook(delivery_id: str, deferrals: int = 0) -> None:
+    """One attempt of one pending delivery (its queue: ``webhooks``). Safe to run twice: the
+    attempt claims its row, and the endpoint's failures are recorded as attempts, not raised.
+    ``deferrals``: how many times it found every slot of its endpoint taken (it waits longer)."""
+    services.webhook_delivery_attempt(delivery_id=delivery_id, deferrals=deferrals)
 
 
 @shared_task(name="settings_app.sweep_webhook_deliveries", ignore_result=True, time_limit=60, soft_time_limit=50)

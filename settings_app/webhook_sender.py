@@ -96,6 +96,10 @@ def send(*, url: str, headers: dict[str, str], body: bytes) -> SendResult:
     request_headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=min(5.0, settings.WEBHOOK_TIMEOUT_SECONDS))
+    # httpx's timeouts bound each wait, not the whole answer: an endpoint sending a byte every few
+    # seconds would hold the attempt (and its thread: the webhooks pool has no time limit) for as
+    # long as it liked. The answer is cut off once the attempt has taken WEBHOOK_TIMEOUT_SECONDS.
+    deadline = started + settings.WEBHOOK_TIMEOUT_SECONDS
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
             with client.stream(
@@ -106,6 +110,8 @@ def send(*, url: str, headers: dict[str, str], body: bytes) -> SendResult:
                     received += chunk
                     if len(received) >= _READ_LIMIT:
                         break
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("The answer took longer than WEBHOOK_TIMEOUT_SECONDS.")
     except httpx.TimeoutException:
         return SendResult(status_code=None, body="", error="Timed out.", duration_ms=elapsed())
     except httpx.HTTPError as exc:

@@ -213,6 +213,38 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # then closes them every this many tasks. ``celaest.celery`` keeps CONN_MAX_AGE between tasks and
 # closes the connections after any task that failed.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# One queue per kind of work, each consumed by its own workers (README, "Serving in production"),
+# so no kind can hold up another: with a single queue, twelve deliveries to one customer's
+# endpoint that answered after 30 s took both processes of a worker, delayed another
+# organization's webhook by 89 s and the 2-s validation flush by over two minutes.
+#   platform  the periodic jobs that keep the platform running: the validation flush (every 2 s),
+#             collisions, sweeps, usage flushes, expiry, the worker heartbeat
+#   ai        AI tasks and batch chunks, and the probe of provider keys (they wait on providers)
+#   webhooks  outbound deliveries (they wait on customers' endpoints): a thread pool
+#   celery    the rest: invoice e-mails and the long reporting jobs (ROI aggregation, purges run
+#             up to 30 minutes and would take a platform process from the flush for that long)
+# A worker started without -Q consumes every queue listed here (bin/dev, the test workers).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {
+    name: {"exchange": name, "routing_key": name} for name in ("celery", "platform", "ai", "webhooks")
+}
+CELERY_TASK_ROUTES = {
+    "settings_app.deliver_webhook": {"queue": "webhooks"},
+    "operations.run_task": {"queue": "ai"},
+    "operations.run_batch_chunk": {"queue": "ai"},
+    "aimesh.probe_unhealthy_keys": {"queue": "ai"},
+    "ipcontrol.flush_validations": {"queue": "platform"},
+    "ipcontrol.auto_resolve_collisions": {"queue": "platform"},
+    "ipcontrol.deactivate_stale_bindings": {"queue": "platform"},
+    "celaest.worker_heartbeat": {"queue": "platform"},
+    "settings_app.sweep_webhook_deliveries": {"queue": "platform"},
+    "settings_app.flush_api_key_usage": {"queue": "platform"},
+    "settings_app.clean_expired_sessions": {"queue": "platform"},
+    "aimesh.flush_key_usage": {"queue": "platform"},
+    "operations.recover_stale_tasks": {"queue": "platform"},
+    "licensing.expire_licenses": {"queue": "platform"},
+    "billing.cancel_stale_orders": {"queue": "platform"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic job, in one place. Each entry expires before its next run so a backlog never
 # piles up the same job.
@@ -323,6 +355,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# Attempts one endpoint may have in flight at once, across all workers. The others wait (their
+# rows stay pending, their messages come back later) without holding a worker, so an endpoint
+# that hangs only delays its own deliveries; keep it well below the webhooks worker's threads.
+WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
 
 # Supabase JWTs: HS256 with the project's secret, and/or asymmetric keys from its JWKS endpoint.
 SUPABASE_JWT_SECRET = env.str("SUPABASE_JWT_SECRET", default="")
