@@ -2,16 +2,18 @@
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import AIApiKey, AIModel, Prompt
 
 
-class AIModelFilterSet(django_filters.FilterSet):
+class AIModelFilterSet(ApiFilterSet):
     class Meta:
         model = AIModel
         fields = {"provider": ["exact"], "model_id": ["exact"], "is_active": ["exact"], "is_default": ["exact"]}
 
 
-class PromptFilterSet(django_filters.FilterSet):
+class PromptFilterSet(ApiFilterSet):
     preferred_model = django_filters.UUIDFilter(field_name="preferred_model_id")
 
     class Meta:
@@ -19,7 +21,7 @@ class PromptFilterSet(django_filters.FilterSet):
         fields = {"slug": ["exact"], "category": ["exact"], "version": ["exact"], "is_active": ["exact"]}
 
 
-class AIApiKeyFilterSet(django_filters.FilterSet):
+class AIApiKeyFilterSet(ApiFilterSet):
     class Meta:
         model = AIApiKey
         fields = {"provider": ["exact"], "is_active": ["exact"], "is_healthy": ["exact"]}

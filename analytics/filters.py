@@ -2,16 +2,18 @@
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import RoiMetric, TelemetryEvent
 
 
-class RoiMetricFilterSet(django_filters.FilterSet):
+class RoiMetricFilterSet(ApiFilterSet):
     class Meta:
         model = RoiMetric
         fields = {"period_type": ["exact"], "period_start": ["exact", "gte", "lte"]}
 
 
-class TelemetryEventFilterSet(django_filters.FilterSet):
+class TelemetryEventFilterSet(ApiFilterSet):
     user = django_filters.UUIDFilter(field_name="user_id")
 
     class Meta:

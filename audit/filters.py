@@ -2,10 +2,12 @@
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import AuditLog, SystemEvent
 
 
-class AuditLogFilterSet(django_filters.FilterSet):
+class AuditLogFilterSet(ApiFilterSet):
     user = django_filters.UUIDFilter(field_name="user_id")
     # Only narrows what the caller may already see: customers are scoped to their own organization.
     organization = django_filters.UUIDFilter(field_name="organization_id")
@@ -21,7 +23,7 @@ class AuditLogFilterSet(django_filters.FilterSet):
         }
 
 
-class SystemEventFilterSet(django_filters.FilterSet):
+class SystemEventFilterSet(ApiFilterSet):
     organization = django_filters.UUIDFilter(field_name="organization_id")
 
     class Meta:

@@ -6,22 +6,24 @@ caller may not see simply matches nothing.
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import Coupon, Invoice, Order, PaymentGateway, PaymentMethod, TaxRate
 
 
-class PaymentGatewayFilterSet(django_filters.FilterSet):
+class PaymentGatewayFilterSet(ApiFilterSet):
     class Meta:
         model = PaymentGateway
         fields = {"code": ["exact"], "provider": ["exact"], "status": ["exact"]}
 
 
-class TaxRateFilterSet(django_filters.FilterSet):
+class TaxRateFilterSet(ApiFilterSet):
     class Meta:
         model = TaxRate
         fields = {"code": ["exact"], "country_code": ["exact"], "region": ["exact"], "is_active": ["exact"]}
 
 
-class CouponFilterSet(django_filters.FilterSet):
+class CouponFilterSet(ApiFilterSet):
     class Meta:
         model = Coupon
         fields = {
@@ -33,7 +35,7 @@ class CouponFilterSet(django_filters.FilterSet):
         }
 
 
-class PaymentMethodFilterSet(django_filters.FilterSet):
+class PaymentMethodFilterSet(ApiFilterSet):
     user = django_filters.UUIDFilter(field_name="user_id")
 
     class Meta:
@@ -41,7 +43,7 @@ class PaymentMethodFilterSet(django_filters.FilterSet):
         fields = {"type": ["exact"], "card_brand": ["exact"], "is_default": ["exact"]}
 
 
-class OrderFilterSet(django_filters.FilterSet):
+class OrderFilterSet(ApiFilterSet):
     user = django_filters.UUIDFilter(field_name="user_id")
     status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
     created_at = django_filters.IsoDateTimeFromToRangeFilter()
@@ -51,7 +53,7 @@ class OrderFilterSet(django_filters.FilterSet):
         fields = ["order_number", "status", "user", "currency", "created_at"]
 
 
-class InvoiceFilterSet(django_filters.FilterSet):
+class InvoiceFilterSet(ApiFilterSet):
     order = django_filters.UUIDFilter(field_name="order_id")
     user = django_filters.UUIDFilter(field_name="user_id")
     status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices)

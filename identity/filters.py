@@ -1,11 +1,11 @@
 """Filtersets for identity endpoints."""
 
-import django_filters
+from celaest.api.filters import ApiFilterSet
 
 from .models import User
 
 
-class MemberFilterSet(django_filters.FilterSet):
+class MemberFilterSet(ApiFilterSet):
     class Meta:
         model = User
         fields = {"role": ["exact"], "is_active": ["exact"], "email": ["exact", "icontains"]}

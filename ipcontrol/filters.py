@@ -6,12 +6,12 @@ caller may not see simply matches nothing.
 
 import django_filters
 
-from licensing.filters import UTC_DATETIME_OVERRIDES, UtcIsoDateTimeFromToRangeFilter
+from celaest.api.filters import ApiFilterSet
 
 from .models import LicenseCollision, LicenseIpBinding, LicenseValidation
 
 
-class LicenseIpBindingFilterSet(django_filters.FilterSet):
+class LicenseIpBindingFilterSet(ApiFilterSet):
     license = django_filters.UUIDFilter(field_name="license_id")
 
     class Meta:
@@ -22,23 +22,22 @@ class LicenseIpBindingFilterSet(django_filters.FilterSet):
             "ip_address": ["exact"],
             "last_seen": ["gte", "lte"],
         }
-        filter_overrides = UTC_DATETIME_OVERRIDES
 
 
-class LicenseValidationFilterSet(django_filters.FilterSet):
+class LicenseValidationFilterSet(ApiFilterSet):
     license = django_filters.UUIDFilter(field_name="license_id")
     ip_binding = django_filters.UUIDFilter(field_name="ip_binding_id")
-    created_at = UtcIsoDateTimeFromToRangeFilter()
+    created_at = django_filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = LicenseValidation
         fields = ["license", "ip_binding", "is_valid", "result_code", "ip_address", "machine_id", "created_at"]
 
 
-class LicenseCollisionFilterSet(django_filters.FilterSet):
+class LicenseCollisionFilterSet(ApiFilterSet):
     license = django_filters.UUIDFilter(field_name="license_id")
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label="Unresolved only")
-    detected_at = UtcIsoDateTimeFromToRangeFilter()
+    detected_at = django_filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = LicenseCollision

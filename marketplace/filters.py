@@ -7,10 +7,12 @@ caller may not see simply matches nothing.
 import django_filters
 from rest_framework.filters import OrderingFilter
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
 
 
-class ProductCategoryFilterSet(django_filters.FilterSet):
+class ProductCategoryFilterSet(ApiFilterSet):
     parent = django_filters.UUIDFilter(field_name="parent_id")
     root = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull", label="Top-level categories only")
 
@@ -19,7 +21,7 @@ class ProductCategoryFilterSet(django_filters.FilterSet):
         fields = {"slug": ["exact"], "is_active": ["exact"]}
 
 
-class ProductFilterSet(django_filters.FilterSet):
+class ProductFilterSet(ApiFilterSet):
     category = django_filters.UUIDFilter(field_name="category_id")
     category_slug = django_filters.CharFilter(field_name="category__slug")
     plan = django_filters.UUIDFilter(field_name="plan_id")
@@ -35,7 +37,7 @@ class ProductFilterSet(django_filters.FilterSet):
         }
 
 
-class ProductReleaseFilterSet(django_filters.FilterSet):
+class ProductReleaseFilterSet(ApiFilterSet):
     product = django_filters.UUIDFilter(field_name="product_id")
 
     class Meta:
@@ -43,7 +45,7 @@ class ProductReleaseFilterSet(django_filters.FilterSet):
         fields = {"status": ["exact"], "version": ["exact"]}
 
 
-class ProductReviewFilterSet(django_filters.FilterSet):
+class ProductReviewFilterSet(ApiFilterSet):
     product = django_filters.UUIDFilter(field_name="product_id")
 
     class Meta:
@@ -51,7 +53,7 @@ class ProductReviewFilterSet(django_filters.FilterSet):
         fields = {"rating": ["exact", "gte", "lte"], "is_verified": ["exact"]}
 
 
-class CustomerAssetFilterSet(django_filters.FilterSet):
+class CustomerAssetFilterSet(ApiFilterSet):
     product = django_filters.UUIDFilter(field_name="product_id")
     user = django_filters.UUIDFilter(field_name="user_id")
     license = django_filters.UUIDFilter(field_name="license_id")
@@ -61,7 +63,7 @@ class CustomerAssetFilterSet(django_filters.FilterSet):
         fields = {"status": ["exact"], "expires_at": ["gte", "lte", "isnull"]}
 
 
-class AssetDownloadFilterSet(django_filters.FilterSet):
+class AssetDownloadFilterSet(ApiFilterSet):
     asset = django_filters.UUIDFilter(field_name="asset_id")
     release = django_filters.UUIDFilter(field_name="release_id")
     user = django_filters.UUIDFilter(field_name="user_id")

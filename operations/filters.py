@@ -3,10 +3,12 @@ another organization's id simply matches nothing)."""
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import ProcessedTask, TaskBatch
 
 
-class ProcessedTaskFilterSet(django_filters.FilterSet):
+class ProcessedTaskFilterSet(ApiFilterSet):
     model = django_filters.UUIDFilter(field_name="model_id")
     batch = django_filters.UUIDFilter(field_name="batch_id")
     prompt = django_filters.UUIDFilter(field_name="prompt_id")
@@ -18,7 +20,7 @@ class ProcessedTaskFilterSet(django_filters.FilterSet):
         fields = {"status": ["exact", "in"], "created_at": ["gte", "lte"]}
 
 
-class TaskBatchFilterSet(django_filters.FilterSet):
+class TaskBatchFilterSet(ApiFilterSet):
     user = django_filters.UUIDFilter(field_name="user_id")
     prompt = django_filters.UUIDFilter(field_name="prompt_id")
 

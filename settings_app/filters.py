@@ -6,16 +6,18 @@ caller may not see simply matches nothing.
 
 import django_filters
 
+from celaest.api.filters import ApiFilterSet
+
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 
 
-class UserSessionFilterSet(django_filters.FilterSet):
+class UserSessionFilterSet(ApiFilterSet):
     class Meta:
         model = UserSession
         fields = {"is_active": ["exact"], "expires_at": ["gte", "lte"]}
 
 
-class UserApiKeyFilterSet(django_filters.FilterSet):
+class UserApiKeyFilterSet(ApiFilterSet):
     revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
@@ -23,13 +25,13 @@ class UserApiKeyFilterSet(django_filters.FilterSet):
         fields = ["revoked"]
 
 
-class WebhookFilterSet(django_filters.FilterSet):
+class WebhookFilterSet(ApiFilterSet):
     class Meta:
         model = Webhook
         fields = {"status": ["exact"]}
 
 
-class WebhookDeliveryFilterSet(django_filters.FilterSet):
+class WebhookDeliveryFilterSet(ApiFilterSet):
     webhook = django_filters.UUIDFilter(field_name="webhook_id")
     created_at = django_filters.IsoDateTimeFromToRangeFilter()
 
@@ -38,13 +40,13 @@ class WebhookDeliveryFilterSet(django_filters.FilterSet):
         fields = ["webhook", "event_type", "event_id", "status", "created_at"]
 
 
-class SystemConfigFilterSet(django_filters.FilterSet):
+class SystemConfigFilterSet(ApiFilterSet):
     class Meta:
         model = SystemConfig
         fields = {"key": ["exact", "startswith"], "is_sensitive": ["exact"]}
 
 
-class FeatureFlagFilterSet(django_filters.FilterSet):
+class FeatureFlagFilterSet(ApiFilterSet):
     class Meta:
         model = FeatureFlag
         fields = {"flag_key": ["exact"], "is_enabled": ["exact"], "target_type": ["exact"]}

@@ -191,3 +191,139 @@ def test_list_query_count_does_not_grow_with_rows(endpoint, owner_a):
         make_row(endpoint.model, organization=owner_a.organization, user=user)
     many = _queries_for_list(client, endpoint.list_url())
     assert many == few, f"{endpoint}: {few} queries for 2 rows, {many} for 10"
+
+
+# --- malformed query parameters ------------------------------------------------------------------
+# Every filter of every list, and the ordering, search and paging parameters, given a value that
+# is not what they take, answer 400 (or ignore it: 200), never 500.
+
+MALFORMED = [
+    "abc", "\x00", "9" * 40, "%ED%A0%80", "1e999", "not-a-uuid", "-1", "2026-13-45T99:99",
+    "2026-01-01T00:00:00+23:00",  # an offset Python accepts and PostgreSQL does not
+]  # fmt: skip
+#: values a typed (not free-text) filter must refuse
+REFUSED_BY_TYPED = ["abc", "\x00", "not-a-uuid"]
+
+
+def _filterset(endpoint):
+    return getattr(endpoint.viewset, "filterset_class", None)
+
+
+def _filter_params(filterset_class):
+    """``(query parameter, form field)`` for every filter: a from/to range is two parameters."""
+    form = filterset_class().form
+    params = []
+    for name, field in form.fields.items():
+        suffixes = getattr(field.widget, "suffixes", None)
+        names = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+        params.extend((param, field) for param in names)
+    return params
+
+
+def _is_free_text(field) -> bool:
+    """Text filters take any string; every other type has malformed values to refuse."""
+    from django import forms
+
+    from celaest.api.filters import StrictBooleanField
+
+    typed = (
+        forms.UUIDField, forms.GenericIPAddressField, forms.ChoiceField, forms.DecimalField, forms.IntegerField,
+        forms.FloatField, forms.DateField, forms.DateTimeField, forms.TimeField, forms.DurationField,
+        forms.MultiValueField, forms.NullBooleanField, StrictBooleanField,
+    )  # fmt: skip
+    return not isinstance(field, typed)
+
+
+def _query(url, param, value):
+    from urllib.parse import quote
+
+    # a raw percent sequence (a lone UTF-16 surrogate in UTF-8) is sent as it is
+    encoded = value if value.startswith("%") else quote(value, safe="")
+    return f"{url}?{quote(param)}={encoded}"
+
+
+def _get(client, url):
+    """One request in a savepoint: a statement the database refused (and the handler answered)
+    must not abort the test's transaction for the requests after it."""
+    from django.db import transaction
+
+    savepoint = transaction.savepoint()
+    try:
+        return client.get(url)
+    finally:
+        transaction.savepoint_rollback(savepoint)
+
+
+def _reached_the_database(response) -> bool:
+    # celaest.errors answers a DataError (the database refused a value) with this message
+    return response.status_code == 400 and "supported range" in response.json()["error"]["message"]
+
+
+def _list_client(endpoint, owner):
+    return _client(f.StaffUserFactory() if endpoint.kind == "staff" else owner)
+
+
+FILTERED = [e for e in ENDPOINTS if _filterset(e) is not None]
+
+
+@pytest.mark.parametrize("endpoint", FILTERED, ids=_ids(FILTERED))
+def test_filters_derive_from_the_validating_base(endpoint):
+    from celaest.api.filters import ApiFilterSet
+
+    assert issubclass(_filterset(endpoint), ApiFilterSet), f"{endpoint}: filtersets derive from ApiFilterSet"
+
+
+@pytest.mark.parametrize("endpoint", FILTERED, ids=_ids(FILTERED))
+def test_malformed_filter_values_are_refused_not_500(endpoint, owner_a):
+    make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    client = _list_client(endpoint, owner_a)
+    failures = []
+    for param, field in _filter_params(_filterset(endpoint)):
+        for value in MALFORMED:
+            response = _get(client, _query(endpoint.list_url(), param, value))
+            if response.status_code not in (200, 400) or _reached_the_database(response):
+                failures.append(f"?{param}={value!r}: {response.status_code} {response.content[:200]}")
+            elif response.status_code == 400 and response.json()["error"]["code"] != "invalid":
+                failures.append(f"?{param}={value!r}: {response.json()}")
+        if not _is_free_text(field):
+            for value in REFUSED_BY_TYPED:
+                response = _get(client, _query(endpoint.list_url(), param, value))
+                if response.status_code != 400:
+                    failures.append(f"?{param}={value!r} ({type(field).__name__}): {response.status_code}, not 400")
+                elif not any(key in param for key in response.json()["error"]["details"]):
+                    failures.append(f"?{param}={value!r}: the error does not name the parameter")
+    assert not failures, failures
+
+
+PAGING_AND_ORDERING = [
+    ("ordering", "nonexistent"),
+    ("ordering", "-\x00"),
+    ("ordering", "password,key_hash"),
+    ("search", "\x00"),
+    ("search", "%ED%A0%80"),
+    ("search", "x" * 5000),
+    ("page", "abc"),
+    ("page", "0"),
+    ("page", "9" * 40),
+    ("page_size", "-1"),
+    ("page_size", "abc"),
+    ("page_size", "9" * 40),
+    ("cursor", "garbage"),
+    ("cursor", "cD1hYmM="),  # p=abc: a position that is not a time
+    ("cursor", "bz05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"),  # an offset past any integer
+    ("cursor", "cD0lMDA="),  # p=NUL
+]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids(ENDPOINTS))
+def test_paging_ordering_and_search_never_fail(endpoint, owner_a):
+    make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    client = _list_client(endpoint, owner_a)
+    failures = []
+    for param, value in PAGING_AND_ORDERING:
+        response = _get(client, _query(endpoint.list_url(), param, value))
+        if response.status_code not in (200, 400, 404):
+            failures.append(f"?{param}={value[:20]!r}: {response.status_code}")
+        elif response.status_code != 200 and "error" not in response.json():
+            failures.append(f"?{param}={value[:20]!r}: {response.json()}")
+    assert not failures, failures
