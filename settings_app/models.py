@@ -1,10 +1,16 @@
 """Per-user security records (sessions, API keys), webhooks, system config and feature flags."""
 
+import json
+import logging
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from celaest import crypto
 from celaest.db import TimeStampedModel, UUIDModel
+
+logger = logging.getLogger(__name__)
 
 
 class UserSession(TimeStampedModel):
@@ -142,11 +148,51 @@ class WebhookDelivery(UUIDModel):
         return f"{self.event_type} #{self.attempt_number}"
 
 
+#: The one key of the JSON object that holds a sensitive system config value at rest.
+SEALED_KEY = "$fernet"
+
+
+def config_value_seal(value) -> dict:
+    """``value`` (any JSON) encrypted as ``{"$fernet": "<token>"}``: still JSON, so the column
+    stays ``jsonb`` as the ERD has it."""
+    return {SEALED_KEY: crypto.encrypt(json.dumps(value))}
+
+
+def config_value_is_sealed(stored) -> bool:
+    return isinstance(stored, dict) and set(stored) == {SEALED_KEY} and isinstance(stored[SEALED_KEY], str)
+
+
+def config_value_unseal(stored):
+    """The value inside ``stored``; raises ``crypto.DecryptionError`` if no configured key opens it."""
+    return json.loads(crypto.decrypt(stored[SEALED_KEY]))
+
+
+class SystemConfigValueField(models.JSONField):
+    """``system_config.value``: in Python always the value itself; in the database encrypted when
+    the row is sensitive (``SystemConfig.from_db`` decrypts on the way back). Doing it in the
+    field means every writer (services, admin, the ``config`` command, the demo loader, tests)
+    stores sensitive values encrypted without having to remember to."""
+
+    def pre_save(self, model_instance, add):
+        value = super().pre_save(model_instance, add)
+        if not model_instance.is_sensitive:
+            return value
+        if value is None:
+            # A value no configured key could open reads as None; unless replaced, it is kept.
+            return getattr(model_instance, "_unreadable_sealed_value", None)
+        return config_value_seal(value)
+
+
 class SystemConfig(models.Model):
-    """A typed platform setting. Sensitive values are masked wherever they are shown."""
+    """A typed platform setting. Sensitive values are masked wherever they are shown and
+    encrypted at rest (``FIELD_ENCRYPTION_KEYS``, like provider keys and webhook secrets); code
+    reads ``value`` in clear either way.
+
+    Writes that bypass ``save()`` (``QuerySet.update``, ``bulk_update``) store what they are given:
+    change a sensitive value through ``save()``."""
 
     key = models.CharField(max_length=120, primary_key=True)
-    value = models.JSONField(null=True, blank=True)
+    value = SystemConfigValueField(null=True, blank=True)
     description = models.TextField(blank=True)
     is_sensitive = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -160,6 +206,28 @@ class SystemConfig(models.Model):
 
     def __str__(self):
         return self.key
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is not None and "is_sensitive" in update_fields and "value" not in update_fields:
+            # The stored form of the value follows the flag: encrypted when it turns sensitive,
+            # in clear when it stops being.
+            update_fields = [*update_fields, "value"]
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        loaded = instance.__dict__
+        if loaded.get("is_sensitive") and config_value_is_sealed(loaded.get("value")):
+            try:
+                instance.value = config_value_unseal(instance.value)
+            except crypto.DecryptionError:
+                # One unreadable row must not take every setting down with it: it reads as unset,
+                # and its ciphertext is written back unchanged unless a new value replaces it.
+                logger.error("System config %s cannot be decrypted with FIELD_ENCRYPTION_KEYS.", instance.key)
+                instance._unreadable_sealed_value = instance.value
+                instance.value = None
+        return instance
 
 
 class FeatureFlag(TimeStampedModel):

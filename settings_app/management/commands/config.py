@@ -1,8 +1,11 @@
-"""Read or change a system setting from the command line. Sensitive values are never printed."""
+"""Read or change a system setting from the command line. Sensitive values are never printed;
+they are stored encrypted (``SystemConfig``), and ``config reencrypt`` puts them under the newest
+``FIELD_ENCRYPTION_KEYS`` key after a rotation."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from audit.models import AuditLog
 from audit.services import audit_model_write, model_snapshot
@@ -16,6 +19,20 @@ def _shown(config: SystemConfig) -> str:
     return json.dumps(SENSITIVE_MASK if config.is_sensitive else config.value, ensure_ascii=False)
 
 
+def _reencrypt() -> int:
+    """Open and seal again every sensitive value (saving seals under the newest key). A value no
+    configured key opens is left as it is, and reported."""
+    count = 0
+    with transaction.atomic():
+        for config in SystemConfig.objects.select_for_update().filter(is_sensitive=True):
+            if getattr(config, "_unreadable_sealed_value", None) is not None:
+                raise CommandError(f"{config.key} cannot be decrypted with FIELD_ENCRYPTION_KEYS; nothing was changed.")
+            if config.value is not None:
+                config.save(update_fields=["value"])  # updated_at stays: the value did not change
+                count += 1
+    return count
+
+
 class Command(BaseCommand):
     help = (
         "Read or change a system setting. 'config get KEY' prints its JSON value (masked when "
@@ -26,16 +43,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        operations = parser.add_subparsers(dest="operation", required=True, metavar="get|set")
+        operations = parser.add_subparsers(dest="operation", required=True, metavar="get|set|reencrypt")
         get = operations.add_parser("get", help="Print a setting's JSON value.")
         get.add_argument("key")
         put = operations.add_parser("set", help="Create or change a setting.")
         put.add_argument("key")
         put.add_argument("value", help="A JSON value, e.g. 7, true, '\"text\"', '{\"a\": 1}'.")
-        put.add_argument("--sensitive", action="store_true", default=None, help="Mask the value wherever shown.")
+        put.add_argument(
+            "--sensitive", action="store_true", default=None, help="Mask the value wherever shown; store it encrypted."
+        )
         put.add_argument("--description", default=None, help="What the setting is for.")
+        operations.add_parser(
+            "reencrypt", help="Re-encrypt sensitive values under the first FIELD_ENCRYPTION_KEYS key (after rotating)."
+        )
 
-    def handle(self, *args, operation, key, **options):
+    def handle(self, *args, operation, key=None, **options):
+        if operation == "reencrypt":
+            self.stdout.write(f"system_config: {_reencrypt()} sensitive values re-encrypted")
+            return
         if operation == "get":
             config = SystemConfig.objects.filter(key=key).first()
             if config is None:
