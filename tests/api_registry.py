@@ -82,3 +82,74 @@ def make_row(model, *, organization, user):
     if model is f.Invoice:
         kwargs["order"] = f.OrderFactory(organization=organization, user=user)
     return factory(**kwargs)
+
+
+# --- every route, routed viewset or not ------------------------------------------------------
+
+#: fills every path parameter (a UUID matches uuid, slug, str and the routers' ``[^/.]+``)
+SAMPLE_PATH_VALUE = "00000000-0000-4000-8000-000000000000"
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL pattern served by a DRF view, with a concrete path that resolves to it."""
+
+    path: str
+    view: type
+    methods: tuple[str, ...]
+
+    @property
+    def write_methods(self) -> tuple[str, ...]:
+        return tuple(m for m in self.methods if m in WRITE_METHODS)
+
+    def authenticates_api_keys(self) -> bool:
+        from settings_app.authentication import ApiKeyAuthentication
+
+        view = self.view()
+        return any(isinstance(a, ApiKeyAuthentication) for a in view.get_authenticators())
+
+    def __str__(self):
+        return self.path
+
+
+def _concrete(prefix: str) -> str:
+    import re
+
+    path = prefix.replace("^", "").replace("$", "").replace("/?", "")
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_PATH_VALUE, path)
+    return "/" + re.sub(r"<(?:\w+:)?\w+>", SAMPLE_PATH_VALUE, path)
+
+
+def all_routes() -> list[Route]:
+    """Every URL of the project that a DRF view serves (the API, the gateway, the docs), walked
+    from the root URLconf: views that are not routed viewsets are included."""
+    from django.urls import URLResolver, get_resolver, resolve
+    from django.urls.exceptions import Resolver404
+    from rest_framework.views import APIView
+
+    routes = []
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                continue
+            view = getattr(pattern.callback, "cls", None)
+            if view is None or not issubclass(view, APIView):
+                continue
+            path = _concrete(prefix + str(pattern.pattern))
+            try:
+                if resolve(path).func is not pattern.callback:
+                    continue  # shadowed by an earlier route (licenses/validate before licenses/<pk>)
+            except Resolver404:
+                raise AssertionError(f"cannot build a path for {prefix}{pattern.pattern}") from None
+            actions = getattr(pattern.callback, "actions", None)
+            if actions:
+                methods = tuple(sorted(actions))
+            else:
+                methods = tuple(m for m in view.http_method_names if m != "options" and hasattr(view, m))
+            routes.append(Route(path, view, methods))
+
+    walk(get_resolver().url_patterns, "")
+    return routes

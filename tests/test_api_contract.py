@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from identity.models import User
 from settings_app.services import api_key_create
 from tests import factories as f
-from tests.api_registry import all_endpoints, make_row
+from tests.api_registry import all_endpoints, all_routes, make_row
 
 ENDPOINTS = all_endpoints()
 TENANT = [e for e in ENDPOINTS if e.kind == "tenant"]
@@ -327,3 +327,36 @@ def test_paging_ordering_and_search_never_fail(endpoint, owner_a):
         elif response.status_code != 200 and "error" not in response.json():
             failures.append(f"?{param}={value[:20]!r}: {response.json()}")
     assert not failures, failures
+
+
+# --- API key scopes on every route ---------------------------------------------------------------
+# Walked from the URLconf, so views that are not routed viewsets (/me, /organization, the gateway)
+# are held to the same rule: a key needs ``<resource>:write`` to write, whatever the view lists.
+
+KEYED_ROUTES = [r for r in all_routes() if r.authenticates_api_keys()]
+KEYED_WRITES = [(r, m) for r in KEYED_ROUTES for m in r.write_methods]
+
+
+def test_the_route_walk_finds_the_views_that_are_not_viewsets():
+    paths = {route.path for route in KEYED_ROUTES}
+    assert {"/api/v1/me", "/api/v1/organization", "/v1/chat/completions"} <= paths
+    assert len(KEYED_WRITES) > len(ENDPOINTS)
+
+
+@pytest.mark.parametrize(("route", "method"), KEYED_WRITES, ids=[f"{m.upper()} {r}" for r, m in KEYED_WRITES])
+def test_a_key_without_the_write_scope_cannot_write(route, method, owner_a):
+    resource = getattr(route.view, "scope_resource", "")
+    read_only = _key_client(owner_a, [f"{resource}:read" if resource else "unrelated:read", "licenses:read"])
+    response = getattr(read_only, method)(route.path, {}, format="json")
+    assert response.status_code == 403, f"{method.upper()} {route}: {response.status_code} {response.content[:200]}"
+    assert response.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize("route", KEYED_ROUTES, ids=_ids(KEYED_ROUTES))
+def test_a_route_closed_to_anonymous_callers_needs_a_scope_to_read(route, owner_a):
+    from rest_framework.permissions import AllowAny
+
+    if not {"get"} & set(route.methods) or AllowAny in route.view.permission_classes:
+        pytest.skip("no read, or its credential is not an API key (a signed link, the docs)")
+    response = _key_client(owner_a, ["unrelated:read"]).get(route.path)
+    assert response.status_code == 403, f"GET {route}: {response.status_code}"

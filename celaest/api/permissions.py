@@ -39,16 +39,26 @@ class RolePermission(permissions.BasePermission):
         return user.role in roles
 
 
+def api_key_scope_allows(request, view) -> bool:
+    """Whether the request may go on as far as API key scopes are concerned: a request not made
+    with an API key always; one made with a key if it holds a scope for ``view.scope_resource``.
+    Fails closed: a view that names no resource is refused to every key, even ``*``."""
+    scopes = getattr(request.auth, "api_key_scopes", None)
+    if scopes is None:  # not an API key request
+        return True
+    resource = getattr(view, "scope_resource", "")
+    return bool(resource) and api_key_allows(scopes, resource, write=not is_read(request))
+
+
 class ApiKeyScopePermission(permissions.BasePermission):
-    """Requests authenticated by an API key need a scope for the view's resource."""
+    """Requests authenticated by an API key need a scope for the view's resource. The API bases
+    (``celaest.api.views``, ``celaest.api.viewsets``) check it on every request by themselves;
+    views outside them list this permission."""
 
     message = "This API key lacks the scope for this resource."
 
     def has_permission(self, request, view):
-        scopes = getattr(request.auth, "api_key_scopes", None)
-        if scopes is None:  # not an API key request
-            return True
-        return api_key_allows(scopes, view.scope_resource, write=not is_read(request))
+        return api_key_scope_allows(request, view)
 
 
 class IsStaff(permissions.BasePermission):

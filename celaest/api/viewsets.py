@@ -23,6 +23,7 @@ from celaest.errors import Conflict, Forbidden
 
 from . import permissions as perms
 from .pagination import StandardPagination
+from .views import ApiKeyScopeCheckMixin
 
 
 class AuditedWritesMixin:
@@ -53,13 +54,13 @@ class AuditedWritesMixin:
         return response
 
 
-class _ScopedBase(AuditedWritesMixin, viewsets.GenericViewSet):
-    #: the resource name API key scopes refer to (``<scope_resource>:read`` / ``:write``)
-    scope_resource: str = ""
+class _ScopedBase(ApiKeyScopeCheckMixin, AuditedWritesMixin, viewsets.GenericViewSet):
+    # API key scopes (``scope_resource``) are checked by ApiKeyScopeCheckMixin on every request,
+    # whatever ``permission_classes`` a subclass lists.
     read_roles = perms.ALL_ROLES
     write_roles = perms.WRITER_ROLES
     pagination_class = StandardPagination
-    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+    permission_classes = [IsAuthenticated, perms.RolePermission]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -138,12 +139,7 @@ class CatalogViewSet(_ScopedBase):
     _owns_scoping = True
     read_roles = perms.ALL_ROLES
     write_roles = frozenset()  # staff only: RolePermission lets staff through
-    permission_classes = [
-        IsAuthenticated,
-        perms.StaffWritesOthersRead,
-        perms.RolePermission,
-        perms.ApiKeyScopePermission,
-    ]
+    permission_classes = [IsAuthenticated, perms.StaffWritesOthersRead, perms.RolePermission]
 
     def visible_to_customers(self, queryset: QuerySet) -> QuerySet:
         return queryset
@@ -161,7 +157,7 @@ class StaffViewSet(_ScopedBase):
     """Platform internals (key pool, system config, system events): staff only, every row."""
 
     _owns_scoping = True
-    permission_classes = [perms.IsStaff, perms.ApiKeyScopePermission]
+    permission_classes = [perms.IsStaff]
 
     def get_queryset(self):
         return self.dangerously_unscoped_queryset()

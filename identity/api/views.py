@@ -2,11 +2,11 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from celaest.api import permissions as perms
+from celaest.api.views import ApiGenericView
 from celaest.api.viewsets import TenantViewSet
 from celaest.errors import NotFound
 from identity import services
@@ -16,9 +16,12 @@ from identity.models import User
 from .serializers import MemberCreateSerializer, MemberSerializer, MeSerializer, OrganizationSerializer
 
 
-class MeView(GenericAPIView):
+class MeView(ApiGenericView):
+    """The caller's own profile. An API key reads it with ``me:read`` and changes it with
+    ``me:write`` (or ``*``), like any other resource."""
+
     serializer_class = MeSerializer
-    permission_classes = [IsAuthenticated]
+    scope_resource = "me"
 
     @extend_schema(summary="The authenticated user", responses=MeSerializer)
     def get(self, request):
@@ -32,11 +35,11 @@ class MeView(GenericAPIView):
         return Response(MeSerializer(request.user).data)
 
 
-class OrganizationView(GenericAPIView):
+class OrganizationView(ApiGenericView):
     """The caller's organization. Owners and admins may rename it and change its settings."""
 
     serializer_class = OrganizationSerializer
-    permission_classes = [IsAuthenticated, perms.RolePermission, perms.ApiKeyScopePermission]
+    permission_classes = [IsAuthenticated, perms.RolePermission]
     scope_resource = "organization"
     read_roles = perms.ALL_ROLES
     write_roles = perms.MANAGER_ROLES
