@@ -10,6 +10,10 @@ class AuditLog(UUIDModel):
     """Who changed what, when and from where. Rows are written once and never changed."""
 
     class Action(models.TextChoices):
+        """Every action an audit row can record: the one list. The API schema's ``ActionEnum`` is
+        read from it, ``audit_record`` refuses any other, and a test checks that every action the
+        code records is here (rows carried actions the schema did not list)."""
+
         CREATE = "create", "Create"
         UPDATE = "update", "Update"
         DELETE = "delete", "Delete"
@@ -19,6 +23,17 @@ class AuditLog(UUIDModel):
         API_KEY_USED = "api_key_used", "API key used"
         EXPORT = "export", "Export"
         ACTION = "action", "Action"
+        # Changes that services record under their business name
+        BATCH_CREATED = "batch.created", "Batch created"
+        BATCH_CANCELLED = "batch.cancelled", "Batch cancelled"
+        PROMPT_VERSIONED = "prompt.versioned", "Prompt versioned"
+        PROMPT_ACTIVATED = "prompt.activated", "Prompt activated"
+        MEMBER_INVITED = "member.invited", "Member invited"
+
+    #: actions that record no change to a resource (sign-ins, key use, exports)
+    NON_CHANGE_ACTIONS = frozenset(
+        {Action.LOGIN, Action.LOGOUT, Action.LOGIN_FAILED, Action.API_KEY_USED, Action.EXPORT}
+    )
 
     user = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     organization = models.ForeignKey(

@@ -19,8 +19,9 @@ from identity.models import Organization, User
 
 from .models import AuditLog, SystemEvent
 
-#: Actions that record a change to a resource (as opposed to logins, key use, exports).
-CHANGE_ACTIONS = frozenset({AuditLog.Action.CREATE, AuditLog.Action.UPDATE, AuditLog.Action.DELETE, "action"})
+#: Actions that record a change to a resource (as opposed to logins, key use, exports): once a
+#: service records one in a request, the API's generic audit of the same write adds no second row.
+CHANGE_ACTIONS = frozenset(AuditLog.Action) - AuditLog.NON_CHANGE_ACTIONS
 #: Bookkeeping columns that change on every save and say nothing about what was changed.
 _UNAUDITED_FIELDS = frozenset({"updated_at"})
 
@@ -40,7 +41,11 @@ def audit_record(
 ) -> AuditLog:
     """Append one audit row. ``resource`` fills type, id and repr; ``changes`` is redacted
     (secrets never reach the trail) — pass ``{"field": [before, after]}``. ``source`` is admin,
-    api, web (from the request), command or system (the default outside a request)."""
+    api, web (from the request), command or system (the default outside a request). ``action`` is
+    one of ``AuditLog.Action``: any other is a programming error, refused before anything is
+    written."""
+    if action not in AuditLog.Action.values:
+        raise ValueError(f"{action!r} is not an audit action: add it to AuditLog.Action.")
     context = current_request_context()
     if context is not None:
         user = user if user is not None else context.user
