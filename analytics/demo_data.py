@@ -38,10 +38,12 @@ from typing import Protocol
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Avg, Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.templatetags.static import static
 from django.utils import timezone
 
 from aimesh.models import AIApiKey, AIModel, Prompt, PromptFallbackModel, Provider
@@ -84,6 +86,22 @@ ADMIN_PASSWORD_ENV = "DEMO_ADMIN_PASSWORD"  # noqa: S105 - the name of a variabl
 OWNER_PASSWORD_ENV = "DEMO_OWNER_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 FAKE_PROVIDER_URL_ENV = "CELAEST_FAKE_PROVIDER_URL"
 FAKE_PROVIDER_URL_DEFAULT = "http://127.0.0.1:9100"
+
+# The demo calls nothing outside the machine. Releases point at a file the platform serves itself
+# (a path: the redirect works on whatever host and port it runs); webhooks are paused or disabled
+# at example URLs (RFC 2606 ``.example``, which never resolves) until someone points them at a
+# receiver of theirs.
+DEMO_RELEASE_FILE = "marketplace/demo-release.txt"
+BENCH_WEBHOOK_NAME = "Events to ERP"
+#: What earlier versions of this seed stored, and what replaces it (``_retire_outside_urls``).
+_OLD_DOWNLOAD_PREFIX = "https://downloads.example.com/"
+_OLD_WEBHOOK_URLS = {
+    "https://erp.demo.example.com/hooks/celaest": "https://erp.demo.example/hooks/celaest",
+    "https://hooks.example.com/services/demo-alerts": "https://alerts.demo.example/services/demo-alerts",
+    "https://portal.acme.example.com/celaest/events": "https://portal.acme.example/celaest/events",
+}
+_PAUSED_ERROR = "Not sent: the endpoint is paused."
+_NOT_SENT_DELIVERY = ("demo-erp", "e3", 2)  # webhook, event, attempt: the retry after the pause
 
 # Per unit of --scale.
 BENCH_ORGS_PER_SCALE = 10
@@ -866,6 +884,7 @@ def demo_seed(
         _seed_operations(demo)
     with _section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
         _seed_settings(demo)
+        _retire_outside_urls()
     with _section("audit", [AuditLog, SystemEvent], stdout):
         _seed_audit(demo)
     with _section("analytics telemetry", [TelemetryEvent], stdout):
@@ -1099,17 +1118,18 @@ def _seed_catalogue(demo: _Demo) -> None:
             },
         )
 
+    artifact = finders.find(DEMO_RELEASE_FILE)
+    content = Path(artifact).read_bytes()
     for product_slug, version, status, days_ago, notes in _RELEASES:
-        filename = f"{product_slug}-{version}.zip"
         demo.releases[(product_slug, version)], _ = ProductRelease.objects.get_or_create(
             product=demo.products[product_slug],
             version=version,
             defaults={
                 "status": status,
                 "release_notes": notes,
-                "download_url": f"https://downloads.example.com/{product_slug}/{version}/{filename}",
-                "checksum_sha256": hashlib.sha256(filename.encode()).hexdigest(),
-                "file_size": 40_000_000 + len(version) * 1_234_567,
+                "download_url": static(DEMO_RELEASE_FILE),
+                "checksum_sha256": hashlib.sha256(content).hexdigest(),
+                "file_size": len(content),
                 "published_at": demo.now - timedelta(days=days_ago) if status != ProductRelease.Status.DRAFT else None,
                 "created_at": demo.now - timedelta(days=days_ago),
             },
@@ -1841,6 +1861,32 @@ _SYSTEM_CONFIG = (
 )
 
 
+def _delivery_error(status: str, http_status: int | None, *, not_sent: bool) -> str:
+    if status != WebhookDelivery.Status.FAILED:
+        return ""
+    return _PAUSED_ERROR if not_sent else f"HTTP {http_status or 'timeout'}"
+
+
+def _retire_outside_urls() -> None:
+    """Rows an earlier version of this seed pointed at outside hosts (a database that ``bin/dev``
+    keeps under ``var/``): their releases now point at the local demo file, their webhooks are
+    paused at example URLs. Rows changed since by hand are left alone."""
+    ProductRelease.objects.filter(download_url__startswith=_OLD_DOWNLOAD_PREFIX).update(
+        download_url=static(DEMO_RELEASE_FILE)
+    )
+    for old_url, new_url in _OLD_WEBHOOK_URLS.items():
+        Webhook.objects.filter(url=old_url).exclude(status=Webhook.Status.DISABLED).update(
+            url=new_url, status=Webhook.Status.PAUSED
+        )
+        Webhook.objects.filter(url=old_url).update(url=new_url)
+    Webhook.objects.filter(
+        name=BENCH_WEBHOOK_NAME, url__startswith="https://erp.", url__endswith=".example.com/hooks/celaest"
+    ).update(status=Webhook.Status.PAUSED)
+    WebhookDelivery.objects.filter(
+        pk=demo_uuid("delivery", *_NOT_SENT_DELIVERY), status=WebhookDelivery.Status.PENDING
+    ).update(status=WebhookDelivery.Status.FAILED, error=_PAUSED_ERROR, next_attempt_at=None, duration_ms=0)
+
+
 def _seed_settings(demo: _Demo) -> None:
     for email, user in demo.users.items():
         if user.organization_id is None and email != ADMIN_EMAIL:
@@ -1888,28 +1934,31 @@ def _seed_settings(demo: _Demo) -> None:
             },
         )
 
+    # Example endpoints, never active: an active one would be sent every event the demo makes
+    # (DNS lookups and failed deliveries). Point one at your receiver and resume it to see
+    # deliveries (a local receiver needs WEBHOOK_ALLOWED_HOSTS).
     webhooks = (
         (
             "demo-erp",
             DEMO_ORG_SLUG,
-            "ERP sync",
-            "https://erp.demo.example.com/hooks/celaest",
+            "ERP sync (example endpoint)",
+            _OLD_WEBHOOK_URLS["https://erp.demo.example.com/hooks/celaest"],
             ["license.suspended", "license.renewed", "order.paid", "invoice.issued"],
-            Webhook.Status.ACTIVE,
+            Webhook.Status.PAUSED,
         ),
         (
             "demo-alerts",
             DEMO_ORG_SLUG,
-            "Slack alerts",
-            "https://hooks.example.com/services/demo-alerts",
+            "Slack alerts (example endpoint)",
+            _OLD_WEBHOOK_URLS["https://hooks.example.com/services/demo-alerts"],
             ["collision.detected", "batch.completed", "batch.failed"],
             Webhook.Status.PAUSED,
         ),
         (
             "acme-portal",
             SECOND_ORG_SLUG,
-            "Maintenance portal",
-            "https://portal.acme.example.com/celaest/events",
+            "Maintenance portal (example endpoint)",
+            _OLD_WEBHOOK_URLS["https://portal.acme.example.com/celaest/events"],
             ["task.completed", "task.failed"],
             Webhook.Status.DISABLED,
         ),
@@ -1939,7 +1988,8 @@ def _seed_settings(demo: _Demo) -> None:
         ("demo-erp", "e2", "invoice.issued", 1, WebhookDelivery.Status.FAILED, 503, 60 * 24 * 28),
         ("demo-erp", "e2", "invoice.issued", 2, WebhookDelivery.Status.SUCCEEDED, 200, 60 * 24 * 28 - 1),
         ("demo-erp", "e3", "license.suspended", 1, WebhookDelivery.Status.FAILED, None, 10),
-        ("demo-erp", "e3", "license.suspended", 2, WebhookDelivery.Status.PENDING, None, 9),
+        # The retry came after the endpoint was paused: recorded, not sent (as the platform does).
+        ("demo-erp", "e3", "license.suspended", 2, WebhookDelivery.Status.FAILED, None, 9),
         ("acme-portal", "e4", "task.failed", 1, WebhookDelivery.Status.FAILED, 500, 60 * 24 * 6),
         ("acme-portal", "e4", "task.failed", 2, WebhookDelivery.Status.FAILED, 502, 60 * 24 * 5),
         ("acme-portal", "e4", "task.failed", 3, WebhookDelivery.Status.FAILED, 404, 60 * 24 * 4),
@@ -1947,6 +1997,7 @@ def _seed_settings(demo: _Demo) -> None:
     for webhook_key, event, event_type, attempt, status, http_status, minutes_ago in deliveries:
         webhook = demo.webhooks[webhook_key]
         event_id = "msg_" + demo_uuid("event", webhook_key, event).hex
+        not_sent = (webhook_key, event, attempt) == _NOT_SENT_DELIVERY
         created = demo.now - timedelta(minutes=minutes_ago)
         WebhookDelivery.objects.get_or_create(
             pk=demo_uuid("delivery", webhook_key, event, attempt),
@@ -1964,9 +2015,9 @@ def _seed_settings(demo: _Demo) -> None:
                 "attempt_number": attempt,
                 "response_status": http_status,
                 "response_body": '{"ok": true}' if http_status == 200 else "",
-                "error": "" if status != WebhookDelivery.Status.FAILED else f"HTTP {http_status or 'timeout'}",
-                "duration_ms": None if status == WebhookDelivery.Status.PENDING else 180 + attempt * 40,
-                "next_attempt_at": created + timedelta(minutes=5) if status == WebhookDelivery.Status.PENDING else None,
+                "error": _delivery_error(status, http_status, not_sent=not_sent),
+                "duration_ms": 0 if not_sent else 180 + attempt * 40,
+                "next_attempt_at": None,  # all settled: nothing for the sweeper to send
                 "delivered_at": created if status == WebhookDelivery.Status.SUCCEEDED else None,
                 "created_at": created,
             },
@@ -2722,9 +2773,10 @@ def _bench_settings(bench: _Bench) -> None:
             id=pk,
             organization_id=bench.org_ids[n],
             user_id=bench.user_ids[n]["owner"],
-            name="Events to ERP",
+            name=BENCH_WEBHOOK_NAME,
             url=f"https://erp.{_bench_slug(n)}.example.com/hooks/celaest",
             **_webhook_secret_fields(),
+            status=Webhook.Status.PAUSED,  # example endpoints: the benchmark must call nothing outside
             events=["task.completed", "batch.completed", "license.suspended"],
             created_at=bench.now - timedelta(days=40),
         )

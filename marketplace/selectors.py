@@ -76,3 +76,12 @@ def product_upgrade_check(
     if current is None:
         return latest, True
     return latest, latest.version_sort_key > version_sort_key(current)
+
+
+def release_download_location_is_servable(location: str) -> bool:
+    """Whether a download link may redirect to ``location``: an absolute http(s) URL, or a path
+    on this platform (``/static/...``: the demo's releases, files served next to the API). Not
+    ``//host/...`` nor ``/\\host``, which browsers take for another host."""
+    if location.startswith(("https://", "http://")):
+        return True
+    return location.startswith("/") and not location.startswith(("//", "/\\"))

@@ -1,15 +1,20 @@
 """``manage.py seed_demo``: every table gets rows, a rerun adds none, and the printed logins work."""
 
+import hashlib
 import re
 import stat
 from decimal import ROUND_HALF_UP, Decimal
 from io import StringIO
+from urllib.parse import urlsplit
 
 import pytest
 from django.apps import apps
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, Sum
+from django.urls import reverse
 
 from aimesh.models import AIApiKey, AIModel, Prompt
 from analytics.demo_data import ADMIN_EMAIL, OWNER_EMAIL
@@ -19,8 +24,10 @@ from celaest.crypto import decrypt, hash_secret
 from identity.models import Organization, User
 from ipcontrol.models import LicenseValidation
 from licensing.models import License, LicenseUsageLog
+from marketplace import services
+from marketplace.models import CustomerAsset, ProductRelease
 from operations.models import ProcessedTask, TaskBatch
-from settings_app.models import UserApiKey, UserSession, Webhook
+from settings_app.models import UserApiKey, UserSession, Webhook, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +297,54 @@ def test_scale_adds_benchmark_volume_and_a_rerun_adds_none(credentials_file):
 
     seed(credentials_file, "--scale", "1")
     assert table_counts() == after_first
+
+
+# --- the demo calls nothing outside the machine ---------------------------------------------------
+
+
+def _is_local(url: str) -> bool:
+    """A path on the platform itself, or a loopback host."""
+    host = urlsplit(url).hostname
+    return (url.startswith("/") and not url.startswith("//")) or host in ("127.0.0.1", "localhost", "::1")
+
+
+def test_the_demo_points_nothing_active_at_an_outside_host(credentials_file):
+    seed(credentials_file)
+
+    assert Webhook.objects.exists()
+    assert not Webhook.objects.filter(status=Webhook.Status.ACTIVE).exists()
+    # Example endpoints (RFC 2606: .example never resolves), for someone to point at their receiver.
+    assert all(urlsplit(url).hostname.endswith(".example") for url in Webhook.objects.values_list("url", flat=True))
+    # Nothing left for the sweeper to send.
+    assert not WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).exists()
+    urls = list(ProductRelease.objects.values_list("download_url", flat=True))
+    assert urls and [url for url in urls if not _is_local(url)] == []
+    assert set(AIApiKey.objects.values_list("base_url", flat=True)) == {"http://127.0.0.1:9100"}
+
+
+def test_a_demo_download_link_leads_to_a_file_the_platform_serves(client, credentials_file):
+    seed(credentials_file)
+    asset = CustomerAsset.objects.filter(user__email=OWNER_EMAIL, status=CustomerAsset.Status.ACTIVE).first()
+    link = services.asset_download_link_create(asset=asset, user=asset.user)
+
+    followed = client.get(reverse("asset-download-follow", kwargs={"asset_id": asset.pk, "token": link.token}))
+
+    assert followed.status_code == 302 and _is_local(followed["Location"])
+    served = finders.find(followed["Location"].removeprefix(settings.STATIC_URL).removeprefix("/static/"))
+    assert served is not None
+    content = open(served, "rb").read()
+    assert link.release.checksum_sha256 == hashlib.sha256(content).hexdigest()
+    assert link.release.file_size == len(content)
+
+
+def test_a_rerun_retires_the_outside_urls_an_earlier_seed_stored(credentials_file):
+    seed(credentials_file)
+    erp = Webhook.objects.get(name__startswith="ERP sync")
+    Webhook.objects.filter(pk=erp.pk).update(url="https://erp.demo.example.com/hooks/celaest", status="active")
+    ProductRelease.objects.update(download_url="https://downloads.example.com/desk/1.0.0/desk-1.0.0.zip")
+
+    seed(credentials_file)
+
+    erp.refresh_from_db()
+    assert (erp.url, erp.status) == ("https://erp.demo.example/hooks/celaest", Webhook.Status.PAUSED)
+    assert all(_is_local(url) for url in ProductRelease.objects.values_list("download_url", flat=True))

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from celaest.errors import InvalidInput
 from marketplace.models import AssetDownload, CustomerAsset, Product, ProductCategory, ProductRelease, ProductReview
+from marketplace.selectors import release_download_location_is_servable
 from marketplace.versions import version_parse
 
 _CHECKSUM_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -69,8 +70,10 @@ class ProductReleaseSerializer(serializers.ModelSerializer):
         return value.lower()
 
     def validate_download_url(self, value: str) -> str:
-        if value and not value.startswith(("https://", "http://", "s3://")):
-            raise serializers.ValidationError("Use an http(s):// or s3:// location.")
+        if value and not (value.startswith("s3://") or release_download_location_is_servable(value)):
+            raise serializers.ValidationError(
+                "Use an http(s):// or s3:// location, or a path the platform serves (/static/...)."
+            )
         return value
 
 

@@ -319,6 +319,6 @@ class AssetDownloadFollowView(APIView):
             ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
-        if not release.download_url.startswith(("https://", "http://")):
+        if not selectors.release_download_location_is_servable(release.download_url):
             raise NotFound("The file of this release is not available for download.", code="artifact_missing")
         return HttpResponseRedirect(release.download_url)

@@ -182,3 +182,36 @@ def test_concurrent_downloads_are_all_counted():
         list(pool.map(follow, range(20)))
     assert Product.objects.get(pk=product.pk).download_count == 20
     assert AssetDownload.objects.filter(release=release).count() == 20
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/static/marketplace/demo-release.txt", 302),  # served by the platform (the demo's releases)
+        ("//evil.example/x.zip", 404),  # a browser reads this as another host
+        ("/\\evil.example/x.zip", 404),
+        ("s3://bucket/desk.zip", 404),  # not a place a browser can be sent
+    ],
+)
+def test_a_release_on_the_platform_itself_is_served_by_path(owner, location, expected):
+    product = f.ProductFactory()
+    f.ProductReleaseFactory(product=product, download_url=location)
+    asset = f.CustomerAssetFactory(organization=owner.organization, user=owner, product=product)
+    response = APIClient().get(_link(_client(owner), asset).json()["url"])
+    assert response.status_code == expected
+    if expected == 302:
+        assert response["Location"] == location
+    else:
+        assert response.json()["error"]["code"] == "artifact_missing"
+
+
+@pytest.mark.django_db
+def test_staff_may_set_a_platform_path_but_not_another_hosts_path_as_a_release_location():
+    staff = f.UserFactory(is_staff=True, role=User.Role.OWNER)
+    release = f.ProductReleaseFactory(download_url=FILE_URL)
+    client = _client(staff)
+    url = f"/api/v1/product-releases/{release.pk}"
+    assert client.patch(url, {"download_url": "/static/marketplace/demo-release.txt"}, format="json").status_code == 200
+    for location in ("//evil.example/x.zip", "/\\evil.example/x.zip", "ftp://files.example/x.zip"):
+        assert client.patch(url, {"download_url": location}, format="json").status_code == 400
