@@ -158,6 +158,13 @@ def _canonical_host(host: str) -> str:
     be read as another address than they appear to be."""
     if "%" in host:
         raise _refuse("A webhook URL cannot carry an IPv6 zone id.")
+    if not host.isascii() and ":" not in host:
+        # As the resolver will see it: IDNA folds full-width digits and ideographic dots, so
+        # "１２７。0。0。1" is 127.0.0.1 to it and must be to the checks below too.
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise _refuse("The webhook URL's host is not a valid domain name.") from None
     if host.endswith(".") and not host.endswith(".."):
         host = host[:-1]
     if not host or ".." in host:

@@ -441,6 +441,8 @@ DISGUISED_HOST_URLS = [
     "http://@127.0.0.1/hook",
     "http://127.0.0.1\\@good.example.com/hook",  # a backslash: browsers read the host as 127.0.0.1
     "http://127.0.0.1 /hook",
+    "http://\uff11\uff12\uff17\u30020\u30020\u30021/hook",  # full-width digits, ideographic dots
+    "http://0x7f\uff0e1/hook",
 ]
 
 
