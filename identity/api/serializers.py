@@ -36,3 +36,17 @@ class MemberCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=User.Role.choices, default=User.Role.MEMBER)
     first_name = serializers.CharField(max_length=150, required=False, default="")
     last_name = serializers.CharField(max_length=150, required=False, default="")
+
+
+class MemberInvitationSerializer(serializers.Serializer):
+    """The answer to an invitation: the same for every address that is not yet a member."""
+
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=User.Role.choices)
+    status = serializers.CharField(default="invited", help_text="Always 'invited': the account is made on acceptance.")
+    expires_at = serializers.DateTimeField()
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=2000)
+    password = serializers.CharField(max_length=128, required=False, allow_blank=True, write_only=True)

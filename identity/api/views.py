@@ -2,8 +2,9 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from celaest.api import permissions as perms
 from celaest.api.views import ApiGenericView
@@ -13,7 +14,14 @@ from identity import services
 from identity.filters import MemberFilterSet
 from identity.models import User
 
-from .serializers import MemberCreateSerializer, MemberSerializer, MeSerializer, OrganizationSerializer
+from .serializers import (
+    InvitationAcceptSerializer,
+    MemberCreateSerializer,
+    MemberInvitationSerializer,
+    MemberSerializer,
+    MeSerializer,
+    OrganizationSerializer,
+)
 
 
 class MeView(ApiGenericView):
@@ -66,7 +74,11 @@ class OrganizationView(ApiGenericView):
 @extend_schema_view(
     list=extend_schema(summary="List members of my organization"),
     retrieve=extend_schema(summary="Get a member"),
-    create=extend_schema(summary="Add (invite) a member", request=MemberCreateSerializer, responses=MemberSerializer),
+    create=extend_schema(
+        summary="Invite a member (e-mailed; the account is made when they accept)",
+        request=MemberCreateSerializer,
+        responses={202: MemberInvitationSerializer},
+    ),
     partial_update=extend_schema(summary="Change a member's role or deactivate them"),
     update=extend_schema(summary="Change a member's role or active state"),
     destroy=extend_schema(summary="Deactivate a member"),
@@ -91,12 +103,14 @@ class MemberViewSet(
         return User.objects.all()
 
     def create(self, request, *args, **kwargs):
+        # An invitation, answered alike for a new address and one with an account elsewhere
+        # (see identity.services.member_invite): 202, as nothing is a member yet.
         payload = MemberCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        member = services.member_create(
+        invitation = services.member_invite(
             organization=self.caller_organization(), actor=request.user, **payload.validated_data
         )
-        return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+        return Response(MemberInvitationSerializer(invitation).data, status=status.HTTP_202_ACCEPTED)
 
     def perform_update(self, serializer):
         services.member_update(
@@ -108,3 +122,25 @@ class MemberViewSet(
 
     def perform_destroy(self, instance):
         services.member_deactivate(actor=self.request.user, member=instance)
+
+
+class InvitationAcceptView(APIView):
+    """Accept an invitation: no login (the signed invitation e-mailed to the address is the
+    credential); creates the member's account in the inviting organization."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Accept an invitation to an organization (creates my account)",
+        auth=[],
+        request=InvitationAcceptSerializer,
+        responses={201: MeSerializer},
+    )
+    def post(self, request):
+        payload = InvitationAcceptSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = services.member_invitation_accept(
+            token=payload.validated_data["token"], password=payload.validated_data.get("password") or None
+        )
+        return Response(MeSerializer(user).data, status=status.HTTP_201_CREATED)

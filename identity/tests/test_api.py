@@ -1,11 +1,13 @@
-"""/api/v1/me, /organization and /members."""
+"""/api/v1/me, /organization, /members and invitations."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from audit.models import AuditLog
 from celaest.errors import LimitExceeded
 from identity import services
 from identity.models import User
@@ -57,33 +59,109 @@ def test_unknown_organization_setting_is_a_400(owner):
     assert response.json()["error"]["code"] == "invalid"
 
 
-def test_admin_adds_member_and_cannot_grant_owner(owner):
+def _invite(client, email, **fields):
+    return client.post("/api/v1/members", {"email": email, **fields}, format="json")
+
+
+def _token(mail):
+    return mail.body.strip().splitlines()[-1]
+
+
+def test_admin_invites_a_member_and_cannot_grant_owner(owner, mailoutbox, django_capture_on_commit_callbacks):
     admin = UserFactory(organization=owner.organization, role=User.Role.ADMIN)
-    response = _client(admin).post("/api/v1/members", {"email": "New@Example.com", "role": "member"}, format="json")
-    assert response.status_code == 201, response.content
-    assert response.json()["email"] == "new@example.com"
-    created = User.objects.get(email="new@example.com")
-    assert created.organization == owner.organization and not created.has_usable_password()
-    response = _client(admin).post("/api/v1/members", {"email": "boss@example.com", "role": "owner"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _invite(_client(admin), "New@Example.com", role="member")
+    assert response.status_code == 202, response.content
+    assert response.json()["email"] == "new@example.com" and response.json()["status"] == "invited"
+    assert not User.all_objects.filter(email="new@example.com").exists()  # made on acceptance
+    [mail] = mailoutbox
+    assert mail.to == ["new@example.com"] and owner.organization.name in mail.subject
+    assert AuditLog.objects.filter(action="member.invited", user=admin).count() == 1
+    response = _invite(_client(admin), "boss@example.com", role="owner")
     assert response.status_code == 403 and response.json()["error"]["code"] == "owner_only"
 
 
-def test_duplicate_member_email_is_a_409(owner):
-    response = _client(owner).post("/api/v1/members", {"email": owner.email}, format="json")
+def test_inviting_a_user_of_another_organization_answers_as_for_a_new_address(
+    owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    # It answered 409 email_taken for them and 201 for an unknown address: one tenant learnt who
+    # has an account in another.
+    elsewhere = UserFactory(organization=OrganizationFactory(), email="taken@example.com", role=User.Role.OWNER)
+    before = User.objects.filter(pk=elsewhere.pk).values().get()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = _invite(_client(owner), "taken@example.com")
+        fresh = _invite(_client(owner), "fresh@example.com")
+    assert taken.status_code == fresh.status_code == 202
+    normalized = [{k: v for k, v in r.json().items() if k not in ("email", "expires_at")} for r in (taken, fresh)]
+    assert normalized[0] == normalized[1] and taken.json().keys() == fresh.json().keys()
+    assert [m.to for m in mailoutbox] == [["taken@example.com"], ["fresh@example.com"]]
+    assert User.objects.filter(pk=elsewhere.pk).values().get() == before  # not moved, not linked
+    listed = {row["email"] for row in _client(owner).get("/api/v1/members").json()["results"]}
+    assert listed == {owner.email}
+
+
+def test_inviting_a_member_of_this_organization_is_a_409(owner):
+    response = _invite(_client(owner), owner.email.upper())
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "email_taken"
+    assert response.json()["error"]["code"] == "already_member"
 
 
-def test_seat_limit_is_enforced(owner):
-    for n in range(4):
-        assert _client(owner).post("/api/v1/members", {"email": f"m{n}@example.com"}, format="json").status_code == 201
-    response = _client(owner).post("/api/v1/members", {"email": "sixth@example.com"}, format="json")
+def test_accepting_an_invitation_makes_the_member(owner, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(_client(owner), "ada@example.com", role="viewer", first_name="Ada")
+    token = _token(mailoutbox[0])
+    response = APIClient().post("/api/v1/invitations/accept", {"token": token, "password": "c0rrect-h0rse-b4ttery"})
+    assert response.status_code == 201, response.content
+    member = User.objects.get(email="ada@example.com")
+    assert member.organization == owner.organization and member.role == User.Role.VIEWER
+    assert member.first_name == "Ada" and member.check_password("c0rrect-h0rse-b4ttery")
+    assert AuditLog.objects.filter(action="create", resource_id=str(member.pk)).exists()
+    again = APIClient().post("/api/v1/invitations/accept", {"token": token})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_member"
+
+
+def test_an_invitation_accepted_by_an_address_with_an_account_elsewhere_links_nothing(
+    owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    elsewhere = UserFactory(organization=OrganizationFactory(), email="taken@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(_client(owner), "taken@example.com")
+    response = APIClient().post("/api/v1/invitations/accept", {"token": _token(mailoutbox[0])})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "email_in_use"
+    elsewhere.refresh_from_db()
+    assert elsewhere.organization != owner.organization
+
+
+@pytest.mark.parametrize("tamper", ["garbage", "flip"])
+def test_a_forged_or_expired_invitation_is_refused(
+    owner, mailoutbox, django_capture_on_commit_callbacks, monkeypatch, tamper
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(_client(owner), "eve@example.com", role="member")
+    token = _token(mailoutbox[0])
+    forged = "garbage" if tamper == "garbage" else token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    response = APIClient().post("/api/v1/invitations/accept", {"token": forged})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invitation_invalid"
+    monkeypatch.setattr(services, "INVITATION_MAX_AGE", timedelta(seconds=-1))  # a week has passed
+    response = APIClient().post("/api/v1/invitations/accept", {"token": token})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invitation_expired"
+    assert not User.objects.filter(email="eve@example.com").exists()
+
+
+def test_seat_limit_is_enforced_on_invitation_and_on_acceptance(owner, mailoutbox, django_capture_on_commit_callbacks):
+    UserFactory.create_batch(3, organization=owner.organization)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _invite(_client(owner), "fifth@example.com").status_code == 202
+    UserFactory(organization=owner.organization)  # the last seat goes meanwhile
+    response = _invite(_client(owner), "sixth@example.com")
     assert response.status_code == 429
     assert response.json()["error"] == {
         "code": "max_users_reached",
         "message": "The organization has used all 5 seats of its plan.",
         "details": {"max_users": 5},
     }
+    response = APIClient().post("/api/v1/invitations/accept", {"token": _token(mailoutbox[0])})
+    assert response.status_code == 429
 
 
 def test_role_change_and_deactivation(owner):
