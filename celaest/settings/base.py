@@ -360,6 +360,24 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
 # that hangs only delays its own deliveries; keep it well below the webhooks worker's threads.
 WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", default=4)
 
+# Outgoing e-mail (invoices), from one URL: smtp://user:password@host:25 (smtp+tls, for STARTTLS, or
+# smtp+ssl), consolemail:// (printed by the worker), dummymail:// (dropped). The default prints
+# to the console: a development machine has no mail server, and Django's own default (SMTP on
+# localhost:25) only made every invoice e-mail fail and retry. Production must set it.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = EMAIL_CONFIG["EMAIL_BACKEND"]
+EMAIL_HOST = EMAIL_CONFIG.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = EMAIL_CONFIG.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = EMAIL_CONFIG.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = EMAIL_CONFIG.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = EMAIL_CONFIG.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = EMAIL_CONFIG.get("EMAIL_USE_SSL", False)
+# Seconds a mail server has to answer: without it a server that takes the connection and never
+# speaks holds the sending worker until the task's time limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CELAEST <billing@celaest.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # Supabase JWTs: HS256 with the project's secret, and/or asymmetric keys from its JWKS endpoint.
 SUPABASE_JWT_SECRET = env.str("SUPABASE_JWT_SECRET", default="")
 SUPABASE_JWKS_URL = env.str("SUPABASE_JWKS_URL", default="")
