@@ -54,6 +54,9 @@ def audit_record(
         source = source or context.source
         if action in CHANGE_ACTIONS:
             context.change_audited = True
+            key_id = _api_key_id(context.request)
+            if key_id is not None:
+                changes = {**(changes or {}), "via_key": key_id}
     if resource is not None:
         resource_type = resource_type or resource._meta.label_lower
         resource_id = resource_id or str(resource.pk)
@@ -73,6 +76,16 @@ def audit_record(
         user_agent=(user_agent or "")[:500],
         source=source or "system",
     )
+
+
+def _api_key_id(request) -> str | None:
+    """The id of the user API key a request was authenticated with (DRF sets ``auth`` on the
+    underlying request too), or None. A change made with a key names the key on its own row:
+    the key's use is on record only where it changed something, never for a refused request."""
+    auth = getattr(request, "auth", None)
+    if getattr(auth, "api_key_scopes", None) is None:
+        return None
+    return str(auth.pk)
 
 
 def _organization_of(resource: models.Model) -> Organization | None:

@@ -1,5 +1,6 @@
-"""The audit trail: every create, update and delete through the API and the admin, logins, logouts,
-failed logins and API key writes land in audit_logs, with secrets redacted; rows are immutable."""
+"""The audit trail: every create, update and delete through the API and the admin, logins, logouts
+and failed logins land in audit_logs, with secrets redacted (a change made with an API key names
+the key; a refused request adds nothing); rows are immutable."""
 
 import pytest
 from django.db import DatabaseError, transaction
@@ -100,15 +101,35 @@ def test_reads_are_not_audited(owner):
     assert not AuditLog.objects.exists()
 
 
-def test_api_key_writes_are_audited_as_key_use(owner):
+def test_a_change_made_with_an_api_key_names_the_key_on_its_row(owner):
     issued = api_key_create(user=owner, name="deploy", scopes=["*"])
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
     client.get("/api/v1/webhooks")
     body = {"name": "Hook", "url": "https://hooks.example.com/k", "events": ["*"]}
     assert client.post("/api/v1/webhooks", body, format="json").status_code == 201
-    [use] = _rows(action="api_key_used")
-    assert use.resource_id == str(issued.api_key.pk) and use.user == owner and use.changes["method"] == "POST"
-    assert _rows(action="create", resource_type="settings_app.webhook")[0].user == owner
+    [row] = _rows()  # one row: the change, not a second one for the key's use
+    assert row.action == "create" and row.resource_type == "settings_app.webhook" and row.user == owner
+    assert row.changes["via_key"] == str(issued.api_key.pk)
+    assert client.patch("/api/v1/me", {"first_name": "Zelda-via-key"}, format="json").status_code == 200
+    assert _rows(resource_type="identity.user")[0].changes["via_key"] == str(issued.api_key.pk)
+
+
+def test_a_refused_write_made_with_an_api_key_adds_no_audit_row(owner):
+    # Authentication audited every key write before the view ran: a 404 or 405 added a row.
+    issued = api_key_create(user=owner, name="deploy", scopes=["*"])
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    row = f.AuditLogFactory(organization=owner.organization)
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert client.patch(f"/api/v1/webhooks/{missing}", {"name": "x"}, format="json").status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{missing}").status_code == 404
+    assert client.delete(f"/api/v1/audit-logs/{row.pk}").status_code == 405
+    assert client.post("/api/v1/webhooks", {}, format="json").status_code == 400
+    assert client.post("/api/v1/nowhere", {}, format="json").status_code == 404
+    read_only = APIClient(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=owner, name='ro', scopes=['webhooks:read']).raw_key}"
+    )
+    assert read_only.post("/api/v1/webhooks", {}, format="json").status_code == 403
+    assert _rows() == [row]
 
 
 # --- the trail itself ------------------------------------------------------------------------
