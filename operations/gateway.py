@@ -123,9 +123,6 @@ def _sse(data) -> bytes:
 
 
 class ChatCompletionsView(_GatewayView):
-    #: each call is on record as its processed_tasks row: no audit row per completion
-    audit_api_key_writes = False
-
     @extend_schema(
         summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
         request=ChatCompletionRequestSerializer,

@@ -318,6 +318,8 @@ class SensitiveSystemConfigForm(forms.ModelForm):
             value = json.loads(raw)
         except ValueError:
             return raw
+        except RecursionError:
+            raise forms.ValidationError("JSON is nested too deeply.") from None
         if problem := json_problem(value):  # e.g. U+0000, which PostgreSQL's jsonb cannot store
             raise forms.ValidationError(problem)
         return value

@@ -100,7 +100,15 @@ def test_config_command_errors(args, message):
 
 
 def test_config_command_exits_non_zero_on_bad_arguments():
-    for args in (["config"], ["config", "get"], ["config", "frob", "x"], ["config", "set", "k", "{oops"]):
+    deep = "[" * 5000 + "]" * 5000
+    bad = (
+        ["config"],
+        ["config", "get"],
+        ["config", "frob", "x"],
+        ["config", "set", "k", "{oops"],
+        ["config", "set", "k", deep],
+    )
+    for args in bad:
         result = subprocess.run(
             [sys.executable, "manage.py", *args], capture_output=True, text=True, timeout=60, check=False
         )

@@ -73,6 +73,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"VALUE must be JSON ({exc.msg}); put text in double quotes, e.g. '\"{options['value']}\"'."
             ) from exc
+        except RecursionError:
+            raise CommandError("VALUE is nested too deeply.") from None
         before = model_snapshot(SystemConfig.objects.filter(key=key).first())
         try:
             config, created = system_config_set(
