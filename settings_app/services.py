@@ -744,3 +744,18 @@ def system_config_update(
         fields.append("is_sensitive")
     config.save(update_fields=[*fields, "updated_at"])
     return config
+
+
+def system_configs_reencrypt() -> int:
+    """Open and seal again every sensitive setting (saving seals under the newest
+    ``FIELD_ENCRYPTION_KEYS`` key); returns how many. A value no configured key opens stops it
+    with nothing changed."""
+    count = 0
+    with transaction.atomic():
+        for config in SystemConfig.objects.select_for_update().filter(is_sensitive=True):
+            if getattr(config, "_unreadable_sealed_value", None) is not None:
+                raise InvalidInput(f"{config.key} cannot be decrypted with FIELD_ENCRYPTION_KEYS; nothing was changed.")
+            if config.value is not None:
+                config.save(update_fields=["value"])  # updated_at stays: the value did not change
+                count += 1
+    return count

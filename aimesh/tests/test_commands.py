@@ -22,10 +22,13 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 
-def test_rotate_encryption_key_re_encrypts_provider_keys_and_webhook_secrets(settings, provider):
+def test_rotate_encryption_key_re_encrypts_provider_keys_webhook_secrets_and_sensitive_settings(settings, provider):
+    from settings_app.models import SystemConfig
+
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [old]
     key = pool_key(provider, "sk-rotate-me")
+    SystemConfig.objects.create(key="smtp.password", value="hunter2", is_sensitive=True)
     hook = f.WebhookFactory(
         secret_encrypted=crypto.encrypt("whsec_current"), previous_secret_encrypted=crypto.encrypt("whsec_old")
     )
@@ -39,6 +42,8 @@ def test_rotate_encryption_key_re_encrypts_provider_keys_and_webhook_secrets(set
     assert crypto.decrypt(key.key_encrypted) == "sk-rotate-me"
     assert crypto.decrypt(hook.secret_encrypted) == "whsec_current"
     assert crypto.decrypt(hook.previous_secret_encrypted) == "whsec_old"
+    assert "system_config: 1 sensitive" in out.getvalue()
+    assert SystemConfig.objects.get(key="smtp.password").value == "hunter2"
 
 
 def test_check_ai_keys_restores_keys_that_answer(provider):

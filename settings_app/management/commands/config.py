@@ -5,32 +5,17 @@ they are stored encrypted (``SystemConfig``), and ``config reencrypt`` puts them
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from audit.models import AuditLog
 from audit.services import audit_model_write, model_snapshot
 from celaest.errors import DomainError
 from settings_app.api.serializers import SENSITIVE_MASK
 from settings_app.models import SystemConfig
-from settings_app.services import system_config_set
+from settings_app.services import system_config_set, system_configs_reencrypt
 
 
 def _shown(config: SystemConfig) -> str:
     return json.dumps(SENSITIVE_MASK if config.is_sensitive else config.value, ensure_ascii=False)
-
-
-def _reencrypt() -> int:
-    """Open and seal again every sensitive value (saving seals under the newest key). A value no
-    configured key opens is left as it is, and reported."""
-    count = 0
-    with transaction.atomic():
-        for config in SystemConfig.objects.select_for_update().filter(is_sensitive=True):
-            if getattr(config, "_unreadable_sealed_value", None) is not None:
-                raise CommandError(f"{config.key} cannot be decrypted with FIELD_ENCRYPTION_KEYS; nothing was changed.")
-            if config.value is not None:
-                config.save(update_fields=["value"])  # updated_at stays: the value did not change
-                count += 1
-    return count
 
 
 class Command(BaseCommand):
@@ -59,7 +44,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, operation, key=None, **options):
         if operation == "reencrypt":
-            self.stdout.write(f"system_config: {_reencrypt()} sensitive values re-encrypted")
+            try:
+                count = system_configs_reencrypt()
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(f"system_config: {count} sensitive values re-encrypted")
             return
         if operation == "get":
             config = SystemConfig.objects.filter(key=key).first()
