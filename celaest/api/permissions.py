@@ -42,9 +42,12 @@ class RolePermission(permissions.BasePermission):
 def api_key_scope_allows(request, view) -> bool:
     """Whether the request may go on as far as API key scopes are concerned: a request not made
     with an API key always; one made with a key if it holds a scope for ``view.scope_resource``.
-    Fails closed: a view that names no resource is refused to every key, even ``*``."""
+    Fails closed: a view that names no resource is refused to every key, even ``*``. A view with
+    ``key_reads_open`` (who am I) may be read with any key."""
     scopes = getattr(request.auth, "api_key_scopes", None)
     if scopes is None:  # not an API key request
+        return True
+    if getattr(view, "key_reads_open", False) and is_read(request):
         return True
     resource = getattr(view, "scope_resource", "")
     return bool(resource) and api_key_allows(scopes, resource, write=not is_read(request))

@@ -25,11 +25,13 @@ from .serializers import (
 
 
 class MeView(ApiGenericView):
-    """The caller's own profile. An API key reads it with ``me:read`` and changes it with
-    ``me:write`` (or ``*``), like any other resource."""
+    """The caller's own profile. Any API key may read it (a client checks which user and
+    organization its key acts for, whatever the key is scoped to); changing it takes ``me:write``
+    (or ``*``), like any other resource."""
 
     serializer_class = MeSerializer
     scope_resource = "me"
+    key_reads_open = True
 
     @extend_schema(summary="The authenticated user", responses=MeSerializer)
     def get(self, request):
