@@ -16,8 +16,10 @@ from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline
 from celaest.errors import DomainError
 from celaest.net import client_ip
 
-from . import selectors, services
+from . import selectors
 from .models import Coupon, DocumentSequence, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from .services.invoices import invoice_resend
+from .services.payments import order_cancel, order_mark_paid, order_refund
 
 
 @admin.register(PaymentGateway)
@@ -203,7 +205,7 @@ class OrderAdmin(CelaestModelAdmin):
         def pay(order):
             if order.gateway.provider != PaymentGateway.Provider.MANUAL:
                 raise DomainError(f"paid through {order.gateway}; its webhook records the payment")
-            services.order_mark_paid(
+            order_mark_paid(
                 order=order,
                 reference=f"manual:{request.user.email}",
                 actor=request.user,
@@ -219,7 +221,7 @@ class OrderAdmin(CelaestModelAdmin):
             request,
             queryset,
             "refunded",
-            lambda order: services.order_refund(
+            lambda order: order_refund(
                 order=order, reason=f"Refunded by {request.user} in the admin", actor=request.user, source="admin"
             ),
         )
@@ -230,7 +232,7 @@ class OrderAdmin(CelaestModelAdmin):
             request,
             queryset,
             "cancelled",
-            lambda order: services.order_cancel(
+            lambda order: order_cancel(
                 order=order, reason=f"Cancelled by {request.user} in the admin", actor=request.user, source="admin"
             ),
         )
@@ -241,7 +243,7 @@ class OrderAdmin(CelaestModelAdmin):
             invoice = order.invoices.order_by("-created_at").first()
             if invoice is None:
                 raise DomainError("no invoice yet")
-            services.invoice_resend(invoice=invoice, actor=request.user)
+            invoice_resend(invoice=invoice, actor=request.user)
 
         self._apply(request, queryset, "queued for invoice e-mail", resend)
 
@@ -351,7 +353,7 @@ class InvoiceAdmin(CelaestModelAdmin):
     @admin.action(description="Resend selected invoices by e-mail", permissions=["view"])
     def resend(self, request, queryset):
         for invoice in queryset:
-            services.invoice_resend(invoice=invoice, actor=request.user)
+            invoice_resend(invoice=invoice, actor=request.user)
         self.message_user(request, f"{queryset.count()} invoice(s) queued for e-mail.", messages.SUCCESS)
 
 

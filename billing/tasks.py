@@ -9,7 +9,7 @@ from django.conf import settings
 from audit.models import SystemEvent
 from audit.services import system_event_record
 
-from . import services
+from .services import invoices, stale_orders
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def invoice_send(self, invoice_id: str) -> bool:
     ``OSError``) are retried with a doubling wait; after the last one the task gives up with a
     ``billing.invoice_email_failed`` system event, and the staff resend it from the order admin."""
     try:
-        return services.invoice_send(invoice_id=invoice_id)
+        return invoices.invoice_send(invoice_id=invoice_id)
     except OSError as exc:
         if self.request.retries >= self.max_retries:
             _invoice_send_given_up(invoice_id=invoice_id, error=exc, attempts=self.request.retries + 1)
@@ -58,4 +58,4 @@ def _invoice_send_given_up(*, invoice_id: str, error: OSError, attempts: int) ->
 @shared_task(name="billing.cancel_stale_orders", ignore_result=True, time_limit=300, soft_time_limit=240)
 def cancel_stale_orders() -> int:
     """Cancel orders unpaid for ``ORDER_PENDING_TTL_HOURS``, giving their coupons back."""
-    return services.order_cancel_stale(older_than=timedelta(hours=settings.ORDER_PENDING_TTL_HOURS))
+    return stale_orders.order_cancel_stale(older_than=timedelta(hours=settings.ORDER_PENDING_TTL_HOURS))

@@ -1,5 +1,6 @@
-"""Writes for the marketplace: the catalogue staff manage, the reviews customers write, and
-signed, expiring download links to the releases customers own.
+"""Writes for the marketplace: the catalogue staff manage, the reviews customers write, the
+assets an order grants (and a refund takes back), and signed, expiring download links to the
+releases customers own.
 
 A product's ``avg_rating`` and ``review_count`` are recomputed from its reviews in the same
 transaction as every review change, with the product row locked, so they are always exact.
@@ -239,6 +240,45 @@ def product_review_delete(*, review: ProductReview) -> None:
     locked = _lock_product(review.product_id)
     review.delete()
     _refresh_rating(locked)
+
+
+# --- customer assets -------------------------------------------------------------------------
+
+
+def customer_assets_grant(*, order, grants: list[tuple[Product, Any]], now: datetime) -> list[CustomerAsset]:
+    """The assets an order gives its buyer: one per ``(product, license)`` in ``grants`` (the
+    license the unit carries, or None), granted ``now`` for the product's asset term. Billing
+    calls it inside the transaction that records the payment."""
+    return CustomerAsset.objects.bulk_create(
+        [
+            CustomerAsset(
+                organization=order.organization,
+                product=product,
+                user=order.user,
+                license=license,
+                order=order,
+                granted_at=now,
+                expires_at=now + timedelta(days=product.asset_term_days) if product.asset_term_days else None,
+            )
+            for product, license in grants
+        ]
+    )
+
+
+def customer_assets_revoke(*, order, now: datetime) -> list[CustomerAsset]:
+    """Revoke the live assets ``order`` granted (a refund, a paid order cancelled), their rows
+    locked in a fixed order; returns them as they were before (with the licenses they carry).
+    Billing calls it inside the transaction that takes the order back."""
+    assets = list(
+        CustomerAsset.objects.select_for_update()
+        .filter(order=order)
+        .exclude(status=CustomerAsset.Status.REVOKED)
+        .order_by("pk")
+    )
+    CustomerAsset.objects.filter(pk__in=[asset.pk for asset in assets]).update(
+        status=CustomerAsset.Status.REVOKED, revoked_at=now, updated_at=now
+    )
+    return assets
 
 
 # --- downloads -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, services
+from billing import selectors
 from billing.documents import invoice_html, invoice_pdf
 from billing.filters import (
     CouponFilterSet,
@@ -23,6 +23,17 @@ from billing.filters import (
 )
 from billing.gateways import stripe_event_construct
 from billing.models import Coupon, Order, PaymentGateway, TaxRate
+from billing.services.catalogue import (
+    coupon_create,
+    coupon_delete,
+    coupon_update,
+    payment_gateway_delete,
+    tax_rate_delete,
+)
+from billing.services.checkout import order_checkout, order_payment_start
+from billing.services.payment_methods import payment_method_delete, payment_method_set_default
+from billing.services.payments import order_cancel
+from billing.services.stripe_events import stripe_event_handle
 from celaest.api import permissions as perms
 from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, StaffViewSet, TenantViewSet
@@ -65,7 +76,7 @@ class PaymentGatewayViewSet(CatalogViewSet, CrudMixin):
         return selectors.payment_gateway_visible(queryset=queryset)
 
     def perform_destroy(self, instance):
-        services.payment_gateway_delete(gateway=instance)
+        payment_gateway_delete(gateway=instance)
 
 
 @extend_schema_view(**crud_schema("a tax rate", "tax rates", destroy="Delete an unused tax rate (staff)"))
@@ -86,7 +97,7 @@ class TaxRateViewSet(CatalogViewSet, CrudMixin):
         return selectors.tax_rate_visible(queryset=queryset)
 
     def perform_destroy(self, instance):
-        services.tax_rate_delete(tax_rate=instance)
+        tax_rate_delete(tax_rate=instance)
 
 
 @extend_schema_view(**crud_schema("a coupon", "coupons", staff_reads=True, destroy="Delete an unused coupon (staff)"))
@@ -102,13 +113,13 @@ class CouponViewSet(StaffViewSet, CrudMixin):
         return Coupon.objects.all()
 
     def perform_create(self, serializer):
-        serializer.instance = services.coupon_create(**serializer.validated_data)
+        serializer.instance = coupon_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        serializer.instance = services.coupon_update(coupon=serializer.instance, **serializer.validated_data)
+        serializer.instance = coupon_update(coupon=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        services.coupon_delete(coupon=instance)
+        coupon_delete(coupon=instance)
 
 
 @extend_schema_view(
@@ -138,11 +149,11 @@ class PaymentMethodViewSet(TenantViewSet, ReadOnlyMixin, mixins.DestroyModelMixi
 
     @action(detail=True, methods=["post"], url_path="set-default")
     def set_default(self, request, *args, **kwargs):
-        payment_method = services.payment_method_set_default(payment_method=self.get_object())
+        payment_method = payment_method_set_default(payment_method=self.get_object())
         return Response(self.get_serializer(payment_method).data)
 
     def perform_destroy(self, instance):
-        services.payment_method_delete(payment_method=instance)
+        payment_method_delete(payment_method=instance)
 
 
 def _payment_body(order, session) -> dict | None:
@@ -194,7 +205,7 @@ class OrderViewSet(TenantViewSet, ReadOnlyMixin):
     def _checkout_response(self, order, *, status_code: int) -> Response:
         session = None
         if order.status == Order.Status.PENDING:
-            session = services.order_payment_start(order=order)
+            session = order_payment_start(order=order)
         order = self.scoped_queryset().get(pk=order.pk)
         body = OrderCheckoutSerializer(order).data
         body["payment"] = _payment_body(order, session)
@@ -207,7 +218,7 @@ class OrderViewSet(TenantViewSet, ReadOnlyMixin):
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        order, created = services.order_checkout(
+        order, created = order_checkout(
             user=request.user,
             items=[(line["product"], line["quantity"]) for line in data["items"]],
             gateway_code=data["gateway"],
@@ -231,7 +242,7 @@ class OrderViewSet(TenantViewSet, ReadOnlyMixin):
         serializer = OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         # Only a pending order, checked under the order's lock: a payment landing meanwhile wins.
-        services.order_cancel(
+        order_cancel(
             order=order, reason=serializer.validated_data["reason"], actor=request.user, source="api", only_pending=True
         )
         return Response(OrderSerializer(self.scoped_queryset().get(pk=order.pk)).data)
@@ -282,5 +293,5 @@ class StripeWebhookView(APIView):
     def post(self, request):
         payload = request._request.body  # the exact bytes Stripe signed
         event = stripe_event_construct(payload=payload, signature=request.headers.get("Stripe-Signature", ""))
-        outcome = services.stripe_event_handle(event=event)
+        outcome = stripe_event_handle(event=event)
         return Response({"received": True, "event": event.id, "outcome": outcome})

@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditLog
-from billing import services
 from billing.models import Invoice, Order
+from billing.services.checkout import order_checkout
+from billing.services.payments import order_mark_paid
 from billing.tasks import invoice_send
 from identity.models import User
 from tests import factories as f
@@ -27,7 +28,7 @@ def order():
     f.PaymentGatewayFactory(code="manual")
     f.CouponFactory(code="ADMIN10", discount_value=Decimal("10"))
     product = f.ProductFactory(price=Decimal("40.00"), name="Desk Pro")
-    placed, _ = services.order_checkout(user=owner, items=[(product, 2)], gateway_code="manual", coupon_code="ADMIN10")
+    placed, _ = order_checkout(user=owner, items=[(product, 2)], gateway_code="manual", coupon_code="ADMIN10")
     return placed
 
 
@@ -68,7 +69,7 @@ def test_card_orders_are_not_marked_paid_by_hand(staff_client, order):
 def test_order_page_shows_items_invoice_and_payment_state(staff_client, order):
     page = staff_client.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
     assert "Desk Pro" in page and "Awaiting a bank transfer" in page and order.order_number in page
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     page = staff_client.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
     invoice = Invoice.objects.get(order=order)
     assert invoice.invoice_number in page and "Paid " in page
@@ -80,7 +81,7 @@ def test_order_page_shows_items_invoice_and_payment_state(staff_client, order):
 
 
 def test_coupon_usage_and_revenue_by_month(staff_client, order):
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     coupons = staff_client.get(reverse("admin:billing_coupon_changelist")).content.decode()
     assert "ADMIN10" in coupons and f"coupon__id__exact={order.coupon_id}" in coupons
     assert "8.0000" in coupons  # 10 % of 80.00, on paid orders

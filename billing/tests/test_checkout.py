@@ -10,9 +10,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import services
 from billing.models import Coupon, Order, PaymentGateway
 from billing.pricing import amount_in_minor_units, gateway_fee_compute, order_amounts_compute
+from billing.services.checkout import order_checkout
+from billing.services.payments import order_mark_paid
 from celaest.errors import Conflict, InvalidInput
 from identity.models import User
 from settings_app.models import WebhookDelivery
@@ -129,7 +130,7 @@ def test_regional_tax_rate_wins_over_the_national_one(manual, product):
     f.TaxRateFactory(country_code="ES", rate=D("21.000"), code="es-vat")
     f.TaxRateFactory(country_code="ES", region="CN", rate=D("7.000"), code="es-igic")
     user = f.UserFactory(organization=organization, role=User.Role.OWNER)
-    order, _ = services.order_checkout(user=user, items=[(product, 1)], gateway_code="manual")
+    order, _ = order_checkout(user=user, items=[(product, 1)], gateway_code="manual")
     assert order.tax_rate_percent == D("7.000") and order.tax_total == D("1.40")
 
 
@@ -186,7 +187,7 @@ def test_fully_discounted_order_is_paid_at_once(owner, manual, product):
 @pytest.mark.django_db
 def test_checkout_emits_order_created_and_is_audited(owner, manual, product):
     f.WebhookFactory(organization=owner.organization, user=owner, events=["order.created"])
-    order, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    order, _ = order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
     delivery = WebhookDelivery.objects.get(event_type="order.created")
     assert delivery.payload["data"]["order_number"] == order.order_number
     from audit.models import AuditLog
@@ -246,8 +247,8 @@ def test_customer_cancels_a_pending_order_and_gets_the_coupon_back(owner, manual
     assert Coupon.objects.get(code="ONCE").times_redeemed == 0
     again = client.post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json")  # idempotent
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
-    paid, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
-    services.order_mark_paid(order=paid)
+    paid, _ = order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    order_mark_paid(order=paid)
     refused = client.post(f"/api/v1/orders/{paid.pk}/cancel", {}, format="json")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "order_not_cancellable"
     other = f.UserFactory(role=User.Role.OWNER)
@@ -278,7 +279,7 @@ def test_twenty_concurrent_redemptions_of_a_max_five_coupon_succeed_five_times()
     @_in_thread
     def checkout(user):
         try:
-            services.order_checkout(user=user, items=[(product, 1)], gateway_code="manual", coupon_code="FIVE")
+            order_checkout(user=user, items=[(product, 1)], gateway_code="manual", coupon_code="FIVE")
             return "ok"
         except Conflict as exc:
             return exc.code
@@ -304,7 +305,7 @@ def test_concurrent_retries_with_one_key_make_one_order():
 
     @_in_thread
     def checkout(_):
-        order, created = services.order_checkout(
+        order, created = order_checkout(
             user=user, items=[(product, 1)], gateway_code="manual", idempotency_key="retry-me"
         )
         return order.pk, created
@@ -321,10 +322,10 @@ def test_stale_pending_orders_are_cancelled_and_give_their_coupon_back(owner, ma
     from billing.tasks import cancel_stale_orders
 
     f.CouponFactory(code="HELD", max_redemptions=1)
-    stale, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual", coupon_code="HELD")
-    fresh, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
-    paid, _ = services.order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
-    services.order_mark_paid(order=paid)
+    stale, _ = order_checkout(user=owner, items=[(product, 1)], gateway_code="manual", coupon_code="HELD")
+    fresh, _ = order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    paid, _ = order_checkout(user=owner, items=[(product, 1)], gateway_code="manual")
+    order_mark_paid(order=paid)
     Order.objects.filter(pk__in=[stale.pk, paid.pk]).update(created_at=timezone.now() - timedelta(days=10))
     assert cancel_stale_orders() == 1
     statuses = dict(Order.objects.values_list("pk", "status"))

@@ -11,8 +11,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import services
 from billing.models import Invoice, Order
+from billing.services.checkout import order_checkout
+from billing.services.invoices import invoice_send
+from billing.services.numbering import document_sequences_sync
+from billing.services.payments import order_cancel, order_mark_paid, order_refund
 from celaest.errors import Conflict
 from identity.models import User
 from licensing.models import License
@@ -29,7 +32,7 @@ def _order(*, user, quantity=2, plan=True, price="50.00"):
         price=D(price), plan=plan_obj, license_term_days=365 if plan else None, asset_term_days=30
     )
     f.PaymentGatewayFactory(code="manual", fee_percentage=D("1.50"))
-    order, _ = services.order_checkout(user=user, items=[(product, quantity)], gateway_code="manual")
+    order, _ = order_checkout(user=user, items=[(product, quantity)], gateway_code="manual")
     return order
 
 
@@ -48,7 +51,7 @@ def _client(user) -> APIClient:
 def test_paying_issues_invoice_assets_and_licenses(owner):
     f.WebhookFactory(organization=owner.organization, user=owner, events=["order.paid", "invoice.issued"])
     order = _order(user=owner)
-    paid = services.order_mark_paid(order=order, reference="bank-123", actor=owner, source="admin")
+    paid = order_mark_paid(order=order, reference="bank-123", actor=owner, source="admin")
     assert paid.status == Order.Status.PAID and paid.paid_at is not None
     assert paid.gateway_fee == D("1.50")  # 1.5 % of 100.00
     invoice = Invoice.objects.get(order=order)
@@ -64,22 +67,22 @@ def test_paying_issues_invoice_assets_and_licenses(owner):
 @pytest.mark.django_db
 def test_paying_again_changes_nothing_and_closed_orders_cannot_be_paid(owner):
     order = _order(user=owner, plan=False)
-    services.order_mark_paid(order=order)
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
+    order_mark_paid(order=order)
     assert Invoice.objects.filter(order=order).count() == 1
     assert CustomerAsset.objects.filter(order=order).count() == 2
     cancelled = _order(user=owner, plan=False)
-    services.order_cancel(order=cancelled)
+    order_cancel(order=cancelled)
     with pytest.raises(Conflict):
-        services.order_mark_paid(order=cancelled)
+        order_mark_paid(order=cancelled)
 
 
 @pytest.mark.django_db
 def test_refund_revokes_assets_suspends_licenses_and_credits_the_invoice(owner):
     order = _order(user=owner)
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     f.WebhookFactory(organization=owner.organization, user=owner, events=["*"])
-    services.order_refund(order=order, reason="asked nicely", actor=f.StaffUserFactory(), source="admin")
+    order_refund(order=order, reason="asked nicely", actor=f.StaffUserFactory(), source="admin")
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED and order.refunded_at is not None
     assert set(CustomerAsset.objects.filter(order=order).values_list("status", flat=True)) == {"revoked"}
@@ -87,16 +90,16 @@ def test_refund_revokes_assets_suspends_licenses_and_credits_the_invoice(owner):
     assert Invoice.objects.get(order=order).status == Invoice.Status.CREDITED
     events = set(WebhookDelivery.objects.values_list("event_type", flat=True))
     assert {"order.refunded", "invoice.credited", "license.suspended"} <= events
-    services.order_refund(order=order)  # a second refund is a no-op
+    order_refund(order=order)  # a second refund is a no-op
     with pytest.raises(Conflict):
-        services.order_refund(order=_order(user=owner))  # pending: nothing to refund
+        order_refund(order=_order(user=owner))  # pending: nothing to refund
 
 
 @pytest.mark.django_db
 def test_cancelling_a_paid_order_voids_its_invoice(owner):
     order = _order(user=owner)
-    services.order_mark_paid(order=order)
-    services.order_cancel(order=order, reason="chargeback")
+    order_mark_paid(order=order)
+    order_cancel(order=order, reason="chargeback")
     assert Invoice.objects.get(order=order).status == Invoice.Status.VOID
     assert not CustomerAsset.objects.filter(order=order, status="active").exists()
 
@@ -106,16 +109,16 @@ def test_invoice_numbers_continue_after_numbers_stored_outside_the_sequence(owne
     year = timezone.now().year
     f.InvoiceFactory(invoice_number=f"INV-{year}-000041")
     order = _order(user=owner, plan=False)
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     assert Invoice.objects.get(order=order).invoice_number == f"INV-{year}-000042"
 
 
 @pytest.mark.django_db
 def test_invoice_send_mails_the_pdf(owner):
     order = _order(user=owner, plan=False)
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     invoice = Invoice.objects.get(order=order)
-    assert services.invoice_send(invoice_id=invoice.pk) is True
+    assert invoice_send(invoice_id=invoice.pk) is True
     message = mail.outbox[-1]
     assert message.to == [owner.email] and invoice.invoice_number in message.subject
     name, content, mimetype = message.attachments[0]
@@ -125,7 +128,7 @@ def test_invoice_send_mails_the_pdf(owner):
 @pytest.mark.django_db
 def test_invoice_html_and_pdf_for_the_owner_only(owner):
     order = _order(user=owner, plan=False, price="1234.50")
-    services.order_mark_paid(order=order)
+    order_mark_paid(order=order)
     invoice = Invoice.objects.get(order=order)
     client = _client(owner)
     page = client.get(f"/api/v1/invoices/{invoice.pk}/html")
@@ -162,7 +165,7 @@ def test_twenty_concurrent_confirmations_pay_once():
     order = _order(user=owner, quantity=3)
     f.WebhookFactory(organization=owner.organization, user=owner, events=["order.paid", "invoice.issued"])
 
-    outcomes = _threads(lambda _: services.order_mark_paid(order=order, reference="pi_1").status, range(20))
+    outcomes = _threads(lambda _: order_mark_paid(order=order, reference="pi_1").status, range(20))
     assert outcomes == ["paid"] * 20
     assert Invoice.objects.filter(order=order).count() == 1
     assert CustomerAsset.objects.filter(order=order).count() == 3
@@ -175,7 +178,7 @@ def test_twenty_concurrent_confirmations_pay_once():
 def test_invoice_numbers_are_gapless_under_concurrency():
     owner = f.UserFactory(role=User.Role.OWNER)
     orders = [_order(user=owner, quantity=1, plan=False) for _ in range(15)]
-    _threads(lambda order: services.order_mark_paid(order=order), orders, workers=15)
+    _threads(lambda order: order_mark_paid(order=order), orders, workers=15)
     numbers = sorted(int(n[-6:]) for n in Invoice.objects.values_list("invoice_number", flat=True))
     assert numbers == list(range(1, 16))
 
@@ -187,7 +190,7 @@ def test_sequences_sync_moves_past_numbers_stored_outside_them(owner):
     f.OrderFactory(order_number="ORD-2024-000300")
     f.InvoiceFactory(invoice_number="INV-2024-000120")
     f.InvoiceFactory(invoice_number="INV-2024-000007")
-    assert services.document_sequences_sync() >= 2
+    assert document_sequences_sync() >= 2
     sequences = {(s.key, s.year): s.last_number for s in DocumentSequence.objects.filter(year=2024)}
     assert sequences == {("order", 2024): 300, ("invoice", 2024): 120}
-    assert services.document_sequences_sync() == 0
+    assert document_sequences_sync() == 0

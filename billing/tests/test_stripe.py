@@ -8,8 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import SystemEvent
-from billing import services
 from billing.models import Invoice, Order
+from billing.services.payments import order_cancel, order_refund
 from identity.models import User
 from marketplace.models import CustomerAsset
 from tests import factories as f
@@ -143,7 +143,7 @@ def test_refund_goes_through_stripe(stripe_api, owner, product):
     body = _checkout(owner, product).json()
     _deliver("payment_intent.succeeded", stripe_api.succeed(body["payment"]["reference"]))
     order = Order.objects.get(pk=body["id"])
-    services.order_refund(order=order, reason="duplicate purchase", source="admin")
+    order_refund(order=order, reason="duplicate purchase", source="admin")
     [refund] = stripe_api.refunds.values()
     assert refund["payment_intent"] == order.gateway_reference and refund["amount"] == 6530
     order.refresh_from_db()
@@ -167,7 +167,7 @@ def test_unknown_events_and_orders_are_acknowledged(stripe_api):
 
 def test_payment_for_a_cancelled_order_raises_an_alert(stripe_api, owner, product):
     body = _checkout(owner, product).json()
-    services.order_cancel(order=Order.objects.get(pk=body["id"]), reason="too slow")
+    order_cancel(order=Order.objects.get(pk=body["id"]), reason="too slow")
     intent = stripe_api.succeed(body["payment"]["reference"])
     assert _deliver("payment_intent.succeeded", intent).json()["outcome"] == "refused: order not payable"
     assert SystemEvent.objects.filter(event_type="billing.payment_for_closed_order", severity="error").exists()
