@@ -44,7 +44,7 @@ def test_ready_when_a_real_worker_runs_the_heartbeat(client, tmp_path):
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celaest", "worker", "--pool=solo", "-l", "warning",
-         "-Q", "celery", "-n", f"health-{os.getpid()}@%h"],
+         "-Q", "platform", "-n", f"health-{os.getpid()}@%h"],
         cwd=ROOT, env={**os.environ, "CELAEST_VAR_DIR": str(tmp_path), "DATABASE_URL": database_url},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -432,10 +432,10 @@ def test_a_flush_is_requested_once_per_flush_at_rows(license, monkeypatch):
 
     monkeypatch.setattr(buffer, "FLUSH_AT", 3)
     client = buffer._redis()
-    client.delete("celery")
+    client.delete("platform")  # the flush's queue (CELERY_TASK_ROUTES)
     for _ in range(7):
         _validate("CEL-UNKNOWN")
-    messages = [json.loads(raw) for raw in client.lrange("celery", 0, -1)]
+    messages = [json.loads(raw) for raw in client.lrange("platform", 0, -1)]
     assert [m["headers"]["task"] for m in messages] == ["ipcontrol.flush_validations"] * 2
     assert validation_buffer_length() == 7
 
