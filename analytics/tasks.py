@@ -26,13 +26,3 @@ def aggregate_roi_closing() -> dict:
 def purge_telemetry() -> int:
     """Daily: delete telemetry older than the retention (system config telemetry.retention_days)."""
     return services.telemetry_purge()
-
-
-@shared_task(name="analytics.rollup_usage_logs", ignore_result=True, time_limit=1800, soft_time_limit=1700)
-def rollup_usage_logs() -> int:
-    """Nightly: reconcile this month's license usage rows (and last month's on the 1st)."""
-    today = timezone.localdate()
-    written = services.usage_log_rollup(month=today)
-    if today.day == 1:
-        written += services.usage_log_rollup(month=today - timedelta(days=1))
-    return written

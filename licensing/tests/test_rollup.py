@@ -1,10 +1,12 @@
+"""The nightly usage roll-up rewrites tokens and cost of a month from its tasks and keeps the request counter."""
+
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from analytics.services import usage_log_rollup
 from licensing.models import LicenseUsageLog
+from licensing.rollup import usage_log_rollup
 from operations.models import ProcessedTask
 from tests.factories import LicenseFactory, ProcessedTaskFactory
 
