@@ -7,4 +7,5 @@ class SettingsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import events, receivers, selectors  # noqa: F401 - login/logout receivers, read caches
+        # login/logout receivers, read caches, and the tasks the outbox queues by name
+        from . import events, receivers, selectors, tasks  # noqa: F401

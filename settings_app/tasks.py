@@ -3,13 +3,13 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import services
+from .services import api_keys, outbox, sessions
 
 
 @shared_task(name="settings_app.flush_api_key_usage", ignore_result=True, time_limit=120, soft_time_limit=100)
 def flush_api_key_usage() -> int:
     """Move API key use counts from the shared cache into the database."""
-    return services.api_key_usage_flush_recent()
+    return api_keys.api_key_usage_flush_recent()
 
 
 @shared_task(
@@ -28,16 +28,16 @@ def deliver_webhook(delivery_id: str, deferrals: int = 0) -> None:
     """One attempt of one pending delivery (its queue: ``webhooks``). Safe to run twice: the
     attempt claims its row, and the endpoint's failures are recorded as attempts, not raised.
     ``deferrals``: how many times it found every slot of its endpoint taken (it waits longer)."""
-    services.webhook_delivery_attempt(delivery_id=delivery_id, deferrals=deferrals)
+    outbox.webhook_delivery_attempt(delivery_id=delivery_id, deferrals=deferrals)
 
 
 @shared_task(name="settings_app.sweep_webhook_deliveries", ignore_result=True, time_limit=60, soft_time_limit=50)
 def sweep_webhook_deliveries() -> int:
     """Re-enqueue due or stuck pending deliveries (nothing is lost to a dead worker or broker)."""
-    return services.webhook_deliveries_sweep()
+    return outbox.webhook_deliveries_sweep()
 
 
 @shared_task(name="settings_app.clean_expired_sessions", ignore_result=True, time_limit=300, soft_time_limit=240)
 def clean_expired_sessions() -> int:
     """Delete sessions that expired or were revoked long ago."""
-    return services.user_sessions_clean_expired()
+    return sessions.user_sessions_clean_expired()

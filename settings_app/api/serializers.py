@@ -8,10 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from celaest.validation import json_problem
-from settings_app.events import WEBHOOK_SUBSCRIBABLE
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from settings_app.selectors import api_scope_resources, user_session_is_current
-from settings_app.services import CONFIG_KEY_RULE, config_key_is_valid
+from settings_app.services.config import CONFIG_KEY_RULE, config_key_is_valid
+from settings_app.services.outbox import WEBHOOK_SUBSCRIBABLE
 
 #: What a sensitive setting's value is replaced with in every response.
 SENSITIVE_MASK = "••••••"

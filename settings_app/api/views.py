@@ -15,7 +15,7 @@ from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CrudMixin, OwnViewSet, ReadOnlyMixin, StaffViewSet, TenantViewSet
 from celaest.errors import Forbidden
-from settings_app import runtime, selectors, services
+from settings_app import runtime, selectors
 from settings_app.filters import (
     FeatureFlagFilterSet,
     SystemConfigFilterSet,
@@ -25,6 +25,11 @@ from settings_app.filters import (
     WebhookFilterSet,
 )
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey
+from settings_app.services.api_keys import api_key_create, api_key_revoke
+from settings_app.services.config import KEEP, system_config_create, system_config_update
+from settings_app.services.outbox import webhook_delivery_replay, webhook_recover_failed, webhook_send_test
+from settings_app.services.sessions import user_session_revoke, user_sessions_revoke_others
+from settings_app.services.webhooks import webhook_create, webhook_delete, webhook_secret_rotate, webhook_update
 
 from .serializers import (
     SENSITIVE_MASK,
@@ -62,7 +67,7 @@ class UserSessionViewSet(OwnViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
         return selectors.user_session_list()
 
     def perform_destroy(self, instance):
-        services.user_session_revoke(session=instance)
+        user_session_revoke(session=instance)
 
     @extend_schema(
         summary="Revoke all my other sessions (every login but this one)",
@@ -72,7 +77,7 @@ class UserSessionViewSet(OwnViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
     @action(detail=False, methods=["post"], url_path="revoke-others")
     def revoke_others(self, request):
         django_session = getattr(request, "session", None)
-        revoked = services.user_sessions_revoke_others(
+        revoked = user_sessions_revoke_others(
             user=request.user, current_session_key=getattr(django_session, "session_key", None)
         )
         return Response(SessionsRevokedSerializer({"revoked": revoked}).data)
@@ -103,7 +108,7 @@ class ApiKeyViewSet(OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.D
         payload = ApiKeyCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         self._check_no_escalation(payload.validated_data.get("scopes", ["*"]))
-        issued = services.api_key_create(user=request.user, **payload.validated_data)
+        issued = api_key_create(user=request.user, **payload.validated_data)
         body = ApiKeyCreatedSerializer(issued.api_key).data
         body["key"] = issued.raw_key
         return Response(body, status=status.HTTP_201_CREATED)
@@ -128,7 +133,7 @@ class ApiKeyViewSet(OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.D
                 )
 
     def perform_destroy(self, instance):
-        services.api_key_revoke(api_key=instance)
+        api_key_revoke(api_key=instance)
 
 
 @extend_schema_view(
@@ -160,16 +165,16 @@ class WebhookViewSet(TenantViewSet, CrudMixin):
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = services.webhook_create(**self.creation_stamp(), **serializer.validated_data)
+        created = webhook_create(**self.creation_stamp(), **serializer.validated_data)
         body = WebhookCreatedSerializer(created.webhook).data
         body["secret"] = created.secret
         return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer):
-        services.webhook_update(webhook=serializer.instance, **serializer.validated_data)
+        webhook_update(webhook=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        services.webhook_delete(webhook=instance)
+        webhook_delete(webhook=instance)
 
     @extend_schema(
         summary="Send a webhook.test event to this endpoint",
@@ -178,7 +183,7 @@ class WebhookViewSet(TenantViewSet, CrudMixin):
     )
     @action(detail=True, methods=["post"], url_path="test")
     def send_test(self, request, pk=None):
-        delivery = services.webhook_send_test(webhook=self.get_object())
+        delivery = webhook_send_test(webhook=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -190,7 +195,7 @@ class WebhookViewSet(TenantViewSet, CrudMixin):
     def rotate_secret(self, request, pk=None):
         payload = WebhookSecretRotateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        rotated = services.webhook_secret_rotate(webhook=self.get_object(), **payload.validated_data)
+        rotated = webhook_secret_rotate(webhook=self.get_object(), **payload.validated_data)
         body = {"secret": rotated.secret, "previous_secret_expires_at": rotated.webhook.previous_secret_expires_at}
         return Response(WebhookSecretRotatedSerializer(body).data)
 
@@ -203,7 +208,7 @@ class WebhookViewSet(TenantViewSet, CrudMixin):
     def recover(self, request, pk=None):
         payload = WebhookRecoverSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        queued = services.webhook_recover_failed(webhook=self.get_object(), **payload.validated_data)
+        queued = webhook_recover_failed(webhook=self.get_object(), **payload.validated_data)
         return Response(WebhookRecoveredSerializer({"queued": queued}).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -232,7 +237,7 @@ class WebhookDeliveryViewSet(TenantViewSet, ReadOnlyMixin):
     )
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
-        delivery = services.webhook_delivery_replay(delivery=self.get_object())
+        delivery = webhook_delivery_replay(delivery=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -261,14 +266,14 @@ class SystemConfigViewSet(StaffViewSet, CrudMixin):
         return SystemConfig.objects.all()
 
     def perform_create(self, serializer):
-        serializer.instance = services.system_config_create(actor=self.request.user, **serializer.validated_data)
+        serializer.instance = system_config_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
         changes = dict(serializer.validated_data)
-        value = changes.pop("value", services.KEEP)
+        value = changes.pop("value", KEEP)
         if value == SENSITIVE_MASK and serializer.instance.is_sensitive:
-            value = services.KEEP  # the mask sent back from a read is not a new value
-        services.system_config_update(config=serializer.instance, actor=self.request.user, value=value, **changes)
+            value = KEEP  # the mask sent back from a read is not a new value
+        system_config_update(config=serializer.instance, actor=self.request.user, value=value, **changes)
 
 
 @extend_schema_view(**crud_schema("a feature flag", "feature flags", staff_reads=True))

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from celaest import crypto
 from identity.models import User
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

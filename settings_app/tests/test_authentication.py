@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from celaest import ratelimit
 from settings_app.models import UserApiKey
-from settings_app.services import api_key_create, api_key_revoke, api_key_usage_flush
+from settings_app.services.api_keys import api_key_create, api_key_revoke, api_key_usage_flush
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

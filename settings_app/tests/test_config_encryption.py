@@ -16,7 +16,7 @@ from identity.models import User
 from settings_app import runtime
 from settings_app.models import SystemConfig
 from settings_app.runtime import system_config_get
-from settings_app.services import system_config_set, system_config_update
+from settings_app.services.config import system_config_set, system_config_update
 from tests import factories as f
 
 SECRET = "sk-org-very-secret-4711"

@@ -21,7 +21,7 @@ from identity.models import User
 from settings_app import runtime
 from settings_app.models import FeatureFlag, SystemConfig
 from settings_app.runtime import flag_bucket, flag_enabled, system_config_get
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

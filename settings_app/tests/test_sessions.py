@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from celaest import crypto
-from settings_app import services
 from settings_app.models import UserSession
+from settings_app.services import sessions
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_cleanup_deletes_long_ended_sessions_and_closes_expired_ones():
     old = f.UserSessionFactory(expires_at=now - timedelta(days=40), is_active=False)
     expired = f.UserSessionFactory(expires_at=now - timedelta(hours=1))
     live = f.UserSessionFactory()
-    assert services.user_sessions_clean_expired() == 1
+    assert sessions.user_sessions_clean_expired() == 1
     assert not UserSession.objects.filter(pk=old.pk).exists()
     expired.refresh_from_db()
     live.refresh_from_db()

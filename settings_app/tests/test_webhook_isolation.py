@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 from celaest.celery import app as celery_app
 from identity.models import User
 from ipcontrol.models import LicenseValidation
-from settings_app import services
-from settings_app.events import emit_event
+from settings_app.services import webhooks
+from settings_app.services.outbox import emit_event
 from tests import factories as f
 
 from .receiver import Answer, Receiver
@@ -70,7 +70,7 @@ def _wait_for(predicate, timeout: float) -> bool:
 
 def _webhook(url: str):
     owner = f.UserFactory(role=User.Role.OWNER)
-    services.webhook_create(organization=owner.organization, user=owner, name="R", url=url, events=["order.paid"])
+    webhooks.webhook_create(organization=owner.organization, user=owner, name="R", url=url, events=["order.paid"])
     return owner.organization
 
 

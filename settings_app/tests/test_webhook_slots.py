@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from celaest.celery import app as celery_app
 from identity.models import User
-from settings_app import services
 from settings_app.models import WebhookDelivery
+from settings_app.services import outbox, webhooks
 from settings_app.webhook_slots import endpoint_slot_take, endpoint_slots_in_flight
 from tests import factories as f
 
@@ -37,7 +37,7 @@ def local_allowed(settings):
 
 def _webhook(url):
     owner = f.UserFactory(role=User.Role.OWNER)
-    return services.webhook_create(
+    return webhooks.webhook_create(
         organization=owner.organization, user=owner, name="R", url=url, events=["order.paid"]
     ).webhook
 
@@ -57,7 +57,7 @@ def _wait(predicate, timeout=10.0) -> bool:
 
 def _attempt_in_a_thread(delivery_id) -> None:
     try:
-        services.webhook_delivery_attempt(delivery_id=delivery_id)
+        outbox.webhook_delivery_attempt(delivery_id=delivery_id)
     finally:
         connection.close()  # the thread's own, or the test database cannot be dropped
 
@@ -107,12 +107,12 @@ def test_an_endpoint_at_its_cap_defers_the_delivery_unsent_uncounted_and_requeue
         delivery = _due_delivery(webhook)
 
         deferred_at = timezone.now()
-        assert services.webhook_delivery_attempt(delivery_id=delivery.pk) is None
+        assert outbox.webhook_delivery_attempt(delivery_id=delivery.pk) is None
         assert receiver.received == []
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempt_number, delivery.error) == ("pending", 1, "")
         wait = (delivery.next_attempt_at - deferred_at).total_seconds()
-        assert services.WEBHOOK_DEFER_FIRST_SECONDS * 0.85 <= wait <= services.WEBHOOK_DEFER_FIRST_SECONDS * 1.2
+        assert outbox.WEBHOOK_DEFER_FIRST_SECONDS * 0.85 <= wait <= outbox.WEBHOOK_DEFER_FIRST_SECONDS * 1.2
         assert WebhookDelivery.objects.filter(webhook=webhook).count() == 1  # no attempt row added
         (message,) = _webhooks_queue()
         assert message["headers"]["task"] == "settings_app.deliver_webhook"
@@ -122,7 +122,7 @@ def test_an_endpoint_at_its_cap_defers_the_delivery_unsent_uncounted_and_requeue
         # Once a slot is free, the message's attempt goes out as attempt 1.
         held[0].release()
         WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk, deferrals=1)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk, deferrals=1)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempt_number) == ("succeeded", 1)
     assert len(receiver.received) == 1
@@ -135,9 +135,9 @@ def test_a_deferral_leaves_a_delivery_another_worker_has_claimed_alone(local_all
     webhook = _webhook("http://127.0.0.1:9/hook")
     endpoint_slot_take(webhook_id=webhook.pk, hold_seconds=60)
     delivery = _due_delivery(webhook)
-    lease_end = timezone.now() + services.WEBHOOK_ATTEMPT_LEASE
+    lease_end = timezone.now() + outbox.WEBHOOK_ATTEMPT_LEASE
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=lease_end)  # claimed meanwhile
-    services._delivery_defer(delivery_id=delivery.pk, deferrals=0)
+    outbox._delivery_defer(delivery_id=delivery.pk, deferrals=0)
     delivery.refresh_from_db()
     assert delivery.next_attempt_at == lease_end
     assert _webhooks_queue() == []
@@ -149,7 +149,7 @@ def test_the_cap_is_per_endpoint(local_allowed, settings):
         slow, other = _webhook(receiver.url("/slow")), _webhook(receiver.url("/other"))
         assert endpoint_slot_take(webhook_id=slow.pk, hold_seconds=60) is not None
         delivery = _due_delivery(other)
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "succeeded"
     assert [request.path for request in receiver.received] == ["/other"]
@@ -176,8 +176,8 @@ def test_a_released_slot_of_a_hold_that_ran_out_does_not_free_its_successor(sett
 
 
 def test_the_wait_of_a_deferred_delivery_doubles_up_to_the_maximum():
-    waits = [services.webhook_defer_delay(deferrals=n) for n in range(8)]
-    first, most = services.WEBHOOK_DEFER_FIRST_SECONDS, services.WEBHOOK_DEFER_MAX_SECONDS
+    waits = [outbox.webhook_defer_delay(deferrals=n) for n in range(8)]
+    first, most = outbox.WEBHOOK_DEFER_FIRST_SECONDS, outbox.WEBHOOK_DEFER_MAX_SECONDS
     assert first * 0.9 <= waits[0] <= first * 1.1
     assert first * 2 * 0.9 <= waits[1] <= first * 2 * 1.1
     assert all(most * 0.9 <= wait <= most * 1.1 for wait in waits[5:])
@@ -190,9 +190,9 @@ def test_a_deferred_delivery_is_sent_by_the_sweeper_if_its_message_is_lost(local
     webhook = _webhook("http://127.0.0.1:9/hook")
     held = endpoint_slot_take(webhook_id=webhook.pk, hold_seconds=60)
     delivery = _due_delivery(webhook)
-    services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     celery_app.control.purge()  # the deferred message is lost
     held.release()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=1))
-    assert services.webhook_deliveries_sweep() == 1
+    assert outbox.webhook_deliveries_sweep() == 1
     celery_app.control.purge()

@@ -13,9 +13,10 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from audit.models import SystemEvent
 from celaest.celery import app as celery_app
 from identity.models import User
-from settings_app import services, webhook_targets
-from settings_app.events import emit_event
+from settings_app import webhook_targets
 from settings_app.models import Webhook, WebhookDelivery
+from settings_app.services import outbox, webhooks
+from settings_app.services.outbox import emit_event
 from settings_app.webhook_targets import WebhookTargetRefused, webhook_target_check
 from tests import factories as f
 
@@ -47,7 +48,7 @@ def owner():
 
 
 def _hook(owner, url, events=("order.paid",)) -> tuple[Webhook, str]:
-    created = services.webhook_create(
+    created = webhooks.webhook_create(
         organization=owner.organization, user=owner, name="Receiver", url=url, events=list(events)
     )
     return created.webhook, created.secret
@@ -84,7 +85,7 @@ def test_an_event_is_delivered_on_commit_signed_per_standard_webhooks(
     verified = StandardWebhook(secret).verify(request.body, request.headers)
     assert verified["type"] == "order.paid" and verified["data"] == {"order": "A-1"}
     with pytest.raises(Exception):  # noqa: B017 - any verification error: the wrong key must fail
-        StandardWebhook(services._new_webhook_secret()).verify(request.body, request.headers)
+        StandardWebhook(webhooks._new_webhook_secret()).verify(request.body, request.headers)
 
     [delivery] = _attempts(webhook)
     assert delivery.status == "succeeded" and delivery.response_status == 200 and delivery.response_body == "ok"
@@ -96,9 +97,9 @@ def test_an_event_is_delivered_on_commit_signed_per_standard_webhooks(
 def test_during_a_rotation_both_secrets_sign(owner, local_allowed, eager_celery, django_capture_on_commit_callbacks):
     with Receiver() as receiver:
         webhook, old_secret = _hook(owner, receiver.url())
-        rotated = services.webhook_secret_rotate(webhook=webhook, grace_hours=24)
+        rotated = webhooks.webhook_secret_rotate(webhook=webhook, grace_hours=24)
         _emit_committed(django_capture_on_commit_callbacks, owner.organization)
-        services.webhook_secret_rotate(webhook=webhook, grace_hours=0)  # grace ended at once
+        webhooks.webhook_secret_rotate(webhook=webhook, grace_hours=0)  # grace ended at once
         newest = Webhook.objects.get(pk=webhook.pk)
         _emit_committed(django_capture_on_commit_callbacks, owner.organization)
 
@@ -132,12 +133,12 @@ def test_an_event_of_a_rolled_back_transaction_is_never_sent(
 def test_the_retry_schedule_with_jitter():
     expected = [5, 300, 1800, 7200, 18000, 36000, 36000]
     for attempt, base in enumerate(expected, start=1):
-        delays = [services.webhook_retry_delay(attempt_number=attempt) for _ in range(50)]
+        delays = [outbox.webhook_retry_delay(attempt_number=attempt) for _ in range(50)]
         assert all(base * 0.9 <= delay <= base * 1.1 for delay in delays)
         assert len(set(delays)) > 1  # jittered
-    assert services.webhook_retry_delay(attempt_number=8) is None
-    assert services.webhook_retry_delay(attempt_number=1, retry_after_seconds=120) == 120
-    assert services.webhook_retry_delay(attempt_number=1, retry_after_seconds=10**9) == 24 * 3600
+    assert outbox.webhook_retry_delay(attempt_number=8) is None
+    assert outbox.webhook_retry_delay(attempt_number=1, retry_after_seconds=120) == 120
+    assert outbox.webhook_retry_delay(attempt_number=1, retry_after_seconds=10**9) == 24 * 3600
 
 
 def test_a_failed_attempt_is_a_row_and_the_next_one_is_scheduled(
@@ -155,12 +156,12 @@ def test_a_failed_attempt_is_a_row_and_the_next_one_is_scheduled(
         assert timedelta(seconds=4) <= second.next_attempt_at - started <= timedelta(seconds=7)
 
         _make_due(second)
-        services.webhook_delivery_attempt(delivery_id=second.pk)
+        outbox.webhook_delivery_attempt(delivery_id=second.pk)
         third = _attempts(webhook)[2]
         assert third.next_attempt_at - timezone.now() >= timedelta(seconds=590)  # Retry-After beats 5 min
 
         _make_due(third)
-        services.webhook_delivery_attempt(delivery_id=third.pk)
+        outbox.webhook_delivery_attempt(delivery_id=third.pk)
     statuses = [(d.attempt_number, d.status) for d in _attempts(webhook)]
     assert statuses == [(1, "failed"), (2, "failed"), (3, "succeeded")]
     assert len({d.event_id for d in _attempts(webhook)}) == 1
@@ -173,7 +174,7 @@ def test_the_eighth_failed_attempt_is_the_last(owner, local_allowed):
     with Receiver(Answer(503)) as receiver:
         webhook, _ = _hook(owner, receiver.url())
         last = f.WebhookDeliveryFactory(webhook=webhook, attempt_number=8, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=last.pk)
+        outbox.webhook_delivery_attempt(delivery_id=last.pk)
     assert [d.status for d in _attempts(webhook)] == ["failed"]
 
 
@@ -181,7 +182,7 @@ def test_410_gone_disables_the_endpoint(owner, local_allowed):
     with Receiver(Answer(410)) as receiver:
         webhook, _ = _hook(owner, receiver.url())
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     webhook.refresh_from_db()
     assert webhook.status == "disabled" and "410" in webhook.disabled_reason
     assert [d.status for d in _attempts(webhook)] == ["failed"]  # no retry
@@ -193,7 +194,7 @@ def test_five_days_of_failures_disable_the_endpoint_with_a_system_event(owner, l
         webhook, _ = _hook(owner, receiver.url())
         Webhook.objects.filter(pk=webhook.pk).update(failing_since=timezone.now() - timedelta(days=5, minutes=1))
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     webhook.refresh_from_db()
     assert webhook.status == "disabled"
     event = SystemEvent.objects.get(event_type="webhook.disabled")
@@ -205,7 +206,7 @@ def test_four_days_of_failures_keep_retrying(owner, local_allowed):
         webhook, _ = _hook(owner, receiver.url())
         Webhook.objects.filter(pk=webhook.pk).update(failing_since=timezone.now() - timedelta(days=4))
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     webhook.refresh_from_db()
     assert webhook.status == "active" and len(_attempts(webhook)) == 2
 
@@ -214,8 +215,8 @@ def test_a_paused_endpoint_gets_nothing(owner, local_allowed):
     with Receiver() as receiver:
         webhook, _ = _hook(owner, receiver.url())
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_update(webhook=webhook, status="paused")
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        webhooks.webhook_update(webhook=webhook, status="paused")
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert receiver.received == [] and delivery.status == "failed" and "paused" in delivery.error
 
@@ -227,8 +228,8 @@ def test_a_delivery_is_attempted_once_even_if_enqueued_twice(owner, local_allowe
     with Receiver() as receiver:
         webhook, _ = _hook(owner, receiver.url())
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
-        assert services.webhook_delivery_attempt(delivery_id=delivery.pk) is None
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
+        assert outbox.webhook_delivery_attempt(delivery_id=delivery.pk) is None
     assert len(receiver.received) == 1
 
 
@@ -242,10 +243,10 @@ def test_the_sweeper_sends_due_and_stuck_deliveries(
         # a worker claimed this one and died: its lease has run out
         stuck = f.WebhookDeliveryFactory(webhook=webhook, event_id="msg_stuck", next_attempt_at=past)
         in_flight = f.WebhookDeliveryFactory(
-            webhook=webhook, event_id="msg_busy", next_attempt_at=timezone.now() + services.WEBHOOK_ATTEMPT_LEASE
+            webhook=webhook, event_id="msg_busy", next_attempt_at=timezone.now() + outbox.WEBHOOK_ATTEMPT_LEASE
         )
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.webhook_deliveries_sweep() == 2
+            assert outbox.webhook_deliveries_sweep() == 2
     assert {r.headers["webhook-id"] for r in receiver.received} == {"msg_lost", "msg_stuck"}
     for delivery, status in ((lost, "succeeded"), (stuck, "succeeded"), (in_flight, "pending")):
         delivery.refresh_from_db()
@@ -391,7 +392,7 @@ def test_the_guard_runs_again_at_delivery(owner, settings):
         webhook, _ = _hook(owner, receiver.url())
         settings.WEBHOOK_ALLOWED_HOSTS = []
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert receiver.received == []
     assert delivery.status == "failed" and delivery.error.startswith("Refused") and delivery.response_status is None
@@ -403,7 +404,7 @@ def test_a_redirect_to_an_internal_address_is_not_followed(owner, local_allowed)
         with Receiver(redirect) as receiver:
             webhook, _ = _hook(owner, receiver.url())
             delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-            services.webhook_delivery_attempt(delivery_id=delivery.pk)
+            outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert len(receiver.received) == 1 and internal.received == []
     assert delivery.status == "failed" and delivery.response_status == 307 and "not followed" in delivery.error
@@ -496,7 +497,7 @@ def test_the_guard_runs_again_at_delivery_on_a_dns_answer_that_changed(owner, se
     webhook, _ = _hook(owner, "http://hooks.rebind.example/hook")
     answers["now"] = address
     delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-    services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "failed" and delivery.error.startswith("Refused") and delivery.response_status is None
 
@@ -541,6 +542,6 @@ def test_an_allowlisted_local_receiver_still_gets_deliveries(owner, local_allowe
     with Receiver() as receiver:
         webhook, _ = _hook(owner, receiver.url())
         delivery = f.WebhookDeliveryFactory(webhook=webhook, next_attempt_at=timezone.now())
-        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+        outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and len(receiver.received) == 1

@@ -17,9 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 from identity.models import User
-from settings_app import services
-from settings_app.events import emit_event
 from settings_app.models import WebhookDelivery
+from settings_app.services import outbox, webhooks
+from settings_app.services.outbox import emit_event
 from tests import factories as f
 
 from .receiver import Answer, Receiver
@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path, settings):
     settings.WEBHOOK_REQUIRE_HTTPS = False
     owner = f.UserFactory(role=User.Role.OWNER)
     with Receiver(Answer(200, b"slow", delay=90), Answer(200, b"ok")) as receiver:
-        services.webhook_create(
+        webhooks.webhook_create(
             organization=owner.organization, user=owner, name="R", url=receiver.url(), events=["order.paid"]
         )
         first_worker = _start_worker(tmp_path)
@@ -84,7 +84,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path, settings):
 
         second_worker = _start_worker(tmp_path)
         try:
-            assert services.webhook_deliveries_sweep() == 1
+            assert outbox.webhook_deliveries_sweep() == 1
             assert _wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", 60), (
                 "the sweeper's re-enqueue was not delivered"
             )

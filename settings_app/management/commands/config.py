@@ -11,7 +11,7 @@ from audit.services import audit_model_write, model_snapshot
 from celaest.errors import DomainError
 from settings_app.api.serializers import SENSITIVE_MASK
 from settings_app.models import SystemConfig
-from settings_app.services import system_config_set, system_configs_reencrypt
+from settings_app.services.config import system_config_set, system_configs_reencrypt
 
 
 def _shown(config: SystemConfig) -> str:

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from celaest.errors import DomainError
 from identity.models import User
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 
 
 class Command(BaseCommand):

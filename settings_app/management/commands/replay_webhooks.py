@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from celaest.errors import DomainError
 from settings_app.models import Webhook, WebhookDelivery
-from settings_app.services import webhook_delivery_replay, webhook_recover_failed
+from settings_app.services.outbox import webhook_delivery_replay, webhook_recover_failed
 
 
 class Command(BaseCommand):
