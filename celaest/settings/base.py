@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "ipcontrol",
     "operations",
     "analytics",
+    "backoffice",  # the staff back office: the admin dashboard
 ]
 
 MIDDLEWARE = [
@@ -415,7 +416,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "settings_app.authentication.ApiKeyAuthentication",
-        "identity.authentication.SupabaseJWTAuthentication",
+        "settings_app.authentication.SupabaseJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

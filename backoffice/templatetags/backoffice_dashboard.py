@@ -2,13 +2,13 @@
 
 from django import template
 
-from analytics.dashboard import dashboard_data
+from backoffice.dashboard import dashboard_data
 from celaest.jobs import periodic_job_status
 
 register = template.Library()
 
 
-@register.inclusion_tag("admin/celaest/dashboard.html", takes_context=True)
+@register.inclusion_tag("admin/backoffice/dashboard.html", takes_context=True)
 def staff_dashboard(context):
     request = context.get("request")
     if request is None or not request.user.is_staff:
