@@ -6,8 +6,10 @@ mark paid (bank transfers), refund, cancel, resend the invoice.
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, DecimalField, Q, Sum
 from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -17,6 +19,7 @@ from celaest.errors import DomainError
 from celaest.net import client_ip
 
 from . import selectors
+from .documents import invoice_html, invoice_pdf
 from .models import Coupon, DocumentSequence, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
 from .services.invoices import invoice_resend
 from .services.payments import order_cancel, order_mark_paid, order_refund
@@ -255,8 +258,6 @@ class OrderAdmin(CelaestModelAdmin):
 
     def revenue_view(self, request):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
@@ -337,10 +338,6 @@ class InvoiceAdmin(CelaestModelAdmin):
         return [document, *super().get_urls()]
 
     def document_view(self, request, invoice_id):
-        from django.http import Http404, HttpResponse
-
-        from .documents import invoice_html, invoice_pdf
-
         invoice = Invoice.objects.select_related("order").filter(pk=invoice_id).first()
         if invoice is None or not self.has_view_permission(request, invoice):
             raise Http404

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from identity.models import User
 from marketplace import services
 from marketplace.models import AssetDownload, CustomerAsset, Product, ProductRelease
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 FILE_URL = "https://downloads.example.com/desk-1.10.0.zip"

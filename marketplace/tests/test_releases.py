@@ -8,7 +8,7 @@ from identity.models import User
 from marketplace.models import Product, ProductRelease
 from marketplace.selectors import product_release_latest
 from marketplace.versions import version_parse, version_sort_key
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 # Ascending precedence, from the semver.org specification's own example and then some.
