@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "operations",
     "analytics",
     "backoffice",  # the staff back office: the admin dashboard
+    "demo",  # the demo loader (seed_demo): last, since it calls every app
 ]
 
 MIDDLEWARE = [

@@ -6,19 +6,21 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from analytics.demo_data import (
+from demo.loaders.base import (
     ADMIN_PASSWORD_ENV,
+    CREDENTIALS_FILENAME,
+    OWNER_PASSWORD_ENV,
+    DemoSeedError,
+    default_credentials_path,
+)
+from demo.loaders.bench import (
     BENCH_LICENSES_PER_ORG,
     BENCH_ORGS_PER_SCALE,
     BENCH_TASKS_PER_ORG,
     BENCH_TELEMETRY_PER_ORG,
     BENCH_VALIDATIONS_PER_LICENSE,
-    CREDENTIALS_FILENAME,
-    OWNER_PASSWORD_ENV,
-    DemoSeedError,
-    default_credentials_path,
-    demo_seed,
 )
+from demo.seed import demo_seed
 
 
 class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):

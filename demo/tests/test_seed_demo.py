@@ -17,10 +17,10 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 
 from aimesh.models import AIApiKey, AIModel, Prompt
-from analytics.demo_data import ADMIN_EMAIL, OWNER_EMAIL
-from analytics.management.commands.seed_demo import Command
 from billing.models import Invoice, Order
 from celaest.crypto import decrypt, hash_secret
+from demo.loaders.base import ADMIN_EMAIL, OWNER_EMAIL
+from demo.management.commands.seed_demo import Command
 from identity.models import Organization, User
 from ipcontrol.models import LicenseValidation
 from licensing.models import License, LicenseUsageLog

@@ -1,0 +1,120 @@
+"""Demo data for every CELAEST table: a realistic, idempotent seed for demos, the admin and benchmarks.
+
+``demo_seed`` builds the base demo: the staff superuser ``admin@celaest.local``, the customer
+organization ``demo`` (owner ``owner@demo.celaest.local``) and a second tenant ``acme`` with their
+own users and data, so tenant isolation can be shown. Every one of the 36 tables gets rows.
+``scale`` > 0 adds benchmark volumes on top (per unit: 10 organizations, 1,000 licenses, 10,000
+processed tasks, 10,000 license validations, 5,000 telemetry events, ...).
+
+Running it again adds nothing. Rows with a natural key (slug, email, code, ...) are looked up by
+it; the others get a deterministic UUID (uuid5 of what they are), and volumes are inserted chunk by
+chunk, skipping the ids already present. Derived rows (daily ROI, license usage per month, product
+rating and download counters) are recomputed from the tasks, reviews and downloads with upserts.
+
+Secrets are generated, never hard-coded: license keys, provider keys (stored encrypted), user API
+keys and session tokens (stored as hashes), webhook secrets (encrypted, plus a hash). The two logins
+the seed prints keep a stable password across runs: ``DEMO_ADMIN_PASSWORD`` / ``DEMO_OWNER_PASSWORD``
+when set, else one generated on the first run and kept in ``VAR_DIR/demo-credentials.json``.
+"""
+
+from pathlib import Path
+
+from django.utils import timezone
+
+from aimesh.models import AIApiKey, AIModel, Prompt
+from analytics.models import RoiMetric, TelemetryEvent
+from audit.models import AuditLog, SystemEvent
+from billing.models import (
+    Coupon,
+    DocumentSequence,
+    Invoice,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    TaxRate,
+)
+from billing.services import document_sequences_sync
+from demo.loaders.aimesh import seed_ai_catalogue
+from demo.loaders.analytics import seed_telemetry
+from demo.loaders.audit import seed_audit
+from demo.loaders.base import (
+    DemoCredentials,
+    DemoRun,
+    DemoSeedError,
+    OutputStream,
+    _section,
+    default_credentials_path,
+    demo_credentials_resolve,
+)
+from demo.loaders.bench import seed_bench
+from demo.loaders.billing import seed_billing
+from demo.loaders.derived import refresh_derived
+from demo.loaders.identity import seed_identity
+from demo.loaders.ipcontrol import seed_ipcontrol
+from demo.loaders.licensing import seed_licenses, seed_plans
+from demo.loaders.marketplace import seed_catalogue, seed_ownership
+from demo.loaders.operations import seed_operations
+from demo.loaders.settings import retire_outside_urls, seed_settings
+from identity.models import Organization, User
+from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from licensing.models import License, LicenseUsageLog, SubscriptionPlan
+from marketplace.models import (
+    AssetDownload,
+    CustomerAsset,
+    Product,
+    ProductCategory,
+    ProductRelease,
+    ProductReview,
+)
+from operations.models import ProcessedTask, TaskBatch
+from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+
+
+def demo_seed(
+    *, scale: int = 0, credentials_path: Path | None = None, stdout: OutputStream | None = None
+) -> DemoCredentials:
+    """Seed the base demo (and ``scale`` units of benchmark volume); return the two working logins.
+
+    Idempotent: a second run with the same ``scale`` adds no row. Each module is seeded in its own
+    transaction, so a failure leaves whole modules, and a rerun completes the rest.
+    """
+    if scale < 0:
+        raise DemoSeedError("scale must be 0 (base demo only) or a positive number of benchmark units")
+    credentials = demo_credentials_resolve(path=credentials_path or default_credentials_path(), stdout=stdout)
+    demo = DemoRun(now=timezone.now())
+
+    with _section("identity", [Organization, User], stdout):
+        seed_identity(demo, credentials=credentials)
+    with _section("licensing", [SubscriptionPlan, License], stdout):
+        seed_plans(demo)
+        seed_licenses(demo)
+    with _section("aimesh", [AIModel, AIApiKey, Prompt], stdout):
+        seed_ai_catalogue(demo)
+    with _section("marketplace catalogue", [ProductCategory, Product, ProductRelease], stdout):
+        seed_catalogue(demo)
+    with _section("billing", [PaymentGateway, PaymentMethod, Coupon, TaxRate, Order, OrderItem, Invoice], stdout):
+        seed_billing(demo)
+    with _section("marketplace ownership", [CustomerAsset, AssetDownload, ProductReview], stdout):
+        seed_ownership(demo)
+    with _section("ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
+        seed_ipcontrol(demo)
+    with _section("operations", [TaskBatch, ProcessedTask], stdout):
+        seed_operations(demo)
+    with _section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
+        seed_settings(demo)
+        retire_outside_urls()
+    with _section("audit", [AuditLog, SystemEvent], stdout):
+        seed_audit(demo)
+    with _section("analytics telemetry", [TelemetryEvent], stdout):
+        seed_telemetry(demo)
+
+    organization_ids = demo.organization_ids
+    if scale:
+        organization_ids += seed_bench(demo, scale=scale, stdout=stdout)
+
+    with _section("billing numbering", [DocumentSequence], stdout):
+        document_sequences_sync()  # numbers above were allocated here, outside the sequences
+    with _section("derived (roi, usage)", [RoiMetric, LicenseUsageLog], stdout):
+        refresh_derived(demo, organization_ids=organization_ids)
+    return credentials
