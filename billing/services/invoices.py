@@ -53,6 +53,8 @@ def invoice_issue(*, order: Order, now) -> Invoice:
 
 
 def invoices_close(*, order: Order, status: str, now) -> list[Invoice]:
+    """Credit or void (``status``) the order's issued or paid invoices when the order is taken
+    back (a refund, a paid order cancelled); the caller holds the order's lock."""
     invoices = list(
         Invoice.objects.select_for_update().filter(order=order, status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID])
     )
