@@ -15,6 +15,11 @@ Secrets are generated, never hard-coded: license keys, provider keys (stored enc
 keys and session tokens (stored as hashes), webhook secrets (encrypted, plus a hash). The two logins
 the seed prints keep a stable password across runs: ``DEMO_ADMIN_PASSWORD`` / ``DEMO_OWNER_PASSWORD``
 when set, else one generated on the first run and kept in ``VAR_DIR/demo-credentials.json``.
+
+Each domain's rows come from its loader in ``demo/loaders/``; the rules come from the apps
+themselves, never re-typed here: license keys (``licensing.services``), order amounts and gateway
+fees (``billing.pricing``), task cost (``operations.services.usage_cost``), webhook secrets
+(``settings_app.services``), ROI (``analytics.services``) and license usage (``licensing.rollup``).
 """
 
 from pathlib import Path

@@ -166,26 +166,6 @@ def demo_uuid(*parts: object) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, ":".join(str(part) for part in parts))
 
 
-_LICENSE_KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
-_LICENSE_KEY_GROUPS = 6
-_LICENSE_KEY_GROUP_LENGTH = 5
-
-
-def license_key_generate() -> str:
-    """A key like ``CEL-7K3QX-9MZ2D-...``: 6 groups of 5 Crockford base32 characters, 150 random bits.
-
-    Stand-in until the licensing service provides the real generator.
-    """
-    length = _LICENSE_KEY_GROUPS * _LICENSE_KEY_GROUP_LENGTH
-    bits = secrets.randbits(5 * length)
-    chars = []
-    for _ in range(length):
-        chars.append(_LICENSE_KEY_ALPHABET[bits & 31])
-        bits >>= 5
-    groups = ["".join(chars[i : i + _LICENSE_KEY_GROUP_LENGTH]) for i in range(0, length, _LICENSE_KEY_GROUP_LENGTH)]
-    return "CEL-" + "-".join(groups)
-
-
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:32]
 

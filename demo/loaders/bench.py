@@ -32,7 +32,6 @@ from demo.loaders.base import (
     _section,
     _spread,
     demo_uuid,
-    license_key_generate,
 )
 from demo.loaders.billing import _TAX_BY_COUNTRY, _build_order
 from demo.loaders.identity import _ROLE_SCOPES
@@ -42,6 +41,7 @@ from demo.loaders.settings import _DEVICES, _session_token, _user_api_key_fields
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
 from licensing.models import License
+from licensing.services import license_key_generate
 from marketplace.models import (
     AssetDownload,
     CustomerAsset,

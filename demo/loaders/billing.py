@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from billing.models import (
     PaymentMethod,
     TaxRate,
 )
-from celaest.money import quantize_money
+from billing.pricing import gateway_fee_compute, order_amounts_compute
 from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, demo_uuid
 from demo.loaders.marketplace import _PUBLISHED_PRODUCTS
 from identity.models import Organization
@@ -42,36 +41,6 @@ _TAX_BY_COUNTRY = {
 }
 
 
-@dataclass(frozen=True)
-class _Amounts:
-    subtotal: Decimal
-    discount: Decimal
-    tax: Decimal
-    total: Decimal
-
-
-def _order_amounts(
-    *, lines: Sequence[tuple[Decimal, int]], coupon: Coupon | None, tax_percent: Decimal, currency: str
-) -> _Amounts:
-    """Subtotal, coupon discount, tax on the discounted amount and total, each rounded once, half up."""
-    subtotal = quantize_money(sum((price * qty for price, qty in lines), Decimal("0")), currency)
-    discount = Decimal("0")
-    if coupon is not None:
-        if coupon.discount_type == Coupon.DiscountType.PERCENTAGE:
-            discount = subtotal * coupon.discount_value / 100
-        else:
-            discount = min(coupon.discount_value, subtotal)
-    discount = quantize_money(discount, currency)
-    tax = quantize_money((subtotal - discount) * tax_percent / 100, currency)
-    return _Amounts(subtotal=subtotal, discount=discount, tax=tax, total=subtotal - discount + tax)
-
-
-def _gateway_fee(gateway: PaymentGateway, total: Decimal, currency: str) -> Decimal:
-    if total <= 0:
-        return Decimal("0")
-    return quantize_money(total * gateway.fee_percentage / 100 + gateway.fee_fixed, currency)
-
-
 def _build_order(
     demo: DemoRun,
     *,
@@ -88,11 +57,12 @@ def _build_order(
 ) -> tuple[Order, list[OrderItem], Invoice | None]:
     """An order with its items, and its invoice when it was paid (or paid and refunded); unsaved."""
     currency = "USD"
-    amounts = _order_amounts(
-        lines=[(product.price, qty) for product, qty in lines],
-        coupon=coupon,
-        tax_percent=tax_rate.rate,
+    amounts = order_amounts_compute(
+        line_totals=[product.price * qty for product, qty in lines],
         currency=currency,
+        discount_type=coupon.discount_type if coupon else None,
+        discount_value=coupon.discount_value if coupon else Decimal("0"),
+        tax_percent=tax_rate.rate,
     )
     paid = status in (Order.Status.PAID, Order.Status.REFUNDED)
     paid_at = created_at + timedelta(minutes=7) if paid else None
@@ -111,7 +81,9 @@ def _build_order(
         tax_rate=tax_rate,
         tax_rate_percent=tax_rate.rate,
         coupon=coupon,
-        gateway_fee=_gateway_fee(gateway, amounts.total, currency) if paid else Decimal("0"),
+        gateway_fee=gateway_fee_compute(gateway=gateway, total=amounts.total, currency=currency)
+        if paid
+        else Decimal("0"),
         gateway_reference=f"{'pi' if gateway.provider == 'stripe' else 'bt'}_{pk.hex[:24]}" if paid else "",
         paid_at=paid_at,
         cancelled_at=created_at + timedelta(hours=2) if status == Order.Status.CANCELLED else None,

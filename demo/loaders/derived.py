@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import models
-from django.db.models import Avg, Count, OuterRef, Subquery, Sum
+from django.db.models import Avg, Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from billing.models import (
 )
 from demo.loaders.base import _HISTORY_DAYS, _INSERT_BATCH, DemoRun
 from licensing.models import License, LicenseUsageLog
+from licensing.rollup import usage_log_rollup
 from marketplace.models import (
     AssetDownload,
     Product,
@@ -52,27 +53,22 @@ def _refresh_roi_days(*, organization_ids: Sequence[uuid.UUID], since: datetime)
 
 
 def _refresh_usage_logs(*, organization_ids: Sequence[uuid.UUID], since: datetime) -> None:
-    """Upsert each license's usage per calendar month from its processed tasks."""
-    months = (
+    """Each license's usage per calendar month: the request counts as metering keeps them (one per
+    task that reached a provider), then tokens and cost recomputed from the tasks by the nightly
+    roll-up (``licensing.rollup``), which leaves the request counts alone."""
+    first_month = since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    requests = (
         ProcessedTask.objects.filter(
-            organization_id__in=organization_ids,
-            license__isnull=False,
-            created_at__gte=since.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+            organization_id__in=organization_ids, license__isnull=False, created_at__gte=first_month
         )
         .exclude(status__in=[ProcessedTask.Status.PENDING, ProcessedTask.Status.CANCELLED])
         .annotate(month=TruncMonth("created_at", output_field=models.DateField()))
         .order_by()
         .values("license_id", "organization_id", "month")
-        .annotate(
-            requests=Count("id"),
-            tokens_input=Sum("tokens_input"),
-            tokens_output=Sum("tokens_output"),
-            tokens_cached=Sum("tokens_cached"),
-            cost=Sum("cost_usd"),
-        )
+        .annotate(requests=Count("id"))
     )
     rows = []
-    for month in months:
+    for month in requests:
         start, end = _month_bounds(month["month"])
         rows.append(
             LicenseUsageLog(
@@ -81,10 +77,6 @@ def _refresh_usage_logs(*, organization_ids: Sequence[uuid.UUID], since: datetim
                 period_start=start,
                 period_end=end,
                 ai_requests_count=month["requests"],
-                tokens_input=month["tokens_input"] or 0,
-                tokens_output=month["tokens_output"] or 0,
-                tokens_cached=month["tokens_cached"] or 0,
-                calculated_cost=month["cost"] or Decimal("0"),
             )
         )
     LicenseUsageLog.objects.bulk_create(
@@ -92,15 +84,12 @@ def _refresh_usage_logs(*, organization_ids: Sequence[uuid.UUID], since: datetim
         batch_size=_INSERT_BATCH,
         update_conflicts=True,
         unique_fields=["license", "period_start", "period_end"],
-        update_fields=[
-            "ai_requests_count",
-            "tokens_input",
-            "tokens_output",
-            "tokens_cached",
-            "calculated_cost",
-            "updated_at",
-        ],
+        update_fields=["ai_requests_count", "updated_at"],
     )
+    month = first_month.date()
+    while month <= timezone.now().date():
+        usage_log_rollup(month=month)
+        month = _month_bounds(month)[1] + timedelta(days=1)
 
 
 def _refresh_license_counters(*, organization_ids: Sequence[uuid.UUID], now: datetime) -> None:

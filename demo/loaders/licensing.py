@@ -3,15 +3,9 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from demo.loaders.base import (
-    DEMO_ORG_SLUG,
-    SECOND_ORG_SLUG,
-    DemoRun,
-    _backdate_issued_at,
-    demo_uuid,
-    license_key_generate,
-)
+from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _backdate_issued_at, demo_uuid
 from licensing.models import License, SubscriptionPlan
+from licensing.services import license_key_generate
 
 _BASE_FEATURES = ["ai_tasks", "roi_dashboard", "license_validation", "email_support"]
 _PLANS = (

@@ -5,14 +5,12 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
+from aimesh.providers import Usage
 from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _insert_missing, _spread, demo_uuid
 from operations.models import ProcessedTask, TaskBatch
-
-_COST_QUANTUM = Decimal("0.00000001")
-
+from operations.services import usage_cost
 
 _TICKETS = (
     "The desktop app crashes when I export the monthly PDF report since the 1.1 update. Windows 11, 16 GB RAM.",
@@ -37,16 +35,6 @@ _TRANSLATIONS = (
     ("Batch completed: 48 of 50 documents processed successfully.", "Lote completado: 48 de 50 documentos procesados."),
     ("Download the latest release from your customer portal.", "Descargue la última versión desde su portal."),
 )
-
-
-def _task_cost(model: AIModel, *, tokens_input: int, tokens_output: int, tokens_cached: int) -> Decimal:
-    """The cost of one request from the model's prices per 1k tokens (cached input is cheaper)."""
-    cost = (
-        Decimal(tokens_input - tokens_cached) * model.cost_per_1k_input
-        + Decimal(tokens_cached) * model.cost_per_1k_cached_input
-        + Decimal(tokens_output) * model.cost_per_1k_output
-    ) / 1000
-    return cost.quantize(_COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def _task_io(rng: random.Random, prompt: Prompt) -> tuple[str, dict, str, dict | None]:
@@ -130,8 +118,11 @@ def _task_row(
         task.tokens_input = rng.randint(250, 3_500)
         task.tokens_cached = task.tokens_input // 2 if rng.random() < 0.25 else 0
         task.tokens_output = rng.randint(60, 900)
-        task.cost_usd = _task_cost(
-            model, tokens_input=task.tokens_input, tokens_output=task.tokens_output, tokens_cached=task.tokens_cached
+        task.cost_usd = usage_cost(
+            model=model,
+            usage=Usage(
+                tokens_input=task.tokens_input, tokens_output=task.tokens_output, tokens_cached=task.tokens_cached
+            ),
         )
         task.execution_time_ms = rng.randint(450, 9_500)
         task.attempts = 1 if rng.random() < 0.9 else 2

@@ -1,6 +1,5 @@
 """Demo sessions, API keys, webhooks and deliveries, system config and feature flags."""
 
-import base64
 import secrets
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from marketplace.models import (
     ProductRelease,
 )
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from settings_app.services.webhooks import _new_webhook_secret
 
 #: What earlier versions of this seed stored, and what replaces it (``retire_outside_urls``).
 _OLD_DOWNLOAD_PREFIX = "https://downloads.example.com/"
@@ -41,13 +41,8 @@ _DEVICES = (
 )
 
 
-def _webhook_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` and base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def _webhook_secret_fields() -> dict[str, str]:
-    secret = _webhook_secret()
+    secret = _new_webhook_secret()  # the webhook service's generator (private there, no public one yet)
     return {"secret_encrypted": encrypt(secret), "secret_hash": hash_secret(secret)}
 
 
