@@ -13,11 +13,16 @@ so recomputing any range is idempotent and no task is ever loaded into Python.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
+
+from settings_app.runtime import system_config_get
+
+from .models import RoiMetric, TelemetryEvent
 
 PERIOD_TYPES = ("day", "week", "month")
 _NUMBER = r"^[0-9]+(\.[0-9]+)?$"
@@ -184,8 +189,6 @@ def roi_aggregate(*, period_type: str, date_from: date, date_to: date) -> int:
     if connection.vendor == "postgresql":
         sql = _POSTGRES_SQL.format(period=_POSTGRES_PERIOD[period_type])
     else:
-        from django.utils import timezone
-
         sql = _SQLITE_SQL.format(period=_SQLITE_PERIOD[period_type])
         params["now"] = timezone.now()
         params["first_period"] = periods.first.isoformat()
@@ -201,8 +204,6 @@ def roi_aggregate(*, period_type: str, date_from: date, date_to: date) -> int:
 
 def default_hourly_rate() -> Decimal:
     """The hourly rate for organizations that set none (system config ``roi.default_hourly_rate``)."""
-    from settings_app.runtime import system_config_get
-
     rate = system_config_get("roi.default_hourly_rate", Decimal("0"), Decimal)
     return rate if rate.is_finite() and rate >= 0 else Decimal("0")
 
@@ -212,8 +213,6 @@ def roi_aggregate_all(*, date_from: date, date_to: date) -> dict[str, int]:
 
 
 def _utc_midnight(day: date):
-    from datetime import datetime, time
-
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
@@ -227,8 +226,6 @@ TELEMETRY_RETENTION_DEFAULT_DAYS = 90
 
 def telemetry_ingest(*, organization, user, events: list[dict]) -> int:
     """Insert a validated batch of events for the caller, all or nothing. Returns the count."""
-    from .models import TelemetryEvent
-
     rows = [TelemetryEvent(organization=organization, user=user, **event) for event in events]
     with transaction.atomic():
         TelemetryEvent.objects.bulk_create(rows, batch_size=TELEMETRY_BATCH_MAX)
@@ -236,18 +233,12 @@ def telemetry_ingest(*, organization, user, events: list[dict]) -> int:
 
 
 def telemetry_retention_days() -> int:
-    from settings_app.runtime import system_config_get
-
     days = system_config_get("telemetry.retention_days", TELEMETRY_RETENTION_DEFAULT_DAYS, int)
     return days if days > 0 else TELEMETRY_RETENTION_DEFAULT_DAYS
 
 
 def telemetry_purge(*, older_than_days: int | None = None, chunk_size: int = 10_000) -> int:
     """Delete events past retention, in chunks so no single statement locks the table long."""
-    from django.utils import timezone
-
-    from .models import TelemetryEvent
-
     cutoff = timezone.now() - timedelta(days=older_than_days or telemetry_retention_days())
     deleted = 0
     while True:
@@ -264,8 +255,6 @@ def telemetry_purge(*, older_than_days: int | None = None, chunk_size: int = 10_
 
 def roi_month_summary(*, organization, today: date) -> dict:
     """This month so far against last month, from the month rows."""
-    from .models import RoiMetric
-
     this_month = today.replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     rows = {
