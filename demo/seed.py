@@ -48,9 +48,9 @@ from demo.loaders.base import (
     DemoRun,
     DemoSeedError,
     OutputStream,
-    _section,
     default_credentials_path,
     demo_credentials_resolve,
+    section,
 )
 from demo.loaders.bench import seed_bench
 from demo.loaders.billing import seed_billing
@@ -89,37 +89,37 @@ def demo_seed(
     credentials = demo_credentials_resolve(path=credentials_path or default_credentials_path(), stdout=stdout)
     demo = DemoRun(now=timezone.now())
 
-    with _section("identity", [Organization, User], stdout):
+    with section("identity", [Organization, User], stdout):
         seed_identity(demo, credentials=credentials)
-    with _section("licensing", [SubscriptionPlan, License], stdout):
+    with section("licensing", [SubscriptionPlan, License], stdout):
         seed_plans(demo)
         seed_licenses(demo)
-    with _section("aimesh", [AIModel, AIApiKey, Prompt], stdout):
+    with section("aimesh", [AIModel, AIApiKey, Prompt], stdout):
         seed_ai_catalogue(demo)
-    with _section("marketplace catalogue", [ProductCategory, Product, ProductRelease], stdout):
+    with section("marketplace catalogue", [ProductCategory, Product, ProductRelease], stdout):
         seed_catalogue(demo)
-    with _section("billing", [PaymentGateway, PaymentMethod, Coupon, TaxRate, Order, OrderItem, Invoice], stdout):
+    with section("billing", [PaymentGateway, PaymentMethod, Coupon, TaxRate, Order, OrderItem, Invoice], stdout):
         seed_billing(demo)
-    with _section("marketplace ownership", [CustomerAsset, AssetDownload, ProductReview], stdout):
+    with section("marketplace ownership", [CustomerAsset, AssetDownload, ProductReview], stdout):
         seed_ownership(demo)
-    with _section("ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
+    with section("ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
         seed_ipcontrol(demo)
-    with _section("operations", [TaskBatch, ProcessedTask], stdout):
+    with section("operations", [TaskBatch, ProcessedTask], stdout):
         seed_operations(demo)
-    with _section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
+    with section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
         seed_settings(demo)
         retire_outside_urls()
-    with _section("audit", [AuditLog, SystemEvent], stdout):
+    with section("audit", [AuditLog, SystemEvent], stdout):
         seed_audit(demo)
-    with _section("analytics telemetry", [TelemetryEvent], stdout):
+    with section("analytics telemetry", [TelemetryEvent], stdout):
         seed_telemetry(demo)
 
     organization_ids = demo.organization_ids
     if scale:
         organization_ids += seed_bench(demo, scale=scale, stdout=stdout)
 
-    with _section("billing numbering", [DocumentSequence], stdout):
+    with section("billing numbering", [DocumentSequence], stdout):
         document_sequences_sync()  # numbers above were allocated here, outside the sequences
-    with _section("derived (roi, usage)", [RoiMetric, LicenseUsageLog], stdout):
+    with section("derived (roi, usage)", [RoiMetric, LicenseUsageLog], stdout):
         refresh_derived(demo, organization_ids=organization_ids)
     return credentials

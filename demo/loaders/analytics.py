@@ -5,7 +5,15 @@ import uuid
 from datetime import datetime, timedelta
 
 from analytics.models import TelemetryEvent
-from demo.loaders.base import _BENCH_ROLES, DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _insert_missing, _spread, demo_uuid
+from demo.loaders.base import (
+    BENCH_ROLES,
+    DEMO_ORG_SLUG,
+    SECOND_ORG_SLUG,
+    DemoRun,
+    demo_uuid,
+    insert_missing,
+    moment_in_history,
+)
 
 _TELEMETRY = (
     ("page_view", "dashboard.viewed", "/app/dashboard", TelemetryEvent.DeviceType.DESKTOP),
@@ -21,11 +29,11 @@ _TELEMETRY = (
 )
 
 
-def _telemetry_row(
+def telemetry_row(
     rng: random.Random, *, pk: uuid.UUID, organization_id: uuid.UUID, user_id: uuid.UUID | None, now: datetime
 ) -> TelemetryEvent:
     event_type, name, path, device = rng.choice(_TELEMETRY)
-    occurred = _spread(rng, now)
+    occurred = moment_in_history(rng, now)
     properties: dict[str, object] = {}
     if event_type == "page_view":
         properties = {"duration_ms": rng.randint(300, 45_000)}
@@ -52,10 +60,10 @@ def seed_telemetry(demo: DemoRun) -> None:
     rng = random.Random("telemetry")
     for org_slug, count in ((DEMO_ORG_SLUG, 80), (SECOND_ORG_SLUG, 30)):
         org = demo.orgs[org_slug]
-        users = [demo.person(org_slug, role) for role in _BENCH_ROLES]
+        users = [demo.person(org_slug, role) for role in BENCH_ROLES]
 
         def build(i: int, pk: uuid.UUID, org=org, users=users) -> TelemetryEvent:
             user = rng.choice(users) if i % 10 else None  # some events come from the desktop app, unauthenticated
-            return _telemetry_row(rng, pk=pk, organization_id=org.pk, user_id=user.pk if user else None, now=demo.now)
+            return telemetry_row(rng, pk=pk, organization_id=org.pk, user_id=user.pk if user else None, now=demo.now)
 
-        _insert_missing(TelemetryEvent, [demo_uuid("telemetry", org_slug, i) for i in range(count)], build)
+        insert_missing(TelemetryEvent, [demo_uuid("telemetry", org_slug, i) for i in range(count)], build)

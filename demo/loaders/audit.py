@@ -6,14 +6,14 @@ from django.db import models
 
 from audit.models import AuditLog, SystemEvent
 from demo.loaders.base import (
-    _USER_AGENTS,
     ADMIN_EMAIL,
     DEMO_ORG_SLUG,
     OWNER_EMAIL,
     SECOND_ORG_SLUG,
+    USER_AGENTS,
     DemoRun,
-    _person_email,
     demo_uuid,
+    person_email,
 )
 from licensing.models import License
 from operations.models import TaskBatch
@@ -30,9 +30,9 @@ def _audit_resource(resource: models.Model | tuple[str, str]) -> tuple[str, str]
 
 
 def seed_audit(demo: DemoRun) -> None:
-    viewer = _person_email(DEMO_ORG_SLUG, "viewer")
-    demo_admin = _person_email(DEMO_ORG_SLUG, "admin")
-    acme_owner = _person_email(SECOND_ORG_SLUG, "owner")
+    viewer = person_email(DEMO_ORG_SLUG, "viewer")
+    demo_admin = person_email(DEMO_ORG_SLUG, "admin")
+    acme_owner = person_email(SECOND_ORG_SLUG, "owner")
     primary = demo.licenses[(DEMO_ORG_SLUG, "primary")]
     suspended = demo.licenses[(DEMO_ORG_SLUG, "suspended")]
     order = demo.orders["demo-1"]
@@ -78,7 +78,7 @@ def seed_audit(demo: DemoRun) -> None:
                 "resource_repr": resource_repr,
                 "changes": changes,
                 "ip_address": ip,
-                "user_agent": _USER_AGENTS[0],
+                "user_agent": USER_AGENTS[0],
                 "source": source,
                 "created_at": demo.now - timedelta(days=days_ago, minutes=len(key)),
             },

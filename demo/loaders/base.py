@@ -62,13 +62,13 @@ BENCH_WEBHOOK_NAME = "Events to ERP"
 
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "demo.celaest.local")
-_INSERT_BATCH = 1_000  # rows per INSERT statement
+INSERT_BATCH = 1_000  # rows per INSERT statement
 _EXISTS_CHUNK = 2_000  # ids per "which of these exist already" query
 _COPY_THRESHOLD = 500  # rows from which PostgreSQL inserts go through COPY
-_HISTORY_DAYS = 30
+HISTORY_DAYS = 30
 
 
-_UNUSABLE_PASSWORD = make_password(None)  # demo personas other than the two printed logins cannot log in
+UNUSABLE_PASSWORD = make_password(None)  # demo personas other than the two printed logins cannot log in
 
 
 class OutputStream(Protocol):
@@ -166,11 +166,11 @@ def demo_uuid(*parts: object) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, ":".join(str(part) for part in parts))
 
 
-def _fingerprint(*parts: object) -> str:
+def fingerprint(*parts: object) -> str:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
-def _spread(rng: random.Random, now: datetime, *, days: int = _HISTORY_DAYS) -> datetime:
+def moment_in_history(rng: random.Random, now: datetime, *, days: int = HISTORY_DAYS) -> datetime:
     """A moment in the last ``days`` days."""
     return now - timedelta(seconds=rng.randint(60, days * 86_400))
 
@@ -183,7 +183,7 @@ def _needs_db_prep(field: models.Field) -> bool:
     )
 
 
-def _missing_chunks(model: type[models.Model], ids: Sequence[uuid.UUID]) -> Iterator[list[int]]:
+def missing_chunks(model: type[models.Model], ids: Sequence[uuid.UUID]) -> Iterator[list[int]]:
     """Positions in ``ids`` whose rows do not exist yet, one list per chunk of ids."""
     manager = model._base_manager
     for start in range(0, len(ids), _EXISTS_CHUNK):
@@ -194,12 +194,12 @@ def _missing_chunks(model: type[models.Model], ids: Sequence[uuid.UUID]) -> Iter
             yield missing
 
 
-def _insert_missing(
+def insert_missing(
     model: type[models.Model], ids: Sequence[uuid.UUID], build: Callable[[int, uuid.UUID], models.Model]
 ) -> list[uuid.UUID]:
     """Insert ``build(i, ids[i])`` for every id not in the table yet; return the ids inserted."""
     inserted: list[uuid.UUID] = []
-    for positions in _missing_chunks(model, ids):
+    for positions in missing_chunks(model, ids):
         rows = [build(i, ids[i]) for i in positions]
         _bulk_insert_ignoring_conflicts(model, rows)
         inserted.extend(row.pk for row in rows)
@@ -215,7 +215,7 @@ def _bulk_insert_ignoring_conflicts(model: type[models.Model], rows: Sequence[mo
     """
     connection = connections[model._base_manager.db]
     if connection.vendor != "postgresql" or len(rows) < _COPY_THRESHOLD:
-        model._base_manager.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+        model._base_manager.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=True)
         return
     fields = [f for f in model._meta.concrete_fields if not f.generated]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -242,7 +242,7 @@ def _bulk_insert_ignoring_conflicts(model: type[models.Model], rows: Sequence[mo
         cursor.execute(f"DROP TABLE {stage}")
 
 
-def _backdate_issued_at(license_ids: Sequence[uuid.UUID]) -> None:
+def backdate_issued_at(license_ids: Sequence[uuid.UUID]) -> None:
     """``License.issued_at`` is ``auto_now_add``: align it with the (backdated) creation time."""
     for start in range(0, len(license_ids), _EXISTS_CHUNK):
         License.all_objects.filter(pk__in=license_ids[start : start + _EXISTS_CHUNK]).update(issued_at=F("created_at"))
@@ -272,7 +272,7 @@ class _NumberAllocator:
 
 
 @contextmanager
-def _section(label: str, tables: Sequence[type[models.Model]], stdout: OutputStream | None) -> Iterator[None]:
+def section(label: str, tables: Sequence[type[models.Model]], stdout: OutputStream | None) -> Iterator[None]:
     """Run one module's seeding in its own transaction and report how many rows it added."""
     before = sum(model._base_manager.count() for model in tables)
     started = time.monotonic()
@@ -283,7 +283,7 @@ def _section(label: str, tables: Sequence[type[models.Model]], stdout: OutputStr
         stdout.write(f"  {label:<24} +{added:>7} rows  ({time.monotonic() - started:.1f}s)\n")
 
 
-_USER_AGENTS = (
+USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari/605.1.15",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
@@ -291,10 +291,10 @@ _USER_AGENTS = (
 )
 
 
-_BENCH_ROLES = ("owner", "admin", "member", "viewer")
+BENCH_ROLES = ("owner", "admin", "member", "viewer")
 
 
-def _person_email(org_slug: str, role: str) -> str:
+def person_email(org_slug: str, role: str) -> str:
     return f"{role}@{org_slug}.celaest.local"
 
 
@@ -327,7 +327,7 @@ class DemoRun:
         return self.users[ADMIN_EMAIL]
 
     def person(self, org_slug: str, role: str) -> User:
-        return self.users[_person_email(org_slug, role)]
+        return self.users[person_email(org_slug, role)]
 
     def active_prompt(self, slug: str) -> Prompt:
         return max((p for (s, _), p in self.prompts.items() if s == slug), key=lambda p: p.version)

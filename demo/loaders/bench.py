@@ -15,29 +15,29 @@ from billing.models import (
     OrderItem,
     PaymentMethod,
 )
-from demo.loaders.analytics import _telemetry_row
+from demo.loaders.analytics import telemetry_row
 from demo.loaders.base import (
-    _BENCH_ROLES,
-    _INSERT_BATCH,
-    _UNUSABLE_PASSWORD,
-    _USER_AGENTS,
+    BENCH_ROLES,
     BENCH_WEBHOOK_NAME,
+    INSERT_BATCH,
+    UNUSABLE_PASSWORD,
+    USER_AGENTS,
     DemoRun,
     OutputStream,
-    _backdate_issued_at,
-    _fingerprint,
-    _insert_missing,
-    _missing_chunks,
-    _person_email,
-    _section,
-    _spread,
+    backdate_issued_at,
     demo_uuid,
+    fingerprint,
+    insert_missing,
+    missing_chunks,
+    moment_in_history,
+    person_email,
+    section,
 )
-from demo.loaders.billing import _TAX_BY_COUNTRY, _build_order
-from demo.loaders.identity import _ROLE_SCOPES
-from demo.loaders.marketplace import _PUBLISHED_PRODUCTS
-from demo.loaders.operations import _PROMPT_SLUGS, _Router, _task_row
-from demo.loaders.settings import _DEVICES, _session_token, _user_api_key_fields, _webhook_secret_fields
+from demo.loaders.billing import TAX_BY_COUNTRY, build_order
+from demo.loaders.identity import ROLE_SCOPES
+from demo.loaders.marketplace import PUBLISHED_PRODUCTS
+from demo.loaders.operations import PROMPT_SLUGS, Router, task_row
+from demo.loaders.settings import DEVICES, session_token_hash, user_api_key_fields, webhook_secret_fields
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
 from licensing.models import License
@@ -112,20 +112,20 @@ def _bench_license_status(j: int) -> str:
 def seed_bench(demo: DemoRun, *, scale: int, stdout: OutputStream | None) -> list[uuid.UUID]:
     """Add ``scale`` units of benchmark volume; return the benchmark organizations' ids."""
     bench = _Bench(now=demo.now, org_count=scale * BENCH_ORGS_PER_SCALE)
-    with _section("bench identity", [Organization, User], stdout):
+    with section("bench identity", [Organization, User], stdout):
         _bench_identity(bench)
-    with _section("bench licensing", [License], stdout):
+    with section("bench licensing", [License], stdout):
         _bench_licenses(demo, bench)
-    with _section("bench ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
+    with section("bench ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
         _bench_ipcontrol(bench)
-    with _section("bench operations", [TaskBatch, ProcessedTask], stdout):
+    with section("bench operations", [TaskBatch, ProcessedTask], stdout):
         _bench_operations(demo, bench)
-    with _section("bench telemetry & audit", [TelemetryEvent, AuditLog, SystemEvent], stdout):
+    with section("bench telemetry & audit", [TelemetryEvent, AuditLog, SystemEvent], stdout):
         _bench_events(bench)
-    with _section("bench settings", [UserSession, UserApiKey, Webhook, WebhookDelivery], stdout):
+    with section("bench settings", [UserSession, UserApiKey, Webhook, WebhookDelivery], stdout):
         _bench_settings(bench)
     tables = [PaymentMethod, Order, OrderItem, Invoice, CustomerAsset, AssetDownload, ProductReview]
-    with _section("bench billing & assets", tables, stdout):
+    with section("bench billing & assets", tables, stdout):
         _bench_commerce(demo, bench)
     return bench.org_ids
 
@@ -152,31 +152,31 @@ def _bench_identity(bench: _Bench) -> None:
             created_at=bench.now - timedelta(days=rng.randint(60, 700)),
         )
 
-    _insert_missing(Organization, [demo_uuid("bench-org", n) for n in range(bench.org_count)], build_org)
+    insert_missing(Organization, [demo_uuid("bench-org", n) for n in range(bench.org_count)], build_org)
     by_slug = dict(Organization.all_objects.filter(slug__in=slugs).values_list("slug", "pk"))
     bench.org_ids = [by_slug[slug] for slug in slugs]
 
-    pairs = [(n, role) for n in range(bench.org_count) for role in _BENCH_ROLES]
+    pairs = [(n, role) for n in range(bench.org_count) for role in BENCH_ROLES]
 
     def build_user(i: int, pk: uuid.UUID) -> User:
         n, role = pairs[i]
         return User(
             id=pk,
             organization_id=bench.org_ids[n],
-            email=_person_email(slugs[n], role),
+            email=person_email(slugs[n], role),
             first_name=role.capitalize(),
             last_name=bench.org_names[n].split()[0],
             role=role,
-            scopes=_ROLE_SCOPES[role],
-            password=_UNUSABLE_PASSWORD,
+            scopes=ROLE_SCOPES[role],
+            password=UNUSABLE_PASSWORD,
             created_at=bench.now - timedelta(days=50),
         )
 
-    _insert_missing(User, [demo_uuid("bench-user", n, role) for n, role in pairs], build_user)
-    emails = [_person_email(slugs[n], role) for n, role in pairs]
+    insert_missing(User, [demo_uuid("bench-user", n, role) for n, role in pairs], build_user)
+    emails = [person_email(slugs[n], role) for n, role in pairs]
     by_email = dict(User.all_objects.filter(email__in=emails).values_list("email", "pk"))
     bench.user_ids = [
-        {role: by_email[_person_email(slugs[n], role)] for role in _BENCH_ROLES} for n in range(bench.org_count)
+        {role: by_email[person_email(slugs[n], role)] for role in BENCH_ROLES} for n in range(bench.org_count)
     ]
 
 
@@ -207,7 +207,7 @@ def _bench_licenses(demo: DemoRun, bench: _Bench) -> None:
             created_at=issued,
         )
 
-    _backdate_issued_at(_insert_missing(License, bench.license_ids, build))
+    backdate_issued_at(insert_missing(License, bench.license_ids, build))
 
 
 def _bench_ipcontrol(bench: _Bench) -> None:
@@ -216,22 +216,22 @@ def _bench_ipcontrol(bench: _Bench) -> None:
 
     def build_binding(i: int, pk: uuid.UUID) -> LicenseIpBinding:
         j, m = machines[i]
-        first_seen = _spread(rng, bench.now, days=120)
+        first_seen = moment_in_history(rng, bench.now, days=120)
         return LicenseIpBinding(
             id=pk,
             organization_id=bench.org_ids[j // BENCH_LICENSES_PER_ORG],
             license_id=bench.license_ids[j],
             ip_address=f"10.{(j >> 8) & 255}.{j & 255}.{10 + m}",
-            machine_id=_fingerprint("bench-machine", j, m),
+            machine_id=fingerprint("bench-machine", j, m),
             hostname=f"ws-{j:06d}-{m}",
             is_active=m == 0 or j % 4 != 0,
             first_seen=first_seen,
             activated_at=first_seen,
-            last_seen=_spread(rng, bench.now, days=3),
+            last_seen=moment_in_history(rng, bench.now, days=3),
             created_at=first_seen,
         )
 
-    _insert_missing(LicenseIpBinding, [bench.binding_id(j, m) for j, m in machines], build_binding)
+    insert_missing(LicenseIpBinding, [bench.binding_id(j, m) for j, m in machines], build_binding)
 
     count = len(bench.license_ids) * BENCH_VALIDATIONS_PER_LICENSE
 
@@ -242,11 +242,11 @@ def _bench_ipcontrol(bench: _Bench) -> None:
             return LicenseValidation(
                 id=pk,
                 ip_address=f"198.51.100.{i % 250}",
-                machine_id=_fingerprint("bench-unknown", i),
+                machine_id=fingerprint("bench-unknown", i),
                 hostname="unknown",
                 result_code="NOT_FOUND",
                 failure_reason="No license with this key",
-                created_at=_spread(rng, bench.now),
+                created_at=moment_in_history(rng, bench.now),
             )
         status = _bench_license_status(j)
         valid = status in (License.Status.ACTIVE, License.Status.TRIAL)
@@ -256,15 +256,15 @@ def _bench_ipcontrol(bench: _Bench) -> None:
             organization_id=bench.org_ids[j // BENCH_LICENSES_PER_ORG],
             ip_binding_id=bench.binding_id(j, m),
             ip_address=f"10.{(j >> 8) & 255}.{j & 255}.{10 + m}",
-            machine_id=_fingerprint("bench-machine", j, m),
+            machine_id=fingerprint("bench-machine", j, m),
             hostname=f"ws-{j:06d}-{m}",
             is_valid=valid,
             result_code="VALID" if valid else str(status).upper(),
             failure_reason="" if valid else f"License is {status}",
-            created_at=_spread(rng, bench.now),
+            created_at=moment_in_history(rng, bench.now),
         )
 
-    _insert_missing(LicenseValidation, [demo_uuid("bench-validation", i) for i in range(count)], build_validation)
+    insert_missing(LicenseValidation, [demo_uuid("bench-validation", i) for i in range(count)], build_validation)
 
     collision_count = len(bench.license_ids) // 50
 
@@ -288,15 +288,13 @@ def _bench_ipcontrol(bench: _Bench) -> None:
             created_at=detected,
         )
 
-    _insert_missing(
-        LicenseCollision, [demo_uuid("bench-collision", c) for c in range(collision_count)], build_collision
-    )
+    insert_missing(LicenseCollision, [demo_uuid("bench-collision", c) for c in range(collision_count)], build_collision)
 
 
 def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
     rng = random.Random("bench-operations")
-    router = _Router.from_demo(demo)
-    prompts = [demo.active_prompt(slug) for slug in _PROMPT_SLUGS]
+    router = Router.from_demo(demo)
+    prompts = [demo.active_prompt(slug) for slug in PROMPT_SLUGS]
     count = bench.org_count * BENCH_TASKS_PER_ORG
     batched = count // 10  # tasks [0, batched) run in batches of BENCH_BATCH_SIZE
     batch_count = batched // BENCH_BATCH_SIZE
@@ -312,7 +310,7 @@ def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
             batch_task_status(i) == ProcessedTask.Status.FAILED
             for i in range(b * BENCH_BATCH_SIZE, (b + 1) * BENCH_BATCH_SIZE)
         )
-        created = _spread(rng, bench.now)
+        created = moment_in_history(rng, bench.now)
         prompt = prompts[b % len(prompts)]
         return TaskBatch(
             id=pk,
@@ -332,7 +330,7 @@ def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
         )
 
     batch_ids = [demo_uuid("bench-batch", b) for b in range(batch_count)]
-    _insert_missing(TaskBatch, batch_ids, build_batch)
+    insert_missing(TaskBatch, batch_ids, build_batch)
     batch_meta = dict(
         TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "created_at")
     )  # batched tasks start when their batch did
@@ -343,7 +341,7 @@ def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
         license_index = n * BENCH_LICENSES_PER_ORG + (i % BENCH_LICENSES_PER_ORG)
         if i < batched:
             b, position = divmod(i, BENCH_BATCH_SIZE)
-            return _task_row(
+            return task_row(
                 rng=rng,
                 router=router,
                 pk=pk,
@@ -356,7 +354,7 @@ def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
                 batch_id=batch_ids[b],
                 batch_index=position,
             )
-        return _task_row(
+        return task_row(
             rng=rng,
             router=router,
             pk=pk,
@@ -365,10 +363,10 @@ def _bench_operations(demo: DemoRun, bench: _Bench) -> None:
             license_id=bench.license_ids[license_index],
             prompt=rng.choice(prompts),
             status=ProcessedTask.Status.FAILED if rng.random() < 0.05 else ProcessedTask.Status.COMPLETED,
-            created_at=_spread(rng, bench.now),
+            created_at=moment_in_history(rng, bench.now),
         )
 
-    _insert_missing(ProcessedTask, [demo_uuid("bench-task", i) for i in range(count)], build_task)
+    insert_missing(ProcessedTask, [demo_uuid("bench-task", i) for i in range(count)], build_task)
 
 
 def _bench_events(bench: _Bench) -> None:
@@ -377,10 +375,10 @@ def _bench_events(bench: _Bench) -> None:
 
     def build_telemetry(i: int, pk: uuid.UUID) -> TelemetryEvent:
         n = i // BENCH_TELEMETRY_PER_ORG
-        user_id = bench.user_ids[n][_BENCH_ROLES[i % len(_BENCH_ROLES)]] if i % 10 else None
-        return _telemetry_row(rng, pk=pk, organization_id=bench.org_ids[n], user_id=user_id, now=bench.now)
+        user_id = bench.user_ids[n][BENCH_ROLES[i % len(BENCH_ROLES)]] if i % 10 else None
+        return telemetry_row(rng, pk=pk, organization_id=bench.org_ids[n], user_id=user_id, now=bench.now)
 
-    _insert_missing(TelemetryEvent, [demo_uuid("bench-telemetry", i) for i in range(telemetry_count)], build_telemetry)
+    insert_missing(TelemetryEvent, [demo_uuid("bench-telemetry", i) for i in range(telemetry_count)], build_telemetry)
 
     audit_count = bench.org_count * BENCH_AUDIT_PER_ORG
     actions = (
@@ -394,7 +392,7 @@ def _bench_events(bench: _Bench) -> None:
     def build_audit(i: int, pk: uuid.UUID) -> AuditLog:
         n = i // BENCH_AUDIT_PER_ORG
         action, resource_type, changes = actions[i % len(actions)]
-        user_id = bench.user_ids[n][_BENCH_ROLES[i % 3]]
+        user_id = bench.user_ids[n][BENCH_ROLES[i % 3]]
         resource_id = user_id if resource_type == "identity.user" else demo_uuid("bench-resource", i)
         return AuditLog(
             id=pk,
@@ -405,12 +403,12 @@ def _bench_events(bench: _Bench) -> None:
             resource_id=str(resource_id),
             changes=changes,
             ip_address=f"10.{n % 256}.{i % 256}.{1 + i % 200}",
-            user_agent=_USER_AGENTS[i % len(_USER_AGENTS)],
+            user_agent=USER_AGENTS[i % len(USER_AGENTS)],
             source="api",
-            created_at=_spread(rng, bench.now),
+            created_at=moment_in_history(rng, bench.now),
         )
 
-    _insert_missing(AuditLog, [demo_uuid("bench-audit", i) for i in range(audit_count)], build_audit)
+    insert_missing(AuditLog, [demo_uuid("bench-audit", i) for i in range(audit_count)], build_audit)
 
     event_count = bench.org_count * 10
 
@@ -425,46 +423,46 @@ def _bench_events(bench: _Bench) -> None:
             message=f"{bench.org_names[n]}: {('ROI aggregated', 'license expired', 'collision detected')[kind]}",
             organization_id=bench.org_ids[n],
             data={"benchmark": True},
-            created_at=_spread(rng, bench.now),
+            created_at=moment_in_history(rng, bench.now),
         )
 
-    _insert_missing(SystemEvent, [demo_uuid("bench-system-event", i) for i in range(event_count)], build_event)
+    insert_missing(SystemEvent, [demo_uuid("bench-system-event", i) for i in range(event_count)], build_event)
 
 
 def _bench_settings(bench: _Bench) -> None:
     rng = random.Random("bench-settings")
-    users = [(n, role) for n in range(bench.org_count) for role in _BENCH_ROLES]
+    users = [(n, role) for n in range(bench.org_count) for role in BENCH_ROLES]
 
     def build_session(i: int, pk: uuid.UUID) -> UserSession:
         n, role = users[i]
-        last = _spread(rng, bench.now, days=7)
+        last = moment_in_history(rng, bench.now, days=7)
         return UserSession(
             id=pk,
             user_id=bench.user_ids[n][role],
-            session_token=_session_token(),
+            session_token=session_token_hash(),
             ip_address=f"10.{n % 256}.0.{1 + i % 250}",
-            user_agent=_USER_AGENTS[i % len(_USER_AGENTS)],
-            device_info=_DEVICES[i % len(_DEVICES)],
+            user_agent=USER_AGENTS[i % len(USER_AGENTS)],
+            device_info=DEVICES[i % len(DEVICES)],
             is_active=last > bench.now - timedelta(days=5),
             last_activity_at=last,
             expires_at=last + timedelta(days=14),
             created_at=last - timedelta(hours=2),
         )
 
-    _insert_missing(UserSession, [demo_uuid("bench-session", n, role) for n, role in users], build_session)
+    insert_missing(UserSession, [demo_uuid("bench-session", n, role) for n, role in users], build_session)
 
     def build_key(n: int, pk: uuid.UUID) -> UserApiKey:
         return UserApiKey(
             id=pk,
             user_id=bench.user_ids[n]["owner"],
             name="Automation",
-            **_user_api_key_fields(),
+            **user_api_key_fields(),
             scopes=["tasks:run", "licenses:read"],
             usage_count=rng.randint(0, 50_000),
             created_at=bench.now - timedelta(days=40),
         )
 
-    _insert_missing(UserApiKey, [demo_uuid("bench-api-key", n) for n in range(bench.org_count)], build_key)
+    insert_missing(UserApiKey, [demo_uuid("bench-api-key", n) for n in range(bench.org_count)], build_key)
 
     webhook_ids = [demo_uuid("bench-webhook", n) for n in range(bench.org_count)]
 
@@ -475,18 +473,18 @@ def _bench_settings(bench: _Bench) -> None:
             user_id=bench.user_ids[n]["owner"],
             name=BENCH_WEBHOOK_NAME,
             url=f"https://erp.{_bench_slug(n)}.example.com/hooks/celaest",
-            **_webhook_secret_fields(),
+            **webhook_secret_fields(),
             status=Webhook.Status.PAUSED,  # example endpoints: the benchmark must call nothing outside
             events=["task.completed", "batch.completed", "license.suspended"],
             created_at=bench.now - timedelta(days=40),
         )
 
-    _insert_missing(Webhook, webhook_ids, build_webhook)
+    insert_missing(Webhook, webhook_ids, build_webhook)
     pairs = [(n, k) for n in range(bench.org_count) for k in range(BENCH_DELIVERIES_PER_WEBHOOK)]
 
     def build_delivery(i: int, pk: uuid.UUID) -> WebhookDelivery:
         n, k = pairs[i]
-        created = _spread(rng, bench.now)
+        created = moment_in_history(rng, bench.now)
         ok = k % 10 != 0
         return WebhookDelivery(
             id=pk,
@@ -503,7 +501,7 @@ def _bench_settings(bench: _Bench) -> None:
             created_at=created,
         )
 
-    _insert_missing(WebhookDelivery, [demo_uuid("bench-delivery", n, k) for n, k in pairs], build_delivery)
+    insert_missing(WebhookDelivery, [demo_uuid("bench-delivery", n, k) for n, k in pairs], build_delivery)
 
 
 def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
@@ -525,9 +523,9 @@ def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
             is_default=not PaymentMethod.objects.filter(user_id=bench.user_ids[n]["owner"], is_default=True).exists(),
         )
 
-    _insert_missing(PaymentMethod, [demo_uuid("bench-payment-method", n) for n in range(bench.org_count)], build_method)
+    insert_missing(PaymentMethod, [demo_uuid("bench-payment-method", n) for n in range(bench.org_count)], build_method)
 
-    products = [demo.products[slug] for slug in _PUBLISHED_PRODUCTS]
+    products = [demo.products[slug] for slug in PUBLISHED_PRODUCTS]
     orgs = {org.pk: org for org in Organization.all_objects.filter(pk__in=bench.org_ids)}
     published = {
         product.pk: [r for (slug, _), r in demo.releases.items() if slug == product.slug and r.status == "published"]
@@ -536,17 +534,17 @@ def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
     order_ids = [demo_uuid("bench-order", i) for i in range(bench.org_count * BENCH_ORDERS_PER_ORG)]
     statuses = [Order.Status.PAID] * 15 + [Order.Status.PENDING] * 2 + [Order.Status.CANCELLED] * 2
     statuses += [Order.Status.REFUNDED]
-    for positions in _missing_chunks(Order, order_ids):
+    for positions in missing_chunks(Order, order_ids):
         orders, items, invoices, assets, downloads = [], [], [], [], []
         # Numbers follow time within each chunk, as the billing service would have handed them out.
-        dated = sorted((_spread(rng, bench.now, days=180), i) for i in positions)
+        dated = sorted((moment_in_history(rng, bench.now, days=180), i) for i in positions)
         for created_at, i in dated:
             n = i // BENCH_ORDERS_PER_ORG
             org = orgs[bench.org_ids[n]]
             owner_id = bench.user_ids[n]["owner"]
             lines = [(product, rng.randint(1, 3)) for product in rng.sample(products, rng.randint(1, 2))]
             status = statuses[i % len(statuses)]
-            order, order_items, invoice = _build_order(
+            order, order_items, invoice = build_order(
                 demo,
                 pk=order_ids[i],
                 organization=org,
@@ -556,7 +554,7 @@ def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
                 status=status,
                 lines=lines,
                 coupon=demo.coupons["WELCOME10"] if i % 5 == 0 else None,
-                tax_rate=demo.tax_rates[_TAX_BY_COUNTRY[bench.org_countries[n]]],
+                tax_rate=demo.tax_rates[TAX_BY_COUNTRY[bench.org_countries[n]]],
                 created_at=created_at,
             )
             orders.append(order)
@@ -584,21 +582,21 @@ def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
                             release=release,
                             user_id=owner_id,
                             ip_address=f"10.{n % 256}.1.{1 + k}",
-                            user_agent=_USER_AGENTS[3],
+                            user_agent=USER_AGENTS[3],
                             created_at=order.paid_at + timedelta(hours=1 + k),
                         )
                     )
-        Order.objects.bulk_create(orders, batch_size=_INSERT_BATCH)
-        OrderItem.objects.bulk_create(items, batch_size=_INSERT_BATCH, ignore_conflicts=True)
-        Invoice.objects.bulk_create(invoices, batch_size=_INSERT_BATCH, ignore_conflicts=True)
-        CustomerAsset.objects.bulk_create(assets, batch_size=_INSERT_BATCH, ignore_conflicts=True)
-        AssetDownload.objects.bulk_create(downloads, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+        Order.objects.bulk_create(orders, batch_size=INSERT_BATCH)
+        OrderItem.objects.bulk_create(items, batch_size=INSERT_BATCH, ignore_conflicts=True)
+        Invoice.objects.bulk_create(invoices, batch_size=INSERT_BATCH, ignore_conflicts=True)
+        CustomerAsset.objects.bulk_create(assets, batch_size=INSERT_BATCH, ignore_conflicts=True)
+        AssetDownload.objects.bulk_create(downloads, batch_size=INSERT_BATCH, ignore_conflicts=True)
 
     reviews = [
         (n, role, slug)
         for n in range(bench.org_count)
         for role in ("owner", "admin")
-        for slug in _PUBLISHED_PRODUCTS[:2]
+        for slug in PUBLISHED_PRODUCTS[:2]
     ]
 
     def build_review(i: int, pk: uuid.UUID) -> ProductReview:
@@ -612,9 +610,7 @@ def _bench_commerce(demo: DemoRun, bench: _Bench) -> None:
             title=("Does the job", "Great value", "Needs work", "Excellent support")[rating % 4],
             comment="Benchmark review.",
             is_verified=role == "owner",
-            created_at=_spread(rng, bench.now, days=90),
+            created_at=moment_in_history(rng, bench.now, days=90),
         )
 
-    _insert_missing(
-        ProductReview, [demo_uuid("bench-review", n, role, slug) for n, role, slug in reviews], build_review
-    )
+    insert_missing(ProductReview, [demo_uuid("bench-review", n, role, slug) for n, role, slug in reviews], build_review)

@@ -16,7 +16,7 @@ from billing.models import (
 )
 from billing.pricing import gateway_fee_compute, order_amounts_compute
 from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, demo_uuid
-from demo.loaders.marketplace import _PUBLISHED_PRODUCTS
+from demo.loaders.marketplace import PUBLISHED_PRODUCTS
 from identity.models import Organization
 from marketplace.models import (
     Product,
@@ -31,7 +31,7 @@ _TAX_RATES = (
     ("gb-vat-20", "United Kingdom VAT", "20.000", "GB", ""),
     ("mx-iva-16", "Mexico IVA", "16.000", "MX", ""),
 )
-_TAX_BY_COUNTRY = {
+TAX_BY_COUNTRY = {
     "US": "us-ca-sales",
     "ES": "es-vat-21",
     "DE": "de-vat-19",
@@ -41,7 +41,7 @@ _TAX_BY_COUNTRY = {
 }
 
 
-def _build_order(
+def build_order(
     demo: DemoRun,
     *,
     pk: uuid.UUID,
@@ -236,7 +236,7 @@ def seed_billing(demo: DemoRun) -> None:
             is_default=is_default and not PaymentMethod.objects.filter(user=owner, is_default=True).exists(),
         )
 
-    desktop, extractor, workshop = (demo.products[s] for s in _PUBLISHED_PRODUCTS)
+    desktop, extractor, workshop = (demo.products[s] for s in PUBLISHED_PRODUCTS)
     orders = (
         # key, org, gateway, status, lines, coupon, days ago
         ("demo-1", DEMO_ORG_SLUG, "stripe", Order.Status.PAID, [(desktop, 1), (extractor, 2)], "WELCOME10", 28),
@@ -254,7 +254,7 @@ def seed_billing(demo: DemoRun) -> None:
             continue
         org = demo.orgs[org_slug]
         owner = demo.person(org_slug, "owner")
-        order, items, invoice = _build_order(
+        order, items, invoice = build_order(
             demo,
             pk=pk,
             organization=org,
@@ -264,7 +264,7 @@ def seed_billing(demo: DemoRun) -> None:
             status=status,
             lines=lines,
             coupon=demo.coupons[coupon] if coupon else None,
-            tax_rate=demo.tax_rates[_TAX_BY_COUNTRY[org.settings.get("country", "US")]],
+            tax_rate=demo.tax_rates[TAX_BY_COUNTRY[org.settings.get("country", "US")]],
             created_at=demo.now - timedelta(days=days_ago, hours=3),
         )
         order.save(force_insert=True)

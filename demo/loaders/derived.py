@@ -14,11 +14,12 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from aimesh.models import AIApiKey
+from analytics.services import roi_aggregate_all
 from billing.models import (
     Coupon,
     Order,
 )
-from demo.loaders.base import _HISTORY_DAYS, _INSERT_BATCH, DemoRun
+from demo.loaders.base import HISTORY_DAYS, INSERT_BATCH, DemoRun
 from licensing.models import License, LicenseUsageLog
 from licensing.rollup import usage_log_rollup
 from marketplace.models import (
@@ -37,8 +38,8 @@ def _month_bounds(day: date) -> tuple[date, date]:
 
 
 def refresh_derived(demo: DemoRun, *, organization_ids: Sequence[uuid.UUID]) -> None:
-    _refresh_roi_days(organization_ids=organization_ids, since=demo.now - timedelta(days=_HISTORY_DAYS + 1))
-    _refresh_usage_logs(organization_ids=organization_ids, since=demo.now - timedelta(days=_HISTORY_DAYS + 1))
+    _refresh_roi_days(organization_ids=organization_ids, since=demo.now - timedelta(days=HISTORY_DAYS + 1))
+    _refresh_usage_logs(organization_ids=organization_ids, since=demo.now - timedelta(days=HISTORY_DAYS + 1))
     _refresh_license_counters(organization_ids=organization_ids, now=demo.now)
     _refresh_product_stats(product_ids=[product.pk for product in demo.products.values()])
     _refresh_coupon_redemptions(coupon_ids=[demo.coupons["WELCOME10"].pk])
@@ -47,8 +48,6 @@ def refresh_derived(demo: DemoRun, *, organization_ids: Sequence[uuid.UUID]) -> 
 
 def _refresh_roi_days(*, organization_ids: Sequence[uuid.UUID], since: datetime) -> None:
     """Recompute the ROI rows of the demo's history with the real aggregation job."""
-    from analytics.services import roi_aggregate_all
-
     roi_aggregate_all(date_from=since.date(), date_to=timezone.now().date())
 
 
@@ -81,7 +80,7 @@ def _refresh_usage_logs(*, organization_ids: Sequence[uuid.UUID], since: datetim
         )
     LicenseUsageLog.objects.bulk_create(
         rows,
-        batch_size=_INSERT_BATCH,
+        batch_size=INSERT_BATCH,
         update_conflicts=True,
         unique_fields=["license", "period_start", "period_end"],
         update_fields=["ai_requests_count", "updated_at"],

@@ -3,14 +3,14 @@
 from datetime import timedelta
 
 from demo.loaders.base import (
-    _UNUSABLE_PASSWORD,
     ADMIN_EMAIL,
     DEMO_ORG_SLUG,
     OWNER_EMAIL,
     SECOND_ORG_SLUG,
+    UNUSABLE_PASSWORD,
     DemoCredentials,
     DemoRun,
-    _person_email,
+    person_email,
 )
 from identity.models import Organization, User
 
@@ -44,7 +44,7 @@ _PEOPLE = {
     ),
 }
 
-_ROLE_SCOPES = {
+ROLE_SCOPES = {
     "owner": ["licenses:read", "licenses:write", "tasks:read", "tasks:run", "billing:read", "billing:write", "admin"],
     "admin": ["licenses:read", "licenses:write", "tasks:read", "tasks:run", "billing:read", "settings:write"],
     "member": ["licenses:read", "tasks:read", "tasks:run"],
@@ -59,7 +59,7 @@ def seed_identity(demo: DemoRun, *, credentials: DemoCredentials) -> None:
         )
         demo.orgs[slug] = org
         for role, first_name, last_name in _PEOPLE[slug]:
-            email = _person_email(slug, role)
+            email = person_email(slug, role)
             demo.users[email], _ = User.all_objects.get_or_create(
                 email=email,
                 defaults={
@@ -67,16 +67,16 @@ def seed_identity(demo: DemoRun, *, credentials: DemoCredentials) -> None:
                     "role": role,
                     "first_name": first_name,
                     "last_name": last_name,
-                    "scopes": _ROLE_SCOPES[role],
+                    "scopes": ROLE_SCOPES[role],
                     "preferences": {"theme": "system", "locale": "es-ES" if slug == SECOND_ORG_SLUG else "en-US"},
-                    "password": _UNUSABLE_PASSWORD,
+                    "password": UNUSABLE_PASSWORD,
                     "created_at": demo.now - timedelta(days=380),
                 },
             )
 
     staff, _ = User.all_objects.get_or_create(
         email=ADMIN_EMAIL,
-        defaults={"first_name": "Platform", "last_name": "Admin", "password": _UNUSABLE_PASSWORD},
+        defaults={"first_name": "Platform", "last_name": "Admin", "password": UNUSABLE_PASSWORD},
     )
     _ensure_login(staff, password=credentials.admin.password, is_staff=True, is_superuser=True, organization=None)
     demo.users[ADMIN_EMAIL] = staff

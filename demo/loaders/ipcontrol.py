@@ -4,7 +4,15 @@ import random
 import uuid
 from datetime import timedelta
 
-from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _fingerprint, _insert_missing, _spread, demo_uuid
+from demo.loaders.base import (
+    DEMO_ORG_SLUG,
+    SECOND_ORG_SLUG,
+    DemoRun,
+    demo_uuid,
+    fingerprint,
+    insert_missing,
+    moment_in_history,
+)
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
 from licensing.models import License
 
@@ -26,7 +34,7 @@ def seed_ipcontrol(demo: DemoRun) -> None:
         first_seen = demo.now - timedelta(days=25 + len(name))
         demo.bindings[(org_slug, name)], _ = LicenseIpBinding.objects.get_or_create(
             license=demo.licenses[(org_slug, license_name)],
-            machine_id=_fingerprint("demo-machine", org_slug, name),
+            machine_id=fingerprint("demo-machine", org_slug, name),
             defaults={
                 "organization": demo.orgs[org_slug],
                 "ip_address": ip,
@@ -128,12 +136,12 @@ def seed_validations(demo: DemoRun) -> None:
             organization=demo.orgs[org_slug] if org_slug else None,
             ip_binding=binding,
             ip_address=binding.ip_address if binding else f"198.51.100.{rng.randint(100, 200)}",
-            machine_id=binding.machine_id if binding else _fingerprint("unknown", i),
+            machine_id=binding.machine_id if binding else fingerprint("unknown", i),
             hostname=binding.hostname if binding else f"host-{i}",
             is_valid=valid,
             result_code=code,
             failure_reason=reason if reason != "2 of 2" else "Too many machines: 2 of 2 already active",
-            created_at=_spread(rng, demo.now),
+            created_at=moment_in_history(rng, demo.now),
         )
 
-    _insert_missing(LicenseValidation, [demo_uuid("validation", i) for i in range(len(plans))], build)
+    insert_missing(LicenseValidation, [demo_uuid("validation", i) for i in range(len(plans))], build)

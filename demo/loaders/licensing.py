@@ -3,7 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _backdate_issued_at, demo_uuid
+from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, backdate_issued_at, demo_uuid
 from licensing.models import License, SubscriptionPlan
 from licensing.services import license_key_generate
 
@@ -132,5 +132,5 @@ def seed_licenses(demo: DemoRun) -> None:
             pk=demo_uuid("license", org_slug, name), defaults=defaults
         )
         if created:
-            _backdate_issued_at([license_.pk])
+            backdate_issued_at([license_.pk])
         demo.licenses[(org_slug, name)] = license_

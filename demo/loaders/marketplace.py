@@ -8,7 +8,7 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django.templatetags.static import static
 
-from demo.loaders.base import _USER_AGENTS, DEMO_ORG_SLUG, DEMO_RELEASE_FILE, SECOND_ORG_SLUG, DemoRun, demo_uuid
+from demo.loaders.base import DEMO_ORG_SLUG, DEMO_RELEASE_FILE, SECOND_ORG_SLUG, USER_AGENTS, DemoRun, demo_uuid
 from marketplace.models import (
     AssetDownload,
     CustomerAsset,
@@ -84,7 +84,7 @@ _PRODUCTS = (
         "Extra ROI dashboards (coming soon).",
     ),
 )
-_PUBLISHED_PRODUCTS = ("celaest-desktop", "invoice-extractor", "onboarding-workshop")
+PUBLISHED_PRODUCTS = ("celaest-desktop", "invoice-extractor", "onboarding-workshop")
 
 # product, version, status, days ago, notes
 _RELEASES = (
@@ -182,7 +182,7 @@ def seed_ownership(demo: DemoRun) -> None:
                         "release": release,
                         "user": demo.person(org_slug, who),
                         "ip_address": f"203.0.113.{20 + n}" if org_slug == DEMO_ORG_SLUG else "2001:db8::51",
-                        "user_agent": _USER_AGENTS[n % 2],
+                        "user_agent": USER_AGENTS[n % 2],
                         "created_at": max(asset.granted_at, release.published_at or asset.granted_at)
                         + timedelta(hours=5 + n),
                     },

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from aimesh.providers import Usage
-from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, _insert_missing, _spread, demo_uuid
+from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, demo_uuid, insert_missing, moment_in_history
 from operations.models import ProcessedTask, TaskBatch
 from operations.services import usage_cost
 
@@ -59,14 +59,14 @@ def _task_io(rng: random.Random, prompt: Prompt) -> tuple[str, dict, str, dict |
 
 
 @dataclass(frozen=True)
-class _Router:
+class Router:
     """The routing choices a task can record: a model for each prompt and a key for each provider."""
 
     models_by_prompt: dict[uuid.UUID, AIModel]
     keys_by_provider: dict[str, list[AIApiKey]]
 
     @classmethod
-    def from_demo(cls, demo: DemoRun) -> "_Router":
+    def from_demo(cls, demo: DemoRun) -> "Router":
         models_by_prompt = {
             prompt.pk: prompt.preferred_model or demo.default_model(Provider.OPENAI) for prompt in demo.prompts.values()
         }
@@ -80,10 +80,10 @@ class _Router:
         return keys[0] if len(keys) == 1 or rng.random() < 0.85 else rng.choice(keys[1:])
 
 
-def _task_row(
+def task_row(
     *,
     rng: random.Random,
-    router: _Router,
+    router: Router,
     pk: uuid.UUID,
     organization_id: uuid.UUID,
     user_id: uuid.UUID | None,
@@ -156,7 +156,7 @@ _BATCHES = (
     ("acme-reports", SECOND_ORG_SLUG, "Maintenance reports", "summarize-ticket", "completed", 10, 10, 0, 0, 3),
 )
 _STANDALONE_TASKS = {DEMO_ORG_SLUG: 160, SECOND_ORG_SLUG: 60}
-_PROMPT_SLUGS = ("summarize-ticket", "extract-invoice", "translate-text")
+PROMPT_SLUGS = ("summarize-ticket", "extract-invoice", "translate-text")
 
 
 def _batch_task_statuses(*, total: int, completed: int, failed: int, running: int, batch_status: str) -> list[str]:
@@ -167,7 +167,7 @@ def _batch_task_statuses(*, total: int, completed: int, failed: int, running: in
 
 
 def seed_operations(demo: DemoRun) -> None:
-    router = _Router.from_demo(demo)
+    router = Router.from_demo(demo)
     rng = random.Random("operations")
     for key, org_slug, name, prompt_slug, status, total, completed, failed, running, days_ago in _BATCHES:
         prompt = demo.active_prompt(prompt_slug)
@@ -200,7 +200,7 @@ def seed_operations(demo: DemoRun) -> None:
         def build(
             i: int, pk: uuid.UUID, batch=batch, statuses=statuses, prompt=prompt, created=created
         ) -> ProcessedTask:
-            return _task_row(
+            return task_row(
                 rng=rng,
                 router=router,
                 pk=pk,
@@ -214,7 +214,7 @@ def seed_operations(demo: DemoRun) -> None:
                 batch_index=i,
             )
 
-        _insert_missing(ProcessedTask, [demo_uuid("task", key, i) for i in range(total)], build)
+        insert_missing(ProcessedTask, [demo_uuid("task", key, i) for i in range(total)], build)
 
     for org_slug, count in _STANDALONE_TASKS.items():
         org = demo.orgs[org_slug]
@@ -222,13 +222,13 @@ def seed_operations(demo: DemoRun) -> None:
         license_ = demo.licenses[(org_slug, "primary")]
 
         def build(i: int, pk: uuid.UUID, org=org, users=users, license_=license_) -> ProcessedTask:
-            created = _spread(rng, demo.now)
-            slug = rng.choice(_PROMPT_SLUGS)
+            created = moment_in_history(rng, demo.now)
+            slug = rng.choice(PROMPT_SLUGS)
             prompt = demo.active_prompt(slug)
             if slug == "summarize-ticket" and created < demo.now - timedelta(days=15):
                 prompt = demo.prompts[(slug, 1)]  # the first version was live back then
             status = ProcessedTask.Status.FAILED if rng.random() < 0.06 else ProcessedTask.Status.COMPLETED
-            return _task_row(
+            return task_row(
                 rng=rng,
                 router=router,
                 pk=pk,
@@ -240,4 +240,4 @@ def seed_operations(demo: DemoRun) -> None:
                 created_at=created,
             )
 
-        _insert_missing(ProcessedTask, [demo_uuid("task", org_slug, i) for i in range(count)], build)
+        insert_missing(ProcessedTask, [demo_uuid("task", org_slug, i) for i in range(count)], build)

@@ -7,12 +7,12 @@ from django.templatetags.static import static
 
 from celaest.crypto import encrypt, hash_secret
 from demo.loaders.base import (
-    _USER_AGENTS,
     ADMIN_EMAIL,
     BENCH_WEBHOOK_NAME,
     DEMO_ORG_SLUG,
     DEMO_RELEASE_FILE,
     SECOND_ORG_SLUG,
+    USER_AGENTS,
     DemoRun,
     demo_uuid,
 )
@@ -33,7 +33,7 @@ _PAUSED_ERROR = "Not sent: the endpoint is paused."
 _NOT_SENT_DELIVERY = ("demo-erp", "e3", 2)  # webhook, event, attempt: the retry after the pause
 
 
-_DEVICES = (
+DEVICES = (
     {"browser": "Firefox 128", "os": "Windows 11", "device": "desktop"},
     {"browser": "Safari 17", "os": "macOS 14", "device": "desktop"},
     {"browser": "Safari", "os": "iOS 17", "device": "mobile"},
@@ -41,18 +41,18 @@ _DEVICES = (
 )
 
 
-def _webhook_secret_fields() -> dict[str, str]:
+def webhook_secret_fields() -> dict[str, str]:
     secret = _new_webhook_secret()  # the webhook service's generator (private there, no public one yet)
     return {"secret_encrypted": encrypt(secret), "secret_hash": hash_secret(secret)}
 
 
-def _user_api_key_fields() -> dict[str, str]:
+def user_api_key_fields() -> dict[str, str]:
     """A personal API key; only its hash and a display prefix are stored (nobody sees the demo keys)."""
     key = "cel_" + secrets.token_urlsafe(32)
     return {"key_hash": hash_secret(key), "key_prefix": key[:8]}
 
 
-def _session_token() -> str:
+def session_token_hash() -> str:
     return hash_secret(secrets.token_urlsafe(32))
 
 
@@ -105,10 +105,10 @@ def seed_settings(demo: DemoRun) -> None:
                 pk=demo_uuid("session", email, n),
                 defaults={
                     "user": user,
-                    "session_token": _session_token(),
+                    "session_token": session_token_hash(),
                     "ip_address": f"203.0.113.{40 + len(email) % 50}",
-                    "user_agent": _USER_AGENTS[device % len(_USER_AGENTS)],
-                    "device_info": _DEVICES[device % len(_DEVICES)],
+                    "user_agent": USER_AGENTS[device % len(USER_AGENTS)],
+                    "device_info": DEVICES[device % len(DEVICES)],
                     "is_active": active,
                     "last_activity_at": last_activity,
                     "expires_at": last_activity + timedelta(days=14),
@@ -129,7 +129,7 @@ def seed_settings(demo: DemoRun) -> None:
             defaults={
                 "user": demo.person(org_slug, role),
                 "name": name,
-                **_user_api_key_fields(),
+                **user_api_key_fields(),
                 "scopes": scopes,
                 "rate_limit_rpm": rpm,
                 "usage_count": 0 if revoked else 1_000 + len(name) * 37,
@@ -179,7 +179,7 @@ def seed_settings(demo: DemoRun) -> None:
                 "user": demo.person(org_slug, "owner"),
                 "name": name,
                 "url": url,
-                **_webhook_secret_fields(),
+                **webhook_secret_fields(),
                 "events": events,
                 "status": status,
                 "disabled_reason": "Disabled after 5 days of failed deliveries" if disabled else "",
