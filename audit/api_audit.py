@@ -1,12 +1,13 @@
 """The audit row of an API write, computed from what the base viewset saw (see
-``celaest.api.viewsets.AuditedWritesMixin``)."""
+``celaest.api.viewsets.AuditedWritesMixin``; connected to ``celaest.hooks.api_write_observers``
+in ``AuditConfig.ready()``)."""
 
 import logging
 
 from celaest.middleware import current_request_context
 
 from .models import AuditLog
-from .services import audit_model_write
+from .services import audit_model_write, audit_record, model_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,17 @@ def _created_object(view, response):
     return model._base_manager.filter(pk=pk).first()
 
 
+class ApiWriteAuditor:
+    def object_loaded(self, *, view, obj) -> None:
+        view._audit_before = (obj, str(obj.pk), model_snapshot(obj))
+
+    def write_succeeded(self, *, view, response) -> None:
+        audit_api_write(view=view, response=response)
+
+
+api_write_auditor = ApiWriteAuditor()
+
+
 def audit_api_write(*, view, response) -> AuditLog | None:
     context = current_request_context()
     if context is not None and context.change_audited:
@@ -41,8 +53,9 @@ def audit_api_write(*, view, response) -> AuditLog | None:
 def _record(view, response) -> AuditLog | None:
     action = _STANDARD_ACTIONS.get(view.action, AuditLog.Action.ACTION)
     extra = {} if view.action in _STANDARD_ACTIONS else {"api_action": view.action}
-    if view._audit_before is not None:
-        target, pk, before = view._audit_before
+    audit_before = getattr(view, "_audit_before", None)
+    if audit_before is not None:
+        target, pk, before = audit_before
         current = type(target)._base_manager.filter(pk=pk).first()
         if current is None:
             removed = AuditLog.Action.DELETE
@@ -53,7 +66,5 @@ def _record(view, response) -> AuditLog | None:
     created = _created_object(view, response) if view.action == "create" else None
     if created is not None:
         return audit_model_write(action=AuditLog.Action.CREATE, instance=created, before={}, source="api")
-    from .services import audit_record
-
     model = view.scoped_queryset().model
     return audit_record(action=action, resource_type=model._meta.label_lower, changes=extra, source="api")

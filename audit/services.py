@@ -178,3 +178,10 @@ def system_event_record(
         organization=organization,
         data=redact(data or {}),
     )
+
+
+def job_failure_record(*, name: str, data: dict) -> SystemEvent:
+    """A periodic job failed (``celaest.jobs``): a ``job.failed`` system event keeps it on record."""
+    return system_event_record(
+        event_type="job.failed", severity=SystemEvent.Severity.ERROR, source=name, message=f"{name} failed", data=data
+    )

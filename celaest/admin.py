@@ -26,6 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from celaest import hooks
 from celaest.errors import DomainError
 from celaest.readcache import rows_changed
 from celaest.validation import json_problem
@@ -115,23 +116,9 @@ def contribute_inline(model: type[models.Model], inline: type[admin.options.Inli
 _ACTIONS_AUDITED_PER_ROW = frozenset({"delete_selected", "soft_delete_selected"})
 
 
-def _audit_snapshots(request) -> dict:
-    """Field values of the objects this admin request loaded for writing, before the write."""
-    if not hasattr(request, "_celaest_audit_snapshots"):
-        request._celaest_audit_snapshots = {}
-    return request._celaest_audit_snapshots
-
-
-def _audit_admin_deletions(objects, *, removed: bool) -> None:
-    from audit.models import AuditLog
-    from audit.services import audit_model_write, model_snapshot
-
-    for obj in objects:
-        before = model_snapshot(obj)
-        extra = None if removed else {"deleted_at": [None, timezone.now().isoformat()]}
-        audit_model_write(
-            action=AuditLog.Action.DELETE, instance=obj, before=before, removed=removed, source="admin", extra=extra
-        )
+def _announce_deletions(objects, *, removed: bool) -> None:
+    for observer in hooks.admin_write_observers:
+        observer.deleted(objects=objects, removed=removed)
 
 
 class CelaestModelAdmin(admin.ModelAdmin):
@@ -149,51 +136,40 @@ class CelaestModelAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *_contributed_inlines.get(self.model, [])]
 
-    # The audit trail: every add, change and delete made here lands in audit_logs with the
-    # changed fields before and after (secrets redacted), beside Django's own LogEntry.
+    # The audit trail: every add, change and delete made here is told to the admin write
+    # observers (``celaest.hooks``; audit records it in audit_logs with the changed fields before
+    # and after, secrets redacted), beside Django's own LogEntry.
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None and request.method == "POST":
-            from audit.services import model_snapshot
-
-            _audit_snapshots(request)[(obj._meta.label_lower, str(obj.pk))] = model_snapshot(obj)
+            for observer in hooks.admin_write_observers:
+                observer.object_loaded(request=request, obj=obj)
         return obj
 
     def log_addition(self, request, obj, message):
-        from audit.models import AuditLog
-        from audit.services import audit_model_write
-
-        audit_model_write(action=AuditLog.Action.CREATE, instance=obj, before={}, source="admin")
+        for observer in hooks.admin_write_observers:
+            observer.added(request=request, obj=obj)
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
-        from audit.models import AuditLog
-        from audit.services import audit_model_write, model_snapshot
-
-        # A change from the list page (list_editable) was not loaded through get_object.
-        before = _audit_snapshots(request).get((obj._meta.label_lower, str(obj.pk)), model_snapshot(obj))
-        audit_model_write(action=AuditLog.Action.UPDATE, instance=obj, before=before, source="admin")
+        for observer in hooks.admin_write_observers:
+            observer.changed(request=request, obj=obj)
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):
-        _audit_admin_deletions(queryset, removed=True)
+        _announce_deletions(queryset, removed=True)
         return super().log_deletions(request, queryset)
 
     def response_action(self, request, queryset):
         response = super().response_action(request, queryset)
         name = request.POST.get("action", "")
         if response is not None and name and name not in _ACTIONS_AUDITED_PER_ROW and request.method == "POST":
-            from audit.models import AuditLog
-            from audit.services import audit_record
-
             selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-            audit_record(
-                action=AuditLog.Action.ACTION,
-                resource_type=self.opts.label_lower,
-                changes={"admin_action": name, "selected": selected[:100], "selected_count": len(selected)},
-                source="admin",
-            )
+            for observer in hooks.admin_write_observers:
+                observer.action_run(
+                    request=request, model_label=self.opts.label_lower, action_name=name, selected=selected
+                )
         return response
 
     def apply_each(self, request, objects, *, verb: str, label, operation) -> None:
@@ -439,7 +415,7 @@ class SoftDeleteAdminMixin:
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, set(), []
 
     def log_deletions(self, request, queryset):
-        _audit_admin_deletions(queryset, removed=False)  # soft: the row stays, marked deleted
+        _announce_deletions(queryset, removed=False)  # soft: the row stays, marked deleted
         return LogEntry.objects.log_actions(
             user_id=request.user.pk, queryset=queryset, action_flag=CHANGE, change_message="Soft deleted."
         )

@@ -3,8 +3,9 @@
 Every Celery task of CELAEST uses ``CelaestTask``. For tasks that appear in the beat schedule it
 takes a lock in the shared cache (an atomic ``SET NX`` in Redis) before running, so two beats —
 or a beat and an operator — never run the same job at once. The last run of each job (time,
-outcome, duration) is kept in the cache for the staff dashboard; a failure is also recorded as a
-``job.failed`` system event, so failures stay on record while frequent successes add no rows.
+outcome, duration) is kept in the cache for the staff dashboard; a failure is also told to the
+job-failure observers (``celaest.hooks``: audit records a ``job.failed`` system event), so failures
+stay on record while frequent successes add no rows.
 """
 
 import logging
@@ -14,6 +15,9 @@ from functools import lru_cache
 from celery import Task
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
+
+from celaest import hooks
 
 logger = logging.getLogger(__name__)
 _DEFAULT_LOCK_SECONDS = 3600
@@ -33,18 +37,11 @@ def _last_run_key(name: str) -> str:
 
 
 def _record(name: str, outcome: str, **data) -> None:
-    from django.utils import timezone
-
     try:
         cache.set(_last_run_key(name), {"at": timezone.now().isoformat(), "outcome": outcome, **data}, timeout=None)
         if outcome == "failed":
-            from audit.models import SystemEvent
-            from audit.services import system_event_record
-
-            system_event_record(
-                event_type="job.failed", severity=SystemEvent.Severity.ERROR, source=name,
-                message=f"{name} failed", data=data,
-            )  # fmt: skip
+            for observer in hooks.job_failure_observers:
+                observer(name=name, data=data)
     except Exception:  # recording must never turn a finished job into a failed one
         logger.exception("could not record the run of %s", name)
 

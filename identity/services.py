@@ -1,4 +1,8 @@
-"""Writes for organizations and their members. Seat limits are enforced under a row lock."""
+"""Writes for organizations and their members. Seat limits are enforced under a row lock.
+
+Identity is the bottom app: the audit trail depends on it, so its changes reach the trail through
+``celaest.hooks.change_record`` (audit connects to it), with the action names of ``AuditLog.Action``.
+"""
 
 import re
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from celaest.errors import Conflict, Forbidden, InvalidInput, LimitExceeded
+from celaest.hooks import change_record
 
 from .models import Organization, User
 
@@ -100,9 +105,6 @@ def member_invite(
     ``INVITATION_MAX_AGE``, e-mailed once the transaction commits. Refused only for an address
     that is already this organization's member (409 ``already_member``) or when no seat is free;
     whatever else is true of the address, the answer is the same."""
-    from audit.models import AuditLog
-    from audit.services import audit_record
-
     _check_role_grant(actor=actor, role=role)
     org = Organization.objects.select_for_update().get(pk=organization.pk)
     email = User.objects.normalize_email(email).lower()
@@ -116,7 +118,7 @@ def member_invite(
     claims = {"o": str(org.pk), "e": email, "r": role, "f": first_name, "l": last_name, "by": str(actor.pk)}
     token = signing.dumps(claims, salt=_INVITATION_SALT)
     invited = {"email": email, "role": role}
-    audit_record(action=AuditLog.Action.MEMBER_INVITED, resource=org, user=actor, changes=invited)
+    change_record(action="member.invited", resource=org, user=actor, changes=invited)
     transaction.on_commit(lambda: _invitation_mail(organization=org, inviter=actor, email=email, token=token))
     return Invitation(organization=org, email=email, role=role, expires_at=timezone.now() + INVITATION_MAX_AGE)
 
@@ -141,9 +143,6 @@ def member_invitation_accept(*, token: str, password: str | None = None) -> User
     the invitation sent to the address, so they may learn that the address has an account
     already (409 ``email_in_use``, or ``already_member`` if it is this organization's); their
     account is not moved or linked. Seats are checked again: an invitation does not hold one."""
-    from audit.models import AuditLog
-    from audit.services import audit_record
-
     try:
         claims = signing.loads(token, salt=_INVITATION_SALT, max_age=INVITATION_MAX_AGE)
     except signing.SignatureExpired as exc:
@@ -174,7 +173,7 @@ def member_invitation_accept(*, token: str, password: str | None = None) -> User
         user.set_unusable_password()  # they sign in with Supabase, or reset a password later
     user.save()
     changes = {"email": [None, email], "role": [None, user.role], "invited_by": claims["by"]}
-    audit_record(action=AuditLog.Action.CREATE, resource=user, user=user, organization=org, changes=changes)
+    change_record(action="create", resource=user, user=user, organization=org, changes=changes)
     return user
 
 
@@ -287,11 +286,8 @@ def profile_update(*, user: User, **changes) -> User:
 
 
 def _audit_update(*, resource, actor: User | None, before: dict, fields: list[str]) -> None:
-    from audit.models import AuditLog
-    from audit.services import audit_record
-
     changes = {
         name: [before[name], getattr(resource, name)] for name in fields if before[name] != getattr(resource, name)
     }
     if changes:
-        audit_record(action=AuditLog.Action.UPDATE, resource=resource, user=actor, changes=changes)
+        change_record(action="update", resource=resource, user=actor, changes=changes)

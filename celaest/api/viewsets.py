@@ -19,6 +19,7 @@ from django.db.models import ProtectedError, QuerySet, RestrictedError
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
+from celaest import hooks
 from celaest.errors import Conflict, Forbidden
 
 from . import permissions as perms
@@ -27,30 +28,27 @@ from .views import ApiKeyScopeCheckMixin
 
 
 class AuditedWritesMixin:
-    """Every successful write through the API lands in the audit trail, from this one place.
+    """Every successful write through the API is told to the API write observers
+    (``celaest.hooks``), from this one place: audit records it in the audit trail.
 
-    The object a write targets is snapshotted when the view loads it (``get_object``); after a
-    2xx answer the row is reloaded and the diff recorded (create, update, delete, or the name of
-    a custom action). If a service already audited a change during this request (it knows the
-    business meaning better), no second row is added.
+    The object a write targets is announced when the view loads it (``get_object``), so audit can
+    snapshot it; after a 2xx answer audit reloads the row and records the diff (create, update,
+    delete, or the name of a custom action). If a service already audited a change during this
+    request (it knows the business meaning better), no second row is added.
     """
-
-    _audit_before = None
 
     def get_object(self):
         obj = super().get_object()
         if not perms.is_read(self.request):
-            from audit.services import model_snapshot
-
-            self._audit_before = (obj, str(obj.pk), model_snapshot(obj))
+            for observer in hooks.api_write_observers:
+                observer.object_loaded(view=self, obj=obj)
         return obj
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if not perms.is_read(request) and 200 <= response.status_code < 300 and not self._is_schema_generation():
-            from audit.api_audit import audit_api_write
-
-            audit_api_write(view=self, response=response)
+            for observer in hooks.api_write_observers:
+                observer.write_succeeded(view=self, response=response)
         return response
 
 
