@@ -20,7 +20,8 @@ from marketplace.models import (
     ProductRelease,
 )
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
-from settings_app.services.webhooks import _new_webhook_secret
+from settings_app.services.api_keys import api_key_material
+from settings_app.services.webhooks import webhook_secret_generate
 
 #: What earlier versions of this seed stored, and what replaces it (``retire_outside_urls``).
 _OLD_DOWNLOAD_PREFIX = "https://downloads.example.com/"
@@ -42,14 +43,13 @@ DEVICES = (
 
 
 def webhook_secret_fields() -> dict[str, str]:
-    secret = _new_webhook_secret()  # the webhook service's generator (private there, no public one yet)
+    secret = webhook_secret_generate()
     return {"secret_encrypted": encrypt(secret), "secret_hash": hash_secret(secret)}
 
 
 def user_api_key_fields() -> dict[str, str]:
     """A personal API key; only its hash and a display prefix are stored (nobody sees the demo keys)."""
-    key = "cel_" + secrets.token_urlsafe(32)
-    return {"key_hash": hash_secret(key), "key_prefix": key[:8]}
+    return api_key_material()[1]
 
 
 def session_token_hash() -> str:

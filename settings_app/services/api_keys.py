@@ -43,6 +43,12 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(cleaned))
 
 
+def api_key_material() -> tuple[str, dict[str, str]]:
+    """A new raw key, and what is stored of it: its hash and its display prefix."""
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+    return raw_key, {"key_hash": crypto.hash_secret(raw_key), "key_prefix": raw_key[:_DISPLAY_PREFIX_LENGTH]}
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -59,12 +65,11 @@ def api_key_create(
         raise InvalidInput("expires_in_days must be at least 1.", details={"expires_in_days": ["Must be >= 1."]})
     if rate_limit_rpm < 1:
         raise InvalidInput("rate_limit_rpm must be at least 1.", details={"rate_limit_rpm": ["Must be >= 1."]})
-    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+    raw_key, stored = api_key_material()
     api_key = UserApiKey.objects.create(
         user=user,
         name=name.strip(),
-        key_hash=crypto.hash_secret(raw_key),
-        key_prefix=raw_key[:_DISPLAY_PREFIX_LENGTH],
+        **stored,
         scopes=_validate_scopes(scopes if scopes is not None else ["*"]),
         rate_limit_rpm=rate_limit_rpm,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,

@@ -30,7 +30,7 @@ class CreatedWebhook:
     secret: str  # shown once; stored encrypted
 
 
-def _new_webhook_secret() -> str:
+def webhook_secret_generate() -> str:
     """A Standard Webhooks signing secret: ``whsec_`` + base64 of random bytes."""
     return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_WEBHOOK_SECRET_BYTES)).decode()
 
@@ -71,7 +71,7 @@ def webhook_create(
     status: str = Webhook.Status.ACTIVE,
 ) -> CreatedWebhook:
     """Register an endpoint with a new signing secret, returned once and stored encrypted."""
-    secret = _new_webhook_secret()
+    secret = webhook_secret_generate()
     webhook = Webhook.objects.create(
         organization=organization,
         user=user,
@@ -132,7 +132,7 @@ def webhook_secret_rotate(*, webhook: Webhook, grace_hours: int = 24) -> Created
             details={"grace_hours": [f"Use 0 to {WEBHOOK_MAX_GRACE_HOURS}."]},
         )
     webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
-    secret = _new_webhook_secret()
+    secret = webhook_secret_generate()
     if grace_hours:
         webhook.previous_secret_encrypted = webhook.secret_encrypted
         webhook.previous_secret_expires_at = timezone.now() + timedelta(hours=grace_hours)

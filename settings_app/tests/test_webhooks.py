@@ -85,7 +85,7 @@ def test_an_event_is_delivered_on_commit_signed_per_standard_webhooks(
     verified = StandardWebhook(secret).verify(request.body, request.headers)
     assert verified["type"] == "order.paid" and verified["data"] == {"order": "A-1"}
     with pytest.raises(Exception):  # noqa: B017 - any verification error: the wrong key must fail
-        StandardWebhook(webhooks._new_webhook_secret()).verify(request.body, request.headers)
+        StandardWebhook(webhooks.webhook_secret_generate()).verify(request.body, request.headers)
 
     [delivery] = _attempts(webhook)
     assert delivery.status == "succeeded" and delivery.response_status == 200 and delivery.response_body == "ok"
