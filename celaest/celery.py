@@ -1,10 +1,12 @@
 """The Celery application. Configuration comes from Django settings (``CELERY_*``)."""
 
 import os
+import time
 from pathlib import Path
 
 from celery import Celery, states
 from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun
+from django.core.cache import cache
 from django.db import close_old_connections, connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
@@ -68,9 +70,13 @@ def _connections_after_task(task=None, state=None, **kwargs):
         connection.close()
 
 
+#: when a worker last ran ``worker_heartbeat`` (``/health/ready`` reads it)
+HEARTBEAT_CACHE_KEY = "celery:worker-heartbeat"
+#: kept well past the age at which ``/health/ready`` calls it stale (180 s)
+HEARTBEAT_KEPT_SECONDS = 1800
+
+
 @app.task(name="celaest.worker_heartbeat", ignore_result=True, time_limit=30, soft_time_limit=20)
 def worker_heartbeat() -> None:
     """Run by beat every 30 s: a worker that executes it proves the queue is being consumed."""
-    from celaest.health import record_worker_heartbeat
-
-    record_worker_heartbeat()
+    cache.set(HEARTBEAT_CACHE_KEY, time.time(), timeout=HEARTBEAT_KEPT_SECONDS)

@@ -12,7 +12,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-HEARTBEAT_CACHE_KEY = "celery:worker-heartbeat"
+from celaest.celery import HEARTBEAT_CACHE_KEY, app
+
 HEARTBEAT_MAX_AGE_SECONDS = 180
 
 
@@ -34,8 +35,6 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from celaest.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
@@ -65,7 +64,3 @@ def ready(request):
             healthy = False
     body = {"status": "ok" if healthy else "unavailable", "checks": results}
     return JsonResponse(body, status=200 if healthy else 503)
-
-
-def record_worker_heartbeat() -> None:
-    cache.set(HEARTBEAT_CACHE_KEY, time.time(), timeout=HEARTBEAT_MAX_AGE_SECONDS * 10)
