@@ -22,6 +22,7 @@ from aimesh.models import AIModel, Prompt
 from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, route_chat
 from aimesh.services import RenderedPrompt, model_by_name, models_for, prompt_get, prompt_json_mode, prompt_render
 from audit.services import audit_record
+from celaest.celery import app as celery_app
 from celaest.errors import Conflict, DomainError, InvalidInput, NotFound
 from licensing.selectors import license_effective_limits
 from licensing.usage import license_for_organization, license_usage_commit, license_usage_release, license_usage_reserve
@@ -212,6 +213,19 @@ def task_record_routed(*, task: ProcessedTask, answer: RoutedAnswer, started) ->
 # -- tasks -------------------------------------------------------------------------------------------
 
 
+# The Celery jobs are looked up by name: ``operations.tasks`` imports these services, and
+# ``OperationsConfig.ready()`` imports the tasks, so the names are registered in every process.
+# The registered task sends its message as before (its queue from CELERY_TASK_ROUTES, its options).
+
+
+def _run_task_send(task_id: str) -> None:
+    celery_app.tasks["operations.run_task"].delay(task_id)
+
+
+def _run_batch_chunk_send(batch_id: str, start: int, stop: int) -> None:
+    celery_app.tasks["operations.run_batch_chunk"].delay(batch_id, start, stop)
+
+
 def task_run(
     *,
     user,
@@ -257,14 +271,12 @@ def task_enqueue(
         input_text=input_text,
         model_name=model_name,
     )
-    from operations.tasks import run_task
-
     with transaction.atomic():
         new_task.queued_at = timezone.now()
         new_task.save()
         # robust: a broker that refuses the message must not turn the recorded task into a 500;
         # the recover-stale-ai-tasks beat job sends it later (AI_TASK_REQUEUE_SECONDS).
-        transaction.on_commit(lambda: run_task.delay(str(new_task.pk)), robust=True)
+        transaction.on_commit(lambda: _run_task_send(str(new_task.pk)), robust=True)
     return new_task
 
 
@@ -411,8 +423,6 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
                 f"Input {index}: {error.message}", code=error.code, details={"index": index, **error.details}
             ) from None
     prompt = prepared[0][2].prompt
-    from operations.tasks import run_batch_chunk
-
     queued_at = timezone.now()
     with transaction.atomic():
         batch = TaskBatch.objects.create(
@@ -442,7 +452,7 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
         audit_record(action="batch.created", resource=batch, user=user)
         size = settings.AI_BATCH_CHUNK_SIZE
         chunks = [(start, min(start + size, len(inputs))) for start in range(0, len(inputs), size)]
-        transaction.on_commit(lambda: [run_batch_chunk.delay(str(batch.pk), a, b) for a, b in chunks], robust=True)
+        transaction.on_commit(lambda: [_run_batch_chunk_send(str(batch.pk), a, b) for a, b in chunks], robust=True)
     return batch
 
 
@@ -506,8 +516,6 @@ def tasks_recover_stale(*, limit: int = _RECOVER_BATCH) -> dict:
     ``worker_lost`` and their reserved request given back: those of a cancelled batch, those run
     in a web request (no worker claimed them: the request is gone), and those already claimed
     ``_CLAIMS_BEFORE_GIVING_UP`` times."""
-    from operations.tasks import run_task
-
     stale_before = _stale_before()
     stale = (
         ProcessedTask.objects.filter(status=ProcessedTask.Status.RUNNING, started_at__lt=stale_before)
@@ -521,7 +529,7 @@ def tasks_recover_stale(*, limit: int = _RECOVER_BATCH) -> dict:
         elif _task_close_lost(task_id=task_id, stale_before=stale_before):
             closed += 1
     if resumed:
-        transaction.on_commit(lambda: [run_task.delay(task_id) for task_id in resumed])
+        transaction.on_commit(lambda: [_run_task_send(task_id) for task_id in resumed])
     return {"resumed": len(resumed), "closed": closed, "requeued": tasks_requeue_waiting(limit=limit)}
 
 
@@ -533,8 +541,6 @@ def tasks_requeue_waiting(*, limit: int = _RECOVER_BATCH) -> int:
     claimed or finished and does nothing; ``queued_at`` moves on, so that happens once a period.
     Batch tasks are sent as their chunk, which also starts a batch whose every message was lost.
     Returns how many tasks were sent again."""
-    from operations.tasks import run_batch_chunk, run_task
-
     now = timezone.now()
     waiting = ProcessedTask.objects.filter(
         status=ProcessedTask.Status.PENDING,
@@ -550,9 +556,9 @@ def tasks_requeue_waiting(*, limit: int = _RECOVER_BATCH) -> int:
 
     def send():
         for task_id in tasks:
-            run_task.delay(task_id)
+            _run_task_send(task_id)
         for batch_id, start in chunks:
-            run_batch_chunk.delay(batch_id, start, start + size)
+            _run_batch_chunk_send(batch_id, start, start + size)
 
     transaction.on_commit(send, robust=True)
     return len(found)
