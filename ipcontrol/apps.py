@@ -7,4 +7,6 @@ class IpcontrolConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import snapshots  # noqa: F401 - connects the receivers that retire license snapshots
+        # the receivers that retire license snapshots, and the tasks (the buffer asks for
+        # ipcontrol.flush_validations by name)
+        from . import snapshots, tasks  # noqa: F401

@@ -38,10 +38,12 @@ from django.dispatch import receiver
 
 from audit.models import SystemEvent
 from audit.services import system_event_record
+from celaest.celery import app as celery_app
 from celaest.db import uuid7
 from identity.models import Organization
 from licensing.models import License
 
+from .collisions import collision_candidates, collisions_detect
 from .models import LicenseIpBinding, LicenseValidation
 
 logger = logging.getLogger(__name__)
@@ -145,11 +147,10 @@ def validation_rows_pushed(length: int, count: int) -> None:
 def _request_flush() -> None:
     """Ask a worker to flush now. Only the push that takes the list across a multiple of
     ``FLUSH_AT`` asks (``RPUSH`` answers each length once), so however busy, one request per
-    ``FLUSH_AT`` rows pays for it."""
-    from .tasks import flush_validations
-
+    ``FLUSH_AT`` rows pays for it. The task is named, not imported: ``ipcontrol.tasks`` imports
+    this module."""
     try:
-        flush_validations.apply_async(expires=30)
+        celery_app.signature("ipcontrol.flush_validations").apply_async(expires=30)
     except Exception:  # the beat job flushes anyway; a full buffer must not fail a validation
         logger.exception("could not request a validation flush")
 
@@ -251,8 +252,6 @@ def validation_rows_store(rows: list[dict], *, paced: bool = False) -> None:
     """Insert attempt rows (idempotently), refresh the bindings they came from, then look for
     collisions on their licenses. A failing detection is logged, never blocks the rows. ``paced``
     (the background flush) leaves the cores to requests between slices of the insert."""
-    from .collisions import collision_candidates, collisions_detect
-
     if not rows:
         return
     _rows_insert(rows, paced=paced)
