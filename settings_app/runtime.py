@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 
 from celaest.readcache import ReadCache
 
+from .models import FeatureFlag, SystemConfig
+
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
@@ -23,14 +25,10 @@ _MISSING = object()
 
 
 def _load_config() -> dict:
-    from .models import SystemConfig
-
     return {row.key: row.value for row in SystemConfig.objects.all()}
 
 
 def _load_flags() -> dict:
-    from .models import FeatureFlag
-
     return {
         flag.flag_key: (flag.is_enabled, flag.target_type, flag.target_percentage, frozenset(map(str, flag.target_ids)))
         for flag in FeatureFlag.objects.all()
