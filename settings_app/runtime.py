@@ -16,8 +16,6 @@ from decimal import Decimal, InvalidOperation
 
 from celaest.readcache import ReadCache
 
-from .models import FeatureFlag, SystemConfig
-
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
@@ -25,10 +23,17 @@ _MISSING = object()
 
 
 def _load_config() -> dict:
+    # The models are imported when rows are loaded, not with the module: its pure parts
+    # (flag_bucket) are imported without Django set up (the stable-bucket test does so in a bare
+    # interpreter). No cycle hides here: the models import nothing of this module.
+    from .models import SystemConfig
+
     return {row.key: row.value for row in SystemConfig.objects.all()}
 
 
 def _load_flags() -> dict:
+    from .models import FeatureFlag
+
     return {
         flag.flag_key: (flag.is_enabled, flag.target_type, flag.target_percentage, frozenset(map(str, flag.target_ids)))
         for flag in FeatureFlag.objects.all()
