@@ -1,23 +1,17 @@
 """Root URL configuration: the admin, /api/v1/ (one include per app) and the API docs."""
 
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from celaest import error_views, health
 
-API_APPS = [
-    "identity",
-    "licensing",
-    "aimesh",
-    "operations",
-    "analytics",
-    "audit",
-    "marketplace",
-    "billing",
-    "settings_app",
-    "ipcontrol",
-]
+#: the CELAEST apps that serve a part of /api/v1/ (an ``api/urls.py`` with a router)
+API_APPS = [app for app in settings.CELAEST_APPS if (Path(apps.get_app_config(app).path) / "api" / "urls.py").is_file()]
 
 urlpatterns = [
     path("admin/", admin.site.urls),

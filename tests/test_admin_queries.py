@@ -1,9 +1,10 @@
-"""N+1 guard for the admin: every changelist of the ten apps runs the same number of queries for
+"""N+1 guard for the admin: every changelist of the CELAEST apps runs the same number of queries for
 2 rows as for 10. Models are discovered from the admin registry, not listed."""
 
 import itertools
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -11,11 +12,12 @@ from django.urls import reverse
 
 from aimesh.models import PromptFallbackModel
 from billing.models import DocumentSequence, PaymentGateway
-from celaest.urls import API_APPS
 from tests import factories as f
 from tests.api_registry import make_row
 
-MODELS = sorted((m for m in admin.site._registry if m._meta.app_label in API_APPS), key=lambda m: m._meta.label)
+MODELS = sorted(
+    (m for m in admin.site._registry if m._meta.app_label in settings.CELAEST_APPS), key=lambda m: m._meta.label
+)
 _numbers = itertools.count(1)
 
 
