@@ -2,11 +2,17 @@
 of any exposed model for a given organization and user — so generic tests cover every endpoint
 without a hand-kept list."""
 
+import re
 from dataclasses import dataclass
 from importlib import import_module
 
+from django.urls import URLResolver, get_resolver, resolve
+from django.urls.exceptions import Resolver404
+from rest_framework.views import APIView
+
 from celaest.api.viewsets import CatalogViewSet, OwnViewSet, StaffViewSet, TenantViewSet
 from celaest.urls import API_APPS
+from settings_app.authentication import ApiKeyAuthentication
 from tests import factories as f
 
 
@@ -104,8 +110,6 @@ class Route:
         return tuple(m for m in self.methods if m in WRITE_METHODS)
 
     def authenticates_api_keys(self) -> bool:
-        from settings_app.authentication import ApiKeyAuthentication
-
         view = self.view()
         return any(isinstance(a, ApiKeyAuthentication) for a in view.get_authenticators())
 
@@ -114,8 +118,6 @@ class Route:
 
 
 def _concrete(prefix: str) -> str:
-    import re
-
     path = prefix.replace("^", "").replace("$", "").replace("/?", "")
     path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_PATH_VALUE, path)
     return "/" + re.sub(r"<(?:\w+:)?\w+>", SAMPLE_PATH_VALUE, path)
@@ -124,10 +126,6 @@ def _concrete(prefix: str) -> str:
 def all_routes() -> list[Route]:
     """Every URL of the project that a DRF view serves (the API, the gateway, the docs), walked
     from the root URLconf: views that are not routed viewsets are included."""
-    from django.urls import URLResolver, get_resolver, resolve
-    from django.urls.exceptions import Resolver404
-    from rest_framework.views import APIView
-
     routes = []
 
     def walk(patterns, prefix):

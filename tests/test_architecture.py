@@ -7,12 +7,16 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from audit.admin_audit import admin_write_auditor
 from audit.api_audit import api_write_auditor
+from audit.models import AuditLog
 from audit.services import audit_record, job_failure_record
 from celaest import hooks
+from identity.services import organization_update
+from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_LINTER = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -62,3 +66,19 @@ def test_observers_are_told_in_the_order_they_connected_and_once():
 
     observers.disconnect(first)
     assert list(observers) == [second]
+
+
+@pytest.mark.django_db
+def test_a_change_is_audited_through_the_hook_and_nothing_happens_without_an_observer():
+    organization = f.OrganizationFactory(name="Before")
+    organization_update(organization=organization, name="Audited")
+    assert AuditLog.objects.get(resource_id=str(organization.pk)).changes == {"name": ["Before", "Audited"]}
+
+    hooks.change_observers.disconnect(audit_record)
+    try:
+        organization_update(organization=organization, name="Unobserved")
+    finally:
+        hooks.change_observers.connect(audit_record)
+    organization.refresh_from_db()
+    assert organization.name == "Unobserved"
+    assert AuditLog.objects.filter(resource_id=str(organization.pk)).count() == 1
