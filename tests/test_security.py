@@ -30,6 +30,7 @@ def test_deploy_checks_are_clean_with_production_settings(tmp_path):
         ALLOWED_HOSTS="celaest.example.com",
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         LICENSE_SIGNING_KEYS=signing_key_generate(),
+        EMAIL_URL="smtp+tls://billing:secret@smtp.example.com:587",
         CELAEST_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr

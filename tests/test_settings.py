@@ -70,6 +70,7 @@ def _production(**overrides):
         "ALLOWED_HOSTS": "celaest.example.com",
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "LICENSE_SIGNING_KEYS": signing_key_generate(),
+        "EMAIL_URL": "smtp+tls://billing:secret@smtp.example.com:587",
     }
     return _python(PRINT_SETTINGS, **{**env, **overrides})
 
@@ -78,6 +79,12 @@ def test_production_refuses_to_start_without_license_signing_keys():
     result = _production(LICENSE_SIGNING_KEYS="")
     assert result.returncode != 0
     assert "LICENSE_SIGNING_KEYS must hold" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_email_server():
+    result = _production(EMAIL_URL="")
+    assert result.returncode != 0
+    assert "EMAIL_URL must name" in result.stderr
 
 
 def test_production_starts_with_real_configuration():

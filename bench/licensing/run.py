@@ -65,6 +65,7 @@ def _env(var_dir: Path) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "LICENSE_SIGNING_KEYS": os.environ.get("LICENSE_SIGNING_KEYS") or _signing_key(),
+        "EMAIL_URL": "dummymail://",
         "SECURE_SSL_REDIRECT": "false",
         "TRUSTED_PROXIES": "127.0.0.1/32",
         "LOG_LEVEL": "WARNING",

@@ -370,8 +370,9 @@ WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT
 # Outgoing e-mail (invoices), from one URL: smtp://user:password@host:25 (smtp+tls, for STARTTLS, or
 # smtp+ssl), consolemail:// (printed by the worker), dummymail:// (dropped). The default prints
 # to the console: a development machine has no mail server, and Django's own default (SMTP on
-# localhost:25) only made every invoice e-mail fail and retry. Production must set it.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# localhost:25) only made every invoice e-mail fail and retry. Production must set it. Set but
+# empty counts as unset.
+EMAIL_CONFIG = environ.Env.email_url_config(env.str("EMAIL_URL", default="") or "consolemail://")
 EMAIL_BACKEND = EMAIL_CONFIG["EMAIL_BACKEND"]
 EMAIL_HOST = EMAIL_CONFIG.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = EMAIL_CONFIG.get("EMAIL_PORT") or 25

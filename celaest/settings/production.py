@@ -1,5 +1,5 @@
-"""Production settings: refuse to start without a real secret key, allowed hosts, encryption keys
-and license signing keys."""
+"""Production settings: refuse to start without a real secret key, allowed hosts, encryption keys,
+license signing keys and an e-mail server."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -22,6 +22,9 @@ if not LICENSE_SIGNING_KEYS or not all(":" in entry for entry in LICENSE_SIGNING
     raise ImproperlyConfigured(
         "LICENSE_SIGNING_KEYS must hold at least one kid:key entry (python manage.py generate_license_signing_key)."
     )
+# Invoices are e-mailed: without EMAIL_URL they would only be printed to a worker's log.
+if not env.str("EMAIL_URL", default=""):
+    raise ImproperlyConfigured("EMAIL_URL must name the e-mail server invoices are sent through (smtp+tls://...).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
