@@ -92,8 +92,11 @@ def send(*, url: str, headers: dict[str, str], body: bytes) -> SendResult:
         target = webhook_target_check(url, require_resolution=True)
     except WebhookTargetRefused as exc:
         return SendResult(status_code=None, body="", error=f"Refused: {exc.message}", duration_ms=elapsed())
-    parts = urlsplit(url)
-    request_headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
+    # The host as the guard judged it (IDNA, no trailing dot): what the endpoint's virtual host and
+    # certificate know, and all a header can carry.
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    port = urlsplit(url).port
+    request_headers = {**headers, "host": f"{host}:{port}" if port else host}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=min(5.0, settings.WEBHOOK_TIMEOUT_SECONDS))
     # httpx's timeouts bound each wait, not the whole answer: an endpoint sending a byte every few

@@ -545,3 +545,26 @@ def test_an_allowlisted_local_receiver_still_gets_deliveries(owner, local_allowe
         outbox.webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and len(receiver.received) == 1
+
+
+def test_an_international_host_is_sent_its_ascii_name_in_the_host_header(settings, monkeypatch):
+    """The guard judges the IDNA form of a non-ASCII host; the request names the same host, as
+    the endpoint's virtual host and certificate know it (the raw name made httpx fail outside the
+    errors a delivery turns into a result)."""
+    from settings_app import webhook_sender
+
+    settings.WEBHOOK_ALLOWED_HOSTS = ["xn--bcher-kva.example"]
+    settings.WEBHOOK_REQUIRE_HTTPS = False
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):  # the socket module's own: httpx resolves too
+        if host == "xn--bcher-kva.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(webhook_targets.socket, "getaddrinfo", getaddrinfo)
+    with Receiver() as receiver:
+        result = webhook_sender.send(url=receiver.url(host="bücher.example"), headers={}, body=b"{}")
+    assert result.status_code == 200, result.error
+    assert receiver.received[0].headers["host"] == f"xn--bcher-kva.example:{receiver.port}"
