@@ -5,11 +5,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-import redis
-from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+from django.core.cache import cache
+
+from celaest.redis import cache_key, redis_cache_client, reset_with_client
+
+__all__ = [
+    "GuardedPush", "RateDecision", "cache_key", "rate_limit_hit", "rate_limits_hit", "rate_limits_hit_fetching",
+    "redis_cache_client",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,27 +104,6 @@ def rate_limits_hit_fetching(
     return min(decisions, key=lambda decision: decision.remaining), fetched, pushed
 
 
-def cache_key(name: str) -> str:
-    """``cache.make_key(name)`` without the per-thread lookup behind ``cache`` (4 µs, five times a
-    license validation): making a key only reads the cache's settings, the same in every thread."""
-    return _make_key()(name)
-
-
-@lru_cache(maxsize=1)
-def _make_key():
-    return caches["default"].make_key
-
-
-@lru_cache(maxsize=1)
-def redis_cache_client() -> redis.Redis | None:
-    """A raw client of the Redis cache's server (one per process), or None on another backend."""
-    config = settings.CACHES["default"]
-    if not config["BACKEND"].endswith("RedisCache"):
-        return None
-    location = config["LOCATION"]
-    return redis.Redis.from_url(location[0] if isinstance(location, list | tuple) else location)
-
-
 # KEYS: the counters, the keys to read, [the list to push to].
 # ARGV: how many counters, their time to live, their limits, [guard reads, guard, value to push].
 # The push happens when every counter is within its limit and the guard holds; its result (the
@@ -152,14 +134,7 @@ return out
 """
 
 
+@reset_with_client
 @lru_cache(maxsize=1)
 def _hits_script():
     return redis_cache_client().register_script(_HITS_LUA)
-
-
-@receiver(setting_changed)
-def _reset_client(*, setting, **kwargs):
-    if setting == "CACHES":
-        redis_cache_client.cache_clear()
-        _make_key.cache_clear()
-        _hits_script.cache_clear()

@@ -31,15 +31,14 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
-from django.dispatch import receiver
 
 from audit.models import SystemEvent
 from audit.services import system_event_record
 from celaest.celery import app as celery_app
 from celaest.db import uuid7
+from celaest.redis import redis_client
 from identity.models import Organization
 from licensing.models import License
 
@@ -75,17 +74,7 @@ _FIELDS = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1)
-
-
-@receiver(setting_changed)
-def _reset_client(*, setting, **kwargs):
-    if setting == "REDIS_URL":
-        _redis.cache_clear()
+_redis = redis_client  # the shared REDIS_URL client (celaest.redis), made again when the setting changes
 
 
 def validation_row(
