@@ -21,7 +21,6 @@ from django.utils.html import format_html
 
 from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline, WriteOnlySecretForm, secret_input
 from celaest.crypto import encrypt
-from celaest.readcache import rows_changed
 
 from .models import AIApiKey, AIModel, Prompt, PromptFallbackModel
 from .services import prompt_activate, prompt_new_version
@@ -110,13 +109,11 @@ class AIApiKeyAdmin(CelaestModelAdmin):
         updated = queryset.update(
             is_healthy=True, consecutive_failures=0, cooldown_until=None, last_error="", updated_at=timezone.now()
         )
-        rows_changed(AIApiKey)  # a bulk update sends no save signal
         self.message_user(request, f"{updated} key(s) marked healthy.", messages.SUCCESS)
 
     @admin.action(description="Mark selected keys unhealthy (taken out of rotation)", permissions=["change"])
     def mark_unhealthy(self, request, queryset):
         updated = queryset.update(is_healthy=False, updated_at=timezone.now())
-        rows_changed(AIApiKey)
         self.message_user(request, f"{updated} key(s) marked unhealthy.", messages.SUCCESS)
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
-from celaest.db import TimeStampedModel
+from celaest.db import ChangeAnnouncingManager, TimeStampedModel
 
 
 class Provider(models.TextChoices):
@@ -33,6 +33,8 @@ class AIModel(TimeStampedModel):
     cost_per_1k_cached_input = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "ai_models"
@@ -68,6 +70,8 @@ class AIApiKey(TimeStampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "ai_api_pool"

@@ -24,7 +24,7 @@ from aimesh.models import AIApiKey, AIModel
 from celaest import crypto
 from celaest.errors import DomainError
 from celaest.ratelimit import rate_limit_hit
-from celaest.readcache import ReadCache, rows_changed
+from celaest.readcache import ReadCache
 from celaest.usecounts import use_counted, uses_taken
 
 logger = logging.getLogger(__name__)
@@ -53,15 +53,11 @@ class RoutedAnswer:
 
 
 #: each provider's active, healthy keys: read by every AI request. Health and cooldown changes
-#: retire it (``_key_changed``); use counts and times do not.
-_pool = ReadCache("ai-key-pool").watch(AIApiKey)
+#: retire it (every write to the keys announces itself); use counts and times do not.
+_pool = ReadCache("ai-key-pool").watch(AIApiKey, unseen_fields=("usage_count", "last_used_at"))
 #: when this process last took each key (newer than the copies' ``last_used_at``)
 _taken_at: dict = {}
 _NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-def _key_changed() -> None:
-    rows_changed(AIApiKey)
 
 
 def usable_keys(*, provider: str) -> list[AIApiKey]:
@@ -116,7 +112,6 @@ def _scrub(message: str, secret: str) -> str:
 def key_succeeded(key: AIApiKey) -> None:
     if key.consecutive_failures:
         AIApiKey.objects.filter(pk=key.pk).update(consecutive_failures=0, last_error="")
-        _key_changed()
 
 
 def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "") -> None:
@@ -126,7 +121,6 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         AIApiKey.objects.filter(pk=key.pk).update(
             is_healthy=False, consecutive_failures=F("consecutive_failures") + 1, last_error=note, last_checked_at=now
         )
-        _key_changed()
         logger.warning("AI key %s rejected by the provider; marked unhealthy", key.pk)
         return
     seconds = error.retry_after if error.retry_after is not None else settings.AI_KEY_COOLDOWN_SECONDS
@@ -140,7 +134,6 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         is_healthy=False, last_checked_at=now
     ):
         logger.warning("AI key %s failed %s times in a row; marked unhealthy", key.pk, threshold)
-    _key_changed()
 
 
 def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], RoutedAnswer]) -> RoutedAnswer:
@@ -156,7 +149,6 @@ def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], Route
             except crypto.DecryptionError:
                 # Encrypted under a key no longer configured: out of rotation until re-entered.
                 AIApiKey.objects.filter(pk=key.pk).update(is_healthy=False, last_error="cannot decrypt the stored key")
-                _key_changed()
                 logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
                 continue
             try:
@@ -222,7 +214,6 @@ def key_probe(*, key: AIApiKey) -> bool:
     AIApiKey.objects.filter(pk=key.pk).update(
         is_healthy=True, consecutive_failures=0, cooldown_until=None, last_checked_at=now, last_error=""
     )
-    _key_changed()
     return True
 
 

@@ -1,4 +1,6 @@
-"""Model base classes shared by every app: UUID keys, timestamps and soft delete."""
+"""Model base classes shared by every app: UUID keys, timestamps, soft delete. Their querysets
+announce their writes (``celaest.readcache.ChangeAnnouncingQuerySet``), so copies of soft-deleted
+rows go when the rows do."""
 
 import secrets
 import time
@@ -6,6 +8,13 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+
+from celaest.readcache import ChangeAnnouncingManager, ChangeAnnouncingQuerySet
+
+__all__ = [
+    "AliveManager", "AllObjectsManager", "ChangeAnnouncingManager", "SoftDeleteModel", "SoftDeleteQuerySet",
+    "TimeStampedModel", "UUIDModel", "uuid7",
+]  # fmt: skip
 
 
 def uuid7() -> uuid.UUID:
@@ -35,7 +44,7 @@ class TimeStampedModel(UUIDModel):
         abstract = True
 
 
-class SoftDeleteQuerySet(models.QuerySet):
+class SoftDeleteQuerySet(ChangeAnnouncingQuerySet):
     def alive(self):
         return self.filter(deleted_at__isnull=True)
 
@@ -43,11 +52,7 @@ class SoftDeleteQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=False)
 
     def soft_delete(self):
-        from celaest.readcache import rows_changed
-
-        updated = self.update(deleted_at=timezone.now())
-        rows_changed(self.model)
-        return updated
+        return self.update(deleted_at=timezone.now())
 
 
 class AliveManager(models.Manager.from_queryset(SoftDeleteQuerySet)):

@@ -6,11 +6,13 @@ this process's copies of one kind of row, tagged with the generation they were r
 generation lives in the shared cache (Redis), so a copy is used only while nobody has changed
 those rows since. Reading the generation is one cache round trip instead of a query.
 
-Every change retires every process's copies:
-
-- ``watch(Model, ...)`` connects ``post_save``/``post_delete`` of those models;
-- writes that bypass the signals (``QuerySet.update()``) call ``rows_changed(Model)``, or the
-  cache's ``changed()``, in the transaction that makes them.
+Every change retires every process's copies, and no writer has to remember to say so: the write
+paths announce. ``post_save``/``post_delete`` for instances (a queryset's ``delete()`` sends them
+row by row once anyone listens), and ``ChangeAnnouncingQuerySet`` for ``update()``,
+``bulk_update()`` (which runs through ``update()``) and ``bulk_create()``. Whoever keeps copies
+subscribes with ``on_change(Model, callback)`` (``ReadCache.watch`` does, and so do the license
+snapshots), which refuses a model whose managers do not announce. Writes behind the ORM's back
+(raw SQL) call ``rows_changed(Model)``.
 
 ``changed()`` forgets this process's copies at once and moves the shared generation after
 commit. A copy is tagged with the generation read *before* its rows were, so a copy read while
@@ -28,18 +30,145 @@ on the next request.
 import secrets
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, models, transaction
 from django.db.models.signals import post_delete, post_save
+
+# --- writes that announce themselves ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowsChanged:
+    """What a write changed: ``fields`` (None: any, as for a new or deleted row), the primary keys
+    (None: unknown, any row may have changed) and the instances when the write had them."""
+
+    model: type
+    fields: frozenset | None
+    pks: tuple | None
+    instances: tuple = ()
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    callback: Callable[[RowsChanged], None]
+    unseen_fields: frozenset
+    wants_rows: bool
+
+    def sees(self, fields: frozenset | None) -> bool:
+        return fields is None or not fields <= self.unseen_fields
+
+
+_subscriptions: dict[type, list[_Subscription]] = {}
+
+
+def on_change(
+    model: type | str,
+    callback: Callable[[RowsChanged], None],
+    *,
+    unseen_fields: Iterable[str] = (),
+    wants_rows: bool = False,
+) -> None:
+    """Call ``callback(RowsChanged)`` after every write to ``model`` (a class, or ``"app.Model"``
+    for a module that cannot import models when it loads), in the writer's transaction. Writes
+    that touch only ``unseen_fields`` are not announced to it (a use count on a hot path);
+    ``wants_rows`` makes a queryset ``update()`` read the primary keys it is about to change."""
+    subscription = _Subscription(callback, frozenset(unseen_fields), wants_rows)
+    if isinstance(model, str):
+        apps.lazy_model_operation(lambda resolved: _subscribe(resolved, subscription), tuple(model.lower().split(".")))
+    else:
+        _subscribe(model, subscription)
+
+
+def _subscribe(model: type, subscription: _Subscription) -> None:
+    model = model._meta.concrete_model
+    silent = [
+        manager.name
+        for manager in model._meta.managers
+        if not issubclass(getattr(manager, "_queryset_class", models.QuerySet), ChangeAnnouncingQuerySet)
+    ]
+    if silent:
+        raise ImproperlyConfigured(
+            f"{model.__name__}'s managers {silent} do not announce their writes: "
+            "build them on ChangeAnnouncingQuerySet."
+        )
+    if model not in _subscriptions:
+        _subscriptions[model] = []
+        post_save.connect(_instance_saved, sender=model, weak=False)
+        post_delete.connect(_instance_deleted, sender=model, weak=False)
+    _subscriptions[model].append(subscription)
+
+
+def subscribed_models() -> list[type]:
+    """Every model whose writes someone listens to (tests discover the caches through it)."""
+    return list(_subscriptions)
+
+
+def _announce(change: RowsChanged, subscriptions: Iterable[_Subscription]) -> None:
+    for subscription in subscriptions:
+        subscription.callback(change)
+
+
+def _listening(model: type, fields: frozenset | None) -> list[_Subscription]:
+    return [item for item in _subscriptions.get(model._meta.concrete_model, ()) if item.sees(fields)]
+
+
+def _instance_saved(sender, instance, created=False, update_fields=None, **kwargs) -> None:
+    fields = None if created or update_fields is None else frozenset(update_fields)
+    listening = _listening(sender, fields)
+    if listening:
+        _announce(RowsChanged(sender._meta.concrete_model, fields, (instance.pk,), (instance,)), listening)
+
+
+def _instance_deleted(sender, instance, **kwargs) -> None:
+    _announce(RowsChanged(sender._meta.concrete_model, None, (instance.pk,), (instance,)), _listening(sender, None))
+
+
+def rows_changed(model: type) -> None:
+    """Rows of ``model`` changed behind the ORM's back (raw SQL): retire every copy of them."""
+    _announce(RowsChanged(model._meta.concrete_model, None, None), _listening(model, None))
+
+
+class ChangeAnnouncingQuerySet(models.QuerySet):
+    """A queryset whose bulk writes tell ``on_change`` subscribers what they changed."""
+
+    def update(self, **kwargs):
+        listening = _listening(self.model, frozenset(kwargs))
+        if not listening:  # nobody keeps copies of these fields: no cost on hot counters
+            return super().update(**kwargs)
+        pks = tuple(self.values_list("pk", flat=True)) if any(item.wants_rows for item in listening) else None
+        updated = super().update(**kwargs)
+        if updated:
+            _announce(RowsChanged(self.model._meta.concrete_model, frozenset(kwargs), pks), listening)
+        return updated
+
+    update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        listening = _listening(self.model, None)
+        if created and listening:
+            pks = tuple(obj.pk for obj in created)
+            _announce(RowsChanged(self.model._meta.concrete_model, None, pks, tuple(created)), listening)
+        return created
+
+    bulk_create.alters_data = True
+
+
+ChangeAnnouncingManager = models.Manager.from_queryset(ChangeAnnouncingQuerySet)
+
+
+# --- copies retired by a generation ----------------------------------------------------------------
 
 _registry: dict[str, "ReadCache"] = {}
 _generations_read: ContextVar[dict | None] = ContextVar("readcache_generations", default=None)
-_watchers: dict[type, list["ReadCache"]] = {}
 
 
 class ReadCache:
@@ -56,6 +185,7 @@ class ReadCache:
         self._copies: dict[Hashable, tuple[Any, Any]] = {}
         self._generation = None
         self._checked_at = 0.0
+        self.watched: list = []  # the models (or "app.Model" labels) whose writes retire it
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -122,26 +252,22 @@ class ReadCache:
 
         transaction.on_commit(bump)
 
-    def watch(self, *models) -> "ReadCache":
-        """Retire the copies whenever a row of ``models`` is saved or deleted."""
+    def watch(self, *models, unseen_fields=()) -> "ReadCache":
+        """Retire the copies whenever rows of ``models`` (classes, or ``"app.Model"`` labels) are
+        written, except by writes that touch only ``unseen_fields`` (copies that do not rely on a
+        use count need not go when it moves)."""
         for model in models:
-            if model not in _watchers:
-                _watchers[model] = []
-                post_save.connect(_model_changed, sender=model, weak=False)
-                post_delete.connect(_model_changed, sender=model, weak=False)
-            _watchers[model].append(self)
+            on_change(model, self._rows_changed, unseen_fields=unseen_fields)
+            self.watched.append(model)
         return self
 
+    def _rows_changed(self, change) -> None:
+        self.changed()
 
-def _model_changed(sender, **kwargs) -> None:
-    rows_changed(sender)
 
-
-def rows_changed(model) -> None:
-    """Rows of ``model`` changed without a signal (``QuerySet.update()``): retire the copies
-    that watch it."""
-    for read_cache in _watchers.get(model, ()):
-        read_cache.changed()
+def registered_caches() -> list[ReadCache]:
+    """Every read cache of the process (tests discover them, and what they watch, through it)."""
+    return list(_registry.values())
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from celaest.db import TimeStampedModel, UUIDModel
+from celaest.db import ChangeAnnouncingManager, TimeStampedModel, UUIDModel
 
 
 class LicenseIpBinding(TimeStampedModel):
@@ -21,6 +21,8 @@ class LicenseIpBinding(TimeStampedModel):
     activated_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     activation_count = models.PositiveIntegerField(default=1)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "license_ip_bindings"

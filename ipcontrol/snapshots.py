@@ -35,10 +35,11 @@ from typing import NamedTuple
 
 import redis
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
 from celaest.ratelimit import cache_key, redis_cache_client
+from celaest.readcache import RowsChanged, on_change
 from licensing.models import License, SubscriptionPlan
 
 from .models import LicenseIpBinding
@@ -311,19 +312,39 @@ def _license_key_before(sender, instance: License, **kwargs):
         )
 
 
-@receiver([post_save, post_delete], sender=License)
-def _license_changed(sender, instance: License, **kwargs):
-    stored = getattr(instance, "_stored_license_key", None)
-    license_snapshots_forget(license_keys=[instance.license_key, *([stored] if stored else [])])
+def _licenses_changed(change: RowsChanged) -> None:
+    if change.instances:
+        stored = [getattr(instance, "_stored_license_key", None) for instance in change.instances]
+        keys = [instance.license_key for instance in change.instances]
+        license_snapshots_forget(license_keys=[*keys, *filter(None, stored)])
+    elif change.pks is not None:
+        license_snapshots_forget(license_ids=change.pks)
+    else:
+        license_snapshots_forget_all()
 
 
-@receiver([post_save, post_delete], sender=LicenseIpBinding)
-def _binding_changed(sender, instance: LicenseIpBinding, update_fields=None, **kwargs):
-    if update_fields is not None and set(update_fields) <= _UNSEEN_BINDING_FIELDS:
-        return
-    license_snapshots_forget(license_ids=[instance.license_id])
+def _bindings_changed(change: RowsChanged) -> None:
+    if change.instances:
+        license_snapshots_forget(license_ids=[instance.license_id for instance in change.instances])
+    elif change.pks is not None:
+        license_ids = LicenseIpBinding.objects.filter(pk__in=change.pks).values_list("license_id", flat=True)
+        license_snapshots_forget(license_ids=set(license_ids))
+    else:
+        license_snapshots_forget_all()
 
 
-@receiver([post_save, post_delete], sender=SubscriptionPlan)
-def _plan_changed(sender, instance: SubscriptionPlan, **kwargs):
+def _plans_changed(change: RowsChanged) -> None:
     license_snapshots_forget_all()
+
+
+# Every write to these rows announces itself (``celaest.db.on_change``), a queryset's update as
+# much as a save. Usage counts and a machine's last sighting (the validation flush) do not alter
+# a snapshot, so those writes cost nothing more.
+#: the rows a snapshot is made of, what to do when they change, and which fields it does not hold
+WATCHED = {
+    License: (_licenses_changed, ("ai_requests_used",)),
+    LicenseIpBinding: (_bindings_changed, _UNSEEN_BINDING_FIELDS),
+    SubscriptionPlan: (_plans_changed, ()),
+}
+for _model, (_callback, _unseen) in WATCHED.items():
+    on_change(_model, _callback, unseen_fields=_unseen, wants_rows=_callback is not _plans_changed)

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from celaest.db import SoftDeleteModel, TimeStampedModel
+from celaest.db import ChangeAnnouncingManager, SoftDeleteModel, TimeStampedModel
 from celaest.money import CostField, CurrencyField, MoneyField
 
 
@@ -22,6 +22,8 @@ class SubscriptionPlan(TimeStampedModel):
     features = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     sort_order = models.IntegerField(default=0)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "subscription_plans"

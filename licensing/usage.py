@@ -31,7 +31,10 @@ def usage_period(day: date | None = None) -> tuple[date, date]:
 
 
 #: each organization's licenses that may be live, newest first: read by every piece of AI work
-_live_licenses = ReadCache("organization-licenses").watch(License, SubscriptionPlan)
+#: (``ai_requests_used`` moves on every request, by SQL that announces nothing: as before, not a change)
+_live_licenses = ReadCache("organization-licenses").watch(
+    License, SubscriptionPlan, unseen_fields=("ai_requests_used",)
+)
 
 
 def license_for_organization(*, organization_id) -> License:

@@ -23,11 +23,9 @@ from celaest.admin import (
 )
 from celaest.crypto import encrypt, hash_secret
 from celaest.errors import DomainError
-from celaest.readcache import rows_changed
 from celaest.validation import json_problem
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
-from .runtime import flags_changed
 from .services import (
     KEEP,
     WEBHOOK_SECRET_PREFIX,
@@ -231,7 +229,6 @@ class WebhookAdmin(CelaestModelAdmin):
             disabled_reason=f"Disabled by {request.user} in the admin",
             updated_at=timezone.now(),
         )
-        rows_changed(Webhook)  # a bulk update sends no save signal
         self.message_user(request, f"{updated} webhook(s) disabled.", messages.SUCCESS)
 
     @admin.action(description="Enable selected webhooks", permissions=["change"])
@@ -385,11 +382,9 @@ class FeatureFlagAdmin(CelaestModelAdmin):
     @admin.action(description="Enable selected flags", permissions=["change"])
     def enable_flags(self, request, queryset):
         updated = queryset.update(is_enabled=True, updated_at=timezone.now())
-        flags_changed()  # a bulk update sends no save signal
         self.message_user(request, f"{updated} flag(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected flags", permissions=["change"])
     def disable_flags(self, request, queryset):
         updated = queryset.update(is_enabled=False, updated_at=timezone.now())
-        flags_changed()
         self.message_user(request, f"{updated} flag(s) disabled.", messages.SUCCESS)

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from celaest import crypto
-from celaest.db import TimeStampedModel, UUIDModel
+from celaest.db import ChangeAnnouncingManager, TimeStampedModel, UUIDModel
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class UserApiKey(TimeStampedModel):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "user_api_keys"
@@ -96,6 +98,8 @@ class Webhook(TimeStampedModel):
     disabled_reason = models.CharField(max_length=255, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "webhooks"
@@ -198,6 +202,8 @@ class SystemConfig(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
+    objects = ChangeAnnouncingManager()
+
     class Meta:
         db_table = "system_config"
         ordering = ["key"]
@@ -243,6 +249,8 @@ class FeatureFlag(TimeStampedModel):
     target_type = models.CharField(max_length=16, choices=TargetType.choices, default=TargetType.ALL)
     target_percentage = models.PositiveSmallIntegerField(default=0)
     target_ids = models.JSONField(default=list, blank=True, help_text="Organization or user ids targeted.")
+
+    objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "feature_flags"

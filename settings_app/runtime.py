@@ -3,7 +3,7 @@
 Both tables are small and read far more often than written, so each process keeps all rows in
 memory (``celaest.readcache``). A generation in the shared cache (Redis) says when they changed:
 a process checks it at most every ``CHECK_SECONDS`` and reloads on a new one; the process that
-made the change reloads at once. ``config_changed``/``flags_changed`` move it after commit.
+made the change reloads at once. Every write to the tables moves it after commit.
 
 Percentage rollouts are stable per subject, as in Unleash: sha256 of ``"<flag key>:<subject id>"``
 into 100 buckets, the same in every process and on every machine.
@@ -40,8 +40,9 @@ def _load_flags() -> dict:
     }
 
 
-_config = ReadCache("system-config", check_seconds=CHECK_SECONDS)
-_flags = ReadCache("feature-flags", check_seconds=CHECK_SECONDS)
+# Watched by label: the models are not imported with this module (see ``_load_config``).
+_config = ReadCache("system-config", check_seconds=CHECK_SECONDS).watch("settings_app.SystemConfig")
+_flags = ReadCache("feature-flags", check_seconds=CHECK_SECONDS).watch("settings_app.FeatureFlag")
 
 
 def _all_config() -> dict:

@@ -13,7 +13,12 @@ from identity.models import Organization, User
 from .models import UserApiKey, UserSession, Webhook, WebhookDelivery
 
 #: API keys with their user and organization, by key hash: read on every API key request.
-_api_keys = ReadCache("api-keys").watch(UserApiKey, User, Organization)
+#: (use counts, written at most once a minute per key, do not retire it)
+_api_keys = (
+    ReadCache("api-keys")
+    .watch(UserApiKey, unseen_fields=("usage_count", "last_used_at", "last_used_ip"))
+    .watch(User, Organization)
+)
 
 
 def api_key_get_usable(*, raw_key: str) -> UserApiKey | None:

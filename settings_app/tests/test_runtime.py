@@ -61,7 +61,8 @@ def test_another_process_sees_the_change_through_the_shared_version(django_captu
         SystemConfig.objects.create(key="limit", value=1)
     assert system_config_get("limit") == 1
     # Another process changes the row and bumps the shared version; this one has not reloaded.
-    SystemConfig.objects.filter(key="limit").update(value=2)
+    with connection.cursor() as cursor:  # raw SQL: this process hears nothing of it
+        cursor.execute(f"UPDATE {SystemConfig._meta.db_table} SET value = '2' WHERE key = 'limit'")  # noqa: S608
     assert system_config_get("limit") == 1  # cached
     cache.set(runtime._config.generation_key, "another")
     runtime._config._checked_at = 0  # the check interval has passed
