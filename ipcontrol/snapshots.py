@@ -38,8 +38,8 @@ from django.db import transaction
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
-from celaest.ratelimit import cache_key, redis_cache_client
 from celaest.readcache import RowsChanged, on_change
+from celaest.redis import cache_key, redis_cache_client
 from licensing.models import License, SubscriptionPlan
 
 from .models import LicenseIpBinding

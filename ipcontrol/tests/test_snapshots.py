@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from celaest.ratelimit import redis_cache_client
+from celaest.redis import redis_cache_client
 from ipcontrol import buffer, snapshots
 from ipcontrol.selectors import license_seats_lookup
 from ipcontrol.services import bindings_deactivate_stale, license_activate, license_deactivate
@@ -208,7 +208,7 @@ def test_snapshot_keys_follow_the_cache_settings(settings):
     """``cache_key`` keeps the key function it read once; a change of cache settings is seen."""
     from django.core.cache import cache
 
-    from celaest.ratelimit import cache_key
+    from celaest.redis import cache_key
 
     assert cache_key("ipcontrol:license:abc") == cache.make_key("ipcontrol:license:abc")
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "other"}}
