@@ -28,7 +28,6 @@ from django.utils.text import Truncator
 
 from celaest import hooks
 from celaest.errors import DomainError
-from celaest.readcache import rows_changed
 from celaest.validation import json_problem
 
 # The site's branding. Every app admin imports this module, so this runs before the first request.
@@ -444,7 +443,6 @@ class SoftDeleteAdminMixin:
             queryset.model.all_objects.filter(pk__in=[obj.pk for obj in deleted]).update(
                 deleted_at=None, updated_at=timezone.now()
             )
-            rows_changed(queryset.model)
             LogEntry.objects.log_actions(
                 user_id=request.user.pk, queryset=deleted, action_flag=CHANGE, change_message="Restored."
             )

@@ -9,11 +9,6 @@ from django.core.cache import cache
 
 from celaest.redis import cache_key, redis_cache_client, reset_with_client
 
-__all__ = [
-    "GuardedPush", "RateDecision", "cache_key", "rate_limit_hit", "rate_limits_hit", "rate_limits_hit_fetching",
-    "redis_cache_client",
-]  # fmt: skip
-
 
 @dataclass(frozen=True)
 class RateDecision:

@@ -9,7 +9,7 @@ was read), so uses counted meanwhile stay for the next write: none is lost or co
 
 from django.core.cache import cache
 
-from celaest.ratelimit import cache_key, redis_cache_client
+from celaest.redis import cache_key, redis_cache_client
 
 #: a counter's uses are written by its first use in each interval this long (and by a periodic job)
 WRITE_EVERY_SECONDS = 60

@@ -39,7 +39,7 @@ from billing.models import (
     PaymentMethod,
     TaxRate,
 )
-from billing.services import document_sequences_sync
+from billing.services.numbering import document_sequences_sync
 from demo.loaders.aimesh import seed_ai_catalogue
 from demo.loaders.analytics import seed_telemetry
 from demo.loaders.audit import seed_audit

@@ -30,7 +30,7 @@ from django.utils import timezone
 from audit.models import AuditLog, SystemEvent
 from audit.services import audit_record, system_event_record
 from celaest.errors import Conflict
-from celaest.ratelimit import cache_key, redis_cache_client
+from celaest.redis import cache_key, redis_cache_client
 from identity.models import User
 from licensing.models import License
 from licensing.selectors import license_effective_limits

@@ -26,16 +26,11 @@ from celaest.errors import DomainError
 from celaest.validation import json_problem
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
-from .services import (
-    KEEP,
-    WEBHOOK_SECRET_PREFIX,
-    api_key_revoke,
-    user_session_revoke,
-    webhook_delivery_replay,
-    webhook_recover_failed,
-    webhook_send_test,
-    webhook_update,
-)
+from .services.api_keys import api_key_revoke
+from .services.config import KEEP
+from .services.outbox import webhook_delivery_replay, webhook_recover_failed, webhook_send_test
+from .services.sessions import user_session_revoke
+from .services.webhooks import WEBHOOK_SECRET_PREFIX, webhook_update
 from .webhook_targets import WebhookTargetRefused, webhook_target_check
 
 #: How far back the admin's "recover" action looks (the API takes any date).

@@ -7,7 +7,7 @@ session revoked while the cache was unavailable.
 
 from django.contrib.auth import logout
 
-from . import services
+from .services import sessions
 
 
 class UserSessionMiddleware:
@@ -19,6 +19,6 @@ class UserSessionMiddleware:
         session_key = getattr(session, "session_key", None)
         user = getattr(request, "user", None)
         if session_key and user is not None and user.is_authenticated:
-            if not services.user_session_touch(session_key=session_key):
+            if not sessions.user_session_touch(session_key=session_key):
                 logout(request)
         return self.get_response(request)

@@ -1,28 +1,26 @@
 """Logins, logouts and failed logins (django.contrib.auth signals): a ``user_sessions`` row per
-login, and an audit row for each. And the cache invalidation of system config and feature flags
-whatever changed them (API, admin, command): a cache concern, not a business rule."""
+login, and an audit row for each. (System config and feature flags retire their cached copies by
+themselves: their caches watch the tables, ``celaest.readcache.on_change``.)"""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from audit.models import AuditLog
 from audit.services import audit_record
 
-from . import runtime, services
-from .models import FeatureFlag, SystemConfig
+from .services import sessions
 
 
 @receiver(user_logged_in, dispatch_uid="settings_app.login")
 def _on_login(sender, request, user, **kwargs):
-    session = services.user_session_start(user=user, request=request) if request is not None else None
+    session = sessions.user_session_start(user=user, request=request) if request is not None else None
     audit_record(action=AuditLog.Action.LOGIN, resource=session or user, user=user)
 
 
 @receiver(user_logged_out, dispatch_uid="settings_app.logout")
 def _on_logout(sender, request, user, **kwargs):
     session_key = getattr(getattr(request, "session", None), "session_key", None)
-    session = services.user_session_end(session_key=session_key) if session_key else None
+    session = sessions.user_session_end(session_key=session_key) if session_key else None
     if user is not None:
         audit_record(action=AuditLog.Action.LOGOUT, resource=session or user, user=user)
 
@@ -32,15 +30,3 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
     # Only who was tried: Django already masks the password, and nothing else is kept.
     attempted = credentials.get("username") or credentials.get("email") or ""
     audit_record(action=AuditLog.Action.LOGIN_FAILED, resource_type="identity.user", changes={"username": attempted})
-
-
-@receiver(post_save, sender=SystemConfig, dispatch_uid="settings_app.config_saved")
-@receiver(post_delete, sender=SystemConfig, dispatch_uid="settings_app.config_deleted")
-def _on_config_change(sender, **kwargs):
-    runtime.config_changed()
-
-
-@receiver(post_save, sender=FeatureFlag, dispatch_uid="settings_app.flag_saved")
-@receiver(post_delete, sender=FeatureFlag, dispatch_uid="settings_app.flag_deleted")
-def _on_flag_change(sender, **kwargs):
-    runtime.flags_changed()

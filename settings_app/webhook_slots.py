@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from celaest.ratelimit import cache_key, redis_cache_client
+from celaest.redis import cache_key, redis_cache_client
 
 # KEYS[1]: the endpoint's holders. ARGV: hold in ms, slots, holder.
 # Redis' own clock, so workers whose clocks disagree still agree on which holds ran out.

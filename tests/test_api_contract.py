@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from identity.models import User
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 from tests.api_registry import all_endpoints, all_routes, make_row
 

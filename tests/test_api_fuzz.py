@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from identity.models import User
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests.factories import (
     LicenseFactory,
     OrganizationFactory,

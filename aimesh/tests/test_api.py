@@ -10,7 +10,7 @@ from aimesh.api.serializers import AIModelSerializer
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from celaest import crypto
 from identity.models import User
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests.factories import (
     AIApiKeyFactory,
     AIModelFactory,

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditLog, SystemEvent
 from identity.models import User
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests.factories import (
     AuditLogFactory,
     OrganizationFactory,

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditLog
 from identity.models import User
 from settings_app.models import SystemConfig, Webhook
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

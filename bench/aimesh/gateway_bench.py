@@ -97,7 +97,7 @@ def prepare(provider_url: str) -> str:
     from celaest import crypto
     from identity.models import Organization, User
     from licensing.models import License, SubscriptionPlan
-    from settings_app.services import api_key_create
+    from settings_app.services.api_keys import api_key_create
 
     model, _ = AIModel.objects.get_or_create(
         provider="openai",

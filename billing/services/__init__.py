@@ -11,10 +11,5 @@
 - ``stale_orders``: unpaid orders cancelled after a while;
 - ``event_data``: the payloads of ``order.*`` and ``invoice.*`` events.
 
-Billing itself imports from those modules. What other apps imported from ``billing.services``
-before it became a package is re-exported here.
+Callers import from the module that holds the idea (``billing.services.checkout``).
 """
-
-from .numbering import document_sequences_sync
-
-__all__ = ["document_sequences_sync"]

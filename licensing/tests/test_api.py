@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from identity.models import User
 from licensing.models import License, SubscriptionPlan
 from licensing.selectors import license_effective_limits
-from settings_app.services import api_key_create
+from settings_app.services.api_keys import api_key_create
 from tests.factories import (
     LicenseFactory,
     LicenseUsageLogFactory,

@@ -17,7 +17,7 @@ from licensing.services import license_suspend
 from operations.models import ProcessedTask
 from operations.services import tasks_recover_stale
 from settings_app.models import UserApiKey
-from settings_app.services import api_key_create, api_key_revoke
+from settings_app.services.api_keys import api_key_create, api_key_revoke
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)

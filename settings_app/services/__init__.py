@@ -7,28 +7,5 @@
   retries, deferral, sweeping, replay, recovery); other apps emit through ``settings_app.events``;
 - ``config``: system config.
 
-settings_app itself imports from those modules. What other modules imported from
-``settings_app.services`` before it became a package is re-exported here.
+Callers import from the module that holds the idea (``settings_app.services.api_keys``).
 """
-
-from .api_keys import api_key_create, api_key_revoke
-from .config import KEEP, system_configs_reencrypt
-from .outbox import webhook_delivery_replay, webhook_recover_failed, webhook_send_test
-from .sessions import user_session_end, user_session_revoke, user_session_start, user_session_touch
-from .webhooks import WEBHOOK_SECRET_PREFIX, webhook_update
-
-__all__ = [
-    "KEEP",
-    "WEBHOOK_SECRET_PREFIX",
-    "api_key_create",
-    "api_key_revoke",
-    "system_configs_reencrypt",
-    "user_session_end",
-    "user_session_revoke",
-    "user_session_start",
-    "user_session_touch",
-    "webhook_delivery_replay",
-    "webhook_recover_failed",
-    "webhook_send_test",
-    "webhook_update",
-]

@@ -11,7 +11,7 @@ from django.db import transaction
 from aimesh.models import AIApiKey
 from celaest import crypto
 from settings_app.models import Webhook
-from settings_app.services import system_configs_reencrypt
+from settings_app.services.config import system_configs_reencrypt
 
 #: (model, encrypted fields) for every secret stored encrypted
 ENCRYPTED_FIELDS = ((AIApiKey, ("key_encrypted",)), (Webhook, ("secret_encrypted", "previous_secret_encrypted")))
