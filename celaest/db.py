@@ -6,9 +6,11 @@ import secrets
 import time
 import uuid
 
-from django.db import models
+from django.db import models, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
+from celaest.errors import Conflict
 from celaest.readcache import ChangeAnnouncingManager, ChangeAnnouncingQuerySet
 
 __all__ = [
@@ -92,3 +94,13 @@ class SoftDeleteModel(TimeStampedModel):
     def restore(self) -> None:
         self.deleted_at = None
         self.save(update_fields=["deleted_at", "updated_at"])
+
+
+def delete_unless_referenced(instance, *, message: str, code: str) -> None:
+    """Delete ``instance``, or answer 409 ``code`` when rows that protect it still refer to it
+    (an order that used a coupon, a download of a release): nothing is deleted then."""
+    try:
+        with transaction.atomic():
+            instance.delete()
+    except ProtectedError as exc:
+        raise Conflict(message, code=code) from exc

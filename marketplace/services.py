@@ -14,9 +14,10 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F, ProtectedError
+from django.db.models import F
 from django.utils import timezone
 
+from celaest.db import delete_unless_referenced
 from celaest.errors import Conflict, Forbidden, InvalidInput, NotFound
 from identity.models import User
 
@@ -33,14 +34,6 @@ def _apply(instance, changes: dict[str, Any]) -> list[str]:
             setattr(instance, name, value)
             fields.append(name)
     return fields
-
-
-def _delete_unless_referenced(instance, *, message: str, code: str) -> None:
-    try:
-        with transaction.atomic():
-            instance.delete()
-    except ProtectedError as exc:
-        raise Conflict(message, code=code) from exc
 
 
 # --- categories ------------------------------------------------------------------------------
@@ -88,7 +81,7 @@ def product_category_update(*, category: ProductCategory, **changes: Any) -> Pro
 
 
 def product_category_delete(*, category: ProductCategory) -> None:
-    _delete_unless_referenced(
+    delete_unless_referenced(
         category,
         message="This category still has products or subcategories; move them or deactivate the category.",
         code="category_in_use",
@@ -171,7 +164,7 @@ def product_release_update(*, release: ProductRelease, **changes: Any) -> Produc
 
 
 def product_release_delete(*, release: ProductRelease) -> None:
-    _delete_unless_referenced(
+    delete_unless_referenced(
         release,
         message="This release has been downloaded; yank it instead of deleting it.",
         code="release_downloaded",

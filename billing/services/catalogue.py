@@ -4,29 +4,22 @@ redemptions checkout takes (and gives back when an order is never paid)."""
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, ProtectedError, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.models import Coupon, Order, PaymentGateway, TaxRate
+from celaest.db import delete_unless_referenced
 from celaest.errors import Conflict, InvalidInput
 
 
-def _delete_unless_referenced(instance, *, message: str, code: str) -> None:
-    try:
-        with transaction.atomic():
-            instance.delete()
-    except ProtectedError as exc:
-        raise Conflict(message, code=code) from exc
-
-
 def payment_gateway_delete(*, gateway: PaymentGateway) -> None:
-    _delete_unless_referenced(
+    delete_unless_referenced(
         gateway, message="Orders were paid through this gateway; deactivate it instead.", code="gateway_in_use"
     )
 
 
 def tax_rate_delete(*, tax_rate: TaxRate) -> None:
-    _delete_unless_referenced(
+    delete_unless_referenced(
         tax_rate, message="Orders were taxed at this rate; deactivate it instead.", code="tax_rate_in_use"
     )
 
@@ -66,7 +59,7 @@ def coupon_update(*, coupon: Coupon, **changes: Any) -> Coupon:
 
 
 def coupon_delete(*, coupon: Coupon) -> None:
-    _delete_unless_referenced(coupon, message="Orders used this coupon; deactivate it instead.", code="coupon_in_use")
+    delete_unless_referenced(coupon, message="Orders used this coupon; deactivate it instead.", code="coupon_in_use")
 
 
 def coupon_redeem(*, code: str, currency: str, now) -> Coupon:

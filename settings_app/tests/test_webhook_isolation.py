@@ -7,14 +7,9 @@ local receivers on 127.0.0.1."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from celaest.celery import app as celery_app
@@ -23,40 +18,14 @@ from ipcontrol.models import LicenseValidation
 from settings_app.services import webhooks
 from settings_app.services.outbox import emit_event
 from tests import factories as f
+from tests.workers import celery_start
 
 from .receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-PROJECT = Path(__file__).resolve().parents[2]
 HANGING_EVENTS = 50
 WEBHOOK_THREADS = 8  # two endpoints at the cap still leave threads for everyone else
-
-
-def _environment(tmp_path, **extra) -> dict[str, str]:
-    database = settings.DATABASES["default"]
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "celaest.settings.test",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
-            f"/{connection.settings_dict['NAME']}"
-        ),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-        "WEBHOOK_REQUIRE_HTTPS": "false",
-        "CELAEST_VAR_DIR": str(tmp_path),
-        **extra,
-    }
-
-
-def _start(tmp_path, *arguments: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "celaest", *arguments, "-l", "WARNING"],
-        cwd=PROJECT, env=_environment(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -110,11 +79,11 @@ def test_a_hanging_endpoint_delays_neither_another_organization_nor_the_validati
         slow_org, other_org = _webhook(hanging.url()), _webhook(healthy.url())
         try:
             processes += [
-                _start(tmp_path, "worker", "-Q", "webhooks", "-n", "webhooks@%h", "--pool", "threads",
+                celery_start(tmp_path, "worker", "-Q", "webhooks", "-n", "webhooks@%h", "--pool", "threads",
                        "--concurrency", str(WEBHOOK_THREADS), "--without-gossip", "--without-mingle"),
-                _start(tmp_path, "worker", "-Q", "platform", "-n", "platform@%h", "--concurrency", "1",
+                celery_start(tmp_path, "worker", "-Q", "platform", "-n", "platform@%h", "--concurrency", "1",
                        "--without-gossip", "--without-mingle"),
-                _start(tmp_path, "beat", "-s", str(tmp_path / "celerybeat-schedule")),
+                celery_start(tmp_path, "beat", "-s", str(tmp_path / "celerybeat-schedule")),
             ]  # fmt: skip
             # Up and consuming (a worker takes a few seconds to start, more on a busy machine).
             assert _seconds_until_delivered(healthy, other_org) < 60

@@ -6,14 +6,10 @@ Real worker processes, on the test Redis broker and the test database."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from identity.models import User
@@ -21,34 +17,17 @@ from settings_app.models import WebhookDelivery
 from settings_app.services import outbox, webhooks
 from settings_app.services.outbox import emit_event
 from tests import factories as f
+from tests.workers import celery_start
 
 from .receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-PROJECT = Path(__file__).resolve().parents[2]
-
 
 def _start_worker(tmp_path) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "celaest.settings.test",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
-            f"/{connection.settings_dict['NAME']}"
-        ),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-        "WEBHOOK_REQUIRE_HTTPS": "false",
-        "CELAEST_VAR_DIR": str(tmp_path),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "celaest", "worker", "--pool=solo", "--without-heartbeat",
-         "--without-mingle", "--without-gossip", "-l", "WARNING"],
-        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    return celery_start(
+        tmp_path, "worker", "--pool=solo", "--without-heartbeat", "--without-mingle", "--without-gossip"
+    )
 
 
 def _wait_for(predicate, timeout: float) -> bool:
