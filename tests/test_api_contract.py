@@ -9,6 +9,7 @@ from identity.models import User
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 from tests.api_registry import all_endpoints, all_routes, make_row
+from tests.clients import client_as
 
 ENDPOINTS = all_endpoints()
 TENANT = [e for e in ENDPOINTS if e.kind == "tenant"]
@@ -22,12 +23,6 @@ pytestmark = pytest.mark.django_db
 
 def _ids(endpoints):
     return [str(e) for e in endpoints]
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _key_client(user, scopes):
@@ -81,7 +76,7 @@ def test_unauthenticated_is_401(endpoint):
 def test_another_organizations_rows_are_invisible(endpoint, owner_a, owner_b):
     mine = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
     theirs = make_row(endpoint.model, organization=owner_b.organization, user=owner_b)
-    client = _client(owner_a)
+    client = client_as(owner_a)
 
     listed = _listed_ids(client.get(endpoint.list_url()))
     assert str(mine.pk) in listed
@@ -102,7 +97,7 @@ def test_another_users_rows_are_invisible(endpoint, owner_a):
     colleague = f.UserFactory(organization=owner_a.organization, role=User.Role.ADMIN)
     mine = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
     theirs = make_row(endpoint.model, organization=owner_a.organization, user=colleague)
-    client = _client(owner_a)
+    client = client_as(owner_a)
 
     listed = _listed_ids(client.get(endpoint.list_url()))
     assert str(mine.pk) in listed and str(theirs.pk) not in listed
@@ -116,7 +111,7 @@ def test_another_users_rows_are_invisible(endpoint, owner_a):
 def test_viewer_cannot_write(endpoint, org_a):
     viewer = f.UserFactory(organization=org_a, role=User.Role.VIEWER)
     row = make_row(endpoint.model, organization=org_a, user=viewer)
-    client = _client(viewer)
+    client = client_as(viewer)
     if endpoint.supports("create"):
         assert client.post(endpoint.list_url(), {}, format="json").status_code == 403
     for action, method in WRITE_ACTIONS:
@@ -140,21 +135,21 @@ def test_api_key_needs_a_scope_for_the_resource(endpoint, owner_a):
 
 @pytest.mark.parametrize("endpoint", CATALOG, ids=_ids(CATALOG))
 def test_catalog_is_readable_by_customers_and_written_by_staff_only(endpoint, owner_a):
-    client = _client(owner_a)
+    client = client_as(owner_a)
     assert client.get(endpoint.list_url()).status_code == 200
     if endpoint.supports("create"):
         response = client.post(endpoint.list_url(), {}, format="json")
         assert response.status_code == 403
-        staff_response = _client(f.StaffUserFactory()).post(endpoint.list_url(), {}, format="json")
+        staff_response = client_as(f.StaffUserFactory()).post(endpoint.list_url(), {}, format="json")
         assert staff_response.status_code == 400  # allowed in, then validated
         assert staff_response.json()["error"]["code"] == "invalid"
 
 
 @pytest.mark.parametrize("endpoint", STAFF, ids=_ids(STAFF))
 def test_staff_endpoints_refuse_customers(endpoint, owner_a):
-    assert _client(owner_a).get(endpoint.list_url()).status_code == 403
+    assert client_as(owner_a).get(endpoint.list_url()).status_code == 403
     row = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
-    staff = _client(f.StaffUserFactory())
+    staff = client_as(f.StaffUserFactory())
     response = staff.get(endpoint.list_url())
     assert response.status_code == 200
     if endpoint.supports("retrieve"):
@@ -163,7 +158,7 @@ def test_staff_endpoints_refuse_customers(endpoint, owner_a):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids(ENDPOINTS))
 def test_trailing_slash_gives_the_same_answer(endpoint, owner_a):
-    client = _client(f.StaffUserFactory() if endpoint.kind == "staff" else owner_a)
+    client = client_as(f.StaffUserFactory() if endpoint.kind == "staff" else owner_a)
     plain = client.get(endpoint.list_url())
     slashed = client.get(endpoint.list_url() + "/")
     assert plain.status_code == slashed.status_code == 200
@@ -183,7 +178,7 @@ def _queries_for_list(client, url):
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids(ENDPOINTS))
 def test_list_query_count_does_not_grow_with_rows(endpoint, owner_a):
     user = owner_a
-    client = _client(f.StaffUserFactory() if endpoint.kind == "staff" else owner_a)
+    client = client_as(f.StaffUserFactory() if endpoint.kind == "staff" else owner_a)
     for _ in range(2):
         make_row(endpoint.model, organization=owner_a.organization, user=user)
     few = _queries_for_list(client, endpoint.list_url())
@@ -260,7 +255,7 @@ def _reached_the_database(response) -> bool:
 
 
 def _list_client(endpoint, owner):
-    return _client(f.StaffUserFactory() if endpoint.kind == "staff" else owner)
+    return client_as(f.StaffUserFactory() if endpoint.kind == "staff" else owner)
 
 
 FILTERED = [e for e in ENDPOINTS if _filterset(e) is not None]

@@ -11,6 +11,7 @@ from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from celaest import crypto
 from identity.models import User
 from settings_app.services.api_keys import api_key_create
+from tests.clients import client_as
 from tests.factories import (
     AIApiKeyFactory,
     AIModelFactory,
@@ -23,12 +24,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 RAW_PROVIDER_KEY = "sk-live-0123456789abcdefWXYZ"
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -48,18 +43,18 @@ def test_customers_see_active_models_only(owner, staff):
     active = AIModelFactory(model_id="gpt-live")
     retired = AIModelFactory(model_id="gpt-retired", is_active=False)
 
-    body = _client(owner).get("/api/v1/ai-models").json()
+    body = client_as(owner).get("/api/v1/ai-models").json()
     assert [row["model_id"] for row in body["results"]] == [active.model_id]
-    assert _client(owner).get(f"/api/v1/ai-models/{retired.pk}").status_code == 404
+    assert client_as(owner).get(f"/api/v1/ai-models/{retired.pk}").status_code == 404
 
-    staff_ids = {row["model_id"] for row in _client(staff).get("/api/v1/ai-models").json()["results"]}
+    staff_ids = {row["model_id"] for row in client_as(staff).get("/api/v1/ai-models").json()["results"]}
     assert staff_ids == {"gpt-live", "gpt-retired"}
 
 
 def test_model_filters(owner):
     AIModelFactory(model_id="claude-x", provider=Provider.ANTHROPIC, display_name="Claude X")
     AIModelFactory(model_id="gpt-y", provider=Provider.OPENAI, is_default=True)
-    client = _client(owner)
+    client = client_as(owner)
 
     def model_ids(query):
         return [row["model_id"] for row in client.get("/api/v1/ai-models", query).json()["results"]]
@@ -70,7 +65,7 @@ def test_model_filters(owner):
 
 
 def test_staff_create_model_and_duplicate_provider_model_id_is_400(staff):
-    client = _client(staff)
+    client = client_as(staff)
     payload = {"provider": "openai", "model_id": "gpt-4o-mini", "display_name": "GPT-4o mini", "capabilities": ["chat"]}
     assert client.post("/api/v1/ai-models", payload, format="json").status_code == 201
 
@@ -89,7 +84,7 @@ def test_a_duplicate_that_slips_past_validation_is_a_409_not_a_500(staff, monkey
     existing = AIModelFactory(provider=Provider.OPENAI, model_id="gpt-race")
     monkeypatch.setattr(AIModelSerializer, "get_validators", lambda self: [])
     payload = {"provider": "openai", "model_id": existing.model_id, "display_name": "Race"}
-    response = _client(staff).post("/api/v1/ai-models", payload, format="json")
+    response = client_as(staff).post("/api/v1/ai-models", payload, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "conflict"
     assert AIModel.objects.filter(model_id="gpt-race").count() == 1
@@ -101,14 +96,14 @@ def test_a_duplicate_that_slips_past_validation_is_a_409_not_a_500(staff, monkey
 )
 def test_bad_model_input_is_a_400(staff, change):
     model = AIModelFactory()
-    response = _client(staff).patch(f"/api/v1/ai-models/{model.pk}", change, format="json")
+    response = client_as(staff).patch(f"/api/v1/ai-models/{model.pk}", change, format="json")
     assert response.status_code == 400
     assert set(change) <= set(response.json()["error"]["details"])
 
 
 def test_customers_cannot_write_models(owner):
     model = AIModelFactory()
-    client = _client(owner)
+    client = client_as(owner)
     assert client.patch(f"/api/v1/ai-models/{model.pk}", {"is_active": False}, format="json").status_code == 403
     assert client.delete(f"/api/v1/ai-models/{model.pk}").status_code == 403
     model.refresh_from_db()
@@ -117,7 +112,7 @@ def test_customers_cannot_write_models(owner):
 
 def test_deleting_a_model_tasks_ran_on_is_a_409(staff):
     task = ProcessedTaskFactory()
-    response = _client(staff).delete(f"/api/v1/ai-models/{task.model_id}")
+    response = client_as(staff).delete(f"/api/v1/ai-models/{task.model_id}")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "in_use"
 
@@ -130,13 +125,13 @@ def test_customers_see_active_prompt_versions_only(owner, staff):
     current = PromptFactory(slug="summarize", version=2, is_active=True, parent=old)
     PromptFactory(slug="draft", version=1, is_active=False)
 
-    body = _client(owner).get("/api/v1/prompts").json()
+    body = client_as(owner).get("/api/v1/prompts").json()
     assert [(row["slug"], row["version"]) for row in body["results"]] == [("summarize", 2)]
     assert body["results"][0]["parent"] == str(old.pk)
-    assert _client(owner).get(f"/api/v1/prompts/{old.pk}").status_code == 404
-    assert _client(owner).get(f"/api/v1/prompts/{current.pk}").status_code == 200
+    assert client_as(owner).get(f"/api/v1/prompts/{old.pk}").status_code == 404
+    assert client_as(owner).get(f"/api/v1/prompts/{current.pk}").status_code == 200
 
-    staff_rows = _client(staff).get("/api/v1/prompts", {"slug": "summarize"}).json()["results"]
+    staff_rows = client_as(staff).get("/api/v1/prompts", {"slug": "summarize"}).json()["results"]
     assert [row["version"] for row in staff_rows] == [2, 1]
 
 
@@ -144,7 +139,7 @@ def test_prompt_filters(owner, staff):
     PromptFactory(slug="invoice-extract", category="finance")
     PromptFactory(slug="tweet", category="marketing")
     PromptFactory(slug="tweet", category="marketing", version=2, is_active=False)
-    client = _client(owner)
+    client = client_as(owner)
 
     def slugs(query):
         return [(row["slug"], row["version"]) for row in client.get("/api/v1/prompts", query).json()["results"]]
@@ -152,13 +147,13 @@ def test_prompt_filters(owner, staff):
     assert slugs({"category": "finance"}) == [("invoice-extract", 1)]
     assert slugs({"slug": "tweet"}) == [("tweet", 1)]
     assert slugs({"slug": "tweet", "version": 2}) == []  # inactive: staff only
-    staff_rows = _client(staff).get("/api/v1/prompts", {"slug": "tweet", "version": 2}).json()["results"]
+    staff_rows = client_as(staff).get("/api/v1/prompts", {"slug": "tweet", "version": 2}).json()["results"]
     assert [row["version"] for row in staff_rows] == [2]
 
 
 def test_staff_create_prompt_version_stamps_author_and_rejects_duplicate_version(staff):
     v1 = PromptFactory(slug="classify", version=1, is_active=True)
-    client = _client(staff)
+    client = client_as(staff)
     payload = {"slug": "classify", "name": "Classify", "version": 2, "parent": str(v1.pk), "is_active": False}
     response = client.post("/api/v1/prompts", payload, format="json")
     assert response.status_code == 201, response.json()
@@ -172,7 +167,7 @@ def test_staff_create_prompt_version_stamps_author_and_rejects_duplicate_version
 def test_replacing_a_prompt_without_version_or_active_flag_keeps_them(staff):
     prompt = PromptFactory(slug="classify", version=3, is_active=True)
     payload = {"slug": "classify", "name": "Classify v3", "system_prompt": "Be terse."}
-    response = _client(staff).put(f"/api/v1/prompts/{prompt.pk}", payload, format="json")
+    response = client_as(staff).put(f"/api/v1/prompts/{prompt.pk}", payload, format="json")
     assert response.status_code == 200, response.json()
     prompt.refresh_from_db()
     assert (prompt.version, prompt.is_active, prompt.name) == (3, True, "Classify v3")
@@ -181,7 +176,7 @@ def test_replacing_a_prompt_without_version_or_active_flag_keeps_them(staff):
 def test_a_second_active_version_of_a_prompt_is_refused(staff):
     PromptFactory(slug="classify", version=1, is_active=True)
     payload = {"slug": "classify", "name": "Classify", "version": 2, "is_active": True}
-    response = _client(staff).post("/api/v1/prompts", payload, format="json")
+    response = client_as(staff).post("/api/v1/prompts", payload, format="json")
     assert response.status_code == 400
     assert Prompt.objects.filter(slug="classify").count() == 1
 
@@ -192,7 +187,7 @@ def test_a_second_active_version_of_a_prompt_is_refused(staff):
 )
 def test_bad_prompt_input_is_a_400(staff, change):
     prompt = PromptFactory()
-    response = _client(staff).patch(f"/api/v1/prompts/{prompt.pk}", change, format="json")
+    response = client_as(staff).patch(f"/api/v1/prompts/{prompt.pk}", change, format="json")
     assert response.status_code == 400
     assert set(change) <= set(response.json()["error"]["details"])
 
@@ -200,7 +195,7 @@ def test_bad_prompt_input_is_a_400(staff, change):
 def test_prompt_parent_must_be_a_version_of_the_same_prompt(staff):
     other = PromptFactory(slug="other")
     prompt = PromptFactory(slug="mine")
-    response = _client(staff).patch(f"/api/v1/prompts/{prompt.pk}", {"parent": str(other.pk)}, format="json")
+    response = client_as(staff).patch(f"/api/v1/prompts/{prompt.pk}", {"parent": str(other.pk)}, format="json")
     assert response.status_code == 400
     assert "parent" in response.json()["error"]["details"]
 
@@ -210,7 +205,7 @@ def test_prompt_parent_must_be_a_version_of_the_same_prompt(staff):
 
 def test_customers_get_403_on_the_key_pool(owner):
     key = AIApiKeyFactory()
-    client = _client(owner)
+    client = client_as(owner)
     assert client.get("/api/v1/ai-keys").status_code == 403
     assert client.get(f"/api/v1/ai-keys/{key.pk}").status_code == 403
     assert client.post("/api/v1/ai-keys", {"provider": "openai"}, format="json").status_code == 403
@@ -224,7 +219,7 @@ def test_customer_api_key_with_every_scope_still_gets_403_on_the_key_pool(owner)
 
 
 def test_staff_add_a_key_stored_encrypted_and_never_returned(staff):
-    client = _client(staff)
+    client = client_as(staff)
     payload = {"provider": "openai", "key_name": "primary", "api_key": RAW_PROVIDER_KEY, "priority": 10}
     response = client.post("/api/v1/ai-keys", payload, format="json")
     assert response.status_code == 201, response.json()
@@ -249,7 +244,7 @@ def test_staff_add_a_key_stored_encrypted_and_never_returned(staff):
 
 def test_updating_a_key_without_a_new_secret_keeps_it_and_a_new_secret_replaces_it(staff):
     key = AIApiKeyFactory(key_encrypted=crypto.encrypt("sk-old-secret-1111"), key_hint="1111")
-    client = _client(staff)
+    client = client_as(staff)
 
     assert client.patch(f"/api/v1/ai-keys/{key.pk}", {"is_active": False}, format="json").status_code == 200
     key.refresh_from_db()
@@ -268,7 +263,7 @@ def test_updating_a_key_without_a_new_secret_keeps_it_and_a_new_secret_replaces_
 
 def test_a_key_needs_a_secret_and_a_unique_name_per_provider(staff):
     AIApiKeyFactory(provider=Provider.OPENAI, key_name="primary")
-    client = _client(staff)
+    client = client_as(staff)
 
     missing = client.post("/api/v1/ai-keys", {"provider": "openai", "key_name": "other"}, format="json")
     assert missing.status_code == 400
@@ -282,7 +277,7 @@ def test_a_key_needs_a_secret_and_a_unique_name_per_provider(staff):
 def test_key_pool_filters_and_delete(staff):
     healthy = AIApiKeyFactory(provider=Provider.ANTHROPIC)
     AIApiKeyFactory(provider=Provider.OPENAI, is_healthy=False)
-    client = _client(staff)
+    client = client_as(staff)
     rows = client.get("/api/v1/ai-keys", {"provider": "anthropic", "is_healthy": "true"}).json()["results"]
     assert [row["id"] for row in rows] == [str(healthy.pk)]
     assert client.delete(f"/api/v1/ai-keys/{healthy.pk}").status_code == 204

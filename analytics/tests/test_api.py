@@ -4,19 +4,13 @@ from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from analytics.models import RoiMetric
 from identity.models import User
+from tests.clients import client_as
 from tests.factories import RoiMetricFactory, TelemetryEventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ def test_roi_metrics_filter_by_period_type_and_range_newest_first(viewer):
     day_2 = RoiMetricFactory(organization=org, period_start=date(2026, 3, 2), money_saved="125.5000")
     month = RoiMetricFactory(organization=org, period_type=RoiMetric.PeriodType.MONTH, period_start=date(2026, 3, 1))
     RoiMetricFactory(period_start=date(2026, 3, 2))  # another organization
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client, "/api/v1/roi-metrics", {"period_type": "day"}) == [str(day_2.pk), str(day_1.pk)]
     assert _ids(client, "/api/v1/roi-metrics", {"period_type": "month"}) == [str(month.pk)]
@@ -53,7 +47,7 @@ def test_roi_metrics_sort_by_money_saved(viewer):
     org = viewer.organization
     low = RoiMetricFactory(organization=org, period_start=date(2026, 3, 1), money_saved="10")
     high = RoiMetricFactory(organization=org, period_start=date(2026, 3, 2), money_saved="90")
-    client = _client(viewer)
+    client = client_as(viewer)
     assert _ids(client, "/api/v1/roi-metrics", {"ordering": "-money_saved"}) == [str(high.pk), str(low.pk)]
     assert _ids(client, "/api/v1/roi-metrics", {"ordering": "money_saved"}) == [str(low.pk), str(high.pk)]
 
@@ -64,7 +58,7 @@ def test_telemetry_filters(viewer):
     click = TelemetryEventFactory(organization=org, event_type="click", event_name="export", created_at=now)
     view = TelemetryEventFactory(organization=org, event_name="billing", created_at=now - timedelta(days=2))
     TelemetryEventFactory(event_type="click", event_name="export")  # another organization
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client, "/api/v1/telemetry", {}) == [str(click.pk), str(view.pk)]
     assert _ids(client, "/api/v1/telemetry", {"event_type": "click"}) == [str(click.pk)]
@@ -78,7 +72,7 @@ def test_telemetry_pages_with_a_cursor(viewer):
     org = viewer.organization
     start = timezone.now() - timedelta(hours=1)
     events = [TelemetryEventFactory(organization=org, created_at=start + timedelta(seconds=i)) for i in range(3)]
-    client = _client(viewer)
+    client = client_as(viewer)
 
     first = client.get("/api/v1/telemetry", {"page_size": 2}).json()
     assert [row["id"] for row in first["results"]] == [str(events[2].pk), str(events[1].pk)]
@@ -91,5 +85,5 @@ def test_telemetry_pages_with_a_cursor(viewer):
 def test_telemetry_is_list_only_here(viewer):
     event = TelemetryEventFactory(organization=viewer.organization)
     owner = UserFactory(organization=viewer.organization, role=User.Role.OWNER)
-    assert _client(owner).get(f"/api/v1/telemetry/{event.pk}").status_code == 404
-    assert _client(owner).post("/api/v1/telemetry", {"event_type": "x"}, format="json").status_code == 405
+    assert client_as(owner).get(f"/api/v1/telemetry/{event.pk}").status_code == 404
+    assert client_as(owner).post("/api/v1/telemetry", {"event_type": "x"}, format="json").status_code == 405

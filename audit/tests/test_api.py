@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditLog, SystemEvent
 from identity.models import User
 from settings_app.services.api_keys import api_key_create
+from tests.clients import client_as
 from tests.factories import (
     AuditLogFactory,
     OrganizationFactory,
@@ -18,12 +19,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _ids(client, path, query=None):
@@ -46,7 +41,7 @@ def test_admin_sees_their_own_organization_only(admin):
     mine = AuditLogFactory(organization=admin.organization, user=admin)
     theirs = AuditLogFactory(organization=OrganizationFactory())
     platform = AuditLogFactory(organization=None)
-    client = _client(admin)
+    client = client_as(admin)
 
     assert _ids(client, "/api/v1/audit-logs") == {str(mine.pk)}
     assert client.get(f"/api/v1/audit-logs/{theirs.pk}").status_code == 404
@@ -61,10 +56,10 @@ def test_admin_sees_their_own_organization_only(admin):
 def test_owner_reads_and_members_and_viewers_get_403(admin):
     AuditLogFactory(organization=admin.organization)
     owner = UserFactory(organization=admin.organization, role=User.Role.OWNER)
-    assert _client(owner).get("/api/v1/audit-logs").status_code == 200
+    assert client_as(owner).get("/api/v1/audit-logs").status_code == 200
     for role in (User.Role.MEMBER, User.Role.VIEWER):
         user = UserFactory(organization=admin.organization, role=role)
-        response = _client(user).get("/api/v1/audit-logs")
+        response = client_as(user).get("/api/v1/audit-logs")
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "permission_denied"
 
@@ -74,7 +69,7 @@ def test_staff_see_every_organization_and_can_narrow_to_one(staff):
     a = AuditLogFactory(organization=first)
     b = AuditLogFactory(organization=second)
     platform = AuditLogFactory(organization=None, source="command")
-    client = _client(staff)
+    client = client_as(staff)
 
     assert _ids(client, "/api/v1/audit-logs") == {str(a.pk), str(b.pk), str(platform.pk)}
     assert _ids(client, "/api/v1/audit-logs", {"organization": str(second.pk)}) == {str(b.pk)}
@@ -92,7 +87,7 @@ def test_audit_log_filters(admin):
         organization=org, user=admin, action=AuditLog.Action.UPDATE, resource_type="licensing.license",
         resource_id="42", created_at=now - timedelta(days=2),
     )  # fmt: skip
-    client = _client(admin)
+    client = client_as(admin)
 
     assert _ids(client, "/api/v1/audit-logs", {"action": "login"}) == {str(login.pk)}
     assert _ids(client, "/api/v1/audit-logs", {"resource_type": "licensing.license"}) == {str(update.pk)}
@@ -109,7 +104,7 @@ def test_audit_logs_page_with_a_cursor(admin):
     entries = [
         AuditLogFactory(organization=admin.organization, created_at=start + timedelta(seconds=i)) for i in range(3)
     ]
-    client = _client(admin)
+    client = client_as(admin)
 
     first = client.get("/api/v1/audit-logs", {"page_size": 2}).json()
     assert [row["id"] for row in first["results"]] == [str(entries[2].pk), str(entries[1].pk)]
@@ -119,7 +114,7 @@ def test_audit_logs_page_with_a_cursor(admin):
 
 def test_audit_logs_are_read_only(admin):
     entry = AuditLogFactory(organization=admin.organization)
-    client = _client(UserFactory(organization=admin.organization, role=User.Role.OWNER))
+    client = client_as(UserFactory(organization=admin.organization, role=User.Role.OWNER))
     assert client.delete(f"/api/v1/audit-logs/{entry.pk}").status_code == 405
     assert client.patch(f"/api/v1/audit-logs/{entry.pk}", {"action": "login"}, format="json").status_code == 405
     assert AuditLog.objects.filter(pk=entry.pk, action=entry.action).exists()
@@ -140,9 +135,9 @@ def test_an_api_key_needs_the_audit_logs_scope(admin):
 def test_system_events_are_staff_only(admin, staff):
     event = SystemEventFactory()
     owner = UserFactory(organization=admin.organization, role=User.Role.OWNER)
-    assert _client(owner).get("/api/v1/system-events").status_code == 403
-    assert _client(owner).get(f"/api/v1/system-events/{event.pk}").status_code == 403
-    assert _ids(_client(staff), "/api/v1/system-events") == {str(event.pk)}
+    assert client_as(owner).get("/api/v1/system-events").status_code == 403
+    assert client_as(owner).get(f"/api/v1/system-events/{event.pk}").status_code == 403
+    assert _ids(client_as(staff), "/api/v1/system-events") == {str(event.pk)}
 
 
 def test_system_event_filters_and_cursor(staff):
@@ -150,7 +145,7 @@ def test_system_event_filters_and_cursor(staff):
     error = SystemEventFactory(event_type="key.unhealthy", severity=SystemEvent.Severity.ERROR, created_at=start)
     info = SystemEventFactory(event_type="job.finished", created_at=start + timedelta(seconds=1))
     latest = SystemEventFactory(event_type="job.finished", created_at=start + timedelta(seconds=2))
-    client = _client(staff)
+    client = client_as(staff)
 
     assert _ids(client, "/api/v1/system-events", {"severity": "error"}) == {str(error.pk)}
     assert _ids(client, "/api/v1/system-events", {"event_type": "job.finished"}) == {str(info.pk), str(latest.pk)}

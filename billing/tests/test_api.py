@@ -11,19 +11,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing.models import Coupon, Order, PaymentGateway, PaymentMethod
 from identity.models import User
 from tests import factories as f
+from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _ids(response) -> set[str]:
@@ -49,17 +43,17 @@ def test_customers_see_active_gateways_and_nobody_sees_config(owner, staff):
     f.PaymentGatewayFactory(code="old", status=PaymentGateway.Status.INACTIVE)
     f.PaymentGatewayFactory(code="sandbox", status=PaymentGateway.Status.TEST)
 
-    response = _client(owner).get("/api/v1/payment-gateways")
+    response = client_as(owner).get("/api/v1/payment-gateways")
     assert _ids(response) == {str(active.pk)}
     assert "config" not in response.json()["results"][0]
-    assert "config" not in _client(owner).get(f"/api/v1/payment-gateways/{active.pk}").json()
+    assert "config" not in client_as(owner).get(f"/api/v1/payment-gateways/{active.pk}").json()
 
-    staff_rows = _client(staff).get("/api/v1/payment-gateways").json()["results"]
+    staff_rows = client_as(staff).get("/api/v1/payment-gateways").json()["results"]
     assert len(staff_rows) == 3 and all("config" not in row for row in staff_rows)
 
 
 def test_staff_cannot_set_gateway_config_through_the_api(staff):
-    response = _client(staff).post(
+    response = client_as(staff).post(
         "/api/v1/payment-gateways",
         {"name": "Stripe", "code": "stripe", "provider": "stripe", "fee_percentage": "2.9", "config": {"x": 1}},
         format="json",
@@ -69,7 +63,7 @@ def test_staff_cannot_set_gateway_config_through_the_api(staff):
 
 
 def test_gateway_fee_out_of_range_is_400(staff):
-    response = _client(staff).post(
+    response = client_as(staff).post(
         "/api/v1/payment-gateways",
         {"name": "X", "code": "x", "provider": "manual", "fee_percentage": "150"},
         format="json",
@@ -79,15 +73,15 @@ def test_gateway_fee_out_of_range_is_400(staff):
 
 def test_gateway_with_orders_cannot_be_deleted(staff):
     order = f.OrderFactory()
-    response = _client(staff).delete(f"/api/v1/payment-gateways/{order.gateway_id}")
+    response = client_as(staff).delete(f"/api/v1/payment-gateways/{order.gateway_id}")
     assert response.status_code == 409 and response.json()["error"]["code"] == "gateway_in_use"
 
 
 def test_customers_see_active_tax_rates(owner, staff):
     active = f.TaxRateFactory()
     f.TaxRateFactory(is_active=False)
-    assert _ids(_client(owner).get("/api/v1/tax-rates")) == {str(active.pk)}
-    response = _client(staff).post(
+    assert _ids(client_as(owner).get("/api/v1/tax-rates")) == {str(active.pk)}
+    response = client_as(staff).post(
         "/api/v1/tax-rates", {"name": "IVA", "code": "iva-mx", "rate": "16", "country_code": "mx"}, format="json"
     )
     assert response.status_code == 201 and response.json()["country_code"] == "MX"
@@ -109,7 +103,7 @@ def test_invalid_coupons_are_400(staff, changes, field):
         "valid_from": "2026-03-01T00:00:00Z",
         **changes,
     }
-    response = _client(staff).post("/api/v1/coupons", payload, format="json")
+    response = client_as(staff).post("/api/v1/coupons", payload, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]
     assert not Coupon.objects.exists()
@@ -117,7 +111,7 @@ def test_invalid_coupons_are_400(staff, changes, field):
 
 def test_coupon_update_is_checked_against_the_stored_dates(staff):
     coupon = f.CouponFactory()
-    client = _client(staff)
+    client = client_as(staff)
     before_start = (coupon.valid_from - timedelta(days=1)).isoformat()
     response = client.patch(f"/api/v1/coupons/{coupon.pk}", {"valid_until": before_start}, format="json")
     assert response.status_code == 400 and "valid_until" in response.json()["error"]["details"]
@@ -130,7 +124,7 @@ def test_coupon_update_is_checked_against_the_stored_dates(staff):
 def test_used_coupon_cannot_be_deleted(staff):
     coupon = f.CouponFactory()
     f.OrderFactory(coupon=coupon)
-    response = _client(staff).delete(f"/api/v1/coupons/{coupon.pk}")
+    response = client_as(staff).delete(f"/api/v1/coupons/{coupon.pk}")
     assert response.status_code == 409 and response.json()["error"]["code"] == "coupon_in_use"
 
 
@@ -145,7 +139,7 @@ def test_set_default_leaves_exactly_one_default(owner):
     third = f.PaymentMethodFactory(user=colleague, is_default=True)
     elsewhere = f.PaymentMethodFactory(is_default=True)
 
-    response = _client(owner).post(f"/api/v1/payment-methods/{second.pk}/set-default")
+    response = client_as(owner).post(f"/api/v1/payment-methods/{second.pk}/set-default")
     assert response.status_code == 200, response.content
     assert response.json()["is_default"] is True
 
@@ -157,7 +151,7 @@ def test_set_default_leaves_exactly_one_default(owner):
     elsewhere.refresh_from_db()
     assert elsewhere.is_default  # another organization's default is untouched
 
-    again = _client(owner).post(f"/api/v1/payment-methods/{second.pk}/set-default")
+    again = client_as(owner).post(f"/api/v1/payment-methods/{second.pk}/set-default")
     assert again.status_code == 200
     assert PaymentMethod.objects.filter(organization=org, is_default=True).count() == 1
 
@@ -167,19 +161,19 @@ def test_payment_methods_are_read_by_managers_and_changed_by_owners(owner):
     admin = f.UserFactory(organization=owner.organization, role=User.Role.ADMIN)
     member = f.UserFactory(organization=owner.organization, role=User.Role.MEMBER)
 
-    listed = _client(admin).get("/api/v1/payment-methods")
+    listed = client_as(admin).get("/api/v1/payment-methods")
     assert _ids(listed) == {str(method.pk)}
     assert "gateway_token" not in listed.json()["results"][0]
-    assert _client(admin).post(f"/api/v1/payment-methods/{method.pk}/set-default").status_code == 403
-    assert _client(admin).delete(f"/api/v1/payment-methods/{method.pk}").status_code == 403
-    assert _client(member).get("/api/v1/payment-methods").status_code == 403
+    assert client_as(admin).post(f"/api/v1/payment-methods/{method.pk}/set-default").status_code == 403
+    assert client_as(admin).delete(f"/api/v1/payment-methods/{method.pk}").status_code == 403
+    assert client_as(member).get("/api/v1/payment-methods").status_code == 403
 
-    assert _client(owner).delete(f"/api/v1/payment-methods/{method.pk}").status_code == 204
+    assert client_as(owner).delete(f"/api/v1/payment-methods/{method.pk}").status_code == 204
     assert not PaymentMethod.objects.filter(pk=method.pk).exists()
 
 
 def test_payment_methods_cannot_be_posted(owner):
-    response = _client(owner).post("/api/v1/payment-methods", {"type": "card"}, format="json")
+    response = client_as(owner).post("/api/v1/payment-methods", {"type": "card"}, format="json")
     assert response.status_code == 405
 
 
@@ -191,7 +185,7 @@ def test_orders_show_their_items_to_every_member(owner):
     order = f.OrderFactory(organization=owner.organization, user=owner, coupon=f.CouponFactory(code="WELCOME"))
     item = f.OrderItemFactory(order=order, quantity=2, unit_price=Decimal("10.00"), total=Decimal("20.00"))
 
-    response = _client(viewer).get(f"/api/v1/orders/{order.pk}")
+    response = client_as(viewer).get(f"/api/v1/orders/{order.pk}")
     assert response.status_code == 200
     body = response.json()
     assert body["coupon_code"] == "WELCOME" and body["gateway"] == order.gateway.code
@@ -215,7 +209,7 @@ def test_orders_filter_by_status_and_creation_time(owner):
     old = f.OrderFactory(organization=org, user=owner, created_at=now - timedelta(days=40))
     paid = f.OrderFactory(organization=org, user=owner, status=Order.Status.PAID, created_at=now - timedelta(days=1))
     pending = f.OrderFactory(organization=org, user=owner, created_at=now)
-    client = _client(owner)
+    client = client_as(owner)
 
     assert _ids(client.get("/api/v1/orders?status=paid")) == {str(paid.pk)}
     assert _ids(client.get("/api/v1/orders?status=paid&status=pending")) == {str(paid.pk), str(pending.pk), str(old.pk)}
@@ -232,7 +226,7 @@ def test_orders_list_runs_a_constant_number_of_queries(owner):
         for _ in range(count):
             order = f.OrderFactory(organization=owner.organization, user=owner, coupon=f.CouponFactory())
             f.OrderItemFactory.create_batch(2, order=order)
-        client = _client(owner)
+        client = client_as(owner)
         with CaptureQueriesContext(connection) as captured:
             response = client.get("/api/v1/orders?page_size=100")
         assert response.status_code == 200
@@ -247,7 +241,7 @@ def test_invoices_filter_by_status(owner):
     org = owner.organization
     issued = f.InvoiceFactory(order=f.OrderFactory(organization=org, user=owner))
     void = f.InvoiceFactory(order=f.OrderFactory(organization=org, user=owner), status="void")
-    client = _client(owner)
+    client = client_as(owner)
     assert _ids(client.get("/api/v1/invoices?status=issued")) == {str(issued.pk)}
     row = client.get(f"/api/v1/invoices/{void.pk}").json()
     assert row["status"] == "void" and row["order_number"] == void.order.order_number

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing.models import Coupon, Order, PaymentGateway
 from billing.pricing import amount_in_minor_units, gateway_fee_compute, order_amounts_compute
@@ -18,6 +17,7 @@ from celaest.errors import Conflict, InvalidInput
 from identity.models import User
 from settings_app.models import WebhookDelivery
 from tests import factories as f
+from tests.clients import client_as
 
 D = Decimal
 
@@ -80,12 +80,6 @@ def product():
     return f.ProductFactory(price=D("19.99"), currency="EUR")
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def _order_body(product, *, quantity=3, coupon="", gateway="manual"):
     return {"items": [{"product": str(product.pk), "quantity": quantity}], "coupon_code": coupon, "gateway": gateway}
 
@@ -95,7 +89,7 @@ def test_checkout_prices_on_the_server(owner, manual, product):
     f.TaxRateFactory(country_code="ES", rate=D("21.000"), code="es-vat")
     f.TaxRateFactory(country_code="FR", rate=D("20.000"), code="fr-vat")
     f.CouponFactory(code="TEN", discount_value=D("10"))
-    response = _client(owner).post("/api/v1/orders", _order_body(product, coupon="TEN"), format="json")
+    response = client_as(owner).post("/api/v1/orders", _order_body(product, coupon="TEN"), format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert [D(body[k]) for k in ("subtotal", "discount_total", "tax_total", "total")] == [
@@ -114,7 +108,7 @@ def test_checkout_prices_on_the_server(owner, manual, product):
 
 @pytest.mark.django_db
 def test_prices_in_the_body_are_ignored_and_numbers_are_sequential(owner, manual, product):
-    client = _client(owner)
+    client = client_as(owner)
     body = _order_body(product, quantity=1)
     body["items"][0]["unit_price"] = "0.01"
     body["total"] = "0.01"
@@ -149,7 +143,7 @@ def test_regional_tax_rate_wins_over_the_national_one(manual, product):
 )
 def test_unusable_coupons_are_refused_and_not_redeemed(owner, manual, product, coupon_kwargs, code):
     coupon = f.CouponFactory(code="C1", **coupon_kwargs)
-    response = _client(owner).post("/api/v1/orders", _order_body(product, coupon="C1"), format="json")
+    response = client_as(owner).post("/api/v1/orders", _order_body(product, coupon="C1"), format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == code
     coupon.refresh_from_db()
     assert coupon.times_redeemed == 0 and not Order.objects.exists()
@@ -157,7 +151,7 @@ def test_unusable_coupons_are_refused_and_not_redeemed(owner, manual, product, c
 
 @pytest.mark.django_db
 def test_bad_requests_are_400_not_500(owner, manual, product):
-    client = _client(owner)
+    client = client_as(owner)
     draft = f.ProductFactory(status="draft", currency="EUR")
     usd = f.ProductFactory(currency="USD")
     cases = [
@@ -179,7 +173,7 @@ def test_bad_requests_are_400_not_500(owner, manual, product):
 @pytest.mark.django_db
 def test_fully_discounted_order_is_paid_at_once(owner, manual, product):
     f.CouponFactory(code="FREE", discount_value=D("100"))
-    body = _client(owner).post("/api/v1/orders", _order_body(product, coupon="FREE"), format="json").json()
+    body = client_as(owner).post("/api/v1/orders", _order_body(product, coupon="FREE"), format="json").json()
     assert body["status"] == "paid" and D(body["total"]) == 0 and body["payment"] is None
     assert Order.objects.get(pk=body["id"]).invoices.count() == 1
 
@@ -200,7 +194,7 @@ def test_checkout_emits_order_created_and_is_audited(owner, manual, product):
 
 @pytest.mark.django_db
 def test_same_key_and_body_returns_the_same_order(owner, manual, product):
-    client = _client(owner)
+    client = client_as(owner)
     first = client.post("/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     again = client.post("/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert first.status_code == 201 and again.status_code == 200
@@ -209,7 +203,7 @@ def test_same_key_and_body_returns_the_same_order(owner, manual, product):
 
 @pytest.mark.django_db
 def test_same_key_with_another_body_is_409(owner, manual, product):
-    client = _client(owner)
+    client = client_as(owner)
     client.post("/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     other = client.post("/api/v1/orders", _order_body(product, quantity=2), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
@@ -219,13 +213,13 @@ def test_same_key_with_another_body_is_409(owner, manual, product):
 @pytest.mark.django_db
 def test_keys_are_per_user_and_absent_keys_never_match(owner, manual, product, organization):
     colleague = f.UserFactory(organization=organization, role=User.Role.ADMIN)
-    _client(owner).post("/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="shared")
-    response = _client(colleague).post(
+    client_as(owner).post("/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    response = client_as(colleague).post(
         "/api/v1/orders", _order_body(product), format="json", HTTP_IDEMPOTENCY_KEY="shared"
     )
     assert response.status_code == 201
-    _client(owner).post("/api/v1/orders", _order_body(product), format="json")
-    _client(owner).post("/api/v1/orders", _order_body(product), format="json")
+    client_as(owner).post("/api/v1/orders", _order_body(product), format="json")
+    client_as(owner).post("/api/v1/orders", _order_body(product), format="json")
     assert Order.objects.count() == 4
 
 
@@ -233,13 +227,13 @@ def test_keys_are_per_user_and_absent_keys_never_match(owner, manual, product, o
 def test_members_and_viewers_cannot_place_orders(organization, manual, product):
     for role in (User.Role.MEMBER, User.Role.VIEWER):
         user = f.UserFactory(organization=organization, role=role)
-        assert _client(user).post("/api/v1/orders", _order_body(product), format="json").status_code == 403
+        assert client_as(user).post("/api/v1/orders", _order_body(product), format="json").status_code == 403
 
 
 @pytest.mark.django_db
 def test_customer_cancels_a_pending_order_and_gets_the_coupon_back(owner, manual, product):
     f.CouponFactory(code="ONCE", max_redemptions=1)
-    client = _client(owner)
+    client = client_as(owner)
     order = client.post("/api/v1/orders", _order_body(product, coupon="ONCE"), format="json").json()
     assert client.post("/api/v1/orders", _order_body(product, coupon="ONCE"), format="json").status_code == 409
     response = client.post(f"/api/v1/orders/{order['id']}/cancel", {"reason": "changed my mind"}, format="json")
@@ -252,7 +246,7 @@ def test_customer_cancels_a_pending_order_and_gets_the_coupon_back(owner, manual
     refused = client.post(f"/api/v1/orders/{paid.pk}/cancel", {}, format="json")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "order_not_cancellable"
     other = f.UserFactory(role=User.Role.OWNER)
-    assert _client(other).post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json").status_code == 404
+    assert client_as(other).post(f"/api/v1/orders/{order['id']}/cancel", {}, format="json").status_code == 404
 
 
 # --- concurrency -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from licensing.models import License
 from marketplace.models import CustomerAsset
 from settings_app.models import WebhookDelivery
 from tests import factories as f
+from tests.clients import client_as
 
 D = Decimal
 
@@ -39,12 +40,6 @@ def _order(*, user, quantity=2, plan=True, price="50.00"):
 @pytest.fixture
 def owner():
     return f.UserFactory(role=User.Role.OWNER, organization=f.OrganizationFactory(settings={"country": "US"}))
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.mark.django_db
@@ -130,7 +125,7 @@ def test_invoice_html_and_pdf_for_the_owner_only(owner):
     order = _order(user=owner, plan=False, price="1234.50")
     order_mark_paid(order=order)
     invoice = Invoice.objects.get(order=order)
-    client = _client(owner)
+    client = client_as(owner)
     page = client.get(f"/api/v1/invoices/{invoice.pk}/html")
     assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
     html = page.content.decode()
@@ -139,7 +134,7 @@ def test_invoice_html_and_pdf_for_the_owner_only(owner):
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert f'filename="{invoice.invoice_number}.pdf"' in pdf["Content-Disposition"]
     stranger = f.UserFactory(role=User.Role.OWNER)
-    assert _client(stranger).get(f"/api/v1/invoices/{invoice.pk}/pdf").status_code == 404
+    assert client_as(stranger).get(f"/api/v1/invoices/{invoice.pk}/pdf").status_code == 404
     assert APIClient().get(f"/api/v1/invoices/{invoice.pk}/html").status_code == 401
 
 

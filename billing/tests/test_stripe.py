@@ -13,6 +13,7 @@ from billing.services.payments import order_cancel, order_refund
 from identity.models import User
 from marketplace.models import CustomerAsset
 from tests import factories as f
+from tests.clients import client_as
 
 from .stripe_server import FakeStripe, signed_event
 
@@ -43,15 +44,9 @@ def product():
     return f.ProductFactory(price=Decimal("65.30"))
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def _checkout(owner, product, key="k1"):
     body = {"items": [{"product": str(product.pk)}], "gateway": "stripe"}
-    return _client(owner).post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    return client_as(owner).post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
 
 def _deliver(event_type, obj, *, secret=WEBHOOK_SECRET, timestamp=None, header=None):

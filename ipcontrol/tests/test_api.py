@@ -10,19 +10,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from identity.models import User
 from ipcontrol.models import LicenseCollision
 from tests import factories as f
+from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _ids(response) -> list[str]:
@@ -44,7 +38,7 @@ def test_bindings_filter_by_license_and_activity(viewer, license):
     active = f.LicenseIpBindingFactory(license=license)
     inactive = f.LicenseIpBindingFactory(license=license, is_active=False)
     f.LicenseIpBindingFactory(license=f.LicenseFactory(organization=viewer.organization))
-    client = _client(viewer)
+    client = client_as(viewer)
     assert set(_ids(client.get(f"/api/v1/license-bindings?license={license.pk}"))) == {str(active.pk), str(inactive.pk)}
     assert _ids(client.get(f"/api/v1/license-bindings?license={license.pk}&is_active=false")) == [str(inactive.pk)]
     assert client.get("/api/v1/license-bindings?license=nope").status_code == 400
@@ -56,7 +50,7 @@ def test_validations_filter_and_page_by_cursor(viewer, license):
         license=license, is_valid=False, result_code="TOO_MANY_MACHINES", created_at=now - timedelta(days=3)
     )
     recent = [f.LicenseValidationFactory(license=license, created_at=now - timedelta(minutes=i)) for i in range(3)]
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client.get("/api/v1/license-validations?is_valid=false")) == [str(old_failure.pk)]
     assert _ids(client.get("/api/v1/license-validations?result_code=TOO_MANY_MACHINES")) == [str(old_failure.pk)]
@@ -71,7 +65,7 @@ def test_validations_filter_and_page_by_cursor(viewer, license):
 
 def test_validations_of_unknown_keys_belong_to_no_organization(viewer):
     f.LicenseValidationFactory(license=None, organization=None, is_valid=False, result_code="NOT_FOUND")
-    assert _ids(_client(viewer).get("/api/v1/license-validations")) == []
+    assert _ids(client_as(viewer).get("/api/v1/license-validations")) == []
 
 
 def test_collisions_show_both_machines_and_filter_open_ones(viewer, license):
@@ -82,7 +76,7 @@ def test_collisions_show_both_machines_and_filter_open_ones(viewer, license):
         resolved_at=timezone.now(),
         auto_resolved=True,
     )
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client.get("/api/v1/license-collisions?open=true")) == [str(open_collision.pk)]
     assert _ids(client.get("/api/v1/license-collisions?open=false")) == [str(resolved.pk)]
@@ -99,7 +93,7 @@ def test_collisions_list_runs_a_constant_number_of_queries(viewer, license):
         LicenseCollision.objects.all().delete()
         f.LicenseCollisionFactory.create_batch(count, license=license)
         with CaptureQueriesContext(connection) as captured:
-            response = _client(viewer).get("/api/v1/license-collisions?page_size=100")
+            response = client_as(viewer).get("/api/v1/license-collisions?page_size=100")
         assert len(response.json()["results"]) == count
         return len(captured)
 

@@ -12,6 +12,7 @@ from identity.models import User
 from licensing.models import License, SubscriptionPlan
 from licensing.selectors import license_effective_limits
 from settings_app.services.api_keys import api_key_create
+from tests.clients import client_as
 from tests.factories import (
     LicenseFactory,
     LicenseUsageLogFactory,
@@ -21,12 +22,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -46,18 +41,18 @@ def test_customers_see_only_active_plans_and_staff_see_all(member, staff):
     on_sale = SubscriptionPlanFactory(code="pro")
     SubscriptionPlanFactory(code="legacy", is_active=False)
 
-    codes = [plan["code"] for plan in _client(member).get("/api/v1/plans").json()["results"]]
+    codes = [plan["code"] for plan in client_as(member).get("/api/v1/plans").json()["results"]]
     assert codes == [on_sale.code]
     legacy = SubscriptionPlan.objects.get(code="legacy")
-    assert _client(member).get(f"/api/v1/plans/{legacy.pk}").status_code == 404
+    assert client_as(member).get(f"/api/v1/plans/{legacy.pk}").status_code == 404
 
-    staff_codes = {plan["code"] for plan in _client(staff).get("/api/v1/plans").json()["results"]}
+    staff_codes = {plan["code"] for plan in client_as(staff).get("/api/v1/plans").json()["results"]}
     assert staff_codes == {"pro", "legacy"}
 
 
 def test_customers_cannot_write_plans(member):
     plan = SubscriptionPlanFactory()
-    client = _client(member)
+    client = client_as(member)
     assert client.post("/api/v1/plans", {"code": "x", "name": "X"}, format="json").status_code == 403
     assert client.patch(f"/api/v1/plans/{plan.pk}", {"name": "Hacked"}, format="json").status_code == 403
     plan.refresh_from_db()
@@ -65,7 +60,7 @@ def test_customers_cannot_write_plans(member):
 
 
 def test_staff_create_update_and_delete_a_plan(staff):
-    client = _client(staff)
+    client = client_as(staff)
     payload = {
         "code": "team",
         "name": "Team",
@@ -90,7 +85,7 @@ def test_staff_create_update_and_delete_a_plan(staff):
 
 def test_duplicate_plan_code_is_a_400_in_the_error_shape(staff):
     SubscriptionPlanFactory(code="pro")
-    response = _client(staff).post(
+    response = client_as(staff).post(
         "/api/v1/plans", {"code": "pro", "name": "Pro again", "price_monthly": "1", "price_yearly": "10"}, format="json"
     )
     assert response.status_code == 400
@@ -112,14 +107,14 @@ def test_duplicate_plan_code_is_a_400_in_the_error_shape(staff):
 )
 def test_bad_plan_input_is_a_400_never_a_500(staff, field, value):
     plan = SubscriptionPlanFactory()
-    response = _client(staff).patch(f"/api/v1/plans/{plan.pk}", {field: value}, format="json")
+    response = client_as(staff).patch(f"/api/v1/plans/{plan.pk}", {field: value}, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]
 
 
 def test_deleting_a_plan_with_licenses_is_a_409(staff):
     plan = LicenseFactory().plan
-    response = _client(staff).delete(f"/api/v1/plans/{plan.pk}")
+    response = client_as(staff).delete(f"/api/v1/plans/{plan.pk}")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "in_use"
     assert SubscriptionPlan.objects.filter(pk=plan.pk).exists()
@@ -134,7 +129,7 @@ def test_license_shows_key_plan_and_effective_limits_overlay(member):
         organization=member.organization, plan=plan, custom_limits={"max_machines": 8, "tokens_per_month": None}
     )
 
-    body = _client(member).get(f"/api/v1/licenses/{license.pk}").json()
+    body = client_as(member).get(f"/api/v1/licenses/{license.pk}").json()
 
     assert body["license_key"] == license.license_key
     assert body["plan"] == {"id": str(plan.pk), "code": plan.code, "name": plan.name}
@@ -151,7 +146,7 @@ def test_effective_limits_without_custom_limits_are_the_plan_limits():
 def test_licenses_are_read_only_for_their_organization(member):
     license = LicenseFactory(organization=member.organization)
     owner = UserFactory(organization=member.organization, role=User.Role.OWNER)
-    client = _client(owner)
+    client = client_as(owner)
     assert client.patch(f"/api/v1/licenses/{license.pk}", {"status": "active"}, format="json").status_code == 405
     # Issuing is for staff (licensing/tests/test_lifecycle.py).
     assert client.post("/api/v1/licenses", {"plan": str(license.plan_id)}, format="json").status_code == 403
@@ -165,7 +160,7 @@ def test_license_filters_and_search(member):
     soon = LicenseFactory(organization=org, plan=gold, expires_at=now + timedelta(days=5))
     later = LicenseFactory(organization=org, status=License.Status.TRIAL, expires_at=now + timedelta(days=90))
     LicenseFactory(status=License.Status.TRIAL)  # another organization
-    client = _client(member)
+    client = client_as(member)
 
     def ids(query):
         response = client.get("/api/v1/licenses", query)
@@ -184,13 +179,13 @@ def test_license_filters_and_search(member):
 def test_soft_deleted_licenses_are_absent(member):
     license = LicenseFactory(organization=member.organization)
     license.soft_delete()
-    client = _client(member)
+    client = client_as(member)
     assert client.get("/api/v1/licenses").json()["results"] == []
     assert client.get(f"/api/v1/licenses/{license.pk}").status_code == 404
 
 
 def test_license_list_runs_a_constant_number_of_queries(member):
-    client = _client(member)
+    client = client_as(member)
 
     def count_queries():
         with CaptureQueriesContext(connection) as queries:
@@ -228,7 +223,7 @@ def test_license_usage_filters_by_license_and_period(member):
     february = LicenseUsageLogFactory(license=first, period_start=date(2026, 2, 1), period_end=date(2026, 2, 28))
     other = LicenseUsageLogFactory(license=second, period_start=date(2026, 2, 1), period_end=date(2026, 2, 28))
     LicenseUsageLogFactory(period_start=date(2026, 2, 1), period_end=date(2026, 2, 28))  # another organization
-    client = _client(member)
+    client = client_as(member)
 
     def ids(query):
         response = client.get("/api/v1/license-usage", query)

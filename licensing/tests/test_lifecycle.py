@@ -7,7 +7,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from audit.models import AuditLog
 from identity.models import User
@@ -17,14 +16,9 @@ from licensing.services import LicenseStateConflict
 from licensing.tasks import expire_licenses
 from settings_app.models import WebhookDelivery
 from tests import factories as f
+from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -158,7 +152,7 @@ def test_the_beat_expiry_and_a_renewal_are_announced(license):
 
 
 def test_staff_change_a_license_through_the_api(license):
-    client = _client(f.StaffUserFactory())
+    client = client_as(f.StaffUserFactory())
     url = f"/api/v1/licenses/{license.pk}"
     response = client.post(f"{url}/suspend", {"reason": "chargeback"}, format="json")
     assert response.status_code == 200, response.content
@@ -179,7 +173,7 @@ def test_staff_change_a_license_through_the_api(license):
 @pytest.mark.parametrize("role", [User.Role.OWNER, User.Role.ADMIN])
 def test_an_organization_sees_its_license_but_cannot_change_it(license, role):
     owner = f.UserFactory(organization=license.organization, role=role)
-    client = _client(owner)
+    client = client_as(owner)
     assert client.get(f"/api/v1/licenses/{license.pk}").status_code == 200
     for action in ("suspend", "reinstate", "revoke"):
         assert client.post(f"/api/v1/licenses/{license.pk}/{action}", {}, format="json").status_code == 403
@@ -193,13 +187,13 @@ def test_an_organization_sees_its_license_but_cannot_change_it(license, role):
 
 def test_another_organizations_license_cannot_be_reached(license):
     stranger = f.UserFactory(role=User.Role.OWNER)
-    assert _client(stranger).get(f"/api/v1/licenses/{license.pk}").status_code == 404
+    assert client_as(stranger).get(f"/api/v1/licenses/{license.pk}").status_code == 404
 
 
 def test_staff_issue_a_license_through_the_api():
     organization = f.OrganizationFactory(slug="globex")
     plan = f.SubscriptionPlanFactory(code="team")
-    client = _client(f.StaffUserFactory())
+    client = client_as(f.StaffUserFactory())
     payload = {
         "organization": "globex",
         "plan": "team",

@@ -15,6 +15,7 @@ from marketplace import services
 from marketplace.models import AssetDownload, CustomerAsset, Product, ProductRelease
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
+from tests.clients import client_as
 
 FILE_URL = "https://downloads.example.com/desk-1.10.0.zip"
 
@@ -32,20 +33,13 @@ def asset(owner):
     return f.CustomerAssetFactory(organization=owner.organization, user=owner, product=product)
 
 
-def _client(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
-
-
 def _link(client, asset, **body):
     return client.post(f"/api/v1/assets/{asset.pk}/download", body, format="json")
 
 
 @pytest.mark.django_db
 def test_owner_gets_a_link_and_following_it_logs_and_counts(owner, asset):
-    response = _link(_client(owner), asset)
+    response = _link(client_as(owner), asset)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["release"]["version"] == "1.10.0" and "download_url" not in body["release"]
@@ -55,13 +49,13 @@ def test_owner_gets_a_link_and_following_it_logs_and_counts(owner, asset):
     assert (download.user_id, download.ip_address, download.user_agent) == (owner.pk, "198.51.100.9", "curl/8")
     assert download.release.version == "1.10.0"
     assert Product.objects.get(pk=asset.product_id).download_count == 1
-    assert _client(owner).get(body["url"]).status_code == 302  # the owner signed in may follow it too
+    assert client_as(owner).get(body["url"]).status_code == 302  # the owner signed in may follow it too
     assert Product.objects.get(pk=asset.product_id).download_count == 2
 
 
 @pytest.mark.django_db
 def test_a_chosen_release_must_be_a_published_one_of_the_product(owner, asset):
-    client = _client(owner)
+    client = client_as(owner)
     old = ProductRelease.objects.get(product=asset.product, version="1.9.0")
     assert _link(client, asset, release=str(old.pk)).json()["release"]["version"] == "1.9.0"
     yanked = f.ProductReleaseFactory(product=asset.product, version="1.11.0", status="yanked")
@@ -73,16 +67,16 @@ def test_a_chosen_release_must_be_a_published_one_of_the_product(owner, asset):
 @pytest.mark.django_db
 def test_only_the_owner_of_a_live_asset_gets_a_link(owner, asset):
     colleague = f.UserFactory(organization=owner.organization, role=User.Role.ADMIN)
-    response = _link(_client(colleague), asset)
+    response = _link(client_as(colleague), asset)
     assert response.status_code == 403 and response.json()["error"]["code"] == "not_asset_owner"
     stranger = f.UserFactory(role=User.Role.OWNER)
-    assert _link(_client(stranger), asset).status_code == 404
-    assert _link(_client(), asset).status_code == 401
+    assert _link(client_as(stranger), asset).status_code == 404
+    assert _link(client_as(), asset).status_code == 401
 
     CustomerAsset.objects.filter(pk=asset.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    assert _link(_client(owner), asset).json()["error"]["code"] == "asset_expired"
+    assert _link(client_as(owner), asset).json()["error"]["code"] == "asset_expired"
     CustomerAsset.objects.filter(pk=asset.pk).update(expires_at=None, status="revoked")
-    assert _link(_client(owner), asset).json()["error"]["code"] == "asset_inactive"
+    assert _link(client_as(owner), asset).json()["error"]["code"] == "asset_inactive"
 
 
 @pytest.mark.django_db
@@ -90,12 +84,12 @@ def test_no_published_release_is_404(owner):
     product = f.ProductFactory()
     f.ProductReleaseFactory(product=product, status="draft", checksum_sha256="")
     asset = f.CustomerAssetFactory(organization=owner.organization, user=owner, product=product)
-    assert _link(_client(owner), asset).json()["error"]["code"] == "no_release"
+    assert _link(client_as(owner), asset).json()["error"]["code"] == "no_release"
 
 
 @pytest.mark.django_db
 def test_expired_links_are_refused(owner, asset, settings):
-    url = _link(_client(owner), asset).json()["url"]
+    url = _link(client_as(owner), asset).json()["url"]
     settings.ASSET_DOWNLOAD_LINK_SECONDS = -1  # every link is now older than its lifetime
     response = APIClient().get(url)
     assert response.status_code == 403 and response.json()["error"]["code"] == "download_link_expired"
@@ -104,7 +98,7 @@ def test_expired_links_are_refused(owner, asset, settings):
 
 @pytest.mark.django_db
 def test_tampered_and_foreign_links_are_refused(owner, asset):
-    url = _link(_client(owner), asset).json()["url"]
+    url = _link(client_as(owner), asset).json()["url"]
     prefix, token = url.rsplit("/", 1)
     tampered = prefix + "/" + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert APIClient().get(tampered).json()["error"]["code"] == "download_link_invalid"
@@ -120,13 +114,13 @@ def test_a_link_is_a_bearer_token_whoever_follows_it(owner, asset):
     """An anonymous client, a colleague and a user of another organization get the same answer
     (it used to be 302 for the first and 403 for the others, who only had to sign out); each
     download is logged against the owner the link was issued to, from the follower's address."""
-    url = _link(_client(owner), asset).json()["url"]
+    url = _link(client_as(owner), asset).json()["url"]
     colleague = f.UserFactory(organization=owner.organization, role=User.Role.ADMIN)
     stranger = f.UserFactory(role=User.Role.OWNER)
     followers = [
         (APIClient(), "198.51.100.1"),
-        (_client(colleague), "198.51.100.2"),
-        (_client(stranger), "198.51.100.3"),
+        (client_as(colleague), "198.51.100.2"),
+        (client_as(stranger), "198.51.100.3"),
     ]
     for client, address in followers:
         response = client.get(url, REMOTE_ADDR=address)
@@ -142,7 +136,7 @@ def test_a_link_is_a_bearer_token_whoever_follows_it(owner, asset):
 
 @pytest.mark.django_db
 def test_credentials_sent_along_with_a_link_are_not_read(owner, asset):
-    url = _link(_client(owner), asset).json()["url"]
+    url = _link(client_as(owner), asset).json()["url"]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer cel_not-a-key-of-ours")
     assert client.get(url).status_code == 302
@@ -150,7 +144,7 @@ def test_credentials_sent_along_with_a_link_are_not_read(owner, asset):
 
 @pytest.mark.django_db
 def test_a_link_does_not_outlive_a_refund(owner, asset):
-    url = _link(_client(owner), asset).json()["url"]
+    url = _link(client_as(owner), asset).json()["url"]
     CustomerAsset.objects.filter(pk=asset.pk).update(status="revoked")
     assert APIClient().get(url).status_code == 409
 
@@ -198,7 +192,7 @@ def test_a_release_on_the_platform_itself_is_served_by_path(owner, location, exp
     product = f.ProductFactory()
     f.ProductReleaseFactory(product=product, download_url=location)
     asset = f.CustomerAssetFactory(organization=owner.organization, user=owner, product=product)
-    response = APIClient().get(_link(_client(owner), asset).json()["url"])
+    response = APIClient().get(_link(client_as(owner), asset).json()["url"])
     assert response.status_code == expected
     if expected == 302:
         assert response["Location"] == location
@@ -210,7 +204,7 @@ def test_a_release_on_the_platform_itself_is_served_by_path(owner, location, exp
 def test_staff_may_set_a_platform_path_but_not_another_hosts_path_as_a_release_location():
     staff = f.UserFactory(is_staff=True, role=User.Role.OWNER)
     release = f.ProductReleaseFactory(download_url=FILE_URL)
-    client = _client(staff)
+    client = client_as(staff)
     url = f"/api/v1/product-releases/{release.pk}"
     assert client.patch(url, {"download_url": "/static/marketplace/demo-release.txt"}, format="json").status_code == 200
     for location in ("//evil.example/x.zip", "/\\evil.example/x.zip", "ftp://files.example/x.zip"):

@@ -10,6 +10,7 @@ from marketplace.selectors import product_release_latest
 from marketplace.versions import version_parse, version_sort_key
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
+from tests.clients import client_as
 
 # Ascending precedence, from the semver.org specification's own example and then some.
 ORDERED = [
@@ -93,12 +94,6 @@ def member():
     return f.UserFactory(role=User.Role.VIEWER)
 
 
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def _latest(client, slug, **params):
     return client.get(f"/api/v1/products/{slug}/releases/latest", params)
 
@@ -109,7 +104,7 @@ def test_upgrade_answers(member):
     f.ProductReleaseFactory(product=product, version="1.2.0")
     newest = f.ProductReleaseFactory(product=product, version="1.10.0")
     f.ProductReleaseFactory(product=product, version="1.9.0")
-    client = _client(member)
+    client = client_as(member)
 
     body = _latest(client, "desk", current="1.2.0").json()
     assert body["upgrade_available"] is True
@@ -131,7 +126,7 @@ def test_upgrade_answers(member):
 @pytest.mark.django_db
 def test_no_release_means_no_upgrade(member):
     f.ProductFactory(slug="empty")
-    body = _latest(_client(member), "empty", current="1.0.0").json()
+    body = _latest(client_as(member), "empty", current="1.0.0").json()
     assert body == {"product": "empty", "current": "1.0.0", "upgrade_available": False, "latest": None}
 
 
@@ -139,12 +134,12 @@ def test_no_release_means_no_upgrade(member):
 def test_bad_version_is_400_and_unknown_or_unpublished_product_404(member):
     f.ProductFactory(slug="desk")
     f.ProductFactory(slug="secret", status=Product.Status.DRAFT)
-    client = _client(member)
+    client = client_as(member)
     response = _latest(client, "desk", current="1.2")
     assert response.status_code == 400 and "current" in response.json()["error"]["details"]
     assert _latest(client, "nope").status_code == 404
     assert _latest(client, "secret").status_code == 404
-    assert _latest(_client(f.StaffUserFactory()), "secret").status_code == 200
+    assert _latest(client_as(f.StaffUserFactory()), "secret").status_code == 200
 
 
 @pytest.mark.django_db
@@ -160,7 +155,7 @@ def test_latest_needs_authentication_and_a_products_scope(member):
 
 @pytest.mark.django_db
 def test_publishing_needs_a_checksum_through_the_api():
-    staff = _client(f.StaffUserFactory())
+    staff = client_as(f.StaffUserFactory())
     product = f.ProductFactory()
     response = staff.post(
         "/api/v1/product-releases",
@@ -179,5 +174,5 @@ def test_ordering_by_version_is_semantic(member):
     product = f.ProductFactory()
     for version in ("1.9.0", "1.10.0", "1.2.0", "2.0.0-rc.1"):
         f.ProductReleaseFactory(product=product, version=version)
-    response = _client(member).get("/api/v1/product-releases", {"product": str(product.pk), "ordering": "-version"})
+    response = client_as(member).get("/api/v1/product-releases", {"product": str(product.pk), "ordering": "-version"})
     assert [row["version"] for row in response.json()["results"]] == ["2.0.0-rc.1", "1.10.0", "1.9.0", "1.2.0"]

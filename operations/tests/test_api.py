@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from identity.models import User
 from operations.models import ProcessedTask, TaskBatch
+from tests.clients import client_as
 from tests.factories import (
     AIModelFactory,
     LicenseFactory,
@@ -21,12 +21,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def test_task_shows_its_model_and_prompt_and_hides_the_pool_key(viewer):
     prompt = PromptFactory(slug="summarize", version=3)
     task = _task(org, user=viewer, model=model, prompt=prompt, license=LicenseFactory(organization=org))
 
-    body = _client(viewer).get(f"/api/v1/tasks/{task.pk}").json()
+    body = client_as(viewer).get(f"/api/v1/tasks/{task.pk}").json()
 
     assert body["model"] == {
         "id": str(model.pk), "provider": model.provider, "model_id": model.model_id, "display_name": "GPT test",
@@ -70,7 +64,7 @@ def test_task_filters(viewer):
     by_model = _task(org, model=model, user=colleague, created_at=now - timedelta(hours=1))
     in_batch = _task(org, batch=batch, batch_index=0, prompt=prompt)
     _task(OrganizationFactory())  # another organization
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client, "/api/v1/tasks", {}) == {str(failed.pk), str(by_model.pk), str(in_batch.pk)}
     assert _ids(client, "/api/v1/tasks", {"status": "failed"}) == {str(failed.pk)}
@@ -88,7 +82,7 @@ def test_tasks_page_with_a_cursor_newest_first(viewer):
     org = viewer.organization
     start = timezone.now() - timedelta(hours=1)
     tasks = [_task(org, created_at=start + timedelta(minutes=i)) for i in range(5)]
-    client = _client(viewer)
+    client = client_as(viewer)
 
     first = client.get("/api/v1/tasks", {"page_size": 2}).json()
     assert [row["id"] for row in first["results"]] == [str(tasks[4].pk), str(tasks[3].pk)]
@@ -108,13 +102,13 @@ def test_tasks_ignore_a_client_ordering_that_would_break_the_cursor(viewer):
     start = timezone.now() - timedelta(hours=1)
     older = _task(org, created_at=start, tokens_input=999)
     newer = _task(org, created_at=start + timedelta(minutes=1), tokens_input=1)
-    rows = _client(viewer).get("/api/v1/tasks", {"ordering": "-tokens_input"}).json()["results"]
+    rows = client_as(viewer).get("/api/v1/tasks", {"ordering": "-tokens_input"}).json()["results"]
     assert [row["id"] for row in rows] == [str(newer.pk), str(older.pk)]
 
 
 def test_task_list_runs_a_constant_number_of_queries(viewer):
     org = viewer.organization
-    client = _client(viewer)
+    client = client_as(viewer)
 
     def count_queries():
         with CaptureQueriesContext(connection) as queries:
@@ -143,7 +137,7 @@ def test_tasks_are_run_not_written(viewer):
     """POST runs a task (a prompt is required); a task's record cannot be edited or deleted."""
     owner = UserFactory(organization=viewer.organization, role=User.Role.OWNER)
     task = _task(viewer.organization)
-    client = _client(owner)
+    client = client_as(owner)
     assert client.post("/api/v1/tasks", {"input_text": "hi"}, format="json").status_code == 400
     assert client.patch(f"/api/v1/tasks/{task.pk}", {"input_text": "x"}, format="json").status_code == 405
     assert client.delete(f"/api/v1/tasks/{task.pk}").status_code == 405
@@ -159,7 +153,7 @@ def test_batch_filters_search_and_progress(viewer):
     )
     done = TaskBatchFactory(organization=org, user=viewer, name="Tweets", status=TaskBatch.Status.COMPLETED)
     TaskBatchFactory(status=TaskBatch.Status.RUNNING)  # another organization
-    client = _client(viewer)
+    client = client_as(viewer)
 
     assert _ids(client, "/api/v1/batches", {}) == {str(running.pk), str(done.pk)}
     assert _ids(client, "/api/v1/batches", {"status": "running"}) == {str(running.pk)}

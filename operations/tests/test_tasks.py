@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from aimesh import providers
 from aimesh.models import Prompt, PromptFallbackModel, Provider, ResponseFormat
@@ -21,6 +20,7 @@ from operations.models import ProcessedTask
 from operations.services import task_execute, task_run, usage_cost
 from settings_app.models import WebhookDelivery
 from tests import factories as f
+from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +46,8 @@ def setup(provider):
     return {"model": model, "key": key, "prompt": prompt, "license": license, "user": user, "provider": provider}
 
 
-def _client(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def test_a_synchronous_task_is_answered_recorded_metered_and_announced(setup):
-    response = _client(setup["user"]).post(
+    response = client_as(setup["user"]).post(
         "/api/v1/tasks", {"prompt": "summarize", "variables": {"text": "The printer is on fire."}}, format="json"
     )
     assert response.status_code == 200, response.json()
@@ -102,7 +96,7 @@ def test_json_prompts_fill_output_json(setup):
 
 
 def test_bad_input_is_a_400_and_calls_no_provider(setup):
-    client = _client(setup["user"])
+    client = client_as(setup["user"])
     response = client.post("/api/v1/tasks", {"prompt": "summarize", "variables": {"txt": "x"}}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_variables"
     assert client.post("/api/v1/tasks", {"prompt": "nope", "input_text": "x"}, format="json").status_code == 404
@@ -112,7 +106,7 @@ def test_bad_input_is_a_400_and_calls_no_provider(setup):
 
 def test_no_active_license_is_a_402_without_a_provider_call(setup):
     License.objects.filter(pk=setup["license"].pk).update(status=License.Status.SUSPENDED)
-    response = _client(setup["user"]).post("/api/v1/tasks", {"prompt": "summarize", "input_text": "x"}, format="json")
+    response = client_as(setup["user"]).post("/api/v1/tasks", {"prompt": "summarize", "input_text": "x"}, format="json")
     assert response.status_code == 402 and response.json()["error"]["code"] == "no_active_license"
     assert setup["provider"].hits == {} and not ProcessedTask.objects.exists()
 
@@ -120,7 +114,7 @@ def test_no_active_license_is_a_402_without_a_provider_call(setup):
 def test_the_monthly_request_limit_is_a_429_without_a_provider_call(setup):
     setup["license"].custom_limits = {"ai_requests_per_month": 1}
     setup["license"].save()
-    client = _client(setup["user"])
+    client = client_as(setup["user"])
     assert client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "a"}, format="json").status_code == 200
     response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
     assert response.status_code == 429 and response.json()["error"]["code"] == "ai_requests_limit_reached"
@@ -130,7 +124,7 @@ def test_the_monthly_request_limit_is_a_429_without_a_provider_call(setup):
 def test_the_monthly_token_limit_is_a_429_without_a_provider_call(setup):
     setup["license"].custom_limits = {"tokens_per_month": 10}
     setup["license"].save()
-    client = _client(setup["user"])
+    client = client_as(setup["user"])
     first = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "word " * 40}, format="json")
     assert first.status_code == 200 and first.json()["tokens_input"] + first.json()["tokens_output"] >= 10
     response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
@@ -143,14 +137,21 @@ def test_the_monthly_token_limit_is_a_429_without_a_provider_call(setup):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    "change", [{"status": License.Status.SUSPENDED}, {"expires_at": timezone.now() - timedelta(minutes=1)}]
+    ("column", "value"),
+    [("status", License.Status.SUSPENDED), ("expires_at", timezone.now() - timedelta(minutes=1))],
 )
-def test_a_license_that_stopped_being_live_meanwhile_is_a_402_without_a_provider_call(setup, change):
-    client = _client(setup["user"])
+def test_a_license_that_stopped_being_live_meanwhile_is_a_402_without_a_provider_call(setup, column, value):
+    client = client_as(setup["user"])
     assert client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "a"}, format="json").status_code == 200
     # Suspended or expired between the request's read of the license (this process's copy, kept
-    # since the first request) and its reservation: the reservation itself refuses it.
-    License.objects.filter(pk=setup["license"].pk).update(**change)
+    # since the first request) and its reservation: the reservation itself refuses it. Raw SQL, so
+    # that this process hears nothing of the change, as in the window before another process's
+    # announcement arrives (an ORM update retires the copy at once).
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {License._meta.db_table} SET {column} = %s WHERE id = %s",  # noqa: S608 - constant names
+            [value, setup["license"].pk],
+        )
     response = client.post("/api/v1/tasks", {"prompt": "summarize", "input_text": "b"}, format="json")
     assert response.status_code == 402, response.json()
     assert response.json()["error"]["code"] == "license_inactive"
@@ -178,7 +179,7 @@ def test_an_async_task_the_license_refuses_when_claimed_fails_without_a_provider
     setup, meanwhile, code, requests_used, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        response = _client(setup["user"]).post(
+        response = client_as(setup["user"]).post(
             "/api/v1/tasks", {"prompt": "summarize", "input_text": "queued", "async": True}, format="json"
         )
     assert response.status_code == 202
@@ -197,7 +198,7 @@ def test_an_async_task_whose_prompt_was_deleted_meanwhile_fails_once_and_gives_t
     setup, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        response = _client(setup["user"]).post(
+        response = client_as(setup["user"]).post(
             "/api/v1/tasks", {"prompt": "summarize", "input_text": "queued", "async": True}, format="json"
         )
     setup["prompt"].delete()
@@ -227,7 +228,7 @@ def test_the_prompt_fallback_model_answers(setup):
 
 
 def test_an_async_task_answers_202_and_a_worker_run_is_idempotent(setup, django_capture_on_commit_callbacks):
-    client = _client(setup["user"])
+    client = client_as(setup["user"])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(
             "/api/v1/tasks", {"prompt": "summarize", "input_text": "x", "async": True}, format="json"
@@ -246,7 +247,7 @@ def test_an_async_task_answers_202_and_a_worker_run_is_idempotent(setup, django_
 def test_tasks_of_another_organization_are_invisible(setup):
     task = task_run(user=setup["user"], prompt_slug="summarize", input_text="x")
     stranger = f.UserFactory()
-    assert _client(stranger).get(f"/api/v1/tasks/{task.pk}").status_code == 404
+    assert client_as(stranger).get(f"/api/v1/tasks/{task.pk}").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)

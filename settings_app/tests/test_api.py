@@ -15,16 +15,11 @@ from identity.models import User
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
+from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
 
 MASK = "••••••"
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _bearer(raw_key: str) -> APIClient:
@@ -53,7 +48,7 @@ def staff():
 
 def test_sessions_list_without_tokens_and_delete_revokes(owner):
     session = f.UserSessionFactory(user=owner, user_agent="Firefox")
-    client = _client(owner)
+    client = client_as(owner)
 
     row = _rows(client.get("/api/v1/sessions"))[0]
     assert row["id"] == str(session.pk) and row["user_agent"] == "Firefox" and row["is_active"] is True
@@ -80,7 +75,7 @@ def test_the_current_session_is_flagged(owner):
 
 
 def test_api_key_is_shown_once_and_stored_as_a_hash(owner):
-    client = _client(owner)
+    client = client_as(owner)
     response = client.post(
         "/api/v1/api-keys", {"name": "CI", "scopes": ["sessions:read"], "expires_in_days": 30}, format="json"
     )
@@ -109,21 +104,21 @@ def test_revoking_an_api_key_keeps_the_row_and_refuses_the_key(owner):
     key_client = _bearer(issued.raw_key)
     assert key_client.get("/api/v1/api-keys").status_code == 200
 
-    assert _client(owner).delete(f"/api/v1/api-keys/{issued.api_key.pk}").status_code == 204
+    assert client_as(owner).delete(f"/api/v1/api-keys/{issued.api_key.pk}").status_code == 204
     issued.api_key.refresh_from_db()
     assert issued.api_key.revoked_at is not None
 
     response = key_client.get("/api/v1/api-keys")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
-    revoked = _rows(_client(owner).get("/api/v1/api-keys?revoked=true"))
+    revoked = _rows(client_as(owner).get("/api/v1/api-keys?revoked=true"))
     assert [row["id"] for row in revoked] == [str(issued.api_key.pk)]
-    assert _rows(_client(owner).get("/api/v1/api-keys?revoked=false")) == []
+    assert _rows(client_as(owner).get("/api/v1/api-keys?revoked=false")) == []
 
 
 @pytest.mark.parametrize("scopes", [["licenses"], ["licenses:delete"], ["no-such-resource:read"], [":read"]])
 def test_invalid_scopes_are_400(owner, scopes):
-    response = _client(owner).post("/api/v1/api-keys", {"name": "bad", "scopes": scopes}, format="json")
+    response = client_as(owner).post("/api/v1/api-keys", {"name": "bad", "scopes": scopes}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
     assert "scopes" in response.json()["error"]["details"]
@@ -131,7 +126,7 @@ def test_invalid_scopes_are_400(owner, scopes):
 
 
 def test_api_key_input_is_validated(owner):
-    client = _client(owner)
+    client = client_as(owner)
     assert client.post("/api/v1/api-keys", {"name": ""}, format="json").status_code == 400
     assert client.post("/api/v1/api-keys", {"name": "x", "expires_in_days": 0}, format="json").status_code == 400
     assert client.post("/api/v1/api-keys", {"name": "x", "scopes": "licenses:read"}, format="json").status_code == 400
@@ -152,7 +147,7 @@ def test_a_key_cannot_mint_a_key_with_more_scopes(owner):
 
 
 def test_webhook_secret_is_shown_once_and_stored_encrypted(owner):
-    client = _client(owner)
+    client = client_as(owner)
     response = client.post(
         "/api/v1/webhooks",
         {
@@ -196,7 +191,7 @@ def test_webhook_secret_is_shown_once_and_stored_encrypted(owner):
 )
 def test_invalid_webhooks_are_400(owner, payload, field):
     body = {"name": "Hook", "url": "https://hooks.example.com/in", "events": ["*"], **payload}
-    response = _client(owner).post("/api/v1/webhooks", body, format="json")
+    response = client_as(owner).post("/api/v1/webhooks", body, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]
     assert not Webhook.objects.exists()
@@ -205,14 +200,14 @@ def test_invalid_webhooks_are_400(owner, payload, field):
 def test_only_owners_and_admins_manage_webhooks(owner):
     member = f.UserFactory(organization=owner.organization, role=User.Role.MEMBER)
     f.WebhookFactory(organization=owner.organization, user=owner)
-    assert _client(member).get("/api/v1/webhooks").status_code == 403
+    assert client_as(member).get("/api/v1/webhooks").status_code == 403
     body = {"name": "Hook", "url": "https://hooks.example.com/in", "events": ["*"]}
-    assert _client(member).post("/api/v1/webhooks", body, format="json").status_code == 403
+    assert client_as(member).post("/api/v1/webhooks", body, format="json").status_code == 403
 
 
 def test_reenabling_a_disabled_webhook_clears_its_failure_state(owner):
     webhook = f.WebhookFactory(organization=owner.organization, user=owner, status="disabled", disabled_reason="410")
-    client = _client(owner)
+    client = client_as(owner)
     unchanged = client.patch(f"/api/v1/webhooks/{webhook.pk}", {"status": "disabled"}, format="json")
     assert unchanged.status_code == 200  # sending the current status back is not a change
     response = client.patch(f"/api/v1/webhooks/{webhook.pk}", {"status": "active"}, format="json")
@@ -227,7 +222,7 @@ def test_webhook_deliveries_filter_and_page_by_cursor(owner):
     failed = f.WebhookDeliveryFactory(webhook=hook, status="failed", event_type="order.paid")
     f.WebhookDeliveryFactory(webhook=hook, status="succeeded", event_type="invoice.issued")
     f.WebhookDeliveryFactory(webhook=other_hook, status="failed")
-    client = _client(owner)
+    client = client_as(owner)
 
     rows = _rows(client.get(f"/api/v1/webhook-deliveries?webhook={hook.pk}&status=failed"))
     assert [row["id"] for row in rows] == [str(failed.pk)]
@@ -240,7 +235,7 @@ def test_webhook_deliveries_filter_and_page_by_cursor(owner):
 
 
 def test_sensitive_config_values_are_masked_everywhere(staff):
-    client = _client(staff)
+    client = client_as(staff)
     created = client.post(
         "/api/v1/system-config",
         {"key": "payments.stripe_webhook_secret", "value": "whsec_live", "is_sensitive": True},
@@ -261,7 +256,7 @@ def test_sensitive_config_values_are_masked_everywhere(staff):
 
 def test_config_update_without_value_keeps_it(staff):
     config = f.SystemConfigFactory(key="ai.openai.org", value={"id": "org-1"}, is_sensitive=True)
-    client = _client(staff)
+    client = client_as(staff)
     url = f"/api/v1/system-config/{config.key}"
 
     patched = client.patch(url, {"description": "OpenAI organization"}, format="json")
@@ -281,7 +276,7 @@ def test_config_update_without_value_keeps_it(staff):
 
 def test_config_key_is_fixed_and_validated(staff):
     config = f.SystemConfigFactory(key="limits.max_batch")
-    client = _client(staff)
+    client = client_as(staff)
     response = client.patch(f"/api/v1/system-config/{config.key}", {"key": "renamed", "value": 5}, format="json")
     assert response.status_code == 200 and response.json()["key"] == "limits.max_batch"
     assert not SystemConfig.objects.filter(key="renamed").exists()
@@ -299,7 +294,7 @@ def test_config_key_is_fixed_and_validated(staff):
 
 
 def test_feature_flags_are_validated(staff):
-    client = _client(staff)
+    client = client_as(staff)
     too_many = client.post(
         "/api/v1/feature-flags",
         {"flag_key": "new-ui", "target_type": "percentage", "target_percentage": 101},
