@@ -16,13 +16,13 @@ from django.db.models import Prefetch
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline, WriteOnlySecretForm, secret_input
 from celaest.crypto import encrypt
 
 from .models import AIApiKey, AIModel, Prompt, PromptFallbackModel
+from .routing import keys_restore, keys_take_out
 from .services import prompt_activate, prompt_new_version
 
 
@@ -106,14 +106,12 @@ class AIApiKeyAdmin(CelaestModelAdmin):
 
     @admin.action(description="Mark selected keys healthy (clear failures and cooldown)", permissions=["change"])
     def mark_healthy(self, request, queryset):
-        updated = queryset.update(
-            is_healthy=True, consecutive_failures=0, cooldown_until=None, last_error="", updated_at=timezone.now()
-        )
+        updated = keys_restore(keys=queryset)
         self.message_user(request, f"{updated} key(s) marked healthy.", messages.SUCCESS)
 
     @admin.action(description="Mark selected keys unhealthy (taken out of rotation)", permissions=["change"])
     def mark_unhealthy(self, request, queryset):
-        updated = queryset.update(is_healthy=False, updated_at=timezone.now())
+        updated = keys_take_out(keys=queryset)
         self.message_user(request, f"{updated} key(s) marked unhealthy.", messages.SUCCESS)
 
 

@@ -211,10 +211,22 @@ def key_probe(*, key: AIApiKey) -> bool:
         note = _scrub(f"probe {error.kind}: {error}", secret)[:500]
         AIApiKey.objects.filter(pk=key.pk).update(last_checked_at=now, last_error=note)
         return False
-    AIApiKey.objects.filter(pk=key.pk).update(
-        is_healthy=True, consecutive_failures=0, cooldown_until=None, last_checked_at=now, last_error=""
-    )
+    AIApiKey.objects.filter(pk=key.pk).update(**_RESTORED, last_checked_at=now)
     return True
+
+
+#: a key back in rotation: no failures counted, no cooldown, no error shown
+_RESTORED = {"is_healthy": True, "consecutive_failures": 0, "cooldown_until": None, "last_error": ""}
+
+
+def keys_restore(*, keys) -> int:
+    """Put ``keys`` (a queryset) back in rotation, as a probe that worked does (staff's choice)."""
+    return keys.update(**_RESTORED, updated_at=timezone.now())
+
+
+def keys_take_out(*, keys) -> int:
+    """Take ``keys`` out of rotation until a probe or staff restore them."""
+    return keys.update(is_healthy=False, updated_at=timezone.now())
 
 
 def keys_probe_unhealthy() -> dict:

@@ -28,9 +28,10 @@ from celaest.validation import json_problem
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from .services.api_keys import api_key_revoke
 from .services.config import KEEP
+from .services.flags import flags_set_enabled
 from .services.outbox import webhook_delivery_replay, webhook_recover_failed, webhook_send_test
 from .services.sessions import user_session_revoke
-from .services.webhooks import WEBHOOK_SECRET_PREFIX, webhook_update
+from .services.webhooks import WEBHOOK_SECRET_PREFIX, webhook_update, webhooks_disable
 from .webhook_targets import WebhookTargetRefused, webhook_target_check
 
 #: How far back the admin's "recover" action looks (the API takes any date).
@@ -219,11 +220,7 @@ class WebhookAdmin(CelaestModelAdmin):
 
     @admin.action(description="Disable selected webhooks", permissions=["change"])
     def disable_webhooks(self, request, queryset):
-        updated = queryset.exclude(status=Webhook.Status.DISABLED).update(
-            status=Webhook.Status.DISABLED,
-            disabled_reason=f"Disabled by {request.user} in the admin",
-            updated_at=timezone.now(),
-        )
+        updated = webhooks_disable(webhooks=queryset, reason=f"Disabled by {request.user} in the admin")
         self.message_user(request, f"{updated} webhook(s) disabled.", messages.SUCCESS)
 
     @admin.action(description="Enable selected webhooks", permissions=["change"])
@@ -376,10 +373,10 @@ class FeatureFlagAdmin(CelaestModelAdmin):
 
     @admin.action(description="Enable selected flags", permissions=["change"])
     def enable_flags(self, request, queryset):
-        updated = queryset.update(is_enabled=True, updated_at=timezone.now())
+        updated = flags_set_enabled(flags=queryset, enabled=True)
         self.message_user(request, f"{updated} flag(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected flags", permissions=["change"])
     def disable_flags(self, request, queryset):
-        updated = queryset.update(is_enabled=False, updated_at=timezone.now())
+        updated = flags_set_enabled(flags=queryset, enabled=False)
         self.message_user(request, f"{updated} flag(s) disabled.", messages.SUCCESS)

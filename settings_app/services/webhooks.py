@@ -151,3 +151,11 @@ def webhook_secret_rotate(*, webhook: Webhook, grace_hours: int = 24) -> Created
         ]
     )
     return CreatedWebhook(webhook=webhook, secret=secret)
+
+
+def webhooks_disable(*, webhooks, reason: str) -> int:
+    """Stop sending to ``webhooks`` (a queryset) until they are enabled again; returns how many
+    were not disabled already."""
+    return webhooks.exclude(status=Webhook.Status.DISABLED).update(
+        status=Webhook.Status.DISABLED, disabled_reason=reason, updated_at=timezone.now()
+    )
