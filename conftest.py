@@ -13,3 +13,20 @@ def _clear_cache():
     cache.clear()
     forget_process_copies()
     yield
+
+
+@pytest.fixture
+def owner():
+    """The owner of an organization of their own (modules that need another set-up define theirs)."""
+    from identity.models import User
+    from tests.factories import UserFactory
+
+    return UserFactory(role=User.Role.OWNER)
+
+
+@pytest.fixture
+def staff():
+    """A platform staff member."""
+    from tests.factories import StaffUserFactory
+
+    return StaffUserFactory()

@@ -9,7 +9,6 @@ from rest_framework.test import APIClient
 from aimesh.api.serializers import AIModelSerializer
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from celaest import crypto
-from identity.models import User
 from settings_app.services.api_keys import api_key_create
 from tests.clients import client_as
 from tests.factories import (
@@ -17,23 +16,11 @@ from tests.factories import (
     AIModelFactory,
     ProcessedTaskFactory,
     PromptFactory,
-    StaffUserFactory,
-    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
 
 RAW_PROVIDER_KEY = "sk-live-0123456789abcdefWXYZ"
-
-
-@pytest.fixture
-def owner():
-    return UserFactory(role=User.Role.OWNER)
-
-
-@pytest.fixture
-def staff():
-    return StaffUserFactory()
 
 
 # --- ai-models ---------------------------------------------------------------------------------

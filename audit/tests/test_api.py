@@ -13,7 +13,6 @@ from tests.clients import client_as
 from tests.factories import (
     AuditLogFactory,
     OrganizationFactory,
-    StaffUserFactory,
     SystemEventFactory,
     UserFactory,
 )
@@ -30,11 +29,6 @@ def _ids(client, path, query=None):
 @pytest.fixture
 def admin():
     return UserFactory(role=User.Role.ADMIN)
-
-
-@pytest.fixture
-def staff():
-    return StaffUserFactory()
 
 
 def test_admin_sees_their_own_organization_only(admin):

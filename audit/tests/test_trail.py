@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 AGENT = "pytest-agent/1.0"
 
 
-@pytest.fixture
-def owner():
-    return f.UserFactory(role=User.Role.OWNER)
-
-
 def _api(user) -> APIClient:
     client = APIClient(HTTP_USER_AGENT=AGENT)
     client.force_authenticate(user)

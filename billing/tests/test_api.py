@@ -25,16 +25,6 @@ def _ids(response) -> set[str]:
     return {row["id"] for row in response.json()["results"]}
 
 
-@pytest.fixture
-def owner():
-    return f.UserFactory(role=User.Role.OWNER)
-
-
-@pytest.fixture
-def staff():
-    return f.StaffUserFactory()
-
-
 # --- gateways, tax rates, coupons ------------------------------------------------------------
 
 

@@ -16,7 +16,6 @@ from tests.clients import client_as
 from tests.factories import (
     LicenseFactory,
     LicenseUsageLogFactory,
-    StaffUserFactory,
     SubscriptionPlanFactory,
     UserFactory,
 )
@@ -27,11 +26,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def member():
     return UserFactory(role=User.Role.MEMBER)
-
-
-@pytest.fixture
-def staff():
-    return StaffUserFactory()
 
 
 # --- plans -------------------------------------------------------------------------------------

@@ -28,11 +28,6 @@ def member():
     return f.UserFactory(role=User.Role.MEMBER)
 
 
-@pytest.fixture
-def staff():
-    return f.StaffUserFactory()
-
-
 # --- catalogue -------------------------------------------------------------------------------
 
 

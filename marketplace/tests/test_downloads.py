@@ -21,11 +21,6 @@ FILE_URL = "https://downloads.example.com/desk-1.10.0.zip"
 
 
 @pytest.fixture
-def owner():
-    return f.UserFactory(role=User.Role.OWNER)
-
-
-@pytest.fixture
 def asset(owner):
     product = f.ProductFactory()
     f.ProductReleaseFactory(product=product, version="1.9.0", download_url="https://downloads.example.com/old.zip")

@@ -33,16 +33,6 @@ def _rows(response) -> list[dict]:
     return response.json()["results"]
 
 
-@pytest.fixture
-def owner():
-    return f.UserFactory(role=User.Role.OWNER)
-
-
-@pytest.fixture
-def staff():
-    return f.StaffUserFactory()
-
-
 # --- sessions --------------------------------------------------------------------------------
 
 

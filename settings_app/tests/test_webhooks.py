@@ -42,11 +42,6 @@ def local_allowed(settings):
     return settings
 
 
-@pytest.fixture
-def owner():
-    return f.UserFactory(role=User.Role.OWNER)
-
-
 def _hook(owner, url, events=("order.paid",)) -> tuple[Webhook, str]:
     created = webhooks.webhook_create(
         organization=owner.organization, user=owner, name="Receiver", url=url, events=list(events)
