@@ -14,6 +14,7 @@ from io import StringIO
 import factory
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.core.management import call_command
@@ -36,18 +37,7 @@ from operations.models import ProcessedTask
 from settings_app.models import SystemConfig, Webhook
 from tests import factories
 
-CELAEST_APPS = {
-    "identity",
-    "licensing",
-    "aimesh",
-    "operations",
-    "analytics",
-    "audit",
-    "marketplace",
-    "billing",
-    "settings_app",
-    "ipcontrol",
-}
+CELAEST_APPS = settings.CELAEST_APPS
 
 REGISTERED = sorted(
     (model for model in admin.site._registry if model._meta.app_label in CELAEST_APPS),
