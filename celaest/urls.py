@@ -25,7 +25,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     *[path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS],
     # The OpenAI-compatible gateway lives at the root so clients use CELAEST as their base URL.
-    path("", include("operations.gateway_urls")),
+    path("", include("operations.api.gateway_urls")),
     # Anything else under the API's prefixes: a JSON 404, not Django's HTML page.
     re_path(r"^(?:api|v1)/", error_views.api_not_found),
 ]

@@ -1,5 +1,7 @@
-"""Serializers of the operations endpoints: processed tasks and batches, read-only here."""
+"""Serializers of the operations endpoints: processed tasks and batches (read-only here) and the
+OpenAI-compatible gateway's chat completion request."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from aimesh.api.serializers import ProviderField
@@ -89,3 +91,39 @@ class BatchCreateSerializer(serializers.Serializer):
         if bool(attrs.get("inputs")) == bool(attrs.get("file")):
             raise serializers.ValidationError("Give either inputs or a file.")
         return attrs
+
+
+# --- The gateway (/v1/chat/completions) ------------------------------------------------------
+
+ROLES = {"system", "developer", "user", "assistant"}
+
+
+@extend_schema_field({"type": "string", "enum": sorted(ROLES)}, component_name="ChatRoleEnum")
+class ChatRoleField(serializers.ChoiceField):
+    """A chat message's role, named once in the schema (users have a ``role`` of their own)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=sorted(ROLES), **kwargs)
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = ChatRoleField()
+    content = serializers.JSONField(help_text="A string, or a list of text parts.")
+
+    def validate_content(self, value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+            return "".join(part["text"] for part in value)
+        raise serializers.ValidationError("Expected a string or a list of text parts.")
+
+
+class ChatCompletionRequestSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=200)
+    messages = ChatMessageSerializer(many=True, allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False)
+    stream_options = serializers.DictField(required=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    response_format = serializers.DictField(required=False)

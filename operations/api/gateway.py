@@ -16,8 +16,7 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,38 +33,7 @@ from operations.models import ProcessedTask
 from operations.services import task_heartbeat, task_record_answer, task_record_failure, task_record_routed
 from settings_app.authentication import ApiKeyAuthentication
 
-ROLES = {"system", "developer", "user", "assistant"}
-
-
-@extend_schema_field({"type": "string", "enum": sorted(ROLES)}, component_name="ChatRoleEnum")
-class ChatRoleField(serializers.ChoiceField):
-    """A chat message's role, named once in the schema (users have a ``role`` of their own)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(choices=sorted(ROLES), **kwargs)
-
-
-class ChatMessageSerializer(serializers.Serializer):
-    role = ChatRoleField()
-    content = serializers.JSONField(help_text="A string, or a list of text parts.")
-
-    def validate_content(self, value):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
-            return "".join(part["text"] for part in value)
-        raise serializers.ValidationError("Expected a string or a list of text parts.")
-
-
-class ChatCompletionRequestSerializer(serializers.Serializer):
-    model = serializers.CharField(max_length=200)
-    messages = ChatMessageSerializer(many=True, allow_empty=False)
-    stream = serializers.BooleanField(required=False, default=False)
-    stream_options = serializers.DictField(required=False)
-    max_tokens = serializers.IntegerField(required=False, min_value=1)
-    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    response_format = serializers.DictField(required=False)
+from .serializers import ChatCompletionRequestSerializer
 
 
 class _GatewayView(APIView):
