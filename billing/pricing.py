@@ -24,6 +24,10 @@ class OrderAmounts:
     tax: Decimal
     total: Decimal
 
+    def document_fields(self) -> dict[str, Decimal]:
+        """The amounts as orders and invoices store them."""
+        return {"subtotal": self.subtotal, "discount_total": self.discount, "tax_total": self.tax, "total": self.total}
+
 
 def order_amounts_compute(
     *,

@@ -17,6 +17,17 @@ from .event_data import invoice_event_data
 from .numbering import document_number_next
 
 
+def invoice_billing_details(*, organization, contact: str, tax_rate_percent) -> dict[str, str]:
+    """Who an invoice is made out to, frozen on it when it is issued."""
+    return {
+        "name": organization.name,
+        "email": organization.email,
+        "contact": contact,
+        "country": (organization.settings or {}).get("country", ""),
+        "tax_rate_percent": str(tax_rate_percent),
+    }
+
+
 def invoice_issue(*, order: Order, now) -> Invoice:
     """The invoice of a paid order, numbered from the year's gapless sequence. The caller holds
     the order's lock."""
@@ -32,13 +43,11 @@ def invoice_issue(*, order: Order, now) -> Invoice:
         discount_total=order.discount_total,
         tax_total=order.tax_total,
         total=order.total,
-        billing_details={
-            "name": organization.name,
-            "email": organization.email,
-            "contact": order.user.get_full_name() or order.user.email,
-            "country": (organization.settings or {}).get("country", ""),
-            "tax_rate_percent": str(order.tax_rate_percent),
-        },
+        billing_details=invoice_billing_details(
+            organization=organization,
+            contact=order.user.get_full_name() or order.user.email,
+            tax_rate_percent=order.tax_rate_percent,
+        ),
         issued_at=now,
         paid_at=now,
     )

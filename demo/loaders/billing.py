@@ -15,6 +15,7 @@ from billing.models import (
     TaxRate,
 )
 from billing.pricing import gateway_fee_compute, order_amounts_compute
+from billing.services.invoices import invoice_billing_details
 from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, demo_uuid
 from demo.loaders.marketplace import PUBLISHED_PRODUCTS
 from identity.models import Organization
@@ -74,10 +75,7 @@ def build_order(
         gateway=gateway,
         status=status,
         currency=currency,
-        subtotal=amounts.subtotal,
-        discount_total=amounts.discount,
-        tax_total=amounts.tax,
-        total=amounts.total,
+        **amounts.document_fields(),
         tax_rate=tax_rate,
         tax_rate_percent=tax_rate.rate,
         coupon=coupon,
@@ -113,16 +111,10 @@ def build_order(
             user_id=user_id,
             status=Invoice.Status.CREDITED if status == Order.Status.REFUNDED else Invoice.Status.PAID,
             currency=currency,
-            subtotal=amounts.subtotal,
-            discount_total=amounts.discount,
-            tax_total=amounts.tax,
-            total=amounts.total,
-            billing_details={
-                "name": organization.name,
-                "email": organization.email,
-                "contact": user_name,
-                "country": organization.settings.get("country", ""),
-            },
+            **amounts.document_fields(),
+            billing_details=invoice_billing_details(
+                organization=organization, contact=user_name, tax_rate_percent=tax_rate.rate
+            ),
             issued_at=paid_at,
             paid_at=paid_at,
             voided_at=created_at + timedelta(days=3) if status == Order.Status.REFUNDED else None,
