@@ -3,11 +3,14 @@ an API key of a seeded organization, to the application in-process. No 5xx, and 
 with a documented status must match its documented body."""
 
 import json
+import re
+import uuid
 
 import pytest
 import schemathesis
 from django.conf import settings as settings_module
 from django.core.wsgi import get_wsgi_application
+from django.urls import resolve
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -95,9 +98,6 @@ def _body_properties(operation) -> list[str]:
 
 
 def _filled(path: str) -> str:
-    import re
-    import uuid
-
     return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
 
 
@@ -119,8 +119,6 @@ def hostile_key(db):
 
 @pytest.mark.parametrize(("path", "method", "operation"), _OPERATIONS, ids=[f"{m} {p}" for p, m, _ in _OPERATIONS])
 def test_every_operation_refuses_hostile_input_with_a_4xx(client, hostile_key, path, method, operation):
-    from django.urls import resolve
-
     url = _filled(path)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {hostile_key}"}
     if "requestBody" in operation:

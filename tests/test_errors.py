@@ -1,8 +1,12 @@
 """Bad input gets a 4xx in the one error shape, never a 500."""
 
+import json
+
 import pytest
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
+from celaest import error_views
 from identity.models import User
 from tests.clients import client_as
 from tests.factories import OrganizationFactory, ProductFactory, StaffUserFactory, UserFactory
@@ -63,13 +67,10 @@ def test_api_paths_that_exist_with_a_slash_are_still_redirected_and_the_site_kee
 
 
 def test_the_api_error_pages_django_renders_itself_are_json():
-    from django.test import RequestFactory
-
-    from celaest import error_views
-
     api, site = RequestFactory().get("/api/v1/licenses"), RequestFactory().get("/admin/")
     for view, status in ((error_views.server_error, 500), (error_views.bad_request, 400)):
-        assert view(api).status_code == status and "error" in __import__("json").loads(view(api).content)
+        response = view(api)
+        assert response.status_code == status and "error" in json.loads(response.content)
         assert view(site)["Content-Type"].startswith("text/html")
 
 
