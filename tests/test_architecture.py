@@ -19,7 +19,8 @@ from identity.services import organization_update
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[1]
-IMPORT_LINTER = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+IMPORT_LINTER = PYPROJECT["importlinter"]
 
 
 def test_the_import_contracts_are_kept():
@@ -39,6 +40,15 @@ def test_every_celaest_app_has_its_place_in_the_layers():
     assert sorted(placed) == sorted([*settings.CELAEST_APPS, "celaest"])
     assert sorted(IMPORT_LINTER["root_packages"]) == sorted(placed)
     assert placed[-1] == "celaest", "the project package is the base: it imports no app"
+
+
+def test_the_pyproject_lists_of_apps_are_celaest_apps():
+    """pyproject.toml names the apps again where it cannot read the settings: each list holds
+    exactly CELAEST_APPS (and the project package, or the tests), so none drifts from them."""
+    apps = sorted(settings.CELAEST_APPS)
+    assert sorted(PYPROJECT["pytest"]["ini_options"]["testpaths"]) == sorted([*apps, "tests"])
+    assert sorted(PYPROJECT["ruff"]["lint"]["isort"]["known-first-party"]) == sorted([*apps, "celaest"])
+    assert sorted(IMPORT_LINTER["root_packages"]) == sorted([*apps, "celaest"])
 
 
 def test_audit_observes_the_base_and_identity():
