@@ -1,6 +1,8 @@
 """The same battery for every endpoint the routers declare: authentication required, tenant
 isolation, roles and API key scopes. Endpoints are discovered, not listed, so a new one is covered
-the day it is registered."""
+the day it is registered. Every other URL pattern under /api/ and /v1/ is walked from the root
+URLconf and must be declared in tests/api_registry.py (credential, tenancy, methods); the
+declarations are checked here and their cross-tenant tests are in tests/test_api_tenancy.py."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,7 +10,19 @@ from rest_framework.test import APIClient
 from identity.models import User
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
-from tests.api_registry import all_endpoints, all_routes, make_row
+from tests.api_registry import (
+    ACTION_BODIES,
+    DECLARED,
+    NO_CREDENTIAL,
+    USER_CREDENTIALS,
+    UrlPattern,
+    all_endpoints,
+    all_routes,
+    coverage,
+    make_row,
+    routed_viewsets,
+    url_patterns,
+)
 from tests.clients import client_as
 
 ENDPOINTS = all_endpoints()
@@ -324,6 +338,202 @@ def test_paging_ordering_and_search_never_fail(endpoint, owner_a):
     assert not failures, failures
 
 
+# --- every URL pattern: covered by the router battery or declared --------------------------------
+
+PATTERNS = url_patterns()
+VIEWSETS = routed_viewsets()
+DECLARED_PATTERNS = [p for p in PATTERNS if p.access is not None]
+
+
+def _pattern_ids(patterns):
+    return [p.template for p in patterns]
+
+
+def _send(client, method, path, body=None):
+    if method == "get":
+        return client.get(path)
+    return getattr(client, method)(path, body or {}, format="json")
+
+
+def _assert_error(response, status, code):
+    assert response.status_code == status, f"{response.status_code}, not {status}: {response.content[:300]}"
+    if code is None:
+        return
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+
+
+def test_every_url_pattern_is_covered_or_declared():
+    failures = []
+    for pattern in PATTERNS:
+        try:
+            coverage(pattern, VIEWSETS)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n".join(failures)
+    walked = {p.template for p in PATTERNS}
+    assert set(DECLARED) <= walked, f"declared but served nowhere: {sorted(set(DECLARED) - walked)}"
+
+
+def test_the_walk_reaches_every_kind_of_url():
+    templates = {p.template for p in PATTERNS}
+    assert {e.list_url() for e in ENDPOINTS} <= templates
+    assert {
+        "/api/v1/me", "/api/v1/organization", "/api/v1/flags", "/api/v1/products/{slug}/releases/latest",
+        "/api/v1/assets/{asset_id}/download/{token}", "/api/v1/billing/stripe/webhook",
+        "/api/v1/licenses/validate", "/api/v1/licenses/activate", "/api/v1/licenses/deactivate",
+        "/api/v1/licenses/checkout", "/api/v1/licenses/public-key", "/v1/chat/completions", "/v1/models",
+    } <= templates  # fmt: skip
+    assert {coverage(p, VIEWSETS) for p in PATTERNS} == {"router", "detail-action", "declared"}
+
+
+def test_an_undeclared_view_or_unrouted_viewset_fails_the_walk():
+    from identity.api.views import MemberViewSet
+
+    def view(request):
+        raise AssertionError("never called")
+
+    with pytest.raises(AssertionError, match="Declare it in tests/api_registry.py"):
+        coverage(UrlPattern("/api/v1/something-new", view), VIEWSETS)
+    with pytest.raises(AssertionError, match="Declare it"):
+        listed = MemberViewSet.as_view({"post": "bulk_invite"})
+        coverage(UrlPattern("/api/v1/members/bulk-invite", listed), VIEWSETS)
+
+    class Unrouted(MemberViewSet):
+        pass
+
+    with pytest.raises(AssertionError, match="register it there"):
+        coverage(UrlPattern("/api/v1/unrouted", Unrouted.as_view({"get": "list"})), VIEWSETS)
+
+
+@pytest.mark.parametrize("pattern", DECLARED_PATTERNS, ids=_pattern_ids(DECLARED_PATTERNS))
+def test_a_declaration_matches_its_view(pattern):
+    from rest_framework.views import APIView
+
+    from settings_app.authentication import ApiKeyAuthentication
+
+    access = pattern.access
+    if pattern.view_methods is not None:
+        assert pattern.view_methods == tuple(sorted(access.methods)), f"{pattern} serves {pattern.view_methods}"
+    view = pattern.view
+    if isinstance(view, type) and issubclass(view, APIView):
+        authenticators = view().get_authenticators()
+        if access.takes_user_credentials:
+            assert any(isinstance(a, ApiKeyAuthentication) for a in authenticators)
+        elif access.credential != NO_CREDENTIAL:
+            assert authenticators == [], f"{pattern}: its credential is a {access.credential}, not a user's"
+
+
+ANONYMOUS = [(p, m) for p in DECLARED_PATTERNS for m in p.access.methods]
+
+
+@pytest.mark.parametrize(("pattern", "method"), ANONYMOUS, ids=[f"{m.upper()} {p}" for p, m in ANONYMOUS])
+def test_a_caller_without_a_credential_gets_the_declared_answer(pattern, method, settings):
+    for name, value in pattern.access.probe_settings:
+        setattr(settings, name, value)
+    status, code = pattern.access.anonymous_answer
+    _assert_error(_send(APIClient(), method, pattern.path), status, code)
+
+
+NOT_A_USERS = [p for p in DECLARED_PATTERNS if p.access.credential not in USER_CREDENTIALS | {NO_CREDENTIAL}]
+
+
+@pytest.mark.parametrize("pattern", NOT_A_USERS, ids=_pattern_ids(NOT_A_USERS))
+def test_a_user_credential_sent_along_changes_nothing(pattern, owner_a, settings):
+    """A route whose credential is a license key, a signed link or a signature answers alike
+    whoever is signed in: a user's key neither opens it nor turns it into a 401."""
+    for name, value in pattern.access.probe_settings:
+        setattr(settings, name, value)
+    method = pattern.access.methods[0]
+    anonymous = _send(APIClient(), method, pattern.path)
+    bogus = APIClient()
+    bogus.credentials(HTTP_AUTHORIZATION="Bearer cel_not-a-key")
+    signed_in = _key_client(owner_a, ["*"])
+    for client in (bogus, signed_in):
+        response = _send(client, method, pattern.path)
+        assert (response.status_code, response.content) == (anonymous.status_code, anonymous.content)
+
+
+KEYS_ONLY = [(p, m) for p in DECLARED_PATTERNS if p.access.credential == "api-key" for m in p.access.methods]
+
+
+@pytest.mark.parametrize(("pattern", "method"), KEYS_ONLY, ids=[f"{m.upper()} {p}" for p, m in KEYS_ONLY])
+def test_an_api_key_only_route_refuses_a_session(pattern, method, owner_a):
+    client = APIClient()
+    client.force_login(owner_a)
+    _assert_error(_send(client, method, pattern.path), 401, "not_authenticated")
+
+
+GLOBAL_READS = [
+    p for p in DECLARED_PATTERNS if not p.access.tenant_scoped and "get" in p.access.methods and "{" not in p.template
+]
+
+
+@pytest.mark.parametrize("pattern", GLOBAL_READS, ids=_pattern_ids(GLOBAL_READS))
+def test_a_global_route_answers_every_tenant_alike(pattern, owner_a, owner_b):
+    clients = [_key_client(owner_a, ["*"]), _key_client(owner_b, ["*"])]
+    if pattern.access.credential == NO_CREDENTIAL:
+        clients.append(APIClient())
+    answers = [(r.status_code, r.content) for r in (c.get(pattern.path) for c in clients)]
+    expected = 200 if pattern.access.takes_user_credentials else pattern.access.anonymous_answer[0]
+    assert answers[0][0] == expected, answers[0]
+    assert all(answer == answers[0] for answer in answers), pattern
+
+
+# --- actions on one object of a routed viewset -------------------------------------------------
+# Walked, not listed: a new @action(detail=True) is held to the viewset's scoping the day it exists.
+
+_ENDPOINT_OF = {endpoint.viewset: endpoint for endpoint in ENDPOINTS}
+
+
+def _coverage_or_none(pattern):
+    try:
+        return coverage(pattern, VIEWSETS)
+    except AssertionError:
+        return None  # test_every_url_pattern_is_covered_or_declared says why
+
+
+DETAIL_ACTIONS = [(p, m) for p in PATTERNS if _coverage_or_none(p) == "detail-action" for m in p.methods]
+
+
+def _row_state(row):
+    return type(row)._base_manager.filter(pk=row.pk).values().get()
+
+
+def _action_url(pattern, endpoint, row):
+    import re
+
+    return re.sub(r"\{\w+\}", str(getattr(row, endpoint.viewset.lookup_field)), pattern.template)
+
+
+@pytest.mark.parametrize(("pattern", "method"), DETAIL_ACTIONS, ids=[f"{m.upper()} {p}" for p, m in DETAIL_ACTIONS])
+def test_an_action_never_reaches_another_tenants_row(pattern, method, owner_a, owner_b):
+    endpoint = _ENDPOINT_OF[pattern.view]
+    client = client_as(owner_a)
+    body = ACTION_BODIES.get(pattern.template)
+    if endpoint.kind == "own":
+        colleague = f.UserFactory(organization=owner_a.organization, role=User.Role.ADMIN)
+        theirs = make_row(endpoint.model, organization=owner_a.organization, user=colleague)
+    else:
+        theirs = make_row(endpoint.model, organization=owner_b.organization, user=owner_b)
+    mine = make_row(endpoint.model, organization=owner_a.organization, user=owner_a)
+    before = _row_state(theirs)
+
+    response = _send(client, method, _action_url(pattern, endpoint, theirs), body)
+    if endpoint.kind in ("catalog", "staff"):
+        _assert_error(response, 403, "permission_denied")  # customers never change the catalogue
+    elif response.status_code == 403:
+        # refused whatever the row (a staff-only action): the answer must not depend on whose it is
+        _assert_error(_send(client, method, _action_url(pattern, endpoint, mine), body), 403, "permission_denied")
+    else:
+        assert response.status_code != 400, f"{pattern} checks its body first: give a valid one in ACTION_BODIES"
+        _assert_error(response, 404, "not_found")
+        own = _send(client, method, _action_url(pattern, endpoint, mine), body)
+        assert own.status_code != 404 or own.json()["error"]["code"] != "not_found", f"{pattern}: own row not found"
+    assert _row_state(theirs) == before, f"{method.upper()} {pattern} changed another tenant's row"
+
+
 # --- API key scopes on every route ---------------------------------------------------------------
 # Walked from the URLconf, so views that are not routed viewsets (/me, /organization, the gateway)
 # are held to the same rule: a key needs ``<resource>:write`` to write, whatever the view lists.
@@ -334,7 +544,7 @@ KEYED_WRITES = [(r, m) for r in KEYED_ROUTES for m in r.write_methods]
 
 def test_the_route_walk_finds_the_views_that_are_not_viewsets():
     paths = {route.path for route in KEYED_ROUTES}
-    assert {"/api/v1/me", "/api/v1/organization", "/v1/chat/completions"} <= paths
+    assert {"/api/v1/me", "/api/v1/organization", "/v1/chat/completions", "/v1/models"} <= paths
     assert len(KEYED_WRITES) > len(ENDPOINTS)
 
 
@@ -351,7 +561,7 @@ def test_a_key_without_the_write_scope_cannot_write(route, method, owner_a):
 def test_a_route_closed_to_anonymous_callers_needs_a_scope_to_read(route, owner_a):
     from rest_framework.permissions import AllowAny
 
-    if not {"get"} & set(route.methods) or AllowAny in route.view.permission_classes:
+    if not {"get"} & set(route.methods) or AllowAny in getattr(route.view, "permission_classes", ()):
         pytest.skip("no read, or its credential is not an API key (a signed link, the docs)")
     if getattr(route.view, "key_reads_open", False):
         assert _key_client(owner_a, ["unrelated:read"]).get(route.path).status_code == 200
