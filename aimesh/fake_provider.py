@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import threading
 import time
 import uuid
@@ -92,8 +93,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_event(self, data: dict | str, event: str | None = None) -> None:
         text = data if isinstance(data, str) else json.dumps(data)
         chunk = (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
-        self.wfile.write(chunk.encode())
-        self.wfile.flush()
+        try:
+            self.wfile.write(chunk.encode())
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.server.count_cut_stream()
+            raise
+
+    def _piece_pause(self) -> None:
+        """Between two pieces of a stream: the interval ``set_stream_interval`` chose."""
+        if self.server.stream_interval_seconds:
+            time.sleep(self.server.stream_interval_seconds)
 
     def _read_json(self) -> dict | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -243,6 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
         self._send_event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
         for piece in re.findall(r"\S+\s*", answer):
+            self._piece_pause()
             self._send_event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         self._send_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
@@ -294,6 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send_event({"type": "ping"}, "ping")
         for piece in re.findall(r"\S+\s*", answer):
+            self._piece_pause()
             self._send_event(
                 {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
                 "content_block_delta",
@@ -323,7 +335,20 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.hits: Counter = Counter()
         self.overrides: dict[str, str | None] = {}
+        self.stream_interval_seconds = 0.0
+        #: streams whose client closed the connection before the last event
+        self.cut_streams = 0
         self._lock = threading.Lock()
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, BrokenPipeError | ConnectionResetError):
+            return  # a client that went away mid-stream (counted in cut_streams)
+        super().handle_error(request, client_address)
+
+    def count_cut_stream(self) -> None:
+        with self._lock:
+            self.cut_streams += 1
 
     def count(self, key: str) -> None:
         with self._lock:
@@ -369,6 +394,15 @@ class FakeProvider:
 
     def set_latency(self, milliseconds: int) -> None:
         self.httpd.latency_seconds = milliseconds / 1000
+
+    def set_stream_interval(self, milliseconds: int) -> None:
+        """Pause this long between two pieces of a streamed answer."""
+        self.httpd.stream_interval_seconds = milliseconds / 1000
+
+    @property
+    def cut_streams(self) -> int:
+        """How many streams the client closed before their last event."""
+        return self.httpd.cut_streams
 
     def start(self) -> "FakeProvider":
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-provider", daemon=True)

@@ -4,19 +4,25 @@
 DeepSeek, OpenRouter, vLLM, Ollama) through its base URL; ``anthropic`` serves Anthropic. Usage
 is normalized so that ``tokens_input`` is the whole prompt and ``tokens_cached`` the part of it
 served from cache (never charged twice). Every provider failure becomes a ``ProviderError`` of
-one of five kinds. SDK retries are off: the router retries on other keys and models.
+one of five kinds. SDK retries are off: the router retries on other keys and models. The calls
+are coroutines (the SDKs' async clients): a call waiting on a provider holds no thread.
 """
 
+import asyncio
 import json
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import anthropic
+import httpx
 import openai
+from asgiref.sync import async_to_sync
+from django.conf import settings
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from aimesh.models import Provider
+from celaest.aio import is_serving_loop
 
 RATE_LIMITED = "rate_limited"
 OVERLOADED = "overloaded"
@@ -141,17 +147,96 @@ def _short(exc: Exception) -> str:
 
 
 # -- clients -------------------------------------------------------------------------------------
+#
+# The SDKs' async clients, so that a call waiting on a provider holds no thread. Each event loop
+# (the ASGI worker's, or one a Celery job runs) has one HTTP connection pool per provider family
+# and base URL, shared by every key calling it; the SDK client per key only carries its secret.
+# A pool belongs to its loop (its connections do): ``clients_close`` ends a loop's pools.
+
+#: per event loop: {(sdk, base_url): pooled HTTP client, (sdk, api_key, base_url): SDK client}
+_loop_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
 
 
-@lru_cache(maxsize=128)
-def _openai_client(api_key: str, base_url: str) -> openai.OpenAI:
-    # Cached per key and endpoint so connections are reused; the secret lives in memory only.
-    return openai.OpenAI(api_key=api_key, base_url=base_url or None, max_retries=0)
+def _clients() -> dict:
+    loop = asyncio.get_running_loop()
+    found = _loop_clients.get(loop)
+    if found is None:
+        found = _loop_clients[loop] = {}
+    return found
 
 
-@lru_cache(maxsize=128)
-def _anthropic_client(api_key: str, base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key=api_key, base_url=base_url or None, max_retries=0)
+def _http_limits() -> httpx.Limits:
+    connections = settings.AI_HTTP_MAX_CONNECTIONS
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30)
+
+
+def _openai_client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
+    clients = _clients()
+    client = clients.get(("openai", api_key, base_url))
+    if client is None:
+        http = clients.get(("openai", base_url))
+        if http is None:
+            http = clients["openai", base_url] = openai.DefaultAsyncHttpxClient(limits=_http_limits())
+        client = clients["openai", api_key, base_url] = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url or None, max_retries=0, http_client=http
+        )
+    return client
+
+
+def _anthropic_client(api_key: str, base_url: str) -> anthropic.AsyncAnthropic:
+    clients = _clients()
+    client = clients.get(("anthropic", api_key, base_url))
+    if client is None:
+        http = clients.get(("anthropic", base_url))
+        if http is None:
+            http = clients["anthropic", base_url] = anthropic.DefaultAsyncHttpxClient(limits=_http_limits())
+        client = clients["anthropic", api_key, base_url] = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url or None, max_retries=0, http_client=http
+        )
+    return client
+
+
+class ServingLoopClients:
+    """Connected to ``celaest.hooks.serving_loop_observers``: an ASGI server's loop closes its
+    connection pools when it stops (they stay open across its requests)."""
+
+    def started(self) -> None:
+        pass
+
+    async def stopping(self) -> None:
+        await clients_close()
+
+
+serving_loop_clients = ServingLoopClients()
+
+
+async def clients_release() -> None:
+    """After a request: close the pools unless the loop serves many requests. Django runs an
+    async view under WSGI (or its test client) on a loop made for that request alone."""
+    if not is_serving_loop():
+        await clients_close()
+
+
+async def clients_close() -> None:
+    """Close this event loop's connection pools (before the loop ends: a Celery job's)."""
+    clients = _loop_clients.pop(asyncio.get_running_loop(), {})
+    for name, client in clients.items():
+        if len(name) == 2:  # the pooled HTTP clients; the SDK clients only borrow them
+            await client.aclose()
+
+
+def run_sync(function, /, *args, **kwargs):
+    """Run the coroutine function from synchronous code (a Celery job, a command) and close the
+    provider connections it opened. The ORM calls it makes (``sync_to_async``) come back to the
+    calling thread, on its database connection."""
+
+    async def main():
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            await clients_close()
+
+    return async_to_sync(main)()
 
 
 def _openai_base_url(provider: str, base_url: str) -> str:
@@ -176,7 +261,7 @@ def _openai_body(request: ChatRequest) -> dict:
     return body
 
 
-def _openai_post(provider: str, api_key: str, base_url: str, request: ChatRequest, *, stream: bool):
+async def _openai_post(provider: str, api_key: str, base_url: str, request: ChatRequest, *, stream: bool):
     """``chat.completions.create`` without its parameter transform: the SDK's own request (auth,
     timeout, error classes) and response types, for a body that is plain JSON already. The
     transform walks the parameters' typed dicts on every call, a tenth of a gateway request."""
@@ -184,13 +269,13 @@ def _openai_post(provider: str, api_key: str, base_url: str, request: ChatReques
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     client = _openai_client(api_key, _openai_base_url(provider, base_url))
-    return client.post(
+    return await client.post(
         "/chat/completions",
         body=body,
         cast_to=ChatCompletion,
         options={"timeout": request.timeout},
         stream=stream,
-        stream_cls=openai.Stream[ChatCompletionChunk],
+        stream_cls=openai.AsyncStream[ChatCompletionChunk],
     )
 
 
@@ -237,15 +322,15 @@ def _anthropic_usage(usage) -> Usage:
 # -- calls ---------------------------------------------------------------------------------------
 
 
-def chat(*, provider: str, api_key: str, base_url: str, request: ChatRequest) -> ChatResult:
+async def chat(*, provider: str, api_key: str, base_url: str, request: ChatRequest) -> ChatResult:
     """One completion. Raises ProviderError."""
     try:
         if is_anthropic(provider):
-            message = _anthropic_client(api_key, base_url).messages.create(**_anthropic_kwargs(request))
+            message = await _anthropic_client(api_key, base_url).messages.create(**_anthropic_kwargs(request))
             text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
             usage, finish = _anthropic_usage(message.usage), message.stop_reason or ""
         else:
-            completion = _openai_post(provider, api_key, base_url, request, stream=False)
+            completion = await _openai_post(provider, api_key, base_url, request, stream=False)
             choice = completion.choices[0] if completion.choices else None
             text = (choice.message.content or "") if choice else ""
             usage, finish = _openai_usage(completion.usage), (choice.finish_reason or "") if choice else ""
@@ -255,34 +340,43 @@ def chat(*, provider: str, api_key: str, base_url: str, request: ChatRequest) ->
     return ChatResult(text=text, usage=usage, output_json=output_json, finish_reason=finish)
 
 
-def chat_stream(*, provider: str, api_key: str, base_url: str, request: ChatRequest) -> tuple[StreamState, Iterator]:
-    """Start a streamed completion: the first byte is awaited here (so a failing key raises
-    ProviderError before anything is sent to the caller), then the iterator yields text
-    pieces and fills ``state`` (usage arrives with the last event)."""
+async def chat_stream(
+    *, provider: str, api_key: str, base_url: str, request: ChatRequest
+) -> tuple[StreamState, AsyncGenerator[str, None]]:
+    """Start a streamed completion: the first event is awaited here (so a failing key raises
+    ProviderError before anything is sent to the caller), then the generator yields text pieces
+    and fills ``state`` (usage arrives with the last event). Closing the generator (``aclose``)
+    closes the provider's response."""
     state = StreamState()
+    stream = None
     try:
         if is_anthropic(provider):
-            stream = _anthropic_client(api_key, base_url).messages.create(**_anthropic_kwargs(request), stream=True)
+            stream = await _anthropic_client(api_key, base_url).messages.create(
+                **_anthropic_kwargs(request), stream=True
+            )
         else:
-            stream = _openai_post(provider, api_key, base_url, request, stream=True)
-        events = iter(stream)
-        first = next(events, None)
+            stream = await _openai_post(provider, api_key, base_url, request, stream=True)
+        events = stream.__aiter__()
+        first = await anext(events, None)
     except (openai.OpenAIError, anthropic.AnthropicError) as exc:
+        if stream is not None:
+            await stream.close()
         raise _mapped(exc) from exc
+    reader = _anthropic_event if is_anthropic(provider) else _openai_event
 
-    def pieces():
+    async def pieces():
         event = first
         try:
             while event is not None:
-                piece = (_anthropic_event if is_anthropic(provider) else _openai_event)(event, state)
+                piece = reader(event, state)
                 if piece:
                     state.parts.append(piece)
                     yield piece
-                event = next(events, None)
+                event = await anext(events, None)
         except (openai.OpenAIError, anthropic.AnthropicError) as exc:
             raise _mapped(exc) from exc
         finally:
-            stream.close()
+            await stream.close()
 
     return state, pieces()
 
@@ -310,12 +404,12 @@ def _anthropic_event(event, state: StreamState) -> str:
     return ""
 
 
-def probe(*, provider: str, api_key: str, base_url: str, timeout: float = 10.0) -> None:
+async def probe(*, provider: str, api_key: str, base_url: str, timeout: float = 10.0) -> None:
     """A cheap authenticated call (list the models) to tell whether a key works. Raises ProviderError."""
     try:
         if is_anthropic(provider):
-            _anthropic_client(api_key, base_url).models.list(timeout=timeout)
+            await _anthropic_client(api_key, base_url).models.list(timeout=timeout)
         else:
-            _openai_client(api_key, _openai_base_url(provider, base_url)).models.list(timeout=timeout)
+            await _openai_client(api_key, _openai_base_url(provider, base_url)).models.list(timeout=timeout)
     except (openai.OpenAIError, anthropic.AnthropicError) as exc:
         raise _mapped(exc) from exc

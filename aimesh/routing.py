@@ -10,7 +10,7 @@ Secrets are decrypted in memory for the call only and never logged or stored in 
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +22,7 @@ from rest_framework import status
 from aimesh import providers
 from aimesh.models import AIApiKey, AIModel
 from celaest import crypto
+from celaest.aio import sync_step
 from celaest.errors import DomainError
 from celaest.ratelimit import rate_limit_hit
 from celaest.readcache import ReadCache
@@ -49,7 +50,7 @@ class RoutedAnswer:
     attempts: int
     result: providers.ChatResult | None = None
     stream_state: providers.StreamState | None = None
-    stream: Iterator[str] | None = None
+    stream: AsyncGenerator[str, None] | None = None
 
 
 #: each provider's active, healthy keys: read by every AI request. Health and cooldown changes
@@ -76,15 +77,17 @@ def usable_keys(*, provider: str) -> list[AIApiKey]:
     return sorted(usable, key=lambda key: (key.priority, last_used(key), key.pk))
 
 
-def _take(key: AIApiKey) -> bool:
-    """Claim one call on ``key`` if its per-minute budget allows, and mark it used."""
-    if not rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm).allowed:
-        return False
+def _take(key: AIApiKey) -> float | None:
+    """Claim one call on ``key`` if its per-minute budget allows, and mark it used. Returns None
+    when claimed, else the seconds until the budget has room again."""
+    decision = rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm)
+    if not decision.allowed:
+        return float(decision.retry_after)
     # Marked at selection, not on success, so concurrent requests spread over equal keys.
     _taken_at[key.pk] = timezone.now()
     if use_counted(_usage_counter(key.pk)):
         key_usage_flush(key_id=key.pk)
-    return True
+    return None
 
 
 def _usage_counter(key_id) -> str:
@@ -136,62 +139,115 @@ def key_failed(key: AIApiKey, error: providers.ProviderError, *, secret: str = "
         logger.warning("AI key %s failed %s times in a row; marked unhealthy", key.pk, threshold)
 
 
-def _route(models: list[AIModel], call: Callable[[AIModel, AIApiKey, str], RoutedAnswer]) -> RoutedAnswer:
-    attempts = 0
-    last_error: providers.ProviderError | None = None
+@dataclass(frozen=True)
+class _Pick:
+    model: AIModel
+    key: AIApiKey
+    secret: str
+
+
+def _pick(models: list[AIModel], tried: set) -> tuple[_Pick | None, int, float | None]:
+    """The next model and key to try (never a pair in ``tried``), its call claimed on the key's
+    budget and its secret decrypted; how many keys were claimed finding it; and, when none was
+    found because the keys' budgets are spent, the seconds until the first has room again."""
+    taken, budget_in = 0, None
     for model in models:
         for key in usable_keys(provider=model.provider):
-            if not _take(key):
+            if (model.pk, key.pk) in tried:
                 continue
-            attempts += 1
+            wait = _take(key)
+            if wait is not None:
+                budget_in = wait if budget_in is None else min(budget_in, wait)
+                continue
+            taken += 1
+            tried.add((model.pk, key.pk))
             try:
-                secret = crypto.decrypt(key.key_encrypted)
+                return _Pick(model=model, key=key, secret=crypto.decrypt(key.key_encrypted)), taken, None
             except crypto.DecryptionError:
                 # Encrypted under a key no longer configured: out of rotation until re-entered.
                 AIApiKey.objects.filter(pk=key.pk).update(is_healthy=False, last_error="cannot decrypt the stored key")
                 logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
+    return None, taken, budget_in
+
+
+#: ``budget_wait(seconds)``: wait for the keys' budget (True), or give up (False)
+BudgetWait = Callable[[float], Awaitable[bool]]
+
+
+async def _route(
+    models: list[AIModel],
+    call: Callable[[AIModel, AIApiKey, str], Awaitable[RoutedAnswer]],
+    budget_wait: BudgetWait | None = None,
+) -> RoutedAnswer:
+    """Try models and keys in order until one answers. Choosing a key and recording a failure are
+    short database steps (``celaest.aio.sync_step``); while the provider works, nothing is held. With
+    ``budget_wait`` (batches), keys whose per-minute budget is spent are waited for rather than
+    failed; without it (a caller waiting on the answer) the request fails at once."""
+    attempts = 0
+    tried: set = set()
+    last_error: providers.ProviderError | None = None
+    while True:
+        pick, taken, budget_in = await sync_step(_pick)(models, tried)
+        attempts += taken
+        if pick is None and budget_in is not None and budget_wait is not None:
+            if await budget_wait(budget_in):
                 continue
-            try:
-                answer = call(model, key, secret)
-            except providers.ProviderError as error:
-                if not error.retryable:  # the request's fault, not the key's: no retry, no penalty
-                    raise ProviderRejected(_scrub(str(error), secret), details={"model": model.model_id}) from None
-                key_failed(key, error, secret=secret)
-                last_error = error
-                continue
-            key_succeeded(key)
-            answer.attempts = attempts
-            return answer
+            raise AIUnavailable(
+                "Stopped while waiting for the key pool's budget.",
+                code="budget_wait_stopped",
+                details={"models": [model.model_id for model in models], "attempts": attempts},
+            )
+        if pick is None:
+            break
+        try:
+            answer = await call(pick.model, pick.key, pick.secret)
+        except providers.ProviderError as error:
+            if not error.retryable:  # the request's fault, not the key's: no retry, no penalty
+                raise ProviderRejected(
+                    _scrub(str(error), pick.secret), details={"model": pick.model.model_id}
+                ) from None
+            await sync_step(key_failed)(pick.key, error, secret=pick.secret)
+            last_error = error
+            continue
+        if pick.key.consecutive_failures:
+            await sync_step(key_succeeded)(pick.key)
+        answer.attempts = attempts
+        return answer
     details = {"models": [model.model_id for model in models], "attempts": attempts}
     if last_error is not None:
         details["last_error"] = last_error.kind
     raise AIUnavailable(details=details)
 
 
-def route_chat(*, models: list[AIModel], request_for: Callable[[AIModel], providers.ChatRequest]) -> RoutedAnswer:
+async def route_chat(
+    *,
+    models: list[AIModel],
+    request_for: Callable[[AIModel], providers.ChatRequest],
+    budget_wait: BudgetWait | None = None,
+) -> RoutedAnswer:
     """Answer on the first model and key that can; raises AIUnavailable or ProviderRejected."""
 
-    def call(model, key, secret):
-        result = providers.chat(
+    async def call(model, key, secret):
+        result = await providers.chat(
             provider=model.provider, api_key=secret, base_url=key.base_url, request=request_for(model)
         )
         return RoutedAnswer(model=model, key=key, attempts=0, result=result)
 
-    return _route(models, call)
+    return await _route(models, call, budget_wait)
 
 
-def route_chat_stream(
+async def route_chat_stream(
     *, models: list[AIModel], request_for: Callable[[AIModel], providers.ChatRequest]
 ) -> RoutedAnswer:
     """Like ``route_chat`` but streamed: failover happens until the provider's first event."""
 
-    def call(model, key, secret):
-        state, stream = providers.chat_stream(
+    async def call(model, key, secret):
+        state, stream = await providers.chat_stream(
             provider=model.provider, api_key=secret, base_url=key.base_url, request=request_for(model)
         )
         return RoutedAnswer(model=model, key=key, attempts=0, stream_state=state, stream=stream)
 
-    return _route(models, call)
+    return await _route(models, call)
 
 
 def key_probe(*, key: AIApiKey) -> bool:
@@ -206,7 +262,7 @@ def key_probe(*, key: AIApiKey) -> bool:
         logger.error("AI key %s cannot be decrypted with the configured keys", key.pk)
         return False
     try:
-        providers.probe(provider=key.provider, api_key=secret, base_url=key.base_url)
+        providers.run_sync(providers.probe, provider=key.provider, api_key=secret, base_url=key.base_url)
     except providers.ProviderError as error:
         note = _scrub(f"probe {error.kind}: {error}", secret)[:500]
         AIApiKey.objects.filter(pk=key.pk).update(last_checked_at=now, last_error=note)

@@ -26,8 +26,11 @@ def provider(fake_provider):
     fake_provider.httpd.overrides.clear()
     fake_provider.hits.clear()
     fake_provider.set_latency(0)
+    fake_provider.set_stream_interval(0)
+    fake_provider.httpd.cut_streams = 0
     yield fake_provider
     fake_provider.httpd.overrides.clear()
+    fake_provider.set_stream_interval(0)
 
 
 def pool_key(provider: FakeProvider, secret: str, *, name: str | None = None, vendor=Provider.OPENAI, **fields):

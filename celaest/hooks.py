@@ -88,3 +88,15 @@ def change_record(*, action: str, resource, user=None, organization=None, change
     cannot import the audit app, which depends on identity's models)."""
     for observer in change_observers:
         observer(action=action, resource=resource, user=user, organization=organization, changes=changes)
+
+
+class ServingLoopObserver(Protocol):
+    """Told when an ASGI server's event loop starts serving requests and when it stops (the
+    lifespan of ``celaest.asgi``): what is kept per loop may stay open between requests."""
+
+    def started(self) -> None: ...
+
+    async def stopping(self) -> None: ...
+
+
+serving_loop_observers: Observers[ServingLoopObserver] = Observers()

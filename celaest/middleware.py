@@ -9,6 +9,7 @@ Outside a request (Celery, management commands) there is no context.
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import ResolverMatch, resolve
@@ -59,14 +60,42 @@ def current_request_context() -> RequestContext | None:
     return _current.get()
 
 
-class RequestContextMiddleware:
+class _BothModes:
+    """A middleware that runs natively in both modes: under ASGI it is a coroutine, so a request
+    to an async view passes it without a thread (``AIHandler`` serves AI work through these only)."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request):
+        return await self.get_response(request)
+
+
+class RequestContextMiddleware(_BothModes):
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
         token = _current.set(RequestContext.from_request(request))
         try:
             return self.get_response(request)
+        finally:
+            _current.reset(token)
+
+    async def __acall__(self, request):
+        token = _current.set(RequestContext.from_request(request))
+        try:
+            return await self.get_response(request)
         finally:
             _current.reset(token)
 
@@ -98,15 +127,9 @@ class LeanPathMiddleware:
         return request_body_refusal(request, match.func) or match.func(request, *match.args, **match.kwargs)
 
 
-class RequestBodyLimitMiddleware:
+class RequestBodyLimitMiddleware(_BothModes):
     """A body larger than its API endpoint takes is answered 413 before the view reads it
     (``request_body_refusal``; the lean paths check it themselves)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         return request_body_refusal(request, view_func)

@@ -7,6 +7,7 @@ tokens to the license's period and emits ``task.completed``/``task.failed``. Que
 claimed by a conditional update, so a redelivered Celery message never runs or counts one twice.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,8 +21,17 @@ from django.utils import timezone
 from aimesh import providers
 from aimesh.models import AIModel, Prompt
 from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, route_chat
-from aimesh.services import RenderedPrompt, model_by_name, models_for, prompt_get, prompt_json_mode, prompt_render
+from aimesh.services import (
+    RenderedPrompt,
+    estimate_tokens,
+    model_by_name,
+    models_for,
+    prompt_get,
+    prompt_json_mode,
+    prompt_render,
+)
 from audit.services import audit_record
+from celaest.aio import sync_step
 from celaest.celery import app as celery_app
 from celaest.errors import Conflict, DomainError, InvalidInput, NotFound
 from licensing.selectors import license_effective_limits
@@ -180,19 +190,61 @@ def task_record_failure(
     return task
 
 
+def task_record_disconnected(
+    *, task: ProcessedTask, state: providers.StreamState, error: DomainError, started
+) -> ProcessedTask:
+    """Close a streamed task whose client went away: failed with ``error``, keeping the text
+    produced so far and counting what the provider consumed for it (the provider worked; its
+    usage normally comes with the last event, so the output is estimated from the text)."""
+    usage = providers.Usage(
+        tokens_input=state.usage.tokens_input,
+        tokens_output=max(state.usage.tokens_output, estimate_tokens(state.text) if state.text else 0),
+        tokens_cached=state.usage.tokens_cached,
+    )
+    cost = usage_cost(model=task.model, usage=usage) if task.model_id else Decimal(0)
+    fields = {
+        "output_text": state.text,
+        "tokens_input": usage.tokens_input,
+        "tokens_output": usage.tokens_output,
+        "tokens_cached": min(usage.tokens_cached, usage.tokens_input),
+        "cost_usd": cost,
+    }
+    with transaction.atomic():
+        if not ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(**fields):
+            task.refresh_from_db()
+            return task
+        for name, value in fields.items():
+            setattr(task, name, value)
+        if task.license_id and (usage.tokens_input or usage.tokens_output):
+            license_usage_commit(
+                license=task.license,
+                tokens_input=usage.tokens_input,
+                tokens_output=usage.tokens_output,
+                tokens_cached=task.tokens_cached,
+                cost=cost,
+                period_start=task.created_at.date(),
+            )
+        return task_record_failure(task=task, error=error, started=started, release_license=False)
+
+
 def task_heartbeat(*, task: ProcessedTask) -> None:
     """Renew a running task's claim (``started_at``) while a web request is still working on it,
     so the beat job does not close a long answer stream as ``worker_lost`` halfway through."""
     ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(started_at=timezone.now())
 
 
-def _perform(task: ProcessedTask, prepared: PreparedTask, started) -> ProcessedTask:
+async def _perform(task: ProcessedTask, prepared: PreparedTask, started, *, budget_wait=None) -> ProcessedTask:
+    """Route the task's call and record its outcome; nothing is held while the provider works."""
     try:
-        answer: RoutedAnswer = route_chat(models=prepared.models, request_for=lambda m: _chat_request(prepared, m))
+        answer: RoutedAnswer = await route_chat(
+            models=prepared.models, request_for=lambda m: _chat_request(prepared, m), budget_wait=budget_wait
+        )
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
-        return task_record_failure(task=task, error=error, started=started, release_license=True, attempts=attempts)
-    return task_record_routed(task=task, answer=answer, started=started)
+        return await sync_step(task_record_failure)(
+            task=task, error=error, started=started, release_license=True, attempts=attempts
+        )
+    return await sync_step(task_record_routed)(task=task, answer=answer, started=started)
 
 
 def task_record_routed(*, task: ProcessedTask, answer: RoutedAnswer, started) -> ProcessedTask:
@@ -226,7 +278,14 @@ def _run_batch_chunk_send(batch_id: str, start: int, stop: int) -> None:
     celery_app.tasks["operations.run_batch_chunk"].delay(batch_id, start, stop)
 
 
-def task_run(
+@dataclass(frozen=True)
+class StartedTask:
+    task: ProcessedTask
+    prepared: PreparedTask
+    started: float
+
+
+def task_start(
     *,
     user,
     prompt_slug: str,
@@ -234,9 +293,9 @@ def task_run(
     variables: dict | None = None,
     input_text: str = "",
     model_name: str | None = None,
-) -> ProcessedTask:
-    """Run one task now: validate, count it against the license (402/429 before any provider
-    call, nothing recorded), call the provider, record the outcome."""
+) -> StartedTask:
+    """Begin one task to run now: validate, count it against the license (402/429 before any
+    provider call, nothing recorded) and record it running. ``task_run`` finishes it."""
     started = time.monotonic()
     prepared, new_task = _task_start(
         user=user,
@@ -250,7 +309,12 @@ def task_run(
         license_usage_reserve(license=new_task.license)
         new_task.status, new_task.started_at = ProcessedTask.Status.RUNNING, timezone.now()
         new_task.save()
-    return _perform(new_task, prepared, started)
+    return StartedTask(task=new_task, prepared=prepared, started=started)
+
+
+async def task_run(*, begun: StartedTask) -> ProcessedTask:
+    """Call the provider for a task ``task_start`` began, and record the outcome."""
+    return await _perform(begun.task, begun.prepared, begun.started)
 
 
 def task_enqueue(
@@ -335,12 +399,11 @@ def _claim(task_id, started) -> ProcessedTask | None:
         return task
 
 
-def task_execute(*, task_id) -> ProcessedTask | None:
-    """Run a queued task (the Celery job). Idempotent: a finished or held task is left alone."""
-    started = time.monotonic()
+def _claim_prepared(task_id, started) -> tuple[ProcessedTask | None, PreparedTask | None]:
+    """Claim a queued task and prepare its call; (task, None) when it is not to run here."""
     task = _claim(task_id, started)
     if task is None or task.status != ProcessedTask.Status.RUNNING:
-        return task
+        return task, None
     try:
         if task.prompt is None:  # deleted after the task was queued (the task keeps SET_NULL)
             raise NotFound("The task's prompt was deleted before it ran.", code="prompt_not_found")
@@ -352,8 +415,21 @@ def task_execute(*, task_id) -> ProcessedTask | None:
             first_model=task.model,
         )
     except DomainError as error:
-        return task_record_failure(task=task, error=error, started=started, release_license=True)
-    return _perform(task, prepared, started)
+        return task_record_failure(task=task, error=error, started=started, release_license=True), None
+    return task, prepared
+
+
+async def _execute(task_id, *, budget_wait=None) -> ProcessedTask | None:
+    started = time.monotonic()
+    task, prepared = await sync_step(_claim_prepared)(task_id, started)
+    if prepared is None:
+        return task
+    return await _perform(task, prepared, started, budget_wait=budget_wait)
+
+
+def task_execute(*, task_id) -> ProcessedTask | None:
+    """Run a queued task (the Celery job). Idempotent: a finished or held task is left alone."""
+    return providers.run_sync(_execute, task_id)
 
 
 # -- batches -----------------------------------------------------------------------------------------
@@ -456,26 +532,69 @@ def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: 
     return batch
 
 
-def batch_run_chunk(*, batch_id, start: int, stop: int) -> int:
-    """Run the batch's tasks with ``start <= batch_index < stop`` (the Celery job). Returns how
-    many ran here; tasks already finished or held by another worker are skipped."""
+def _chunk_begin(batch_id, start: int, stop: int) -> list:
+    """Mark the batch running and list the chunk's tasks still to run."""
     now = timezone.now()
     TaskBatch.objects.filter(pk=batch_id, status=TaskBatch.Status.PENDING).update(
         status=TaskBatch.Status.RUNNING, started_at=now, updated_at=now
     )
-    ran = 0
-    task_ids = (
+    return list(
         ProcessedTask.objects.filter(batch_id=batch_id, batch_index__gte=start, batch_index__lt=stop)
         .exclude(status__in=_FINISHED)
         .order_by("batch_index")
         .values_list("pk", flat=True)
     )
-    for task_id in list(task_ids):
-        if TaskBatch.objects.filter(pk=batch_id, status=TaskBatch.Status.CANCELLED).exists():
-            break
-        if task_execute(task_id=task_id) is not None:
-            ran += 1
-    return ran
+
+
+def _batch_cancelled(batch_id) -> bool:
+    return TaskBatch.objects.filter(pk=batch_id, status=TaskBatch.Status.CANCELLED).exists()
+
+
+#: how often a running chunk looks whether its batch was cancelled
+BATCH_CANCEL_POLL_SECONDS = 0.5
+
+
+async def _run_chunk(batch_id, start: int, stop: int) -> int:
+    """The chunk's tasks at once on this event loop, at most ``AI_BATCH_CONCURRENCY`` in flight.
+    When the pool's keys have no budget left this minute (``rate_limit_rpm``, shared by every
+    process), a task waits for it instead of failing. A cancelled batch starts no more tasks,
+    and tasks waiting for budget give their reserved request back, within a poll."""
+    task_ids = await sync_step(_chunk_begin)(batch_id, start, stop)
+    slots = asyncio.Semaphore(max(settings.AI_BATCH_CONCURRENCY, 1))
+    cancelled = asyncio.Event()
+
+    async def watch():
+        while not cancelled.is_set():
+            await asyncio.sleep(BATCH_CANCEL_POLL_SECONDS)
+            if await sync_step(_batch_cancelled)(batch_id):
+                cancelled.set()
+
+    async def budget_wait(seconds: float) -> bool:
+        """Wait ``seconds`` for the pool's budget; False once the batch is cancelled."""
+        try:
+            await asyncio.wait_for(cancelled.wait(), timeout=seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def one(task_id) -> bool:
+        async with slots:
+            if cancelled.is_set():
+                return False
+            return await _execute(task_id, budget_wait=budget_wait) is not None
+
+    watcher = asyncio.create_task(watch())
+    try:
+        ran = await asyncio.gather(*(one(task_id) for task_id in task_ids))
+    finally:
+        watcher.cancel()
+    return sum(ran)
+
+
+def batch_run_chunk(*, batch_id, start: int, stop: int) -> int:
+    """Run the batch's tasks with ``start <= batch_index < stop`` (the Celery job). Returns how
+    many ran here; tasks already finished or held by another worker are skipped."""
+    return providers.run_sync(_run_chunk, batch_id, start, stop)
 
 
 @transaction.atomic

@@ -6,19 +6,17 @@ session revoked while the cache was unavailable.
 """
 
 from django.contrib.auth import logout
+from django.utils.deprecation import MiddlewareMixin
 
 from .services import sessions
 
 
-class UserSessionMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+class UserSessionMiddleware(MiddlewareMixin):
+    # MiddlewareMixin: it runs under ASGI too (AI_MIDDLEWARE), as a short synchronous step.
+    def process_request(self, request):
         session = getattr(request, "session", None)
         session_key = getattr(session, "session_key", None)
         user = getattr(request, "user", None)
         if session_key and user is not None and user.is_authenticated:
             if not sessions.user_session_touch(session_key=session_key):
                 logout(request)
-        return self.get_response(request)

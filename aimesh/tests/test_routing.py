@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from aimesh import providers
 from aimesh.models import AIApiKey, Provider
+from aimesh.providers import run_sync
 from aimesh.routing import (
     AIUnavailable,
     ProviderRejected,
@@ -29,7 +30,7 @@ def _request(model):
 
 
 def _route(models):
-    return route_chat(models=models, request_for=_request)
+    return run_sync(route_chat, models=models, request_for=_request)
 
 
 def test_lowest_priority_number_is_tried_first_then_least_recently_used(provider):
@@ -141,7 +142,7 @@ def test_a_hanging_provider_times_out_and_the_next_key_answers(provider):
         return providers.ChatRequest(model_id=model.model_id, messages=[{"role": "user", "content": "hi"}], timeout=0.5)
 
     started = time.monotonic()
-    answer = route_chat(models=[model], request_for=short_timeout)
+    answer = run_sync(route_chat, models=[model], request_for=short_timeout)
     assert answer.key.key_name == "sk-quick"
     assert time.monotonic() - started < 4
     assert AIApiKey.objects.get(key_name="sk-hang").last_error.startswith("timeout")
@@ -190,12 +191,17 @@ def test_the_rpm_budget_is_shared_between_processes():
     assert sum(queue.get(timeout=5) for _ in workers) == 50
 
 
+async def _streamed(model):
+    """Route a stream and read it to its end, on one event loop (as a server does)."""
+    answer = await route_chat_stream(models=[model], request_for=_request)
+    return answer, "".join([piece async for piece in answer.stream])
+
+
 def test_streaming_yields_the_answer_and_the_usage(provider):
     model = ai_model()
     pool_key(provider, "sk-fail-429", priority=1)
     pool_key(provider, "sk-stream", priority=2)
-    answer = route_chat_stream(models=[model], request_for=_request)
-    text = "".join(answer.stream)
+    answer, text = run_sync(_streamed, model)
     assert answer.key.key_name == "sk-stream"
     assert text == answer.stream_state.text and len(text) > 10
     assert answer.stream_state.usage.tokens_output > 0
@@ -204,19 +210,18 @@ def test_streaming_yields_the_answer_and_the_usage(provider):
 def test_anthropic_streaming_usage(provider):
     model = ai_model("claude-haiku-4-5", provider=Provider.ANTHROPIC)
     pool_key(provider, "sk-ant-s", vendor=Provider.ANTHROPIC)
-    answer = route_chat_stream(models=[model], request_for=_request)
-    text = "".join(answer.stream)
+    answer, text = run_sync(_streamed, model)
     assert text and answer.stream_state.usage.tokens_input > 0 and answer.stream_state.usage.tokens_output > 0
 
 
 def test_cached_tokens_are_part_of_the_input_for_both_protocols(provider):
     long_prompt = "word " * 1200  # 1500 tokens: the fake caches whole 128-token blocks
     request = providers.ChatRequest(model_id="m", messages=[{"role": "user", "content": long_prompt}])
-    openai_usage = providers.chat(
-        provider=Provider.OPENAI, api_key="sk-c", base_url=provider.url, request=request
+    openai_usage = run_sync(
+        providers.chat, provider=Provider.OPENAI, api_key="sk-c", base_url=provider.url, request=request
     ).usage
-    anthropic_usage = providers.chat(
-        provider=Provider.ANTHROPIC, api_key="sk-ant-c", base_url=provider.url, request=request
+    anthropic_usage = run_sync(
+        providers.chat, provider=Provider.ANTHROPIC, api_key="sk-ant-c", base_url=provider.url, request=request
     ).usage
     assert openai_usage.tokens_input == anthropic_usage.tokens_input == 1500
     assert openai_usage.tokens_cached == anthropic_usage.tokens_cached == 1408
@@ -225,5 +230,5 @@ def test_cached_tokens_are_part_of_the_input_for_both_protocols(provider):
 def test_json_mode_is_parsed(provider):
     request = providers.ChatRequest(model_id="m", messages=[{"role": "user", "content": "x"}], json_mode=True)
     for vendor in (Provider.OPENAI, Provider.ANTHROPIC):
-        result = providers.chat(provider=vendor, api_key="sk-j", base_url=provider.url, request=request)
+        result = run_sync(providers.chat, provider=vendor, api_key="sk-j", base_url=provider.url, request=request)
         assert isinstance(result.output_json, dict) and "answer" in result.output_json

@@ -7,9 +7,14 @@ Views whose credential is not a user API key (public license endpoints, signed d
 payment providers' webhooks) do not derive from it; they authenticate no API key at all.
 """
 
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from celaest.aio import sync_step
 
 from . import permissions as perms
 
@@ -34,3 +39,60 @@ class ApiView(ApiKeyScopeCheckMixin, APIView):
 
 class ApiGenericView(ApiKeyScopeCheckMixin, GenericAPIView):
     permission_classes = [IsAuthenticated]
+
+
+class AsyncApiView(APIView):
+    """An API view whose handlers are coroutines (``async def post``), for work that waits on the
+    network for seconds (AI providers), served by ``celaest.asgi.AIHandler``.
+
+    DRF's request cycle is synchronous; it runs here as one short step (``celaest.aio.sync_step``):
+    authentication, permissions, throttles, then the view's ``prepare_<method>(request)`` when it
+    has one (validation and the database work before the wait), whose value the handler receives
+    as ``prepared``. The handler then awaits what it waits for, holding no thread, and takes
+    further short steps for its database work. Errors take DRF's path (the project's exception
+    handler, the stable JSON shape), and the answer is rendered here, so Django has nothing left
+    to run synchronously. Subclasses call ``release`` at the end of a stream they return.
+    """
+
+    async def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        self.headers = self.default_response_headers
+        begun = await sync_step(self._begin)(request, args, kwargs)
+        if isinstance(begun, HttpResponseBase):
+            return begun
+        drf_request, handler, prepared = begun
+        try:
+            response = await handler(drf_request, prepared, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's handle_exception decides (and re-raises the unexpected)
+            response = self.handle_exception(exc)
+        finally:
+            await self.after_handler()
+        return self._finished(drf_request, response)
+
+    def _begin(self, request, args, kwargs):
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request = drf_request
+        try:
+            self.initial(drf_request, *args, **kwargs)
+            method = drf_request.method.lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            if handler is None:
+                self.http_method_not_allowed(drf_request)
+            prepare = getattr(self, f"prepare_{method}", None)
+            prepared = prepare(drf_request, *args, **kwargs) if prepare is not None else None
+        except Exception as exc:  # noqa: BLE001 - as in dispatch
+            return self._finished(drf_request, self.handle_exception(exc))
+        return drf_request, handler, prepared
+
+    async def after_handler(self) -> None:
+        """Runs after every handler, whatever its outcome."""
+
+    def _finished(self, request, response) -> HttpResponseBase:
+        response = self.finalize_response(request, response, *self.args, **self.kwargs)
+        if not isinstance(response, Response):
+            return response  # a stream
+        response.render()
+        plain = HttpResponse(response.rendered_content, status=response.status_code)
+        for name, value in response.items():
+            plain[name] = value
+        return plain

@@ -76,6 +76,24 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# AI work, served as coroutines by ``celaest.asgi.AIHandler`` (the gateway and synchronous tasks):
+# its middleware must run natively under ASGI, so that no thread waits with a request.
+# A path ending with "/" is a prefix; another is one path, with or without its trailing slash.
+AI_PATHS = ("/v1/", "/api/v1/tasks")
+AI_MIDDLEWARE = [
+    "celaest.middleware.RequestContextMiddleware",
+    "celaest.middleware.RequestBodyLimitMiddleware",
+    # Sessions for the REST API's logged-in users (tasks); short steps, not held while waiting.
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "settings_app.middleware.UserSessionMiddleware",
+]
+# Threads (each with its database connection) that run the short synchronous steps of the AI
+# views in each ASGI process (celaest.aio): while providers answer, requests hold none of them.
+AI_DB_THREADS = env.int("AI_DB_THREADS", default=8)
+# The largest body any AI path takes (the gateway's 20 MB): larger ones are refused while read.
+AI_MAX_REQUEST_BYTES = 20 * 1024 * 1024
+
 # The largest request body an API view takes unless it says otherwise (``max_request_bytes``):
 # 413 above it, before the body is read.
 API_MAX_REQUEST_BYTES = 1024 * 1024
@@ -418,6 +436,11 @@ AI_TASK_STALE_SECONDS = env.int("AI_TASK_STALE_SECONDS", default=600)
 AI_TASK_REQUEUE_SECONDS = env.int("AI_TASK_REQUEUE_SECONDS", default=900)
 # Tasks per Celery message when a batch is queued.
 AI_BATCH_CHUNK_SIZE = env.int("AI_BATCH_CHUNK_SIZE", default=25)
+# Calls one batch chunk keeps in flight at once (on one event loop; the keys' rate_limit_rpm
+# paces them further).
+AI_BATCH_CONCURRENCY = env.int("AI_BATCH_CONCURRENCY", default=50)
+# Open connections per provider base URL in each process (calls beyond it wait for one).
+AI_HTTP_MAX_CONNECTIONS = env.int("AI_HTTP_MAX_CONNECTIONS", default=1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -7,9 +7,11 @@ license before any provider call, routed through the key pool like a task, and r
 ``processed_tasks`` like one.
 """
 
+import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -19,24 +21,31 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from aimesh import providers
 from aimesh.models import AIModel
 from aimesh.routing import AIUnavailable, ProviderRejected, route_chat, route_chat_stream
 from aimesh.services import estimate_tokens, model_by_name
+from celaest.aio import sync_step
 from celaest.api import permissions as perms
+from celaest.api.views import AsyncApiView
 from celaest.errors import DomainError, InvalidInput
 from celaest.readcache import generations_read_at_once
 from licensing.usage import license_for_organization, license_usage_reserve
 from operations.models import ProcessedTask
-from operations.services import task_heartbeat, task_record_answer, task_record_failure, task_record_routed
+from operations.services import (
+    task_heartbeat,
+    task_record_answer,
+    task_record_disconnected,
+    task_record_failure,
+    task_record_routed,
+)
 from settings_app.authentication import ApiKeyAuthentication
 
 from .serializers import ChatCompletionRequestSerializer
 
 
-class _GatewayView(APIView):
+class _GatewayView(AsyncApiView):
     authentication_classes = [ApiKeyAuthentication]
     #: long conversations and images sent inline as base64 (OpenAI takes up to 20 MB an image)
     max_request_bytes = 20 * 1024 * 1024
@@ -44,29 +53,40 @@ class _GatewayView(APIView):
     scope_resource = "tasks"
     read_roles = perms.ALL_ROLES
     write_roles = perms.WRITER_ROLES
+    streaming = False
 
-    def dispatch(self, request, *args, **kwargs):
+    def _begin(self, request, args, kwargs):
         # The API key, model, license, key pool and webhooks are read from this process's
         # copies: their generations are checked once, in one round trip.
         with generations_read_at_once():
-            return super().dispatch(request, *args, **kwargs)
+            return super()._begin(request, args, kwargs)
+
+    async def after_handler(self) -> None:
+        if not self.streaming:  # a stream releases them when it ends
+            await providers.clients_release()
+
+
+def _models_list() -> list[dict]:
+    return [
+        {
+            "id": model.model_id,
+            "object": "model",
+            "created": int(model.created_at.timestamp()),
+            "owned_by": model.provider,
+        }
+        for model in AIModel.objects.filter(is_active=True).order_by("model_id")
+    ]
 
 
 class ModelsView(_GatewayView):
+    def prepare_get(self, request):
+        return _models_list()
+
     @extend_schema(
         summary="List the models (OpenAI-compatible)", responses={200: OpenApiTypes.OBJECT}, tags=["gateway"]
     )
-    def get(self, request):
-        data = [
-            {
-                "id": model.model_id,
-                "object": "model",
-                "created": int(model.created_at.timestamp()),
-                "owned_by": model.provider,
-            }
-            for model in AIModel.objects.filter(is_active=True).order_by("model_id")
-        ]
-        return Response({"object": "list", "data": data})
+    async def get(self, request, prepared):
+        return Response({"object": "list", "data": prepared})
 
 
 def _conversation(messages: list[dict]) -> tuple[str, list[dict]]:
@@ -90,19 +110,21 @@ def _sse(data) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class _Completion:
+    """A validated chat completion, counted against the license, its task recorded as running."""
+
+    task: ProcessedTask
+    model: AIModel
+    request: providers.ChatRequest
+    stream: bool
+    include_usage: bool
+    started: float
+
+
 class ChatCompletionsView(_GatewayView):
-    @extend_schema(
-        summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
-        request=ChatCompletionRequestSerializer,
-        responses={
-            200: OpenApiTypes.OBJECT,
-            402: OpenApiResponse(description="No active license."),
-            429: OpenApiResponse(description="A monthly limit is reached."),
-            503: OpenApiResponse(description="No provider key could answer."),
-        },
-        tags=["gateway"],
-    )
-    def post(self, request):
+    def prepare_post(self, request) -> _Completion:
+        started = time.monotonic()
         serializer = ChatCompletionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -130,7 +152,6 @@ class ChatCompletionsView(_GatewayView):
             json_mode=json_mode,
             timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
         )
-        started = time.monotonic()
         license = license_for_organization(organization_id=user.organization_id)
         with transaction.atomic():
             license_usage_reserve(license=license)
@@ -144,24 +165,48 @@ class ChatCompletionsView(_GatewayView):
                 status=ProcessedTask.Status.RUNNING,
                 started_at=timezone.now(),
             )
+        return _Completion(
+            task=task,
+            model=model,
+            request=chat_request,
+            stream=data["stream"],
+            include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+            started=started,
+        )
+
+    @extend_schema(
+        summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
+        request=ChatCompletionRequestSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            402: OpenApiResponse(description="No active license."),
+            429: OpenApiResponse(description="A monthly limit is reached."),
+            503: OpenApiResponse(description="No provider key could answer."),
+        },
+        tags=["gateway"],
+    )
+    async def post(self, request, prepared: _Completion):
+        task, model, started = prepared.task, prepared.model, prepared.started
 
         def request_for(chosen):
-            return chat_request
+            return prepared.request
 
         try:
-            if data["stream"]:
-                answer = route_chat_stream(models=[model], request_for=request_for)
+            if prepared.stream:
+                answer = await route_chat_stream(models=[model], request_for=request_for)
             else:
-                answer = route_chat(models=[model], request_for=request_for)
+                answer = await route_chat(models=[model], request_for=request_for)
         except (AIUnavailable, ProviderRejected) as error:
             attempts = (error.details or {}).get("attempts")
-            task_record_failure(task=task, error=error, started=started, release_license=True, attempts=attempts)
+            await sync_step(task_record_failure)(
+                task=task, error=error, started=started, release_license=True, attempts=attempts
+            )
             raise
-        if data["stream"]:
-            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-            return self._stream(task, answer, started, include_usage)
+        if prepared.stream:
+            self.streaming = True
+            return self._stream(task, answer, started, prepared.include_usage)
         result = answer.result
-        task_record_routed(task=task, answer=answer, started=started)
+        await sync_step(task_record_routed)(task=task, answer=answer, started=started)
         return Response(
             {
                 "id": f"chatcmpl-{task.pk.hex}",
@@ -187,33 +232,38 @@ class ChatCompletionsView(_GatewayView):
             "model": answer.model.model_id,
         }
 
-        def events():
+        async def events():
             state = answer.stream_state
             # A piece comes at least every AI_REQUEST_TIMEOUT_SECONDS (the read timeout), well
             # within the stale time: renewing the claim as pieces come keeps a long stream alive.
             renew_every, renewed = settings.AI_TASK_STALE_SECONDS / 4, time.monotonic()
             try:
                 yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
-                for piece in answer.stream:
+                async for piece in answer.stream:
                     if time.monotonic() - renewed > renew_every:
-                        task_heartbeat(task=task)
+                        await sync_step(task_heartbeat)(task=task)
                         renewed = time.monotonic()
                     yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             except providers.ProviderError as error:
                 failure = DomainError(str(error), code=f"provider_{error.kind}")
-                task_record_failure(task=task, error=failure, started=started, release_license=False)
+                await sync_step(task_record_failure)(task=task, error=failure, started=started, release_license=False)
                 yield _sse({"error": {"message": failure.message, "type": "provider_error", "code": failure.code}})
                 return
-            except GeneratorExit:
-                # The client went away (the server closed this iterator): stop reading the provider
-                # and close the task. The request stays counted: the provider was already working.
-                answer.stream.close()
+            except (asyncio.CancelledError, GeneratorExit):
+                # The client went away (the server cancelled the response, or closed this
+                # generator): stop reading the provider and close the task, with what was
+                # produced. The request stays counted: the provider was already working.
+                await answer.stream.aclose()
                 gone = DomainError(
                     "The client disconnected before the answer was complete.", code="client_disconnected"
                 )
-                task_record_failure(task=task, error=gone, started=started, release_license=False)
+                await sync_step(task_record_disconnected)(
+                    task=task, state=answer.stream_state, error=gone, started=started
+                )
                 raise
-            task_record_answer(
+            finally:
+                await providers.clients_release()
+            await sync_step(task_record_answer)(
                 task=task,
                 model=answer.model,
                 key=answer.key,

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -15,8 +15,11 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from aimesh import providers
+from celaest.aio import sync_step
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.parsers import StrictJSONParser
+from celaest.api.views import ApiKeyScopeCheckMixin, AsyncApiView
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
 from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
@@ -47,18 +50,9 @@ class ProcessedTaskViewSet(TenantViewSet, ReadOnlyMixin):
     def scoped_queryset(self):
         return ProcessedTask.objects.select_related("model", "prompt")
 
-    @extend_schema(
-        summary="Run a task (synchronously, or queued with async: true)",
-        request=TaskRunSerializer,
-        responses={
-            200: ProcessedTaskSerializer,
-            202: ProcessedTaskSerializer,
-            402: OpenApiResponse(description="No active license (no_active_license, license_inactive)."),
-            429: OpenApiResponse(description="A monthly limit is reached (ai_requests_limit_reached, ...)."),
-            503: OpenApiResponse(description="No provider key could answer (ai_unavailable)."),
-        },
-    )
-    def create(self, request, *args, **kwargs):
+    def run_begin(self, request):
+        """The synchronous half of ``POST /tasks`` (``TaskCollectionView``): validate, then queue
+        the task (a finished response) or count it and record it running (a ``StartedTask``)."""
         serializer = TaskRunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -73,10 +67,69 @@ class ProcessedTaskViewSet(TenantViewSet, ReadOnlyMixin):
         }
         if data["run_async"]:
             task = services.task_enqueue(**arguments)
-            return Response(ProcessedTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
-        task = services.task_run(**arguments)
+            return self.finalize_response(
+                request, Response(ProcessedTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
+            )
+        return services.task_start(**arguments)
+
+    def run_finish(self, request, task: ProcessedTask) -> Response:
+        """The answer to ``POST /tasks`` once the task ran (audited as the API's writes are)."""
         task = self.scoped_queryset().get(pk=task.pk)
-        return Response(ProcessedTaskSerializer(task).data, status=status.HTTP_200_OK)
+        return self.finalize_response(request, Response(ProcessedTaskSerializer(task).data, status=status.HTTP_200_OK))
+
+
+class TaskCollectionView(ApiKeyScopeCheckMixin, AsyncApiView):
+    """``/tasks``: ``POST`` runs a task, waiting for its answer as a coroutine (served by
+    ``celaest.asgi.AIHandler``: no thread waits with it); ``GET`` is ``ProcessedTaskViewSet``'s
+    list, run as one short synchronous step. The work is the viewset's (``run_begin``,
+    ``run_finish``), so its permissions, scopes and audit apply unchanged."""
+
+    permission_classes = ProcessedTaskViewSet.permission_classes
+    scope_resource = ProcessedTaskViewSet.scope_resource
+    read_roles = ProcessedTaskViewSet.read_roles
+    write_roles = ProcessedTaskViewSet.write_roles
+    max_request_bytes = ProcessedTaskViewSet.max_request_bytes
+    _list = staticmethod(ProcessedTaskViewSet.as_view({"get": "list"}))
+
+    async def dispatch(self, request, *args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            return await sync_step(_rendered)(self._list, request)
+        return await super().dispatch(request, *args, **kwargs)
+
+    def _viewset(self, request) -> ProcessedTaskViewSet:
+        return ProcessedTaskViewSet(action="create", request=request, args=(), kwargs={}, format_kwarg=None, headers={})
+
+    def prepare_post(self, request):
+        return self._viewset(request).run_begin(request)
+
+    @extend_schema(
+        summary="Run a task (synchronously, or queued with async: true)",
+        request=TaskRunSerializer,
+        responses={
+            200: ProcessedTaskSerializer,
+            202: ProcessedTaskSerializer,
+            402: OpenApiResponse(description="No active license (no_active_license, license_inactive)."),
+            429: OpenApiResponse(description="A monthly limit is reached (ai_requests_limit_reached, ...)."),
+            503: OpenApiResponse(description="No provider key could answer (ai_unavailable)."),
+        },
+        tags=["tasks"],
+    )
+    async def post(self, request, prepared):
+        if isinstance(prepared, Response):
+            return prepared
+        task = await services.task_run(begun=prepared)
+        return await sync_step(self._viewset(request).run_finish)(request, task)
+
+    async def after_handler(self) -> None:
+        await providers.clients_release()
+
+
+def _rendered(view, request) -> HttpResponse:
+    """A synchronous view's answer, rendered (so that nothing is left to run synchronously)."""
+    response = view(request)
+    if hasattr(response, "render"):
+        response.render()
+    return response
 
 
 def _result_row(task: ProcessedTask) -> dict:

@@ -1,8 +1,9 @@
-"""The OpenAI-compatible gateway, driven by the official ``openai`` client over real HTTP (Django's
-live server) and answered by the local fake provider through the key pool."""
+"""The OpenAI-compatible gateway, driven by the official ``openai`` client over real HTTP (the ASGI
+server of production, uvicorn) and answered by the local fake provider through the key pool."""
 
 import time
 
+import httpx
 import openai
 import pytest
 from rest_framework.test import APIClient
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def gateway(live_server, provider):
+def gateway(asgi_server, provider):
     ai_model("gpt-4o-mini")
     ai_model("claude-haiku-4-5", provider=Provider.ANTHROPIC, is_default=False)
     pool_key(provider, "sk-gw-openai")
@@ -33,8 +34,8 @@ def gateway(live_server, provider):
     license = f.LicenseFactory(plan=plan)
     user = f.UserFactory(organization=license.organization)
     raw = api_key_create(user=user, name="gateway", scopes=["tasks:write"]).raw_key
-    client = openai.OpenAI(api_key=raw, base_url=f"{live_server.url}/v1", max_retries=0, timeout=20)
-    return {"client": client, "license": license, "provider": provider, "raw": raw, "url": live_server.url}
+    client = openai.OpenAI(api_key=raw, base_url=f"{asgi_server.url}/v1", max_retries=0, timeout=20)
+    return {"client": client, "license": license, "provider": provider, "raw": raw, "url": asgi_server.url}
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-haiku-4-5"])
@@ -109,37 +110,54 @@ def test_authentication_and_scope(gateway):
     assert session.get("/v1/models").status_code in (401, 403)
 
 
-def test_a_client_leaving_mid_stream_closes_its_task(gateway):
-    """The server closes the answer's iterator when the client goes away: the task must not stay
-    running, and the request stays counted (the provider was already working)."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {gateway['raw']}")
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Stream please"}], "stream": True}
-    response = client.post("/v1/chat/completions", body, format="json")
-    assert response.status_code == 200
-    first = next(iter(response.streaming_content))
-    assert first.startswith(b"data: ")
-    assert ProcessedTask.objects.get().status == "running"
-    response.close()
+def _stream_request(gateway, content: str):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}], "stream": True}
+    headers = {"Authorization": f"Bearer {gateway['raw']}"}
+    return httpx.stream("POST", f"{gateway['url']}/v1/chat/completions", json=body, headers=headers, timeout=20)
+
+
+def _eventually(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)
+
+
+def test_a_client_leaving_mid_stream_closes_upstream_and_its_task(gateway):
+    """A client that goes away mid-stream: the server stops reading the provider (its connection
+    is closed), and the task is closed with what was produced. The request stays counted (the
+    provider was already working), with the tokens of the text produced."""
+    gateway["provider"].set_stream_interval(200)
+    with _stream_request(gateway, "Stream please") as response:
+        assert response.status_code == 200
+        events = (line for line in response.iter_lines() if line)
+        assert next(events).startswith("data: ")  # the role
+        assert '"content": "' in next(events)  # a first piece of the answer
+        assert ProcessedTask.objects.get().status == "running"
+    # the client's connection is closed here
+    _eventually(lambda: ProcessedTask.objects.get().status == "failed")
     task = ProcessedTask.objects.get()
-    assert (task.status, task.error_code) == ("failed", "client_disconnected")
+    assert task.error_code == "client_disconnected"
+    assert task.output_text and task.tokens_output > 0
+    _eventually(lambda: gateway["provider"].cut_streams == 1)
     assert License.objects.get(pk=gateway["license"].pk).ai_requests_used == 1
+    period = LicenseUsageLog.objects.get(license=gateway["license"])
+    assert (period.ai_requests_count, period.tokens_output) == (1, task.tokens_output)
 
 
 def test_a_stream_outliving_the_stale_time_keeps_its_claim_and_is_counted(gateway, settings):
     """The beat job closes a running task whose claim is older than the stale time: a stream that
     is still being answered renews its claim, so a long answer is neither cut off nor left uncounted."""
     settings.AI_TASK_STALE_SECONDS = 2
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {gateway['raw']}")
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "A long answer"}], "stream": True}
-    pieces = iter(client.post("/v1/chat/completions", body, format="json").streaming_content)
-    next(pieces)
-    time.sleep(2.5)  # longer than the stale time between two pieces
-    next(pieces)
-    assert tasks_recover_stale() == {"resumed": 0, "closed": 0, "requeued": 0}
-    rest = b"".join(pieces)
-    assert rest.endswith(b"data: [DONE]\n\n")
+    gateway["provider"].set_stream_interval(250)  # the answer takes several seconds
+    with _stream_request(gateway, "A long answer") as response:
+        lines = response.iter_lines()
+        next(lines)
+        time.sleep(2.5)  # longer than the stale time
+        assert ProcessedTask.objects.get().status == "running"
+        assert tasks_recover_stale() == {"resumed": 0, "closed": 0, "requeued": 0}
+        rest = [line for line in lines if line]
+    assert rest[-1] == "data: [DONE]"
     task = ProcessedTask.objects.get()
     assert task.status == "completed" and task.tokens_output > 0
     period = LicenseUsageLog.objects.get(license=gateway["license"])

@@ -12,17 +12,24 @@ from django.utils import timezone
 
 from aimesh import providers
 from aimesh.models import Prompt, PromptFallbackModel, Provider, ResponseFormat
+from aimesh.providers import run_sync
 from aimesh.testing import ai_model, pool_key
 from celaest.errors import LimitExceeded
 from licensing.models import License, LicenseUsageLog
 from licensing.services import license_suspend
+from operations import services
 from operations.models import ProcessedTask
-from operations.services import task_execute, task_run, usage_cost
+from operations.services import task_execute, usage_cost
 from settings_app.models import WebhookDelivery
 from tests import factories as f
 from tests.clients import client_as
 
 pytestmark = pytest.mark.django_db
+
+
+def _run_now(**arguments):
+    """A task run now, as ``POST /tasks`` runs it: begun, then answered on an event loop."""
+    return run_sync(services.task_run, begun=services.task_start(**arguments))
 
 
 @pytest.fixture
@@ -80,7 +87,7 @@ def test_cost_charges_cached_input_at_the_cached_price_only():
 
 
 def test_a_long_prompt_is_charged_with_its_cached_tokens(setup):
-    task = task_run(user=setup["user"], prompt_slug="summarize", variables={"text": "word " * 1200})
+    task = _run_now(user=setup["user"], prompt_slug="summarize", variables={"text": "word " * 1200})
     assert task.tokens_cached == 1408 and task.tokens_input > 1408
     uncached = task.tokens_input - 1408
     expected = (
@@ -91,7 +98,7 @@ def test_a_long_prompt_is_charged_with_its_cached_tokens(setup):
 
 def test_json_prompts_fill_output_json(setup):
     Prompt.objects.filter(pk=setup["prompt"].pk).update(response_format=ResponseFormat.JSON)
-    task = task_run(user=setup["user"], prompt_slug="summarize", input_text="Extract the invoice fields.")
+    task = _run_now(user=setup["user"], prompt_slug="summarize", input_text="Extract the invoice fields.")
     assert isinstance(task.output_json, dict) and "answer" in task.output_json
 
 
@@ -164,7 +171,7 @@ def test_a_license_that_stopped_being_live_meanwhile_is_a_402_without_a_provider
 def _use_the_last_request(setup):
     setup["license"].custom_limits = {"ai_requests_per_month": 1}
     setup["license"].save()
-    task_run(user=setup["user"], prompt_slug="summarize", input_text="the last request of the month")
+    _run_now(user=setup["user"], prompt_slug="summarize", input_text="the last request of the month")
 
 
 def _suspend_the_license(setup):
@@ -212,7 +219,7 @@ def test_an_async_task_whose_prompt_was_deleted_meanwhile_fails_once_and_gives_t
 
 def test_a_failed_provider_call_gives_the_request_back(setup):
     setup["provider"].set_failure("sk-main", "fail-500")
-    task = task_run(user=setup["user"], prompt_slug="summarize", input_text="x")
+    task = _run_now(user=setup["user"], prompt_slug="summarize", input_text="x")
     assert task.status == "failed" and task.error_code == "ai_unavailable"
     assert License.objects.get(pk=setup["license"].pk).ai_requests_used == 0
     assert WebhookDelivery.objects.filter(event_type="task.failed").count() == 1
@@ -223,7 +230,7 @@ def test_the_prompt_fallback_model_answers(setup):
     fallback = ai_model("claude-haiku-4-5", provider=Provider.ANTHROPIC, is_default=False)
     pool_key(setup["provider"], "sk-ant-fb", vendor=Provider.ANTHROPIC)
     PromptFallbackModel.objects.create(prompt=setup["prompt"], model=fallback, position=1)
-    task = task_run(user=setup["user"], prompt_slug="summarize", input_text="x")
+    task = _run_now(user=setup["user"], prompt_slug="summarize", input_text="x")
     assert task.status == "completed" and task.model == fallback and task.attempts == 2
 
 
@@ -245,7 +252,7 @@ def test_an_async_task_answers_202_and_a_worker_run_is_idempotent(setup, django_
 
 
 def test_tasks_of_another_organization_are_invisible(setup):
-    task = task_run(user=setup["user"], prompt_slug="summarize", input_text="x")
+    task = _run_now(user=setup["user"], prompt_slug="summarize", input_text="x")
     stranger = f.UserFactory()
     assert client_as(stranger).get(f"/api/v1/tasks/{task.pk}").status_code == 404
 
@@ -264,7 +271,7 @@ def test_thirty_concurrent_requests_never_overshoot_the_limit(provider):
     def one(index):
         barrier.wait()
         try:
-            return task_run(user=user, prompt_slug="p", input_text=f"request {index}").status
+            return _run_now(user=user, prompt_slug="p", input_text=f"request {index}").status
         except LimitExceeded as error:
             return error.code
         finally:
