@@ -16,6 +16,7 @@ from django.core import mail, signing
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from aimesh.models import Prompt
 from aimesh.testing import ai_model, fake_provider, pool_key, provider  # noqa: F401 - fixtures
 from analytics.models import RoiMetric, TelemetryEvent
 from billing.models import Order
@@ -413,6 +414,27 @@ def test_an_organization_without_a_license_cannot_spend_another_ones(a, b, gatew
     assert response.status_code == 402 and response.json()["error"]["code"] == "no_active_license"
     assert not ProcessedTask.objects.exists()
     assert _usage(a.license) == 0 and not LicenseUsageLog.objects.exists()
+
+
+@covers("/api/v1/tasks")
+def test_a_task_is_run_on_the_callers_license_and_listed_to_its_organization_only(a, b, gateway):
+    Prompt.objects.create(
+        slug="summarize", name="Summarize", system_prompt="You summarize.", user_template="Summarize: {{ text }}",
+        variables=[{"name": "text"}], is_active=True,
+    )  # fmt: skip
+    body = {"prompt": "summarize", "variables": {"text": "The printer is on fire."}}
+    response = b.key(["tasks:write"]).post("/api/v1/tasks", body, format="json")
+    assert response.status_code == 200, response.content
+    task = ProcessedTask.objects.get(pk=response.json()["id"])
+    assert (task.organization_id, task.license_id, task.user_id) == (b.org.pk, b.license.pk, b.owner.pk)
+    assert (_usage(b.license), _usage(a.license)) == (1, 0)
+
+    listed = {t: [row["id"] for row in t.key(["tasks:read"]).get("/api/v1/tasks").json()["results"]] for t in (a, b)}
+    assert listed == {a: [], b: [str(task.pk)]}
+
+    License.objects.filter(pk=b.license.pk).update(status=License.Status.SUSPENDED)  # B cannot fall back on A's
+    refused = b.key(["tasks:write"]).post("/api/v1/tasks", body, format="json")
+    assert refused.status_code == 402 and _usage(a.license) == 0
 
 
 @covers("/v1/models")
