@@ -1,6 +1,7 @@
-"""Every REST endpoint of /api/v1/ as declared by the apps' routers, and a way to create a row
-of any exposed model for a given organization and user — so generic tests cover every endpoint
-without a hand-kept list."""
+"""Every REST endpoint of /api/v1/ as declared by the apps' routers, every other URL pattern under
+/api/ and /v1/ (walked from the root URLconf, each declared with its credential and tenancy), and a
+way to create a row of any exposed model for a given organization and user — so generic tests
+cover every endpoint without a hand-kept list of the routed ones."""
 
 import re
 from dataclasses import dataclass

@@ -415,6 +415,7 @@ def test_a_declaration_matches_its_view(pattern):
     from settings_app.authentication import ApiKeyAuthentication
 
     access = pattern.access
+    assert access.anonymous_answer is not None, f"{pattern}: declare what a caller without a credential gets"
     serving = [p for p in PATTERNS if p.template == pattern.template]  # a view and the router's it shadows
     if all(p.view_methods is not None for p in serving):
         methods = sorted({m for p in serving for m in p.view_methods})
