@@ -9,13 +9,15 @@ to it, on its database connection and inside its transaction, as ``sync_to_async
 """
 
 import asyncio
+import contextlib
 import functools
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import connections
 
 _serving_loops: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
 _pool: ThreadPoolExecutor | None = None
@@ -37,14 +39,33 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def sync_steps_stop() -> None:
+    """Close the pool's database connections and end its threads (the server is stopping)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    # One closing call per thread: each waits for the others, so no thread takes two.
+    together = threading.Barrier(pool._max_workers)
+
+    def close():
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(timeout=5)
+        connections.close_all()
+
+    for _ in range(pool._max_workers):
+        pool.submit(close)
+    pool.shutdown(wait=True)
+
+
 def _pooled(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
-    except DatabaseError:
-        # A connection the server dropped is not reused by this thread's next step.
+    finally:
+        # As Django does at the end of a request: a connection older than CONN_MAX_AGE (every one
+        # when it is 0), or one the server dropped, is not reused by this thread's next step.
         for connection in connections.all(initialized_only=True):
             connection.close_if_unusable_or_obsolete()
-        raise
 
 
 def sync_step(function):

@@ -11,6 +11,7 @@ its synchronous code. Their views are coroutines whose database steps are short 
 again while providers answer. Other paths get Django's handler as it is.
 """
 
+import asyncio
 import gc
 import json
 import os
@@ -21,7 +22,7 @@ from django.core.asgi import get_asgi_application
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
-from celaest.aio import serving_loop_mark
+from celaest.aio import serving_loop_mark, sync_steps_stop
 from celaest.errors import error_body
 from celaest.hooks import serving_loop_observers
 
@@ -110,6 +111,7 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             for observer in serving_loop_observers:
                 await observer.stopping()
+            await asyncio.to_thread(sync_steps_stop)
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -7,6 +7,7 @@ Views whose credential is not a user API key (public license endpoints, signed d
 payment providers' webhooks) do not derive from it; they authenticate no API key at all.
 """
 
+from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from rest_framework.generics import GenericAPIView
@@ -78,6 +79,8 @@ class AsyncApiView(APIView):
             handler = getattr(self, method, None) if method in self.http_method_names else None
             if handler is None:
                 self.http_method_not_allowed(drf_request)
+            if not iscoroutinefunction(handler):  # DRF's own (OPTIONS): answered in this step
+                return self._finished(drf_request, handler(drf_request, *args, **kwargs))
             prepare = getattr(self, f"prepare_{method}", None)
             prepared = prepare(drf_request, *args, **kwargs) if prepare is not None else None
         except Exception as exc:  # noqa: BLE001 - as in dispatch
