@@ -31,10 +31,14 @@ django_application = get_asgi_application()
 
 
 class AIHandler(ASGIHandler):
+    def __init__(self, middleware: list[str]):
+        self.middleware = middleware
+        super().__init__()
+
     def load_middleware(self, is_async=False):
         saved = settings.MIDDLEWARE
         try:
-            settings.MIDDLEWARE = settings.AI_MIDDLEWARE
+            settings.MIDDLEWARE = self.middleware
             super().load_middleware(is_async=is_async)
         finally:
             settings.MIDDLEWARE = saved
@@ -87,15 +91,18 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-ai_application = AIHandler()
+ai_application = AIHandler(settings.AI_MIDDLEWARE)
+ai_session_application = AIHandler(settings.AI_MIDDLEWARE + settings.AI_SESSION_MIDDLEWARE)
 
 
-_AI_PREFIXES = tuple(path for path in settings.AI_PATHS if path.endswith("/"))
-_AI_EXACT = frozenset(path.rstrip("/") for path in settings.AI_PATHS if not path.endswith("/"))
+def _matcher(paths):
+    prefixes = tuple(path for path in paths if path.endswith("/"))
+    exact = frozenset(path.rstrip("/") for path in paths if not path.endswith("/"))
+    return lambda path: path.startswith(prefixes) or path.rstrip("/") in exact
 
 
-def is_ai_path(path: str) -> bool:
-    return path.startswith(_AI_PREFIXES) or path.rstrip("/") in _AI_EXACT
+is_ai_path = _matcher(settings.AI_PATHS)
+_takes_sessions = _matcher(settings.AI_SESSION_PATHS)
 
 
 async def _lifespan(receive, send) -> None:
@@ -119,8 +126,10 @@ async def _lifespan(receive, send) -> None:
 async def application(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
-    if scope["type"] == "http" and is_ai_path(scope.get("path", "")):
-        return await ai_application(scope, receive, send)
+    path = scope.get("path", "") if scope["type"] == "http" else ""
+    if path and is_ai_path(path):
+        handler = ai_session_application if _takes_sessions(path) else ai_application
+        return await handler(scope, receive, send)
     return await django_application(scope, receive, send)
 
 

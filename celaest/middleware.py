@@ -131,5 +131,14 @@ class RequestBodyLimitMiddleware(_BothModes):
     """A body larger than its API endpoint takes is answered 413 before the view reads it
     (``request_body_refusal``; the lean paths check it themselves)."""
 
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.is_async:
+            # A coroutine, so that Django does not run it as a synchronous step on another thread.
+            self.process_view = self._process_view_async
+
     def process_view(self, request, view_func, view_args, view_kwargs):
+        return request_body_refusal(request, view_func)
+
+    async def _process_view_async(self, request, view_func, view_args, view_kwargs):
         return request_body_refusal(request, view_func)

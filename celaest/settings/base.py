@@ -83,7 +83,11 @@ AI_PATHS = ("/v1/", "/api/v1/tasks")
 AI_MIDDLEWARE = [
     "celaest.middleware.RequestContextMiddleware",
     "celaest.middleware.RequestBodyLimitMiddleware",
-    # Sessions for the REST API's logged-in users (tasks); short steps, not held while waiting.
+]
+# AI paths that the REST API's logged-in users call too (the gateway takes API keys only): their
+# sessions, as short synchronous steps that are not held while a provider answers.
+AI_SESSION_PATHS = ("/api/v1/tasks",)
+AI_SESSION_MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "settings_app.middleware.UserSessionMiddleware",
@@ -268,6 +272,7 @@ CELERY_TASK_ROUTES = {
     "aimesh.flush_key_usage": {"queue": "platform"},
     "operations.recover_stale_tasks": {"queue": "platform"},
     "licensing.expire_licenses": {"queue": "platform"},
+    "licensing.flush_usage_meter": {"queue": "platform"},
     "billing.cancel_stale_orders": {"queue": "platform"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -298,6 +303,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.recover_stale_tasks",
         "schedule": 120.0,
         "options": {"expires": 110},
+    },
+    # The AI usage counted in Redis (licensing.meter), into PostgreSQL.
+    "flush-usage-meter": {
+        "task": "licensing.flush_usage_meter",
+        "schedule": 1.0,
+        "options": {"expires": 5},
     },
     "expire-licenses": {
         "task": "licensing.expire_licenses",
@@ -434,6 +445,10 @@ AI_TASK_STALE_SECONDS = env.int("AI_TASK_STALE_SECONDS", default=600)
 # again by the recover-stale-ai-tasks beat job, in case the broker lost it or was down when the task
 # was committed. A task merely waiting in a long queue gets a duplicate message, which does nothing.
 AI_TASK_REQUEUE_SECONDS = env.int("AI_TASK_REQUEUE_SECONDS", default=900)
+# With Redis, AI usage is counted there and written to PostgreSQL by the flush-usage-meter beat
+# job (licensing.meter). True writes each change through to PostgreSQL at once, in the caller's
+# transaction, instead (the test suite, whose tests read the counters right after a call).
+LICENSE_METER_WRITE_THROUGH = False
 # Tasks per Celery message when a batch is queued.
 AI_BATCH_CHUNK_SIZE = env.int("AI_BATCH_CHUNK_SIZE", default=25)
 # Calls one batch chunk keeps in flight at once (on one event loop; the keys' rate_limit_rpm
