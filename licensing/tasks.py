@@ -7,7 +7,13 @@ from django.utils import timezone
 
 from audit.services import system_event_record
 
-from . import rollup, services
+from . import meter, rollup, services
+
+
+@shared_task(name="licensing.flush_usage_meter", ignore_result=True, time_limit=60, soft_time_limit=50)
+def flush_usage_meter() -> int:
+    """Every second: the AI usage counted in Redis into PostgreSQL (``licensing.meter``)."""
+    return meter.meter_flush()
 
 
 @shared_task(name="licensing.expire_licenses", ignore_result=True, time_limit=600, soft_time_limit=540)

@@ -2,10 +2,11 @@
 tokens and cost afterwards, give the request back if no provider answered.
 
 The monthly limits (``ai_requests_per_month``, ``tokens_per_month`` from
-``license_effective_limits``) are enforced by one conditional UPDATE on the period's
-``license_usage_log`` row (``... WHERE ai_requests_count < limit``), taken while the license row
-is locked by its own counter update, so concurrent requests in any number of processes can
-never overshoot. A period is a calendar month (UTC).
+``license_effective_limits``) can never be overshot by concurrent requests in any number of
+processes. With Redis they are counted there (``licensing.meter``: one atomic script, no row
+lock, written behind to PostgreSQL); without it (the embedded default) by one conditional UPDATE
+on the period's ``license_usage_log`` row (``... WHERE ai_requests_count < limit``), taken while
+the license row is locked by its own counter update. A period is a calendar month (UTC).
 """
 
 import calendar
@@ -19,6 +20,7 @@ from django.utils import timezone
 from celaest.errors import LimitExceeded, PaymentRequired
 from celaest.readcache import ReadCache
 
+from .meter import REQUESTS_REACHED, TOKENS_REACHED, meter_client, meter_commit, meter_release, meter_reserve
 from .models import License, LicenseUsageLog, SubscriptionPlan
 from .selectors import license_effective_limits
 
@@ -106,28 +108,69 @@ def _period_update(license: License, period: tuple[date, date], add: dict, *, wh
         return bool(cursor.rowcount)
 
 
+def _live_where(license: License) -> tuple[str, list]:
+    """The condition that ``license`` is live now, as SQL on its row (read there, not from a
+    process's copy: a suspension another process made may not be announced here yet)."""
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
+    where = f"id = %s AND deleted_at IS NULL AND status IN ({statuses}) AND (expires_at IS NULL OR expires_at > %s)"
+    now = _db(License, "expires_at", timezone.now())
+    return where, [_db(License, "id", license.pk), *LIVE_STATUSES, now]
+
+
 def _count_live(license: License) -> bool:
     """Add one to a live license's ``ai_requests_used``. Returns whether it was live."""
-    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
-    sql = (
-        f"UPDATE {License._meta.db_table} SET ai_requests_used = ai_requests_used + 1 "  # noqa: S608 - constant names
-        f"WHERE id = %s AND deleted_at IS NULL AND status IN ({statuses}) AND (expires_at IS NULL OR expires_at > %s)"
-    )
+    where, params = _live_where(license)
+    sql = f"UPDATE {License._meta.db_table} SET ai_requests_used = ai_requests_used + 1 WHERE {where}"  # noqa: S608
     with connection.cursor() as cursor:
-        now = _db(License, "expires_at", timezone.now())
-        cursor.execute(sql, [_db(License, "id", license.pk), *LIVE_STATUSES, now])
+        cursor.execute(sql, params)
         return bool(cursor.rowcount)
 
 
+def _is_live(license: License) -> bool:
+    """Whether ``license`` is live now, read from its row without locking it."""
+    where, params = _live_where(license)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {License._meta.db_table} WHERE {where}", params)  # noqa: S608 - constant names
+        return cursor.fetchone() is not None
+
+
+def _limit_refusal(which: str, limits: dict) -> LimitExceeded:
+    if which == REQUESTS_REACHED:
+        return LimitExceeded(
+            "The license's monthly AI request limit is reached.",
+            code="ai_requests_limit_reached",
+            details={"limit": limits.get("ai_requests_per_month")},
+        )
+    return LimitExceeded(
+        "The license's monthly token limit is reached.",
+        code="tokens_limit_reached",
+        details={"limit": limits.get("tokens_per_month")},
+    )
+
+
 @transaction.atomic(savepoint=False)  # a caller that recovers from a refusal holds its own savepoint
-def license_usage_reserve(*, license: License) -> None:
-    """Count one AI request against ``license`` or refuse it (402 inactive, 429 limit reached)."""
-    # The license's own counter first: it is also the lock that orders concurrent reservations.
-    if not _count_live(license):
-        raise PaymentRequired("The license is not active.", code="license_inactive")
+def license_usage_reserve(*, license: License, task_id) -> None:
+    """Count the request of ``task_id`` (saved in this transaction) against ``license`` or refuse
+    it (402 inactive, 429 limit reached). Counting a task again does nothing."""
     limits = license_effective_limits(license=license)
     request_limit = limits.get("ai_requests_per_month")
     token_limit = limits.get("tokens_per_month")
+    if meter_client() is not None:
+        if not _is_live(license):
+            raise PaymentRequired("The license is not active.", code="license_inactive")
+        outcome = meter_reserve(
+            license=license,
+            task_id=task_id,
+            period=usage_period(),
+            request_limit=request_limit,
+            token_limit=token_limit,
+        )
+        if outcome != "OK":
+            raise _limit_refusal(outcome, limits)
+        return
+    # The license's own counter first: it is also the lock that orders concurrent reservations.
+    if not _count_live(license):
+        raise PaymentRequired("The license is not active.", code="license_inactive")
     where, params = "", []
     if request_limit is not None:
         where, params = where + " AND ai_requests_count < %s", [*params, request_limit]
@@ -137,20 +180,19 @@ def license_usage_reserve(*, license: License) -> None:
     if not _period_update(license, period, {"ai_requests_count": 1}, where=where, params=params):
         row = _period_row(license, period)
         if request_limit is not None and row.ai_requests_count >= request_limit:
-            raise LimitExceeded(
-                "The license's monthly AI request limit is reached.",
-                code="ai_requests_limit_reached",
-                details={"limit": request_limit},
-            )
-        raise LimitExceeded(
-            "The license's monthly token limit is reached.", code="tokens_limit_reached", details={"limit": token_limit}
-        )
+            raise _limit_refusal(REQUESTS_REACHED, limits)
+        raise _limit_refusal(TOKENS_REACHED, limits)
 
 
 @transaction.atomic
-def license_usage_release(*, license: License, period_start: date | None = None) -> None:
-    """Give back a reserved request that no provider answered (nothing was consumed)."""
+def license_usage_release(*, license: License, task_id, period_start: date | None = None) -> None:
+    """Give back the request counted for ``task_id``, which no provider answered (nothing was
+    consumed). In Redis at once: giving a task's request back twice does nothing, so a caller's
+    transaction that fails later cannot make it count twice."""
     start, end = usage_period(period_start)
+    if meter_client() is not None:
+        meter_release(license=license, task_id=task_id, period_start=start)
+        return
     License.objects.filter(pk=license.pk, ai_requests_used__gt=0).update(ai_requests_used=F("ai_requests_used") - 1)
     LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end, ai_requests_count__gt=0).update(
         ai_requests_count=F("ai_requests_count") - 1, updated_at=timezone.now()
@@ -166,7 +208,19 @@ def license_usage_commit(
     cost: Decimal,
     period_start: date | None = None,
 ) -> None:
-    """Add what an answered request consumed to the period it was reserved in."""
+    """Add what an answered request consumed to the period it was reserved in. (In Redis at once:
+    should the caller's transaction fail after, the nightly roll-up recomputes the tokens and cost
+    from the tasks.)"""
+    if meter_client() is not None:
+        meter_commit(
+            license=license,
+            period_start=usage_period(period_start)[0],
+            tokens_input=tokens_input,
+            tokens_output=tokens_output,
+            tokens_cached=tokens_cached,
+            cost=cost,
+        )
+        return
     _period_update(
         license,
         usage_period(period_start),

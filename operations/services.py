@@ -184,7 +184,7 @@ def task_record_failure(
         for name, value in fields.items():
             setattr(task, name, value)
         if release_license and task.license_id:
-            license_usage_release(license=task.license, period_start=task.created_at.date())
+            license_usage_release(license=task.license, task_id=task.pk, period_start=task.created_at.date())
         _batch_progress(task)
         emit_event("task.failed", organization=task.organization_id, payload=_event_payload(task))
     return task
@@ -306,9 +306,9 @@ def task_start(
         model_name=model_name,
     )
     with transaction.atomic():
-        license_usage_reserve(license=new_task.license)
         new_task.status, new_task.started_at = ProcessedTask.Status.RUNNING, timezone.now()
         new_task.save()
+        license_usage_reserve(license=new_task.license, task_id=new_task.pk)
     return StartedTask(task=new_task, prepared=prepared, started=started)
 
 
@@ -393,7 +393,7 @@ def _claim(task_id, started) -> ProcessedTask | None:
             # takeover would run it for free).
             try:
                 with transaction.atomic():
-                    license_usage_reserve(license=task.license)
+                    license_usage_reserve(license=task.license, task_id=task.pk)
             except DomainError as refusal:
                 return task_record_failure(task=task, error=refusal, started=started, release_license=False)
         return task

@@ -19,6 +19,9 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not REDI
     )
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests read the AI usage counters right after a call: the meter writes them through at once (the
+# tests of writing behind turn this off).
+LICENSE_METER_WRITE_THROUGH = True
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 # Serve static files (Swagger UI, admin) straight from the installed packages, no collectstatic.

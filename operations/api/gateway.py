@@ -154,7 +154,6 @@ class ChatCompletionsView(_GatewayView):
         )
         license = license_for_organization(organization_id=user.organization_id)
         with transaction.atomic():
-            license_usage_reserve(license=license)
             task = ProcessedTask.objects.create(
                 organization_id=user.organization_id,
                 user=user,
@@ -165,6 +164,7 @@ class ChatCompletionsView(_GatewayView):
                 status=ProcessedTask.Status.RUNNING,
                 started_at=timezone.now(),
             )
+            license_usage_reserve(license=license, task_id=task.pk)
         return _Completion(
             task=task,
             model=model,

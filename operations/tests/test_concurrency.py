@@ -18,6 +18,7 @@ from aimesh.providers import run_sync
 from aimesh.routing import AIUnavailable, route_chat
 from aimesh.testing import ai_model, pool_key
 from celaest.redis import redis_cache_client
+from licensing.meter import meter_flush
 from licensing.models import License, LicenseUsageLog
 from operations.models import ProcessedTask, TaskBatch
 from operations.services import batch_cancel, batch_run_chunk
@@ -25,6 +26,13 @@ from settings_app.services.api_keys import api_key_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _written_behind(settings):
+    """As in production: the usage meter's counts reach PostgreSQL when it is flushed (here, before
+    the assertions), not after every change."""
+    settings.LICENSE_METER_WRITE_THROUGH = False
 
 
 def _organization(limit: int):
@@ -71,6 +79,7 @@ def test_200_concurrent_calls_to_a_slow_provider_take_about_one_provider_latency
     # One at a time this is 200 s; on 16 threads, 13 s. The bound leaves room for a slow CI machine.
     assert elapsed < 6, f"200 calls of 1 s took {elapsed:.1f} s"
     assert ProcessedTask.objects.filter(status="completed").count() == 200
+    meter_flush()
     assert License.objects.get(pk=license.pk).ai_requests_used == 200
 
 
@@ -84,6 +93,7 @@ def test_a_limit_of_20_under_200_concurrent_calls_answers_exactly_20(asgi_server
     assert sum(isinstance(answer, str) for answer in answers) == 20
     assert answers.count(429) == 180
     assert sum(provider.hits.values()) == 20
+    meter_flush()
     assert License.objects.get(pk=license.pk).ai_requests_used == 20
     assert LicenseUsageLog.objects.get(license=license).ai_requests_count == 20
 
@@ -205,5 +215,6 @@ def test_a_chunk_waiting_for_budget_stops_within_a_second_of_cancel(batch_setup)
     statuses = sorted(ProcessedTask.objects.filter(batch=batch).values_list("status", "error_code"))
     assert statuses == [("completed", "")] * 2 + [("failed", "budget_wait_stopped")] * 4
     # only the two answered calls stay counted
+    meter_flush()
     assert License.objects.get(pk=batch_setup["license"].pk).ai_requests_used == 2
     assert sum(batch_setup["provider"].hits.values()) == 2

@@ -148,8 +148,7 @@ def test_a_lost_task_of_a_cancelled_batch_is_failed_not_run_again(setup, django_
 
 def _run_in_a_web_request_that_died(setup) -> ProcessedTask:
     """What a web process killed during a synchronous task leaves: counted, RUNNING, never claimed."""
-    license_usage_reserve(license=setup["license"])
-    return ProcessedTask.objects.create(
+    task = ProcessedTask.objects.create(
         organization=setup["license"].organization,
         user=setup["user"],
         license=setup["license"],
@@ -158,6 +157,8 @@ def _run_in_a_web_request_that_died(setup) -> ProcessedTask:
         status=ProcessedTask.Status.RUNNING,
         started_at=timezone.now() - timedelta(seconds=_stale()),
     )
+    license_usage_reserve(license=setup["license"], task_id=task.pk)
+    return task
 
 
 def _claimed_too_often(setup) -> ProcessedTask:
