@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from aimesh import providers
 from aimesh.models import AIModel, Prompt
-from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, route_chat
+from aimesh.routing import AIUnavailable, ProviderRejected, RoutedAnswer, RouteStart, route_chat, route_start
 from aimesh.services import (
     RenderedPrompt,
     estimate_tokens,
@@ -233,11 +233,16 @@ def task_heartbeat(*, task: ProcessedTask) -> None:
     ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(started_at=timezone.now())
 
 
-async def _perform(task: ProcessedTask, prepared: PreparedTask, started, *, budget_wait=None) -> ProcessedTask:
+async def _perform(
+    task: ProcessedTask, prepared: PreparedTask, started, *, budget_wait=None, start: RouteStart | None = None
+) -> ProcessedTask:
     """Route the task's call and record its outcome; nothing is held while the provider works."""
     try:
         answer: RoutedAnswer = await route_chat(
-            models=prepared.models, request_for=lambda m: _chat_request(prepared, m), budget_wait=budget_wait
+            models=prepared.models,
+            request_for=lambda m: _chat_request(prepared, m),
+            budget_wait=budget_wait,
+            start=start,
         )
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
@@ -283,6 +288,8 @@ class StartedTask:
     task: ProcessedTask
     prepared: PreparedTask
     started: float
+    #: the first key, chosen in the same step
+    route: RouteStart
 
 
 def task_start(
@@ -309,12 +316,12 @@ def task_start(
         new_task.status, new_task.started_at = ProcessedTask.Status.RUNNING, timezone.now()
         new_task.save()
         license_usage_reserve(license=new_task.license, task_id=new_task.pk)
-    return StartedTask(task=new_task, prepared=prepared, started=started)
+    return StartedTask(task=new_task, prepared=prepared, started=started, route=route_start(prepared.models))
 
 
 async def task_run(*, begun: StartedTask) -> ProcessedTask:
     """Call the provider for a task ``task_start`` began, and record the outcome."""
-    return await _perform(begun.task, begun.prepared, begun.started)
+    return await _perform(begun.task, begun.prepared, begun.started, start=begun.route)
 
 
 def task_enqueue(

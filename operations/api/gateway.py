@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from aimesh import providers
 from aimesh.models import AIModel
-from aimesh.routing import AIUnavailable, ProviderRejected, route_chat, route_chat_stream
+from aimesh.routing import AIUnavailable, ProviderRejected, RouteStart, route_chat, route_chat_stream, route_start
 from aimesh.services import estimate_tokens, model_by_name
 from celaest.aio import sync_step
 from celaest.api import permissions as perms
@@ -120,6 +120,8 @@ class _Completion:
     stream: bool
     include_usage: bool
     started: float
+    #: the first key, chosen in this step too
+    route: RouteStart
 
 
 class ChatCompletionsView(_GatewayView):
@@ -166,6 +168,7 @@ class ChatCompletionsView(_GatewayView):
             )
             license_usage_reserve(license=license, task_id=task.pk)
         return _Completion(
+            route=route_start([model]),
             task=task,
             model=model,
             request=chat_request,
@@ -193,9 +196,9 @@ class ChatCompletionsView(_GatewayView):
 
         try:
             if prepared.stream:
-                answer = await route_chat_stream(models=[model], request_for=request_for)
+                answer = await route_chat_stream(models=[model], request_for=request_for, start=prepared.route)
             else:
-                answer = await route_chat(models=[model], request_for=request_for)
+                answer = await route_chat(models=[model], request_for=request_for, start=prepared.route)
         except (AIUnavailable, ProviderRejected) as error:
             attempts = (error.details or {}).get("attempts")
             await sync_step(task_record_failure)(
