@@ -2,7 +2,7 @@
 
 Per attempt a key is chosen among the model's provider's keys that are active, healthy and not
 cooling down, by ``priority`` and then least recently used, and only if its per-minute budget
-(``rate_limit_rpm``, a Redis counter every process shares) has room. A rate-limited, overloaded or
+(``rate_limit_rpm``, spent evenly on Redis's clock, which every process shares) has room. A rate-limited, overloaded or
 timed-out key cools down (for the provider's ``Retry-After`` when it gives one) and the request
 moves to the next key, then to the next model; ``AI_KEY_FAILURES_UNHEALTHY`` consecutive failures
 mark a key unhealthy, a rejected key (401/403) is unhealthy at once. A bad request is not retried.
@@ -24,7 +24,7 @@ from aimesh.models import AIApiKey, AIModel
 from celaest import crypto
 from celaest.aio import sync_step
 from celaest.errors import DomainError
-from celaest.ratelimit import rate_limit_hit
+from celaest.ratelimit import pace_hit
 from celaest.readcache import ReadCache
 from celaest.usecounts import use_counted, uses_taken
 
@@ -80,9 +80,9 @@ def usable_keys(*, provider: str) -> list[AIApiKey]:
 def _take(key: AIApiKey) -> float | None:
     """Claim one call on ``key`` if its per-minute budget allows, and mark it used. Returns None
     when claimed, else the seconds until the budget has room again."""
-    decision = rate_limit_hit(key=f"ai-key:{key.pk}", limit=key.rate_limit_rpm)
-    if not decision.allowed:
-        return float(decision.retry_after)
+    wait = pace_hit(key=f"ai-key:{key.pk}", per_minute=key.rate_limit_rpm)
+    if wait is not None:
+        return wait
     # Marked at selection, not on success, so concurrent requests spread over equal keys.
     _taken_at[key.pk] = timezone.now()
     if use_counted(_usage_counter(key.pk)):

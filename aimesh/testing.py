@@ -34,7 +34,10 @@ def provider(fake_provider):
 
 
 def pool_key(provider: FakeProvider, secret: str, *, name: str | None = None, vendor=Provider.OPENAI, **fields):
-    """A pooled key whose secret is ``secret`` (which may carry a failure mode, e.g. ``sk-fail-429``)."""
+    """A pooled key whose secret is ``secret`` (which may carry a failure mode, e.g. ``sk-fail-429``).
+    Its budget is large unless the test sets ``rate_limit_rpm``: keys spend it evenly (one
+    second's worth at once), and a test's quick calls are not about pacing."""
+    fields.setdefault("rate_limit_rpm", 600_000)
     return AIApiKey.objects.create(
         provider=vendor,
         key_name=name or secret,

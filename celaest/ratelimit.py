@@ -133,3 +133,45 @@ return out
 @lru_cache(maxsize=1)
 def _hits_script():
     return redis_cache_client().register_script(_HITS_LUA)
+
+
+# -- pacing --------------------------------------------------------------------------------------
+#
+# A per-minute budget spent evenly: the generic cell rate algorithm. A key allowed ``per_minute``
+# calls takes one every 60/per_minute seconds, with a burst of one second's worth; a fixed
+# window would let twice the budget through around a minute's boundary (1,000 calls in 53 s on
+# a 600 a minute pool, bench/aimesh), which a provider answers with 429s. The time is Redis's, so
+# every process paces against the same clock.
+
+# KEYS: the key's theoretical arrival time (ms). ARGV: the interval and the burst tolerance (ms).
+# Returns 0 when the call is taken, else the milliseconds until it would be.
+_PACE_LUA = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - tolerance > now then return math.max(math.ceil(tat - tolerance - now), 1) end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now) + 1000)
+return 0
+"""
+
+
+@reset_with_client
+@lru_cache(maxsize=1)
+def _pace_script():
+    return redis_cache_client().register_script(_PACE_LUA)
+
+
+def pace_hit(*, key: str, per_minute: int) -> float | None:
+    """Take one call of ``key``'s ``per_minute`` budget, spent evenly. Returns None when taken,
+    else the seconds until a call would be. Without a Redis cache: a fixed window a minute long."""
+    client = redis_cache_client()
+    if client is None:
+        decision = rate_limit_hit(key=key, limit=per_minute)
+        return None if decision.allowed else float(decision.retry_after)
+    per_minute = max(per_minute, 1)
+    interval = 60_000 / per_minute
+    tolerance = interval * (max(per_minute // 60, 1) - 1)
+    wait = _pace_script()(keys=[cache_key(f"pace:{key}")], args=[interval, tolerance], client=client)
+    return None if not wait else wait / 1000

@@ -20,7 +20,7 @@ from aimesh.routing import (
     route_chat_stream,
 )
 from aimesh.testing import ai_model, pool_key
-from celaest.ratelimit import rate_limit_hit
+from celaest.ratelimit import pace_hit, rate_limit_hit
 
 pytestmark = pytest.mark.django_db
 
@@ -167,10 +167,31 @@ def test_no_usable_key_is_a_503(provider):
 
 def test_a_key_over_its_rpm_is_skipped(provider):
     model = ai_model()
-    pool_key(provider, "sk-small", priority=1, rate_limit_rpm=2)
-    pool_key(provider, "sk-big", priority=2, rate_limit_rpm=100)
+    # 120 a minute: a burst of one second's worth (2), then one every half second
+    pool_key(provider, "sk-small", priority=1, rate_limit_rpm=120)
+    pool_key(provider, "sk-big", priority=2, rate_limit_rpm=6000)
     names = [_route([model]).key.key_name for _ in range(4)]
     assert names.count("sk-small") == 2 and names.count("sk-big") == 2
+
+
+def _pace(key_name: str, count: int, queue) -> None:
+    queue.put(sum(pace_hit(key=key_name, per_minute=6) is None for _ in range(count)))
+
+
+def test_a_key_budget_is_spent_evenly_and_shared_between_processes():
+    """Six a minute is one call every ten seconds (a fixed window would let six through at once,
+    and twelve around a minute's boundary): four processes trying 30 times each get exactly one."""
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_pace, args=("ai-key:paced-test", 30, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sum(queue.get(timeout=5) for _ in workers) == 1
+    wait = pace_hit(key="ai-key:paced-test", per_minute=6)
+    assert wait is not None and 5 < wait <= 10
 
 
 def _hit_budget(key_name: str, count: int, queue) -> None:

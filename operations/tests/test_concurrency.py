@@ -154,9 +154,9 @@ def test_a_chunk_runs_its_tasks_at_once(batch_setup, settings):
 
 
 def _refill(key: AIApiKey) -> None:
-    """A new minute for the key's budget: its rate-limit counters are gone."""
+    """Time for the key's next call: its pacing state is gone."""
     client = redis_cache_client()
-    for name in client.scan_iter(match=f"*rl:ai-key:{key.pk}:*"):
+    for name in client.scan_iter(match=f"*pace:ai-key:{key.pk}"):
         client.delete(name)
 
 
@@ -191,7 +191,7 @@ def test_the_router_waits_for_the_budget_when_asked_and_fails_at_once_when_not(b
 def test_a_chunk_waiting_for_budget_stops_within_a_second_of_cancel(batch_setup):
     """Tasks waiting for the pool's budget give their reserved request back when the batch is
     cancelled, and the chunk returns within a poll."""
-    pool_key(batch_setup["provider"], "sk-one", rate_limit_rpm=2)
+    pool_key(batch_setup["provider"], "sk-one", rate_limit_rpm=2)  # one call, the next in 30 s
     batch = _batch(batch_setup, 6)
     outcome = {}
 
@@ -202,19 +202,19 @@ def test_a_chunk_waiting_for_budget_stops_within_a_second_of_cancel(batch_setup)
     worker = threading.Thread(target=run)
     worker.start()
     deadline = time.monotonic() + 10
-    while ProcessedTask.objects.filter(batch=batch, status="completed").count() < 2:
+    while ProcessedTask.objects.filter(batch=batch, status="completed").count() < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.3)  # the other four are waiting for the next minute's budget
-    assert ProcessedTask.objects.filter(batch=batch, status="running").count() == 4
+    time.sleep(0.3)  # the other five are waiting for the key's next call
+    assert ProcessedTask.objects.filter(batch=batch, status="running").count() == 5
     batch_cancel(batch=batch)
     cancelled_at = time.monotonic()
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert outcome["at"] - cancelled_at < 1.5
     statuses = sorted(ProcessedTask.objects.filter(batch=batch).values_list("status", "error_code"))
-    assert statuses == [("completed", "")] * 2 + [("failed", "budget_wait_stopped")] * 4
-    # only the two answered calls stay counted
+    assert statuses == [("completed", "")] + [("failed", "budget_wait_stopped")] * 5
+    # only the answered call stays counted
     meter_flush()
-    assert License.objects.get(pk=batch_setup["license"].pk).ai_requests_used == 2
-    assert sum(batch_setup["provider"].hits.values()) == 2
+    assert License.objects.get(pk=batch_setup["license"].pk).ai_requests_used == 1
+    assert sum(batch_setup["provider"].hits.values()) == 1
