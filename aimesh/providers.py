@@ -174,30 +174,31 @@ def _http_limits() -> httpx2.Limits:
     return httpx2.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30)
 
 
-def _openai_client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
+#: each SDK's async client class
+_SDK_CLIENTS = {openai: openai.AsyncOpenAI, anthropic: anthropic.AsyncAnthropic}
+
+
+def _sdk_client(sdk, api_key: str, base_url: str):
+    """The SDK's client for this key and endpoint, on this loop's pool for the endpoint."""
     clients = _clients()
-    client = clients.get(("openai", api_key, base_url))
+    name = sdk.__name__
+    client = clients.get((name, api_key, base_url))
     if client is None:
-        http = clients.get(("openai", base_url))
+        http = clients.get((name, base_url))
         if http is None:
-            http = clients["openai", base_url] = openai.DefaultAioHttpClient(limits=_http_limits())
-        client = clients["openai", api_key, base_url] = openai.AsyncOpenAI(
+            http = clients[name, base_url] = sdk.DefaultAioHttpClient(limits=_http_limits())
+        client = clients[name, api_key, base_url] = _SDK_CLIENTS[sdk](
             api_key=api_key, base_url=base_url or None, max_retries=0, http_client=http
         )
     return client
+
+
+def _openai_client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
+    return _sdk_client(openai, api_key, base_url)
 
 
 def _anthropic_client(api_key: str, base_url: str) -> anthropic.AsyncAnthropic:
-    clients = _clients()
-    client = clients.get(("anthropic", api_key, base_url))
-    if client is None:
-        http = clients.get(("anthropic", base_url))
-        if http is None:
-            http = clients["anthropic", base_url] = anthropic.DefaultAioHttpClient(limits=_http_limits())
-        client = clients["anthropic", api_key, base_url] = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url or None, max_retries=0, http_client=http
-        )
-    return client
+    return _sdk_client(anthropic, api_key, base_url)
 
 
 class ServingLoopClients:

@@ -121,6 +121,26 @@ def _event_payload(task: ProcessedTask) -> dict:
     }
 
 
+def _running_task_settle(task: ProcessedTask, fields: dict) -> bool:
+    """Write ``fields`` to ``task`` if it is still running, and add its tokens and cost to the
+    license's period (in the caller's transaction). False, the task refreshed, when it was not."""
+    if not ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(**fields):
+        task.refresh_from_db()
+        return False
+    for name, value in fields.items():
+        setattr(task, name, value)
+    if task.license_id and (task.tokens_input or task.tokens_output):
+        license_usage_commit(
+            license=task.license,
+            tokens_input=task.tokens_input,
+            tokens_output=task.tokens_output,
+            tokens_cached=task.tokens_cached,
+            cost=task.cost_usd,
+            period_start=task.created_at.date(),
+        )
+    return True
+
+
 def task_record_answer(
     *, task: ProcessedTask, model: AIModel, key, usage: providers.Usage, text: str, output_json, attempts: int, started
 ) -> ProcessedTask:
@@ -144,20 +164,8 @@ def task_record_answer(
         "error_message": "",
     }
     with transaction.atomic():
-        if not ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(**fields):
-            task.refresh_from_db()
+        if not _running_task_settle(task, fields):
             return task  # cancelled or finished elsewhere meanwhile: nothing more to count
-        for name, value in fields.items():
-            setattr(task, name, value)
-        if task.license_id:
-            license_usage_commit(
-                license=task.license,
-                tokens_input=task.tokens_input,
-                tokens_output=task.tokens_output,
-                tokens_cached=task.tokens_cached,
-                cost=cost,
-                period_start=task.created_at.date(),
-            )
         _batch_progress(task)
         emit_event("task.completed", organization=task.organization_id, payload=_event_payload(task))
     return task
@@ -210,20 +218,8 @@ def task_record_disconnected(
         "cost_usd": cost,
     }
     with transaction.atomic():
-        if not ProcessedTask.objects.filter(pk=task.pk, status=ProcessedTask.Status.RUNNING).update(**fields):
-            task.refresh_from_db()
+        if not _running_task_settle(task, fields):
             return task
-        for name, value in fields.items():
-            setattr(task, name, value)
-        if task.license_id and (usage.tokens_input or usage.tokens_output):
-            license_usage_commit(
-                license=task.license,
-                tokens_input=usage.tokens_input,
-                tokens_output=usage.tokens_output,
-                tokens_cached=task.tokens_cached,
-                cost=cost,
-                period_start=task.created_at.date(),
-            )
         return task_record_failure(task=task, error=error, started=started, release_license=False)
 
 
