@@ -10,6 +10,7 @@ to it, on its database connection and inside its transaction, as ``sync_to_async
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import threading
 import weakref
@@ -74,7 +75,11 @@ def sync_step(function):
     @functools.wraps(function)
     async def step(*args, **kwargs):
         if is_serving_loop():
-            return await sync_to_async(_pooled, thread_sensitive=False, executor=_executor())(function, *args, **kwargs)
+            # The pool directly, in a copy of this context (the request's): asgiref's
+            # sync_to_async does more per call (context restore, thread-local re-homing), which
+            # the pool's self-contained steps do not need.
+            call = functools.partial(_pooled, function, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(_executor(), contextvars.copy_context().run, call)
         return await sync_to_async(function)(*args, **kwargs)
 
     return step
