@@ -59,6 +59,26 @@ def deterministic_answer(prompt_text: str, *, json_mode: bool, max_tokens: int) 
     return sentence
 
 
+def openai_answer(body: dict) -> tuple[str, dict]:
+    """The answer to an OpenAI chat-completions request body, and its ``usage`` (the cached part
+    of the prompt in whole 128-token blocks, from 1,024 tokens on)."""
+    prompt_text = "\n".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
+    json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 1024
+    answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
+    prompt_tokens = estimate_tokens(prompt_text)
+    cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
+    completion_tokens = estimate_tokens(answer)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    return answer, usage
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
@@ -212,20 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         if started is None:
             return
         _key, body = started
-        prompt_text = "\n".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
-        json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 1024
-        answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
-        prompt_tokens = estimate_tokens(prompt_text)
-        cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
-        completion_tokens = estimate_tokens(answer)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": cached},
-            "completion_tokens_details": {"reasoning_tokens": 0},
-        }
+        answer, usage = openai_answer(body)
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         model = body["model"]

@@ -461,19 +461,10 @@ async def chat_stream(
         response.close()
         raise
 
-    async def pieces():
-        event = first
-        try:
-            while event is not None:
-                piece = _openai_event(event, state)
-                if piece:
-                    state.parts.append(piece)
-                    yield piece
-                event = await anext(events, None)
-        finally:
-            response.close()
+    async def close():
+        response.close()
 
-    return state, pieces()
+    return state, _pieces(first, events, _openai_event, state, close)
 
 
 async def _anthropic_stream(api_key: str, base_url: str, request: ChatRequest):
@@ -488,21 +479,25 @@ async def _anthropic_stream(api_key: str, base_url: str, request: ChatRequest):
             await stream.close()
         raise _mapped(exc) from exc
 
-    async def pieces():
-        event = first
-        try:
-            while event is not None:
-                piece = _anthropic_event(event, state)
-                if piece:
-                    state.parts.append(piece)
-                    yield piece
-                event = await anext(events, None)
-        except anthropic.AnthropicError as exc:
-            raise _mapped(exc) from exc
-        finally:
-            await stream.close()
+    return state, _pieces(first, events, _anthropic_event, state, stream.close)
 
-    return state, pieces()
+
+async def _pieces(first, events, read, state: StreamState, close) -> AsyncGenerator[str, None]:
+    """The text pieces of a stream whose first event is ``first``: ``read`` turns an event into
+    its piece (filling ``state``), and ``close`` ends the provider's response, however the
+    stream ends (its last event, a failure, or the caller closing this generator)."""
+    event = first
+    try:
+        while event is not None:
+            piece = read(event, state)
+            if piece:
+                state.parts.append(piece)
+                yield piece
+            event = await anext(events, None)
+    except anthropic.AnthropicError as exc:  # the lean OpenAI client raises ProviderError itself
+        raise _mapped(exc) from exc
+    finally:
+        await close()
 
 
 def _openai_event(chunk: dict, state: StreamState) -> str:

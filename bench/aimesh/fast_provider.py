@@ -27,14 +27,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from aimesh.fake_provider import (  # noqa: E402 - the repository root is put on the path first
-    _CACHE_BLOCK,
-    _CACHE_MIN,
-    MODELS,
-    _content_text,
-    deterministic_answer,
-    estimate_tokens,
-)
+from aimesh.fake_provider import MODELS, openai_answer  # noqa: E402 - the repository root is put on the path first
 
 _PIECES = re.compile(r"\S+\s*")
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
@@ -62,20 +55,7 @@ def _event(data) -> bytes:
 
 
 def _chat(body: dict) -> tuple[dict, str, dict]:
-    prompt_text = "\n".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
-    json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 1024
-    answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
-    prompt_tokens = estimate_tokens(prompt_text)
-    cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
-    completion_tokens = estimate_tokens(answer)
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
-        "completion_tokens_details": {"reasoning_tokens": 0},
-    }
+    answer, usage = openai_answer(body)
     base = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "created": int(time.time()),
