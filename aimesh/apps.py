@@ -7,8 +7,8 @@ class AimeshConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from celaest.hooks import serving_loop_observers
+        from celaest.hooks import serving_loop_stop_observers
 
         from . import providers, routing, services  # noqa: F401 - the read caches of the key pool and the models (and their receivers)
 
-        serving_loop_observers.connect(providers.serving_loop_clients)
+        serving_loop_stop_observers.connect(providers.clients_close)

@@ -201,20 +201,6 @@ def _anthropic_client(api_key: str, base_url: str) -> anthropic.AsyncAnthropic:
     return _sdk_client(anthropic, api_key, base_url)
 
 
-class ServingLoopClients:
-    """Connected to ``celaest.hooks.serving_loop_observers``: an ASGI server's loop closes its
-    connection pools when it stops (they stay open across its requests)."""
-
-    def started(self) -> None:
-        pass
-
-    async def stopping(self) -> None:
-        await clients_close()
-
-
-serving_loop_clients = ServingLoopClients()
-
-
 async def clients_release() -> None:
     """After a request: close the pools unless the loop serves many requests. Django runs an
     async view under WSGI (or its test client) on a loop made for that request alone."""
@@ -223,7 +209,8 @@ async def clients_release() -> None:
 
 
 async def clients_close() -> None:
-    """Close this event loop's connection pools (before the loop ends: a Celery job's)."""
+    """Close this event loop's connection pools (before the loop ends: a Celery job's, or an ASGI
+    server's, as one of ``celaest.hooks.serving_loop_stop_observers``)."""
     clients = _loop_clients.pop(asyncio.get_running_loop(), {})
     for name, client in clients.items():
         if name[0] == "wire":

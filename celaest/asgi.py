@@ -24,7 +24,7 @@ from django.core.handlers.asgi import ASGIHandler
 
 from celaest.aio import serving_loop_mark, sync_steps_stop
 from celaest.errors import error_body
-from celaest.hooks import serving_loop_observers
+from celaest.hooks import serving_loop_stop_observers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
 django_application = get_asgi_application()
@@ -129,12 +129,10 @@ async def _lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             serving_loop_mark()
-            for observer in serving_loop_observers:
-                observer.started()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            for observer in serving_loop_observers:
-                await observer.stopping()
+            for observer in serving_loop_stop_observers:
+                await observer()
             await asyncio.to_thread(sync_steps_stop)
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -90,13 +90,11 @@ def change_record(*, action: str, resource, user=None, organization=None, change
         observer(action=action, resource=resource, user=user, organization=organization, changes=changes)
 
 
-class ServingLoopObserver(Protocol):
-    """Told when an ASGI server's event loop starts serving requests and when it stops (the
-    lifespan of ``celaest.asgi``): what is kept per loop may stay open between requests."""
+class ServingLoopStopObserver(Protocol):
+    """Awaited when an ASGI server's event loop stops serving (the lifespan of ``celaest.asgi``):
+    what was kept open on that loop across its requests (connection pools) is closed."""
 
-    def started(self) -> None: ...
-
-    async def stopping(self) -> None: ...
+    async def __call__(self) -> None: ...
 
 
-serving_loop_observers: Observers[ServingLoopObserver] = Observers()
+serving_loop_stop_observers: Observers[ServingLoopStopObserver] = Observers()
