@@ -39,7 +39,9 @@ from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from rest_framework import status
 
+from celaest.errors import DomainError
 from celaest.redis import redis_client, reset_with_client
 from settings_app.models import SystemConfig
 
@@ -214,7 +216,9 @@ def _seed(license: License, period: tuple[date, date]) -> None:
     flush lock so that no batch moves from one to the other meanwhile."""
     start, end = period
     client = redis_client()
-    with _FlushLock(wait=True):
+    with _FlushLock(wait=True) as held:
+        if not held:  # a flush holds the lock for longer than a flush takes: count nothing blind
+            raise MeterBusy()
         row = LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end).first()
         requests = row.ai_requests_count if row else 0
         tokens = (row.tokens_input + row.tokens_output) if row else 0
@@ -236,8 +240,17 @@ def _seed(license: License, period: tuple[date, date]) -> None:
 # -- writing behind ------------------------------------------------------------------------------
 
 
+class MeterBusy(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "usage_meter_busy"
+    message = "The usage meter could not be read just now; try again shortly."
+
+
 class _FlushLock:
-    """The one flusher (or seeder) at a time: a Redis lock that expires if its holder dies."""
+    """The one flusher (or seeder) at a time: a Redis lock that expires if its holder dies.
+    Entered, it says whether it is held (``wait``: for up to ``WAIT_SECONDS``)."""
+
+    WAIT_SECONDS = 10.0
 
     def __init__(self, *, wait: bool):
         self.wait = wait
@@ -246,7 +259,7 @@ class _FlushLock:
 
     def __enter__(self):
         client = redis_client()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.WAIT_SECONDS
         while not client.set(LOCK, self.token, nx=True, px=30_000):
             if not self.wait or time.monotonic() > deadline:
                 return False
@@ -263,13 +276,13 @@ def _applied(batch_id: str) -> bool:
     return SystemConfig.objects.filter(key=APPLIED_KEY).values_list("value", flat=True).first() == batch_id
 
 
-def meter_flush(*, wait: bool = False) -> int:
-    """Write the journal to PostgreSQL, a batch at a time. Returns the changes written. Without
-    ``wait`` it returns 0 at once when another flush runs."""
+def meter_flush() -> int:
+    """Write the journal to PostgreSQL, a batch at a time. Returns the changes written; 0 at once
+    when another flush runs."""
     if meter_client() is None:
         return 0
     written = 0
-    with _FlushLock(wait=wait) as held:
+    with _FlushLock(wait=False) as held:
         if not held:
             return 0
         client = redis_client()

@@ -138,6 +138,24 @@ def test_a_month_lost_from_redis_is_seeded_from_postgresql_and_the_journal(behin
 
 
 @pytest.mark.django_db
+def test_a_month_is_not_seeded_while_another_holds_the_flush_lock(behind, monkeypatch):
+    """Seeding reads PostgreSQL and the journal as one: without the lock a batch could move from
+    one to the other meanwhile and be counted twice, or not at all. Not held in time: a 503."""
+    monkeypatch.setattr(meter._FlushLock, "WAIT_SECONDS", 0.2)
+    license = _license(limit=5)
+    redis_client().set(meter.LOCK, "another-flusher", px=30_000)
+    with pytest.raises(meter.MeterBusy) as busy, transaction.atomic():
+        license_usage_reserve(license=license, task_id=uuid.uuid4())
+    assert busy.value.status_code == 503
+    start, _end = usage_period()
+    assert not redis_client().exists(meter._period_key(license.pk, start))
+    redis_client().delete(meter.LOCK)
+    license_usage_reserve(license=license, task_id=uuid.uuid4())
+    meter.meter_flush()
+    assert _counts(license) == (1, 1)
+
+
+@pytest.mark.django_db
 def test_the_token_limit_is_checked_against_tokens_counted_in_redis(behind):
     license = _license(tokens=1000)
     license_usage_reserve(license=license, task_id=uuid.uuid4())
