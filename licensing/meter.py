@@ -27,6 +27,7 @@ Without Redis (the embedded default) ``licensing.usage`` counts in PostgreSQL as
 
 import calendar
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -46,6 +47,8 @@ from celaest.redis import redis_client, reset_with_client
 from settings_app.models import SystemConfig
 
 from .models import License, LicenseUsageLog
+
+logger = logging.getLogger(__name__)
 
 JOURNAL = "meter:journal"
 CLAIMED = "meter:claimed"
@@ -314,10 +317,18 @@ def _months_apply(changes: list[dict]) -> None:
         for field in ("r", "i", "x", "c"):
             month[field] += change.get(field, 0)
         month["d"] += Decimal(change.get("d", "0"))
+    # A license deleted since its requests were counted has no row to add to: its changes are
+    # dropped (logged), so that one such batch cannot stop every later one from being written.
+    known = {
+        str(pk) for pk in License._base_manager.filter(pk__in={key[0] for key in months}).values_list("pk", flat=True)
+    }
     now = timezone.now()
     for (license_id, month_start), month in sorted(months.items()):
+        if license_id not in known:
+            logger.warning("Usage of deleted license %s for %s dropped: %s", license_id, month_start, month)
+            continue
         if month["r"]:
-            License.objects.filter(pk=license_id).update(
+            License._base_manager.filter(pk=license_id).update(
                 ai_requests_used=_at_least_zero("ai_requests_used", month["r"])
             )
         _month_add(license_id, month["o"], date.fromisoformat(month_start), month, now)

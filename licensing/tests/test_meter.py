@@ -155,6 +155,20 @@ def test_a_month_is_not_seeded_while_another_holds_the_flush_lock(behind, monkey
     assert _counts(license) == (1, 1)
 
 
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked when the flush commits
+def test_a_batch_holding_a_deleted_license_is_written_without_it(behind):
+    """A license deleted between its count and the flush must not stop the meter: the batch is
+    written without its changes, and the next batches go on."""
+    gone, kept = _license(), _license()
+    for license in (gone, kept):
+        license_usage_reserve(license=license, task_id=uuid.uuid4())
+    License._base_manager.filter(pk=gone.pk).delete()
+    assert meter.meter_flush() == 2
+    assert _counts(kept) == (1, 1)
+    license_usage_reserve(license=kept, task_id=uuid.uuid4())
+    assert meter.meter_flush() == 1 and _counts(kept) == (2, 2)
+
+
 @pytest.mark.django_db
 def test_the_token_limit_is_checked_against_tokens_counted_in_redis(behind):
     license = _license(tokens=1000)
