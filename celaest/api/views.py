@@ -10,9 +10,9 @@ payment providers' webhooks) do not derive from it; they authenticate no API key
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
+from django.template.response import SimpleTemplateResponse
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from celaest.aio import sync_step
@@ -91,11 +91,18 @@ class AsyncApiView(APIView):
         """Runs after every handler, whatever its outcome."""
 
     def _finished(self, request, response) -> HttpResponseBase:
-        response = self.finalize_response(request, response, *self.args, **self.kwargs)
-        if not isinstance(response, Response):
-            return response  # a stream
-        response.render()
-        plain = HttpResponse(response.rendered_content, status=response.status_code)
-        for name, value in response.items():
-            plain[name] = value
-        return plain
+        return rendered(self.finalize_response(request, response, *self.args, **self.kwargs))
+
+
+def rendered(response: HttpResponseBase) -> HttpResponseBase:
+    """A DRF response rendered into a plain one, for an async view to return: Django renders a
+    response that can still be rendered in a synchronous step of its own. Others (streams) as
+    they are."""
+    if not isinstance(response, SimpleTemplateResponse):
+        return response
+    response.render()
+    plain = HttpResponse(response.content, status=response.status_code)
+    for name, value in response.items():
+        plain[name] = value
+    plain.cookies = response.cookies
+    return plain

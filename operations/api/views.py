@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -19,7 +19,7 @@ from aimesh import providers
 from celaest.aio import sync_step
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.parsers import StrictJSONParser
-from celaest.api.views import ApiKeyScopeCheckMixin, AsyncApiView
+from celaest.api.views import ApiKeyScopeCheckMixin, AsyncApiView, rendered
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
 from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
@@ -93,8 +93,11 @@ class TaskCollectionView(ApiKeyScopeCheckMixin, AsyncApiView):
 
     async def dispatch(self, request, *args, **kwargs):
         if request.method in ("GET", "HEAD"):
-            return await sync_step(_rendered)(self._list, request)
+            return await sync_step(self._list_rendered)(request)
         return await super().dispatch(request, *args, **kwargs)
+
+    def _list_rendered(self, request):
+        return rendered(self._list(request))
 
     def _viewset(self, request) -> ProcessedTaskViewSet:
         return ProcessedTaskViewSet(action="create", request=request, args=(), kwargs={}, format_kwarg=None, headers={})
@@ -122,14 +125,6 @@ class TaskCollectionView(ApiKeyScopeCheckMixin, AsyncApiView):
 
     async def after_handler(self) -> None:
         await providers.clients_release()
-
-
-def _rendered(view, request) -> HttpResponse:
-    """A synchronous view's answer, rendered (so that nothing is left to run synchronously)."""
-    response = view(request)
-    if hasattr(response, "render"):
-        response.render()
-    return response
 
 
 def _result_row(task: ProcessedTask) -> dict:
