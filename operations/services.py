@@ -382,7 +382,7 @@ def _claim(task_id, started) -> ProcessedTask | None:
             return None
         if task.status == ProcessedTask.Status.RUNNING and task.started_at and task.started_at > stale_before:
             return None
-        if task.batch_id and TaskBatch.objects.filter(pk=task.batch_id, status=TaskBatch.Status.CANCELLED).exists():
+        if task.batch_id and _batch_cancelled(task.batch_id):
             return None
         first = task.attempts == 0
         task.status = ProcessedTask.Status.RUNNING
@@ -559,8 +559,8 @@ BATCH_CANCEL_POLL_SECONDS = 0.5
 
 async def _run_chunk(batch_id, start: int, stop: int) -> int:
     """The chunk's tasks at once on this event loop, at most ``AI_BATCH_CONCURRENCY`` in flight.
-    When the pool's keys have no budget left this minute (``rate_limit_rpm``, shared by every
-    process), a task waits for it instead of failing. A cancelled batch starts no more tasks,
+    When the pool's keys have no budget left (``rate_limit_rpm``, spent evenly and shared by
+    every process), a task waits for it instead of failing. A cancelled batch starts no more tasks,
     and tasks waiting for budget give their reserved request back, within a poll."""
     task_ids = await sync_step(_chunk_begin)(batch_id, start, stop)
     slots = asyncio.Semaphore(max(settings.AI_BATCH_CONCURRENCY, 1))
