@@ -1,0 +1,67 @@
+"""Hostile input to the AI paths as the ASGI server of production serves them (uvicorn,
+``celaest.asgi.AIHandler``, its own middleware): a clear 4xx in the API's JSON error shape,
+nothing recorded or counted."""
+
+import httpx
+import pytest
+
+from aimesh.testing import ai_model, pool_key
+from licensing.models import License
+from operations.models import ProcessedTask
+from settings_app.services.api_keys import api_key_create
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def caller(asgi_server, provider):
+    ai_model()
+    pool_key(provider, "sk-hostile")
+    license = f.LicenseFactory()
+    user = f.UserFactory(organization=license.organization)
+    raw = api_key_create(user=user, name="hostile", scopes=["tasks:write"]).raw_key
+    client = httpx.Client(base_url=asgi_server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
+    yield {"client": client, "license": license, "provider": provider}
+    client.close()
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"model": "gpt-4o-mini", "messages": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/v1/tasks"])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\\ud800"}]}', 400, "malformed_request"),
+        (_deep(5000), 400, "malformed_request"),
+        (b"{not json", 400, "malformed_request"),
+        (b'{"model": 7, "messages": "hello", "prompt": [], "input_text": {}}', 400, None),
+        (b"[]", 400, None),
+    ],
+)
+def test_bad_bodies_are_a_4xx_and_nothing_is_recorded(caller, path, body, status, code):
+    response = caller["client"].post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    if code:
+        assert error["code"] == code
+    assert not ProcessedTask.objects.exists()
+    assert License.objects.get(pk=caller["license"].pk).ai_requests_used == 0
+    assert sum(caller["provider"].hits.values()) == 0
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_body_over_20_mb_is_refused_while_read(caller, declared):
+    """With or without a Content-Length (a chunked upload), the server stops reading at 20 MB."""
+    size = 21 * 1024 * 1024
+    if declared:
+        content = b"x" * size
+    else:
+        content = iter([b"x" * (1024 * 1024)] * 21)  # sent chunked
+    response = caller["client"].post("/v1/chat/completions", content=content)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert not ProcessedTask.objects.exists()
