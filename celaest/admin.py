@@ -1,7 +1,8 @@
-"""Shared admin building blocks: the site's title, base ModelAdmins and mixins every app admin uses.
+"""Shared admin building blocks: base ModelAdmins and mixins every app admin uses (the site
+itself, its theme and name are ``celaest.adminsite``).
 
-- ``CelaestModelAdmin``: the base of every CELAEST admin (UUID/IP search, inlines contributed by
-  other apps).
+- ``CelaestModelAdmin``: the base of every CELAEST admin, on the theme's (Unfold's) ModelAdmin
+  (UUID/IP search, inlines contributed by other apps).
 - ``LargeTableAdmin``: for big time-series tables; its paginator never counts every row.
 - ``AppendOnlyAdminMixin`` (view only) and ``GeneratedRecordAdminMixin`` (view and delete) for
   rows the platform writes and staff must not edit.
@@ -9,31 +10,35 @@
 - ``ReadOnlyTabularInline``: an inline that only lists related rows.
 """
 
+import dataclasses
 import ipaddress
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import unquote
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from unfold.admin import ModelAdmin as ThemeModelAdmin
+from unfold.admin import TabularInline as ThemeTabularInline
 
 from celaest import hooks
+from celaest.admin_display import list_column
 from celaest.errors import DomainError
 from celaest.validation import json_problem
-
-# The site's branding. Every app admin imports this module, so this runs before the first request.
-admin.site.site_header = "CELAEST administration"
-admin.site.site_title = "CELAEST administration"
-admin.site.index_title = "Back office"
 
 MASKED = "••••••"
 
@@ -111,6 +116,62 @@ def contribute_inline(model: type[models.Model], inline: type[admin.options.Inli
     _contributed_inlines[model].append(inline)
 
 
+# --- panels contributed across apps ----------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """A block of facts above an object's change page: a table (``columns`` and ``rows`` of cells,
+    plain or already-safe HTML), key/value ``facts``, and/or a Plotly ``chart`` ({"data",
+    "layout"}, drawn from the installed package). ``more_url`` links the full, filtered list."""
+
+    title: str
+    columns: Sequence[str] = ()
+    rows: Sequence[Sequence] = ()
+    facts: Sequence[tuple[str, object]] = ()
+    chart: dict | None = None
+    more_url: str = ""
+    more_label: str = "See all"
+    empty: str = "None."
+    wide: bool = False
+    actions: Sequence[tuple[str, str]] = dataclasses.field(default_factory=tuple)
+
+    @property
+    def is_table(self) -> bool:
+        return bool(self.columns)
+
+
+#: builds the panels of one object: (request, obj) -> a Panel, several, or None
+PanelBuilder = Callable[..., "Panel | Sequence[Panel] | None"]
+_contributed_panels: dict[type[models.Model], list[tuple[int, PanelBuilder]]] = defaultdict(list)
+
+
+def contribute_panel(model: type[models.Model], builder: PanelBuilder, *, order: int = 100) -> None:
+    """Show ``builder(request, obj)``'s panels on the change page of ``model``'s objects, in
+    ``order`` (lower first). Like ``contribute_inline``: a higher app adds what it knows about a
+    lower app's object (an organization's invoices, a license's validations). A builder runs a
+    fixed number of queries, whatever the object's size: lists are sliced."""
+    _contributed_panels[model].append((order, builder))
+
+
+def admin_link(obj, text=None):
+    """A link to ``obj``'s change page (its text if there is none, or the viewer may not go)."""
+    if obj is None:
+        return "—"
+    label = str(obj) if text is None else text
+    try:
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return label
+    return format_html('<a class="cel-link" href="{}">{}</a>', url, label)
+
+
+def changelist_url(model: type[models.Model], **filters) -> str:
+    """The admin list of ``model``, filtered by ``filters`` (lookups as query parameters)."""
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return f"{url}?{urlencode(filters)}" if filters else url
+
+
 #: Admin actions whose rows are audited one by one (as deletions), not as one action row.
 _ACTIONS_AUDITED_PER_ROW = frozenset({"delete_selected", "soft_delete_selected"})
 
@@ -120,7 +181,7 @@ def _announce_deletions(objects, *, removed: bool) -> None:
         observer.deleted(objects=objects, removed=removed)
 
 
-class CelaestModelAdmin(admin.ModelAdmin):
+class CelaestModelAdmin(ThemeModelAdmin):
     """Base admin of every CELAEST model.
 
     Search also matches a pasted UUID against the primary key and, for ``ip_search_fields``, a
@@ -132,8 +193,50 @@ class CelaestModelAdmin(admin.ModelAdmin):
     list_per_page = 50
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
 
+    change_form_outer_before_template = "admin/celaest/panels.html"
+
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), *_contributed_inlines.get(self.model, [])]
+
+    # Panels: what other apps know about the object, above its form (contribute_panel).
+
+    def get_panels(self, request, obj) -> list[Panel]:
+        panels = []
+        for _order, builder in sorted(_contributed_panels.get(self.model, []), key=lambda entry: entry[0]):
+            built = builder(request, obj)
+            if built is None:
+                continue
+            panels.extend([built] if isinstance(built, Panel) else built)
+        return panels
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if request.method == "GET" and self.model in _contributed_panels:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                panels = self.get_panels(request, obj)
+                for index, panel in enumerate(panels):
+                    if panel.chart:
+                        panel.chart = {**panel.chart, "id": f"cel-chart-{index}"}
+                extra_context["celaest_panels"] = panels
+                extra_context["celaest_charts"] = [panel.chart for panel in panels if panel.chart]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # Lists read at a glance (celaest.admin_display): statuses as badges, times humanised, money
+    # with its currency, keys short with a copy button, by the kind of each listed field.
+
+    def get_list_display(self, request):
+        editable = set(self.list_editable)
+        return [
+            list_column(self.model, column) if isinstance(column, str) and column not in editable else column
+            for column in super().get_list_display(request)
+        ]
+
+    def get_list_display_links(self, request, list_display):
+        links = super().get_list_display_links(request, list_display)
+        if not links or not self.list_display_links:
+            return links
+        return [list_column(self.model, link) if isinstance(link, str) else link for link in links]
 
     # The audit trail: every add, change and delete made here is told to the admin write
     # observers (``celaest.hooks``; audit records it in audit_logs with the changed fields before
@@ -225,6 +328,7 @@ class EstimatedCountPaginator(Paginator):
 
     count_limit = 10_000
     count_kind = "exact"
+    template_name = "admin/celaest/pagination_estimated.html"  # read by the theme's pagination
 
     @cached_property
     def count(self):
@@ -310,7 +414,7 @@ class GeneratedRecordAdminMixin:
         return False
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(ThemeTabularInline):
     """Lists related rows with a link to each; edited (if at all) on their own page."""
 
     extra = 0

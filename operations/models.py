@@ -36,6 +36,7 @@ class TaskBatch(TimeStampedModel):
 
     class Meta:
         db_table = "task_batches"
+        verbose_name_plural = "task batches"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "created_at"], name="idx_batches_org_created")]
         constraints = [

@@ -56,6 +56,8 @@ class UserApiKey(TimeStampedModel):
 
     class Meta:
         db_table = "user_api_keys"
+        verbose_name = "user API key"
+        verbose_name_plural = "user API keys"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user"], name="idx_api_keys_user_live", condition=Q(revoked_at__isnull=True)),
@@ -138,6 +140,7 @@ class WebhookDelivery(UUIDModel):
 
     class Meta:
         db_table = "webhook_deliveries"
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["webhook", "created_at"], name="idx_deliveries_webhook"),

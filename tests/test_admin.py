@@ -98,7 +98,8 @@ def test_every_model_of_the_ten_apps_is_registered():
 def test_site_is_branded(staff_client):
     response = staff_client.get(reverse("admin:index"))
     assert response.status_code == 200
-    assert "CELAEST administration" in response.text
+    assert "<title>" in response.text and "CELAEST back office" in response.text
+    assert "backoffice/favicon" in response.text
 
 
 @pytest.mark.parametrize("model", REGISTERED, ids=model_ids)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -47,7 +48,10 @@ CELAEST_APPS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin theme (README, "The back office"): before the admin, whose templates and static
+    # files it overrides. The admin's site is CELAEST's (Unfold's, and its content policy).
+    "unfold.apps.BasicAppConfig",
+    "celaest.adminsite.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -128,6 +132,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# Admin pages add 'unsafe-eval' to script-src, and only they: the theme's Alpine.js needs it
+# (celaest/adminsite.py says why and what still holds).
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -482,6 +488,30 @@ REST_FRAMEWORK = {
     ],
     "PAGE_SIZE": 50,
 }
+# The admin theme (django-unfold). The sidebar is built from the registered models
+# (backoffice.navigation), so a model registered later appears in its area on its own.
+UNFOLD = {
+    "SITE_TITLE": "CELAEST back office",
+    "SITE_HEADER": "CELAEST",
+    "SITE_SUBHEADER": "Back office",
+    "SITE_SYMBOL": "hub",
+    # No public site to "view": the account menu links the API documentation instead.
+    "SITE_URL": None,
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("backoffice/favicon.svg")}
+    ],
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_HISTORY": True,
+    "STYLES": [lambda request: static("backoffice/admin.css")],
+    "SCRIPTS": [lambda request: static("backoffice/admin.js")],
+    "ACCOUNT": {"navigation": [{"title": "API documentation", "link": "/api/docs/"}]},
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "backoffice.navigation.sidebar_navigation",
+    },
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "CELAEST API",
     "DESCRIPTION": "Multi-tenant back office: licensing, AI mesh, marketplace, billing.",

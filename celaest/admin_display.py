@@ -1,0 +1,204 @@
+"""How the admin shows a value staff read at a glance: keys and ids short with a copy button, times
+humanised with the exact value on hover, money with its currency and the currency's decimals,
+statuses as coloured badges.
+
+``CelaestModelAdmin`` applies them to the columns of every changelist by the field's kind
+(``list_column``), so a model added later reads the same; admins and pages call them directly for
+computed values. The copy buttons work through ``backoffice/admin.js`` (no inline script).
+"""
+
+import functools
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+from celaest.money import DEFAULT_CURRENCY, minor_units
+
+EMPTY = "—"
+
+# The theme's badge classes (unfold/helpers/label.html), so they exist in its stylesheet.
+_BADGE = "inline-block font-semibold rounded-default text-[11px] uppercase whitespace-nowrap h-6 leading-6 px-2 "
+_TONE_CLASSES = {
+    "success": "bg-green-100 text-green-700 dark:bg-green-500/20 dark:text-green-400",
+    "info": "bg-blue-100 text-blue-700 dark:bg-blue-500/20 dark:text-blue-400",
+    "warning": "bg-orange-100 text-orange-700 dark:bg-orange-500/20 dark:text-orange-400",
+    "danger": "bg-red-100 text-red-700 dark:bg-red-500/20 dark:text-red-400",
+    "neutral": "bg-base-500/8 text-base-700 dark:bg-base-500/20 dark:text-base-200",
+}
+#: What a status value means, whatever the model: good, in progress, needs a look, bad.
+STATUS_TONES = {
+    **dict.fromkeys(
+        ["active", "paid", "succeeded", "success", "completed", "valid", "published", "healthy", "delivered",
+         "issued", "enabled", "resolved", "granted", "approved", "low", "ok"],
+        "success",
+    ),
+    **dict.fromkeys(
+        ["trial", "pending", "queued", "running", "processing", "draft", "open", "scheduled", "retrying",
+         "in_progress", "sent", "info", "medium"],
+        "info",
+    ),
+    **dict.fromkeys(
+        ["suspended", "expired", "paused", "cancelled", "canceled", "past_due", "partially_refunded", "warning",
+         "deprecated", "archived", "grace", "unpaid", "void", "high"],
+        "warning",
+    ),
+    **dict.fromkeys(
+        ["revoked", "failed", "disabled", "refunded", "error", "critical", "rejected", "unhealthy", "dead",
+         "blocked", "lost", "worker_lost", "invalid"],
+        "danger",
+    ),
+}  # fmt: skip
+
+
+def badge(label, *, tone: str = "neutral", title: str = ""):
+    """A coloured badge; ``tone`` is success, info, warning, danger or neutral."""
+    return format_html(
+        '<span class="{}" data-tone="{}"{}>{}</span>',
+        _BADGE + _TONE_CLASSES.get(tone, _TONE_CLASSES["neutral"]),
+        tone,
+        format_html(' title="{}"', title) if title else "",
+        label,
+    )
+
+
+def status_badge(value, label=None):
+    """``value`` (a status's stored value) as a badge coloured by what it means."""
+    if value in (None, ""):
+        return EMPTY
+    text = label if label is not None else str(value).replace("_", " ")
+    return badge(text, tone=STATUS_TONES.get(str(value), "neutral"))
+
+
+def short_key(value, *, keep: int = 8):
+    """A key or id shortened to its first ``keep`` characters, monospace, full value on hover and
+    a button that copies it."""
+    if value in (None, ""):
+        return EMPTY
+    text = str(value)
+    shown = text if len(text) <= keep + 1 else f"{text[:keep]}…"
+    return format_html(
+        '<span class="cel-key"><code title="{}">{}</code>'
+        '<button type="button" class="cel-copy" data-copy="{}" title="Copy" aria-label="Copy {}">'
+        '<span class="material-symbols-outlined">content_copy</span></button></span>',
+        text,
+        shown,
+        text,
+        text,
+    )
+
+
+def exact_time(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def humanised_time(value):
+    """ "3 days ago" / "in 2 hours", the exact time on hover."""
+    if value is None:
+        return EMPTY
+    if not isinstance(value, datetime):
+        return str(value)
+    now = timezone.now()
+    if value <= now:
+        text = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now, depth=1)} ago"
+    else:
+        text = f"in {timeuntil(value, now, depth=1)}"
+    return format_html(
+        '<time class="cel-time" datetime="{}" title="{}">{}</time>', value.isoformat(), exact_time(value), text
+    )
+
+
+def format_money(amount, currency: str | None = DEFAULT_CURRENCY) -> str:
+    """``1,234.50 USD``: the currency's decimals (2 for most); a non-zero amount too small to show
+    reads ``< 0.01 USD``."""
+    if amount is None:
+        return EMPTY
+    currency = (currency or DEFAULT_CURRENCY).upper()
+    places = minor_units(currency)
+    amount = Decimal(amount)
+    smallest = Decimal(1).scaleb(-places)
+    if amount and abs(amount) < smallest:
+        return f"< {smallest:.{places}f} {currency}"
+    return f"{amount:,.{places}f} {currency}"
+
+
+def money(amount, currency: str | None = DEFAULT_CURRENCY):
+    if amount is None:
+        return EMPTY
+    exact = f"{Decimal(amount)}"
+    return format_html('<span class="cel-money" title="{}">{}</span>', exact, format_money(amount, currency))
+
+
+# --- columns of a changelist, by the kind of field ---------------------------------------------------
+
+#: Field names that hold keys, fingerprints or references staff copy (besides UUID columns).
+KEY_FIELD_NAMES = frozenset(
+    {"license_key", "machine_id", "fingerprint", "key_prefix", "resource_id", "external_id", "payment_intent_id",
+     "stripe_payment_intent_id", "idempotency_key", "event_id", "nonce"}
+)  # fmt: skip
+#: Field names that hold a status, a state or a severity (shown as badges).
+STATUS_FIELD_NAMES = frozenset({"status", "severity", "state", "health"})
+
+
+def is_money_field(model, field) -> bool:
+    """A document amount (``celaest.money.MoneyField``: 14 digits, 4 places) on a model with a
+    currency, or a metered cost (``CostField``, USD)."""
+    if not isinstance(field, models.DecimalField):
+        return False
+    if (field.max_digits, field.decimal_places) == (18, 8):
+        return True
+    return (field.max_digits, field.decimal_places) == (14, 4) and _currency_field(model) is not None
+
+
+def _currency_field(model):
+    try:
+        return model._meta.get_field("currency")
+    except Exception:  # noqa: BLE001 - FieldDoesNotExist and friends
+        return None
+
+
+@functools.cache
+def list_column(model, name: str):
+    """What the changelist shows for the column ``name`` of ``model``: a display function for the
+    kinds above, else ``name`` itself (Django's own rendering). One function per column, so
+    ``list_display_links`` can name it too."""
+    try:
+        field = model._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - not a field: a method or callable of the admin
+        return name
+    if field.is_relation or not field.concrete:
+        return name
+    if field.name in STATUS_FIELD_NAMES and field.choices:
+        display = field.flatchoices
+        labels = {value: label for value, label in display}
+
+        def render(obj):
+            value = getattr(obj, field.attname)
+            return status_badge(value, labels.get(value))
+
+    elif isinstance(field, models.DateTimeField):
+
+        def render(obj):
+            return humanised_time(getattr(obj, field.attname))
+
+    elif is_money_field(model, field):
+        currency_field = _currency_field(model) if field.decimal_places == 4 else None
+
+        def render(obj):
+            currency = getattr(obj, currency_field.attname) if currency_field else "USD"
+            return money(getattr(obj, field.attname), currency)
+
+    elif isinstance(field, models.UUIDField) or field.name in KEY_FIELD_NAMES:
+
+        def render(obj):
+            return short_key(getattr(obj, field.attname))
+
+    else:
+        return name
+    render.__name__ = f"{name}_column"
+    render.short_description = field.verbose_name
+    render.admin_order_field = name
+    return render
