@@ -12,6 +12,7 @@ again while providers answer. Other paths get Django's handler as it is.
 """
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -20,7 +21,8 @@ import tempfile
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.urls import set_script_prefix
 
 from celaest.aio import serving_loop_mark, sync_steps_stop
 from celaest.errors import error_body
@@ -34,8 +36,9 @@ class AIHandler(ASGIHandler):
     #: resolved paths kept, at most (a path that resolves to nothing is not kept)
     MAX_RESOLVED = 256
 
-    def __init__(self, middleware: list[str]):
+    def __init__(self, middleware: list[str], *, request_signals: bool = True):
         self.middleware = middleware
+        self.request_signals = request_signals
         self.resolved: dict = {}
         super().__init__()
 
@@ -70,6 +73,56 @@ class AIHandler(ASGIHandler):
         except _BodyTooLarge:
             await _send_json(send, 413, _too_large_body())
 
+    async def handle(self, scope, receive, send):
+        if self.request_signals:
+            return await super().handle(scope, receive, send)
+        # Django's, without ``request_started``/``request_finished``: their receivers (closing
+        # the thread's old database connections, resetting its query log, caches and urlconf)
+        # are synchronous, so each signal was a hop to asgiref's one shared thread, three per
+        # request, for a thread these requests never use: their middleware is async-native, and
+        # their database steps run on the pool of ``celaest.aio``, which closes connections
+        # after each step itself.
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            _close_quietly(error_response)
+            return
+
+        async def process_request():
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left while sent to
+                await self.send_response(response, send)
+            return response
+
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request()),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()  # the view sees the client leave
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        answered = tasks[1]
+        if not answered.cancelled() and answered.exception() is None:
+            _close_quietly(answered.result())
+        body_file.close()
+
     async def read_body(self, receive):
         """Django's, refusing a body larger than any AI view takes (``AI_MAX_REQUEST_BYTES``)
         whether or not it declared its length; the views' own limits apply after."""
@@ -92,6 +145,15 @@ class AIHandler(ASGIHandler):
         return body_file
 
 
+def _close_quietly(response) -> None:
+    """``HttpResponse.close`` without its ``request_finished`` signal (see ``AIHandler.handle``)."""
+    for closer in response._resource_closers:
+        with contextlib.suppress(Exception):
+            closer()
+    response._resource_closers.clear()
+    response.closed = True
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -108,7 +170,9 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-ai_application = AIHandler(settings.AI_MIDDLEWARE)
+# Sessions' middleware is synchronous (it runs on asgiref's thread): that handler keeps the signals
+# that close the thread's old connections.
+ai_application = AIHandler(settings.AI_MIDDLEWARE, request_signals=False)
 ai_session_application = AIHandler(settings.AI_MIDDLEWARE + settings.AI_SESSION_MIDDLEWARE)
 
 
