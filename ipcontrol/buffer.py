@@ -52,6 +52,8 @@ BUFFER_KEY = "ipcontrol:validations"
 #: validates every few seconds would otherwise rewrite its row, and all its indexes, every flush.
 #: Stale machines are found in hours (``ipcontrol.binding_stale_hours``).
 LAST_SEEN_STEP = timedelta(minutes=1)
+#: a heartbeat's row carries the lease it extends its machine's to (not a column of the table)
+LEASE_FIELD = "lease_expires_at"
 TAKEN_PREFIX = "ipcontrol:validations:taken:"
 FLUSH_AT = 1000
 ORPHAN_AFTER_SECONDS = 600  # well beyond the flush task's hard time limit
@@ -254,6 +256,7 @@ def validation_rows_store(rows: list[dict], *, paced: bool = False) -> None:
 
 @transaction.atomic
 def _rows_insert(rows: list[dict], *, paced: bool) -> None:
+    _leases_extend(rows)
     if connection.vendor == "postgresql":
         _rows_copy(rows, paced=paced)
         return
@@ -264,6 +267,34 @@ def _rows_insert(rows: list[dict], *, paced: bool) -> None:
         batch_size=INSERT_BATCH,
     )
     _bindings_touch(rows)
+
+
+def _leases_extend(rows: list[dict]) -> None:
+    """Heartbeats: each active machine's lease becomes the latest its rows carry (never shorter),
+    and its last heartbeat their time. A machine released meanwhile stays released: it is
+    re-admitted by its next heartbeat, if a seat is free. One statement on PostgreSQL."""
+    leases: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        lease, binding_id = row.get(LEASE_FIELD), row["ip_binding_id"]
+        if lease and binding_id and (binding_id not in leases or lease > leases[binding_id][0]):
+            leases[binding_id] = (lease, row["created_at"])
+    if not leases:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {LicenseIpBinding._meta.db_table} AS b "  # noqa: S608 - a constant table name
+                "SET lease_expires_at = v.lease, last_heartbeat_at = v.beat, updated_at = now() "
+                "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) AS v(id, lease, beat) "
+                "WHERE b.id = v.id AND b.is_active AND (b.lease_expires_at IS NULL OR b.lease_expires_at < v.lease)",
+                [list(leases), [lease for lease, _ in leases.values()], [beat for _, beat in leases.values()]],
+            )
+        return
+    for binding_id, (lease, beat) in leases.items():
+        lease_at = datetime.fromisoformat(lease)
+        LicenseIpBinding.objects.filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease_at), pk=binding_id, is_active=True
+        ).update(lease_expires_at=lease_at, last_heartbeat_at=datetime.fromisoformat(beat))
 
 
 def _rows_copy(rows: list[dict], *, paced: bool) -> None:

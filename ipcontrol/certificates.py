@@ -7,7 +7,7 @@ A certificate is a JSON document::
 
 The signature covers the ``payload`` text exactly as sent, so verifying needs no JSON
 canonicalisation. The claims hold the license id, organization, plan, status, effective limits,
-the machine fingerprint, and ``issued_at``/``expires_at`` with ``ttl_seconds`` between them (a
+its entitlement codes, the machine fingerprint, and ``issued_at``/``expires_at`` with ``ttl_seconds`` between them (a
 TTL from system config, never past the license's own expiry); ``kid`` names the signing key and
 is repeated inside the claims.
 
@@ -35,7 +35,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from licensing.models import License
-from licensing.selectors import license_effective_limits
+from licensing.selectors import license_effective_limits, license_entitlements
 
 from .snapshots import LicenseFacts
 
@@ -170,6 +170,7 @@ def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now:
         "status": license.status,
         "limits": license_effective_limits(license=license),
         "features": license.plan.features,
+        "entitlements": list(license_entitlements(license=license)),
         "fingerprint": fingerprint,
         "issued_at": _iso(now),
         "expires_at": _iso(expires_at),

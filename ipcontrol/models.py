@@ -8,28 +8,51 @@ from celaest.db import ChangeAnnouncingManager, TimeStampedModel, UUIDModel
 
 
 class LicenseIpBinding(TimeStampedModel):
-    """A machine (fingerprint, ``machine_id``) activated on a license, with its last IP."""
+    """A machine (fingerprint, ``machine_id``) activated on a license, with its last IP.
+
+    With a heartbeat policy its seat is a lease until ``lease_expires_at``, extended by each
+    heartbeat; a lease lapsed for longer than the grace is released (``deactivation_reason``
+    ``heartbeat_lost``), and the machine is re-admitted when it beats again and a seat is free."""
+
+    class DeactivationReason(models.TextChoices):
+        CLIENT = "client", "Deactivated by the installed software"
+        CUSTOMER = "customer", "Deactivated by the customer"
+        STAFF = "staff", "Deactivated by staff"
+        HEARTBEAT_LOST = "heartbeat_lost", "Heartbeat lost (lease lapsed)"
+        STALE = "stale", "Not seen for too long"
 
     organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="+")
     license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="ip_bindings")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     machine_id = models.CharField(max_length=255)
     hostname = models.CharField(max_length=255, blank=True)
+    #: what the customer calls the machine (self-service rename); empty: its hostname
+    name = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivation_reason = models.CharField(max_length=16, choices=DeactivationReason.choices, blank=True)
     activation_count = models.PositiveIntegerField(default=1)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = ChangeAnnouncingManager()
 
     class Meta:
         db_table = "license_ip_bindings"
+        verbose_name = "machine binding"
         ordering = ["-last_seen"]
         indexes = [
             models.Index(
                 fields=["license", "last_seen"], name="idx_bindings_license_active", condition=Q(is_active=True)
+            ),
+            # The lease job's scan: only live machines that hold a lease.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="idx_bindings_lease",
+                condition=Q(is_active=True, lease_expires_at__isnull=False),
             ),
         ]
         constraints = [
@@ -69,6 +92,7 @@ class LicenseValidation(UUIDModel):
 
     class Meta:
         db_table = "license_validations"
+        verbose_name = "license validation"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["license", "created_at"], name="idx_validations_license"),
@@ -112,6 +136,7 @@ class LicenseCollision(TimeStampedModel):
 
     class Meta:
         db_table = "license_collisions"
+        verbose_name = "license collision"
         ordering = ["-detected_at"]
         indexes = [
             models.Index(

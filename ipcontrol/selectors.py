@@ -48,6 +48,8 @@ class IpControlConfig:
     binding_stale_hours: int = 720
     #: lifetime of an offline certificate, capped by the license's own expiry
     certificate_ttl_hours: int = 168
+    #: how long past its lease a machine keeps its seat before the lease job releases it
+    heartbeat_grace_seconds: int = 60
 
 
 def ipcontrol_config() -> IpControlConfig:
@@ -95,7 +97,8 @@ def _id(value) -> str:
 
 _LOOKUP_SQL = """
 SELECT l.id, l.organization_id, l.plan_id, l.license_key, l.status, l.expires_at, l.custom_limits,
-       p.code, p.limits, p.features,
+       p.code, p.limits, p.features, p.machine_scheme, p.overage_allowance, p.heartbeat_window_seconds,
+       l.machine_scheme, l.overage_allowance, l.heartbeat_window_seconds, l.entitlements, l.billing_state,
        b.id, b.machine_id, b.is_active, b.activated_at
 FROM licenses l
 JOIN subscription_plans p ON p.id = l.plan_id
@@ -156,11 +159,16 @@ def _lookup(normalized: str, fingerprint: str) -> Found:
         status=first[4],
         expires_at=_datetime(first[5]),
         custom_limits=_json(first[6]),
-        plan=plan_facts(plan_id, first[7], _json(first[8]), _json(first[9])),
+        plan=plan_facts(plan_id, first[7], _json(first[8]), _json(first[9]), first[10], first[11], first[12]),
+        machine_scheme=first[13],
+        overage_allowance=first[14],
+        heartbeat_window_seconds=first[15],
+        entitlements=tuple(_json(first[16]) or ()),
+        billing_state=first[17],
     )
     seats = tuple(
-        Seat(pk=_id(row[10]), machine_id=row[11], is_active=_bool(row[12]), activated_at=_datetime(row[13]))
+        Seat(pk=_id(row[18]), machine_id=row[19], is_active=_bool(row[20]), activated_at=_datetime(row[21]))
         for row in rows
-        if row[10] is not None
+        if row[18] is not None
     )
     return license, seats

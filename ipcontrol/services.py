@@ -1,9 +1,15 @@
-"""What installed software calls, by license key: validate, activate and deactivate a machine.
+"""What installed software calls, by license key: validate, activate and deactivate a machine,
+and keep its lease alive with heartbeats.
 
 Every answer is a ``LicenseCheck`` with an UPPER_SNAKE ``code``. Every attempt is recorded in
-``license_validations`` (validations through the buffer in ``ipcontrol.buffer``; activations
-synchronously, inside their transaction, as churn detection counts them). ``max_machines`` is
-enforced with the license row locked, so concurrent activations can never exceed it.
+``license_validations`` (validations and heartbeats through the buffer in ``ipcontrol.buffer``;
+activations synchronously, inside their transaction, as churn detection counts them). The license's
+policy (``licensing.selectors.license_policy``) says how many machines it admits: ``max_machines``,
+and past it the overage allowance (answered valid with the OVERAGE code). Seats are counted with
+the license row locked, so concurrent activations can never exceed the ceiling. With a heartbeat
+window a seat is a lease: a machine whose lease lapsed (window plus grace) is released, by the
+lease job or by the next activation that needs its seat, and re-admitted when it beats again and
+a seat is free.
 """
 
 from dataclasses import dataclass
@@ -14,11 +20,12 @@ from django.utils import timezone
 
 from audit.models import AuditLog, SystemEvent
 from audit.services import audit_record, system_event_record
-from licensing.models import License
-from licensing.selectors import license_effective_limits
+from licensing.models import BillingState, License
+from licensing.selectors import LicensePolicy, license_effective_limits, license_policy
 from licensing.services import license_key_normalize
+from settings_app.events import emit_event
 
-from .buffer import validation_row, validation_rows_record
+from .buffer import LEASE_FIELD, validation_row, validation_rows_record
 from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
@@ -38,10 +45,22 @@ class Code:
     TOO_MANY_MACHINES = "TOO_MANY_MACHINES"
     ACTIVATED = "ACTIVATED"
     DEACTIVATED = "DEACTIVATED"
+    OVERAGE = "OVERAGE"
+    ENTITLEMENTS_MISSING = "ENTITLEMENTS_MISSING"
+    ALIVE = "ALIVE"
 
     ALL = (
         VALID, NOT_FOUND, EXPIRED, SUSPENDED, REVOKED, NO_MACHINE, TOO_MANY_MACHINES, ACTIVATED, DEACTIVATED,
+        OVERAGE, ENTITLEMENTS_MISSING, ALIVE,
     )  # fmt: skip
+    #: the answers that let the software run
+    USABLE = frozenset({VALID, ACTIVATED, OVERAGE, ALIVE})
+
+
+class Warning:
+    """Warnings an answer may carry next to its code (the license is usable, but ...)."""
+
+    PAYMENT_PAST_DUE = "PAYMENT_PAST_DUE"
 
 
 DETAILS = {
@@ -55,6 +74,9 @@ DETAILS = {
     Code.TOO_MANY_MACHINES: "The license is in use on as many machines as it allows.",
     Code.ACTIVATED: "This machine is activated.",
     Code.DEACTIVATED: "This machine was deactivated; its seat is free.",
+    Code.OVERAGE: "The license is over its machine limit, within its overage allowance.",
+    Code.ENTITLEMENTS_MISSING: "The license lacks entitlements this software asked for.",
+    Code.ALIVE: "The machine's lease was renewed.",
 }
 
 
@@ -67,16 +89,21 @@ class LicenseCheck:
     license: License | LicenseFacts | None = None
     binding: LicenseIpBinding | Seat | None = None
     active_machines: int | None = None
+    #: the entitlement codes asked for that the license lacks (ENTITLEMENTS_MISSING)
+    missing_entitlements: tuple[str, ...] = ()
+    #: until when the machine's seat is leased (heartbeats), if it is
+    lease_expires_at: datetime | None = None
 
 
-def _check(code: str, *, license=None, binding=None, detail: str = "", active_machines=None) -> LicenseCheck:
+def _check(code: str, *, license=None, binding=None, detail: str = "", active_machines=None, **extra) -> LicenseCheck:
     return LicenseCheck(
-        valid=code in (Code.VALID, Code.ACTIVATED),
+        valid=code in Code.USABLE,
         code=code,
         detail=detail or DETAILS[code],
         license=license,
         binding=binding,
         active_machines=active_machines,
+        **extra,
     )
 
 
@@ -100,13 +127,14 @@ def _license_locked_by_key(key: str) -> License | None:
 def _record(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, now: datetime, sync: bool) -> None:
     row = _row(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
     if sync:
+        row.pop(LEASE_FIELD, None)  # set on the binding by the caller
         LicenseValidation.objects.create(**row)
     else:
         validation_rows_record([row])
 
 
 def _row(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, now: datetime) -> dict:
-    return validation_row(
+    row = validation_row(
         license=check.license,
         binding=check.binding,
         ip_address=ip_address,
@@ -117,6 +145,9 @@ def _row(check: LicenseCheck, *, fingerprint: str, hostname: str, ip_address, no
         failure_reason="" if check.valid else check.detail,
         created_at=now,
     )
+    if check.lease_expires_at is not None:
+        row[LEASE_FIELD] = check.lease_expires_at.isoformat()  # the flush extends the machine's lease
+    return row
 
 
 def license_validate(
@@ -126,32 +157,37 @@ def license_validate(
     hostname: str = "",
     ip_address: str | None = None,
     snapshot: LicenseSnapshot | None = None,
+    entitlements: tuple[str, ...] = (),
 ) -> LicenseCheck:
-    """Check ``key`` on the machine ``fingerprint``: from ``snapshot`` (the license's Redis copy,
-    read with the rate limits) when it is current, else one indexed read. The attempt row, the
-    binding's ``last_seen``/IP and collision detection follow through the buffer."""
+    """Check ``key`` on the machine ``fingerprint`` (and that the license holds ``entitlements``):
+    from ``snapshot`` (the license's Redis copy, read with the rate limits) when it is current,
+    else one indexed read. The attempt row, the binding's ``last_seen``/IP and collision detection
+    follow through the buffer."""
     now = timezone.now()
-    check = _validate(key=key, fingerprint=fingerprint, now=now, snapshot=snapshot)
+    check = _validate(key=key, fingerprint=fingerprint, now=now, snapshot=snapshot, entitlements=entitlements)
     _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
     return check
 
 
-def _validate(*, key: str, fingerprint: str, now: datetime, snapshot: LicenseSnapshot | None = None) -> LicenseCheck:
-    return _judge(license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot), fingerprint, now)
+def _validate(
+    *, key: str, fingerprint: str, now: datetime, snapshot: LicenseSnapshot | None = None, entitlements=()
+) -> LicenseCheck:
+    found = license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot)
+    return _judge(found, fingerprint, now, entitlements=entitlements)
 
 
 def license_validation_attempt(
-    *, found: Found, fingerprint: str, hostname: str, ip_address: str | None
+    *, found: Found, fingerprint: str, hostname: str, ip_address: str | None, entitlements: tuple[str, ...] = ()
 ) -> tuple[LicenseCheck, dict]:
     """What ``license_validate`` answers and records when the license is ``found`` (a process copy
     of its snapshot that names the machine, see ``snapshot_answers``), without recording it: the
     caller pushes the row in its rate-limit round trip, if the copy is still current."""
     now = timezone.now()
-    check = _judge(found, fingerprint, now)
+    check = _judge(found, fingerprint, now, entitlements=entitlements)
     return check, _row(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
 
 
-def _judge(found: Found, fingerprint: str, now: datetime) -> LicenseCheck:
+def _judge(found: Found, fingerprint: str, now: datetime, *, entitlements=()) -> LicenseCheck:
     if found is None:
         return _check(Code.NOT_FOUND)
     license, seats = found
@@ -164,15 +200,28 @@ def _judge(found: Found, fingerprint: str, now: datetime) -> LicenseCheck:
     binding = next((seat for seat in seats if seat.machine_id == fingerprint), None)
     if binding is None or not binding.is_active:
         return _check(Code.NO_MACHINE, license=license, binding=binding, active_machines=len(active))
-    allowed = license_effective_limits(license=license).get("max_machines")
-    if allowed is not None:
+    policy = license_policy(license=license)
+    code = Code.VALID
+    if policy.max_machines is not None:
         # When the limit was lowered below the machines already active, the earliest activated keep
-        # their seats.
+        # their seats; past the limit, the overage allowance's.
         mine = (binding.activated_at, str(binding.pk))
-        earlier = sum(1 for other in active if (other.activated_at, str(other.pk)) < mine)
-        if earlier >= allowed:
+        rank = sum(1 for other in active if (other.activated_at, str(other.pk)) < mine)
+        if rank >= policy.machine_ceiling:
             return _check(Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=len(active))
-    return _check(Code.VALID, license=license, binding=binding, active_machines=len(active))
+        if policy.is_overage(rank):
+            code = Code.OVERAGE
+    missing = tuple(sorted(set(entitlements) - set(policy.entitlements)))
+    if missing:
+        return _check(
+            Code.ENTITLEMENTS_MISSING,
+            license=license,
+            binding=binding,
+            active_machines=len(active),
+            missing_entitlements=missing,
+            detail=f"The license lacks the entitlements {', '.join(missing)}.",
+        )
+    return _check(code, license=license, binding=binding, active_machines=len(active))
 
 
 def license_checkout(
@@ -196,13 +245,13 @@ def license_checkout(
 
 def license_activate(*, key: str, fingerprint: str, hostname: str = "", ip_address: str | None = None) -> LicenseCheck:
     """Activate the machine ``fingerprint`` on the license (idempotent for an active machine).
-    The license row is locked for the count and the insert, so ``max_machines`` holds under any
-    concurrency."""
+    The license row is locked for the count and the insert, so the policy's ceiling holds under
+    any concurrency."""
     now = timezone.now()
     with transaction.atomic():
         check = _activate(key=key, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
         _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=True)
-        if check.code == Code.ACTIVATED and check.binding.activated_at == now:
+        if check.valid and check.binding.activated_at == now:
             churn_check(license=check.license, binding=check.binding, now=now)
     return check
 
@@ -215,16 +264,37 @@ def _activate(*, key, fingerprint, hostname, ip_address, now) -> LicenseCheck:
     if refusal:
         return _check(refusal, license=license)
     binding = LicenseIpBinding.objects.filter(license=license, machine_id=fingerprint).first()
-    active = LicenseIpBinding.objects.filter(license=license, is_active=True).count()
     if binding is not None and binding.is_active:
         binding.hostname = hostname[:255] or binding.hostname
         binding.ip_address = ip_address or binding.ip_address
         binding.last_seen = now
         binding.save(update_fields=["hostname", "ip_address", "last_seen", "updated_at"])
+        active = LicenseIpBinding.objects.filter(license=license, is_active=True).count()
         return _check(Code.ACTIVATED, license=license, binding=binding, active_machines=active)
-    allowed = license_effective_limits(license=license).get("max_machines")
-    if allowed is not None and active >= allowed:
+    return _seat_take(license, binding, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
+
+
+def _seat_take(
+    license: License,
+    binding: LicenseIpBinding | None,
+    *,
+    fingerprint: str,
+    hostname: str,
+    ip_address: str | None,
+    now: datetime,
+    admitted: str = Code.ACTIVATED,
+) -> LicenseCheck:
+    """Give the machine ``fingerprint`` (``binding`` when it was seen before) a seat on the locked
+    ``license`` if its policy has one left, after releasing the lapsed leases that hold seats.
+    Answers ``admitted``, or OVERAGE past ``max_machines`` (with a ``license.overage`` event)."""
+    policy = license_policy(license=license)
+    _leases_release(license=license, now=now)
+    active = LicenseIpBinding.objects.filter(license=license, is_active=True).count()
+    ceiling = policy.machine_ceiling
+    if ceiling is not None and active >= ceiling:
         return _check(Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=active)
+    window = policy.heartbeat_window_seconds
+    lease = now + timedelta(seconds=window) if window else None
     if binding is None:
         binding = LicenseIpBinding.objects.create(
             organization_id=license.organization_id,
@@ -235,10 +305,14 @@ def _activate(*, key, fingerprint, hostname, ip_address, now) -> LicenseCheck:
             first_seen=now,
             last_seen=now,
             activated_at=now,
+            last_heartbeat_at=now if lease else None,
+            lease_expires_at=lease,
         )
         action = AuditLog.Action.CREATE
     else:
         binding.is_active, binding.deactivated_at, binding.activated_at, binding.last_seen = True, None, now, now
+        binding.deactivation_reason = ""
+        binding.last_heartbeat_at, binding.lease_expires_at = (now if lease else None), lease
         binding.hostname = hostname[:255] or binding.hostname
         binding.ip_address = ip_address or binding.ip_address
         binding.activation_count += 1
@@ -252,7 +326,41 @@ def _activate(*, key, fingerprint, hostname, ip_address, now) -> LicenseCheck:
         ip_address=ip_address,
         source="license_client",
     )
-    return _check(Code.ACTIVATED, license=license, binding=binding, active_machines=active + 1)
+    overage = policy.is_overage(active)
+    emit_event("machine.activated", organization=license.organization_id, payload=machine_event_data(binding))
+    if overage:
+        emit_event(
+            "license.overage",
+            organization=license.organization_id,
+            payload={
+                "license": str(license.pk),
+                "machine": machine_event_data(binding),
+                "max_machines": policy.max_machines,
+                "active_machines": active + 1,
+                "overage_allowance": policy.overage_allowance,
+            },
+        )
+    return _check(
+        Code.OVERAGE if overage else admitted,
+        license=license,
+        binding=binding,
+        active_machines=active + 1,
+        lease_expires_at=lease,
+    )
+
+
+def machine_event_data(binding: LicenseIpBinding) -> dict:
+    """The event payload describing a machine (``machine.*`` events)."""
+    return {
+        "id": str(binding.pk),
+        "license": str(binding.license_id),
+        "machine_id": binding.machine_id,
+        "name": binding.name,
+        "hostname": binding.hostname,
+        "is_active": binding.is_active,
+        "deactivation_reason": binding.deactivation_reason,
+        "lease_expires_at": binding.lease_expires_at.isoformat() if binding.lease_expires_at else None,
+    }
 
 
 def license_deactivate(
@@ -271,35 +379,181 @@ def license_deactivate(
                 check = _check(Code.NO_MACHINE, license=license)
             else:
                 binding.last_seen = now
-                _binding_free(binding, now=now, actor=None, source="license_client", ip_address=ip_address)
+                _binding_free(
+                    binding,
+                    now=now,
+                    actor=None,
+                    source="license_client",
+                    ip_address=ip_address,
+                    reason=LicenseIpBinding.DeactivationReason.CLIENT,
+                )
                 check = _check(Code.DEACTIVATED, license=license, binding=binding)
         _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=True)
     return check
 
 
-def _binding_free(binding: LicenseIpBinding, *, now: datetime, actor, source: str, ip_address) -> None:
-    """Deactivate ``binding`` (its license row is locked by the caller) and audit it."""
-    binding.is_active, binding.deactivated_at = False, now
-    binding.save(update_fields=["is_active", "deactivated_at", "last_seen", "updated_at"])
+def _binding_free(binding: LicenseIpBinding, *, now: datetime, actor, source: str, ip_address, reason: str) -> None:
+    """Deactivate ``binding`` (its license row is locked by the caller), audit it and emit
+    ``machine.heartbeat_lost`` (a lapsed lease) or ``machine.deactivated``."""
+    binding.is_active, binding.deactivated_at, binding.deactivation_reason = False, now, reason
+    binding.lease_expires_at = None
+    fields = ["is_active", "deactivated_at", "deactivation_reason", "lease_expires_at", "last_seen", "updated_at"]
+    binding.save(update_fields=fields)
     audit_record(
         action=AuditLog.Action.UPDATE,
         resource=binding,
         user=actor,
-        changes={"is_active": [True, False]},
+        changes={"is_active": [True, False], "deactivation_reason": ["", reason]},
         ip_address=ip_address,
         source=source,
     )
+    lost = reason == LicenseIpBinding.DeactivationReason.HEARTBEAT_LOST
+    event = "machine.heartbeat_lost" if lost else "machine.deactivated"
+    emit_event(event, organization=binding.organization_id, payload=machine_event_data(binding))
 
 
 @transaction.atomic
-def binding_deactivate(*, binding: LicenseIpBinding, actor=None, source: str = "system", ip_address=None) -> bool:
-    """Staff free a machine's seat. Returns whether it was active."""
+def binding_deactivate(
+    *,
+    binding: LicenseIpBinding,
+    actor=None,
+    source: str = "system",
+    ip_address=None,
+    reason: str = LicenseIpBinding.DeactivationReason.STAFF,
+) -> bool:
+    """Free a machine's seat (staff, or the customer with ``reason`` customer). Returns whether
+    it was active."""
     License.objects.select_for_update().filter(pk=binding.license_id).first()  # serialize with activations
     binding = LicenseIpBinding.objects.filter(pk=binding.pk, is_active=True).first()
     if binding is None:
         return False
-    _binding_free(binding, now=timezone.now(), actor=actor, source=source, ip_address=ip_address)
+    _binding_free(binding, now=timezone.now(), actor=actor, source=source, ip_address=ip_address, reason=reason)
     return True
+
+
+# --- heartbeats and leases ------------------------------------------------------------------------
+
+
+def license_heartbeat(
+    *,
+    key: str,
+    fingerprint: str,
+    hostname: str = "",
+    ip_address: str | None = None,
+    snapshot: LicenseSnapshot | None = None,
+) -> LicenseCheck:
+    """Keep the machine's lease alive: judged like a validation (from the snapshot when it is
+    current), the attempt row carrying the new lease through the buffer, which extends it. A
+    machine released for a lapsed lease is re-admitted, synchronously, if a seat is free."""
+    now = timezone.now()
+    found = license_seats_lookup(key=key, fingerprint=fingerprint, snapshot=snapshot)
+    check = heartbeat_judge(found, fingerprint, now)
+    if check.code == Code.NO_MACHINE and check.binding is not None:
+        return _heartbeat_readmit(key=key, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address)
+    _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
+    return check
+
+
+def license_heartbeat_attempt(
+    *, found: Found, fingerprint: str, hostname: str, ip_address: str | None
+) -> tuple[LicenseCheck, dict]:
+    """``license_validation_attempt`` for a heartbeat: the answer and its row (with the lease)."""
+    now = timezone.now()
+    check = heartbeat_judge(found, fingerprint, now)
+    return check, _row(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now)
+
+
+def heartbeat_judge(found: Found, fingerprint: str, now: datetime) -> LicenseCheck:
+    """A heartbeat's answer: ALIVE (or OVERAGE) with the lease it extends to, else the refusal."""
+    check = _judge(found, fingerprint, now)
+    if not check.valid:
+        return check
+    window = license_policy(license=check.license).heartbeat_window_seconds
+    check.lease_expires_at = now + timedelta(seconds=window) if window else None
+    if check.code == Code.VALID:
+        check.code, check.detail = Code.ALIVE, DETAILS[Code.ALIVE]
+    return check
+
+
+#: why a machine may be re-admitted by a heartbeat: it was released, not deactivated on purpose
+_READMITTABLE = (LicenseIpBinding.DeactivationReason.HEARTBEAT_LOST, LicenseIpBinding.DeactivationReason.STALE)
+
+
+def _heartbeat_readmit(*, key: str, fingerprint: str, hostname: str, ip_address: str | None) -> LicenseCheck:
+    now = timezone.now()
+    with transaction.atomic():
+        license = _license_locked_by_key(key)
+        binding = (
+            None
+            if license is None
+            else LicenseIpBinding.objects.filter(license=license, machine_id=fingerprint).first()
+        )
+        refusal = license_status_refusal(license, now) if license is not None else Code.NOT_FOUND
+        if refusal:
+            check = _check(refusal, license=license)
+        elif binding is None:
+            check = _check(Code.NO_MACHINE, license=license)
+        elif binding.is_active:  # re-admitted by a concurrent beat meanwhile
+            check = heartbeat_judge(license_seats_lookup(key=key, fingerprint=fingerprint), fingerprint, now)
+        elif binding.deactivation_reason not in _READMITTABLE:
+            check = _check(
+                Code.NO_MACHINE,
+                license=license,
+                binding=binding,
+                detail="This machine was deactivated; activate it again.",
+            )
+        else:
+            check = _seat_take(
+                license, binding, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now,
+                admitted=Code.ALIVE,
+            )  # fmt: skip
+        _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=True)
+    return check
+
+
+def _leases_release(*, license: License, now: datetime) -> int:
+    """Release the machines of the locked ``license`` whose lease lapsed (expired for longer than
+    the grace); return how many."""
+    cutoff = now - timedelta(seconds=ipcontrol_config().heartbeat_grace_seconds)
+    lapsed = LicenseIpBinding.objects.filter(license=license, is_active=True, lease_expires_at__lt=cutoff)
+    released = 0
+    for binding in lapsed:
+        _binding_free(
+            binding,
+            now=now,
+            actor=None,
+            source="system",
+            ip_address=None,
+            reason=LicenseIpBinding.DeactivationReason.HEARTBEAT_LOST,
+        )
+        released += 1
+    return released
+
+
+def leases_release_lapsed(*, now: datetime | None = None) -> int:
+    """The lease job: release every machine whose lease lapsed, one license at a time (each in its
+    own short transaction, with the license row locked as activations lock it). Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=ipcontrol_config().heartbeat_grace_seconds)
+    license_ids = (
+        LicenseIpBinding.objects.filter(is_active=True, lease_expires_at__lt=cutoff)
+        .values_list("license_id", flat=True)
+        .distinct()
+    )
+    released = 0
+    for license_id in list(license_ids):
+        with transaction.atomic():
+            license = License.all_objects.select_for_update().filter(pk=license_id).first()
+            if license is not None:
+                released += _leases_release(license=license, now=now)
+    if released:
+        system_event_record(
+            event_type="license.leases_released",
+            severity=SystemEvent.Severity.INFO,
+            message=f"{released} machine(s) whose heartbeat lapsed were released",
+            source="ipcontrol.release_lapsed_leases",
+        )
+    return released
 
 
 def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
@@ -308,6 +562,7 @@ def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
     license = check.license
     if license is not None:
         limits = license_effective_limits(license=license)
+        policy = license_policy(license=license)
         body["license"] = {
             "id": str(license.pk),
             "status": license.status,
@@ -316,8 +571,27 @@ def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
             "limits": limits,
             "max_machines": limits.get("max_machines"),
             "active_machines": check.active_machines,
+            **policy_body(policy),
+            "billing_state": license.billing_state or BillingState.CURRENT,
         }
+        if license.billing_state == BillingState.PAST_DUE:
+            body["warnings"] = [Warning.PAYMENT_PAST_DUE]
+    if check.missing_entitlements:
+        body["missing_entitlements"] = list(check.missing_entitlements)
+    if check.lease_expires_at is not None:
+        body["lease_expires_at"] = check.lease_expires_at.isoformat()
     return body
+
+
+def policy_body(policy: LicensePolicy) -> dict:
+    """A license's policy as answers and certificates show it."""
+    return {
+        "machine_scheme": policy.machine_scheme,
+        "machine_ceiling": policy.machine_ceiling,
+        "overage_allowance": policy.overage_allowance,
+        "heartbeat_window_seconds": policy.heartbeat_window_seconds,
+        "entitlements": list(policy.entitlements),
+    }
 
 
 def bindings_deactivate_stale(*, now: datetime | None = None) -> int:
@@ -327,7 +601,13 @@ def bindings_deactivate_stale(*, now: datetime | None = None) -> int:
     stale = LicenseIpBinding.objects.filter(is_active=True, last_seen__lt=now - timedelta(hours=hours))
     with transaction.atomic():
         license_ids = set(stale.select_for_update().values_list("license_id", flat=True))
-        count = stale.update(is_active=False, deactivated_at=now, updated_at=now)
+        count = stale.update(
+            is_active=False,
+            deactivated_at=now,
+            deactivation_reason=LicenseIpBinding.DeactivationReason.STALE,
+            lease_expires_at=None,
+            updated_at=now,
+        )
         license_snapshots_forget(license_ids=license_ids)
     if count:
         system_event_record(

@@ -50,7 +50,9 @@ SNAPSHOT_TTL_SECONDS = 600
 #: versions outlive every copy they validate
 VERSION_TTL_SECONDS = 86400
 #: machine fields whose change does not alter a snapshot (validation itself refreshes them)
-_UNSEEN_BINDING_FIELDS = frozenset({"hostname", "ip_address", "last_seen", "updated_at"})
+_UNSEEN_BINDING_FIELDS = frozenset(
+    {"hostname", "name", "ip_address", "last_seen", "last_heartbeat_at", "lease_expires_at", "updated_at"}
+)
 
 
 def license_key_hash(normalized_key: str) -> str:
@@ -59,7 +61,8 @@ def license_key_hash(normalized_key: str) -> str:
 
 
 def _snapshot_key(key_hash: str) -> str:
-    return cache_key(f"ipcontrol:license:{key_hash}")
+    # v2: the copies carry the machine policy; a copy of the earlier layout is never read
+    return cache_key(f"ipcontrol:license:v2:{key_hash}")
 
 
 def _version_key(key_hash: str) -> str:
@@ -75,11 +78,14 @@ def _sequence_key() -> str:
 
 
 class PlanFacts(NamedTuple):
-    """What validation reads of a license's plan."""
+    """What validation reads of a license's plan (its limits, features and machine policy)."""
 
     code: str
     limits: dict | None
     features: dict | list | None
+    machine_scheme: str = ""
+    overage_allowance: int | None = None
+    heartbeat_window_seconds: int | None = None
 
 
 class LicenseFacts(NamedTuple):
@@ -99,6 +105,12 @@ class LicenseFacts(NamedTuple):
     expires_at: datetime | None
     custom_limits: dict | None
     plan: PlanFacts
+    #: the license's own policy overrides, extra entitlements and billing state
+    machine_scheme: str = ""
+    overage_allowance: int | None = None
+    heartbeat_window_seconds: int | None = None
+    entitlements: tuple[str, ...] = ()
+    billing_state: str = ""
 
 
 class Seat(NamedTuple):
@@ -117,14 +129,15 @@ _plans: dict[tuple, PlanFacts] = {}
 PLANS_KEPT = 1_000
 
 
-def plan_facts(plan_id: str, code: str, limits: dict | None, features: dict | list | None) -> PlanFacts:
-    """The facts of a plan, one object per distinct plan in the process."""
-    key = (plan_id, code, json.dumps([limits, features], sort_keys=True, separators=(",", ":")))
+def plan_facts(plan_id: str, *facts) -> PlanFacts:
+    """The facts of a plan (``PlanFacts``' fields in order), one object per distinct plan in the
+    process."""
+    key = (plan_id, json.dumps(facts, sort_keys=True, separators=(",", ":")))
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) >= PLANS_KEPT:
             _plans.clear()
-        plan = _plans[key] = PlanFacts(code=code, limits=limits, features=features)
+        plan = _plans[key] = PlanFacts(*facts)
     return plan
 
 
@@ -237,8 +250,10 @@ def _encode(found: Found) -> dict | None:
         "license": [
             license.pk, license.organization_id, license.plan_id, license.license_key, license.status,
             license.expires_at.isoformat() if license.expires_at else None, license.custom_limits,
+            license.machine_scheme, license.overage_allowance, license.heartbeat_window_seconds,
+            license.entitlements, license.billing_state,
         ],
-        "plan": [plan.code, plan.limits, plan.features],
+        "plan": list(plan),
         "seats": [[seat.pk, seat.machine_id, seat.activated_at.isoformat()] for seat in seats if seat.is_active],
     }  # fmt: skip
 
@@ -246,16 +261,19 @@ def _encode(found: Found) -> dict | None:
 def _decode(data: dict | None) -> Found:
     if data is None:
         return None
-    license_id, organization_id, plan_id, key, status, expires_at, custom_limits = data["license"]
+    license_id, organization_id, plan_id, key, status, expires_at, custom_limits, *policy, billing = data["license"]
+    policy[-1] = tuple(policy[-1] or ())  # the entitlements: a tuple of text, which the collector does not track
     license = LicenseFacts(
-        pk=license_id,
-        organization_id=organization_id,
-        plan_id=plan_id,
-        license_key=key,
-        status=status,
-        expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
-        custom_limits=custom_limits,
-        plan=plan_facts(plan_id, *data["plan"]),
+        license_id,
+        organization_id,
+        plan_id,
+        key,
+        status,
+        datetime.fromisoformat(expires_at) if expires_at else None,
+        custom_limits,
+        plan_facts(plan_id, *data["plan"]),
+        *policy,
+        billing,
     )
     seats = tuple(
         Seat(pk=pk, machine_id=machine_id, is_active=True, activated_at=datetime.fromisoformat(activated_at))

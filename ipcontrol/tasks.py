@@ -18,6 +18,12 @@ def deactivate_stale_bindings() -> int:
     return services.bindings_deactivate_stale()
 
 
+@shared_task(name="ipcontrol.release_lapsed_leases", ignore_result=True, time_limit=120, soft_time_limit=100)
+def release_lapsed_leases() -> int:
+    """Every 15 s: free the seats of machines whose heartbeat lease lapsed (``machine.heartbeat_lost``)."""
+    return services.leases_release_lapsed()
+
+
 @shared_task(name="ipcontrol.auto_resolve_collisions", ignore_result=True, time_limit=300, soft_time_limit=270)
 def auto_resolve_collisions() -> int:
     return collisions.collisions_auto_resolve()

@@ -8,9 +8,30 @@ from celaest.db import ChangeAnnouncingManager, SoftDeleteModel, TimeStampedMode
 from celaest.money import CostField, CurrencyField, MoneyField
 
 
+class MachineScheme(models.TextChoices):
+    """How a license's machines hold their seats."""
+
+    #: a machine keeps its seat until it is deactivated (or, with a heartbeat window, its lease lapses)
+    NODE_LOCKED = "node_locked", "Node-locked"
+    #: a seat is a lease: it is held only while the machine's heartbeats keep it alive
+    FLOATING = "floating", "Floating"
+
+
+class OverageAllowance(models.IntegerChoices):
+    """How far past ``max_machines`` activations are still admitted, in percent of the limit
+    (rounded down): within it a machine is answered valid with the OVERAGE code."""
+
+    NONE = 100, "None"
+    X1_25 = 125, "1.25x"
+    X1_5 = 150, "1.5x"
+    X2 = 200, "2x"
+
+
 class SubscriptionPlan(TimeStampedModel):
     """A plan. ``limits`` keys: max_users, ai_requests_per_month, tokens_per_month,
-    max_machines, max_batch_size. ``features`` lists what the plan unlocks."""
+    max_machines, max_batch_size. ``features`` lists what the plan unlocks: its entitlement codes.
+    The machine policy (scheme, overage allowance, heartbeat window) applies to every license of
+    the plan that does not override it."""
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -19,7 +40,17 @@ class SubscriptionPlan(TimeStampedModel):
     price_yearly = MoneyField()
     currency = CurrencyField()
     limits = models.JSONField(default=dict, blank=True)
-    features = models.JSONField(default=list, blank=True)
+    features = models.JSONField("features (entitlement codes)", default=list, blank=True)
+    machine_scheme = models.CharField(max_length=16, choices=MachineScheme.choices, default=MachineScheme.NODE_LOCKED)
+    overage_allowance = models.PositiveSmallIntegerField(
+        choices=OverageAllowance.choices, default=OverageAllowance.NONE
+    )
+    heartbeat_window_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A machine must send a heartbeat at least this often, or its seat is released. "
+        "Empty: no heartbeat (floating plans then use the default window).",
+    )
     is_active = models.BooleanField(default=True)
     sort_order = models.IntegerField(default=0)
 
@@ -27,6 +58,7 @@ class SubscriptionPlan(TimeStampedModel):
 
     class Meta:
         db_table = "subscription_plans"
+        verbose_name = "subscription plan"
         ordering = ["sort_order", "price_monthly"]
         constraints = [
             models.CheckConstraint(condition=Q(price_monthly__gte=0), name="plans_price_monthly_non_negative"),
@@ -35,6 +67,13 @@ class SubscriptionPlan(TimeStampedModel):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+
+class BillingState(models.TextChoices):
+    """What billing says of the license's subscription: validation answers a warning when past due."""
+
+    CURRENT = "current", "Current"
+    PAST_DUE = "past_due", "Payment past due"
 
 
 class License(SoftDeleteModel):
@@ -58,10 +97,21 @@ class License(SoftDeleteModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     ai_requests_used = models.PositiveBigIntegerField("AI requests used", default=0)
     custom_limits = models.JSONField(default=dict, blank=True)
+    # The plan's machine policy, overridden for this license where set (null/blank: the plan's).
+    machine_scheme = models.CharField(max_length=16, choices=MachineScheme.choices, null=True, blank=True)
+    overage_allowance = models.PositiveSmallIntegerField(choices=OverageAllowance.choices, null=True, blank=True)
+    heartbeat_window_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the plan's window. 0: no heartbeat for this license."
+    )
+    entitlements = models.JSONField(
+        "extra entitlements", default=list, blank=True, help_text="Entitlement codes on top of the plan's features."
+    )
+    billing_state = models.CharField(max_length=16, choices=BillingState.choices, default=BillingState.CURRENT)
     notes = models.TextField(blank=True)
 
     class Meta:
         db_table = "licenses"
+        verbose_name = "license"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status"], name="idx_licenses_status"),
@@ -95,6 +145,7 @@ class LicenseUsageLog(TimeStampedModel):
 
     class Meta:
         db_table = "license_usage_log"
+        verbose_name = "license usage period"
         ordering = ["-period_start"]
         indexes = [models.Index(fields=["period_start"], name="idx_usage_log_period")]
         constraints = [

@@ -14,7 +14,7 @@ from celaest.errors import Conflict, InvalidInput, NotFound
 from identity.models import Organization, User
 from settings_app.events import emit_event
 
-from .models import License, SubscriptionPlan
+from .models import BillingState, License, SubscriptionPlan
 from .selectors import license_effective_limits
 
 # Crockford base32: no I, L, O, U, so keys survive being read aloud or typed by hand.
@@ -265,3 +265,63 @@ def license_expire_due(*, now: datetime | None = None, batch_size: int = 500) ->
             continue  # changed by someone else since the scan
         expired += 1
     return expired
+
+
+# --- machine policy, entitlements and billing state -------------------------------------------------
+
+#: what ``license_policy_set`` may change: the plan's machine policy overridden for one license
+POLICY_FIELDS = ("machine_scheme", "overage_allowance", "heartbeat_window_seconds", "entitlements")
+
+
+@transaction.atomic
+def license_policy_set(
+    *, license: License, changes: dict, actor: User | None = None, source: str = "system", ip_address=None
+) -> License:
+    """Override the plan's machine policy for ``license`` (``POLICY_FIELDS``; null or blank goes
+    back to the plan's), audited. Validation sees the change at once (the license's snapshots are
+    retired by the save)."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise InvalidInput("Unknown policy fields.", details={field: ["Not a policy field."] for field in unknown})
+    entitlements = changes.get("entitlements", [])
+    if not isinstance(entitlements, list) or not all(isinstance(code, str) and code for code in entitlements):
+        raise InvalidInput("entitlements is a list of codes.", details={"entitlements": ["Expected a list of codes."]})
+    license = _locked(license)
+    before = {field: getattr(license, field) for field in changes}
+    for field, value in changes.items():
+        setattr(license, field, value)
+    license.full_clean(exclude=[field for field in _all_fields(license) if field not in changes])
+    license.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        action=AuditLog.Action.UPDATE,
+        resource=license,
+        user=actor,
+        changes={field: [before[field], changes[field]] for field in changes},
+        ip_address=ip_address,
+        source=source,
+    )
+    return license
+
+
+def _all_fields(license: License) -> list[str]:
+    return [field.name for field in license._meta.concrete_fields]
+
+
+@transaction.atomic
+def license_billing_state_set(*, license: License, state: str, source: str = "billing") -> License:
+    """What billing says of the license's subscription (``BillingState``): a past-due license stays
+    usable, and validation answers it with the PAYMENT_PAST_DUE warning. Idempotent; audited when
+    it changes."""
+    if state not in BillingState.values:
+        raise InvalidInput("Unknown billing state.", details={"state": [f"Use one of {BillingState.values}."]})
+    license = _locked(license)
+    if license.billing_state != state:
+        before, license.billing_state = license.billing_state, state
+        license.save(update_fields=["billing_state", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.UPDATE,
+            resource=license,
+            changes={"billing_state": [before, state]},
+            source=source,
+        )
+    return license

@@ -160,6 +160,7 @@ DECLARED: dict[str, Access] = {
     "/api/v1/licenses/validate": _LICENSE_CHECK,
     "/api/v1/licenses/activate": _LICENSE_CHECK,
     "/api/v1/licenses/deactivate": _LICENSE_CHECK,
+    "/api/v1/licenses/heartbeat": _LICENSE_CHECK,
     "/api/v1/licenses/checkout": _LICENSE_CHECK,
     "/api/v1/licenses/public-key": Access(NO_CREDENTIAL, GLOBAL, ("get",), anonymous=(200, None)),
     # the API's documentation

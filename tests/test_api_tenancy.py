@@ -328,7 +328,7 @@ def test_telemetry_lands_in_the_callers_organization_whatever_the_payload_says(a
 
 # --- the public license endpoints ----------------------------------------------------------------
 
-LICENSE_ROUTES = ("validate", "activate", "deactivate", "checkout")
+LICENSE_ROUTES = ("validate", "activate", "deactivate", "checkout", "heartbeat")
 
 
 def _license_call(route, key, fingerprint):
@@ -349,7 +349,7 @@ def test_a_license_key_acts_on_its_own_license_only(a, b):
     b_before, attempts_of_b = _state(binding_b), LicenseValidation.objects.filter(organization=b.org).count()
 
     # A's key on B's machine: A's license answers, and knows nothing of B's seat
-    for route in ("validate", "checkout", "deactivate"):
+    for route in ("validate", "checkout", "deactivate", "heartbeat"):
         body = _license_call(route, key_a, "machine-of-b")
         assert (body["code"], body["license"]["id"]) == ("NO_MACHINE", str(a.license.pk)), route
         assert body["license"]["active_machines"] in (None, 0)
@@ -362,11 +362,12 @@ def test_a_license_key_acts_on_its_own_license_only(a, b):
     assert LicenseIpBinding.objects.get(license=a.license).organization_id == a.org.pk
     assert LicenseValidation.objects.filter(organization=b.org).count() == attempts_of_b
     recorded = LicenseValidation.objects.filter(organization=a.org)
-    assert recorded.count() == 4 and set(recorded.values_list("license_id", flat=True)) == {a.license.pk}
+    assert recorded.count() == 5 and set(recorded.values_list("license_id", flat=True)) == {a.license.pk}
     assert not recorded.filter(ip_binding=binding_b).exists()
 
     # B's machine is still B's, and A freeing its own seat leaves B's alone
     assert _license_call("validate", key_b, "machine-of-b")["code"] == "VALID"
+    assert _license_call("heartbeat", key_b, "machine-of-b")["code"] == "ALIVE"
     assert _license_call("deactivate", key_a, "machine-of-b")["code"] == "DEACTIVATED"
     assert LicenseIpBinding.objects.get(pk=binding_b.pk).is_active
     assert _license_call("checkout", key_b, "machine-of-b")["certificate"] is not None

@@ -271,6 +271,7 @@ CELERY_TASK_ROUTES = {
     "ipcontrol.flush_validations": {"queue": "platform"},
     "ipcontrol.auto_resolve_collisions": {"queue": "platform"},
     "ipcontrol.deactivate_stale_bindings": {"queue": "platform"},
+    "ipcontrol.release_lapsed_leases": {"queue": "platform"},
     "celaest.worker_heartbeat": {"queue": "platform"},
     "settings_app.sweep_webhook_deliveries": {"queue": "platform"},
     "settings_app.flush_api_key_usage": {"queue": "platform"},
@@ -330,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ipcontrol.deactivate_stale_bindings",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    # Machines whose heartbeat lease lapsed (window plus grace) lose their seat within a minute.
+    "release-lapsed-license-leases": {
+        "task": "ipcontrol.release_lapsed_leases",
+        "schedule": 15.0,
+        "options": {"expires": 14},
     },
     "auto-resolve-license-collisions": {
         "task": "ipcontrol.auto_resolve_collisions",

@@ -1,6 +1,6 @@
 """The public license endpoints that installed software calls with its license key — no user
-token: validate, activate, deactivate, checkout (offline certificate) and the public key that
-verifies certificates. Rate-limited per caller IP and per key; malformed requests get a 400,
+token: validate, activate, deactivate, heartbeat, checkout (offline certificate) and the public
+key that verifies certificates. Rate-limited per caller IP and per key; malformed requests get a 400,
 well-formed ones a 200 whose ``code`` says what happened."""
 
 import json
@@ -33,8 +33,8 @@ from licensing.services import license_key_normalize
 
 from .serializers import (
     LicenseCheckoutResponseSerializer,
-    LicenseCheckRequestSerializer,
     LicenseCheckResponseSerializer,
+    LicenseValidateRequestSerializer,
     MachineRequestSerializer,
     PublicKeysSerializer,
     check_request_parse,
@@ -150,32 +150,79 @@ class LicenseCheckView(PublicLicenseView):
         return self.answer(services.license_check_body(check, nonce=data["nonce"]))
 
 
-@extend_schema_view(**_check_schema("Validate a license key on a machine (public)", LicenseCheckRequestSerializer))
-class LicenseValidateView(LicenseCheckView):
-    """Whether the license may run on this machine now. Every attempt is recorded."""
+class LeanCheckView(PublicLicenseView):
+    """An endpoint answered in one Redis round trip when this process holds a copy of the
+    license's snapshot: the answer is worked out from the copy first (``attempt``), and its row is
+    pushed with the rate limits only if the copy is still current (else ``service`` runs on the
+    snapshot read meanwhile)."""
 
-    service = services.license_validate
+    def attempt(self, data: dict, found, ip_address):
+        raise NotImplementedError
+
+    def service(self, data: dict, snapshot, ip_address) -> services.LicenseCheck:
+        raise NotImplementedError
 
     def post(self, request):
-        """In one Redis round trip when this process holds a copy of the license's snapshot: the
-        answer is worked out from the copy first, and its row is pushed with the rate limits only
-        if the copy is still current (else the usual path runs on the snapshot read meanwhile)."""
         data, ip_address = self._parse(request)
-        key, fingerprint, hostname = data["key"], data["fingerprint"], data["hostname"]
-        key_hash, buffer_key = _key_hash(key), validation_buffer_shared()
+        key_hash, buffer_key = _key_hash(data["key"]), validation_buffer_shared()
         copy = snapshot_copy(key_hash) if key_hash and buffer_key else None
         push = check = None
-        if copy is not None and snapshot_answers(copy[1], fingerprint):
-            check, row = services.license_validation_attempt(
-                found=copy[1], fingerprint=fingerprint, hostname=hostname, ip_address=ip_address
-            )
+        if copy is not None and snapshot_answers(copy[1], data["fingerprint"]):
+            check, row = self.attempt(data, copy[1], ip_address)
             push = GuardedPush(key=buffer_key, value=json.dumps(row), guard=copy[0], guard_reads=2)
         snapshot, pushed = _limit(ip_address=ip_address, key_hash=key_hash, push=push)
         if not pushed:
-            check = services.license_validate(
-                key=key, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, snapshot=snapshot
-            )
+            check = self.service(data, snapshot, ip_address)
         return self.answer(services.license_check_body(check, nonce=data["nonce"]))
+
+
+@extend_schema_view(**_check_schema("Validate a license key on a machine (public)", LicenseValidateRequestSerializer))
+class LicenseValidateView(LeanCheckView):
+    """Whether the license may run on this machine now (and holds the entitlements asked for).
+    Every attempt is recorded."""
+
+    def attempt(self, data, found, ip_address):
+        return services.license_validation_attempt(
+            found=found,
+            fingerprint=data["fingerprint"],
+            hostname=data["hostname"],
+            ip_address=ip_address,
+            entitlements=data["entitlements"],
+        )
+
+    def service(self, data, snapshot, ip_address):
+        return services.license_validate(
+            key=data["key"],
+            fingerprint=data["fingerprint"],
+            hostname=data["hostname"],
+            ip_address=ip_address,
+            snapshot=snapshot,
+            entitlements=data["entitlements"],
+        )
+
+
+@extend_schema_view(
+    **_check_schema("Keep a machine's lease alive: a heartbeat (public, by license key)", MachineRequestSerializer)
+)
+class LicenseHeartbeatView(LeanCheckView):
+    """ALIVE (or OVERAGE) with the renewed lease; a machine released for a lapsed lease is
+    re-admitted if a seat is free (else TOO_MANY_MACHINES). As lean as validation."""
+
+    fingerprint_required = True
+
+    def attempt(self, data, found, ip_address):
+        return services.license_heartbeat_attempt(
+            found=found, fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
+        )
+
+    def service(self, data, snapshot, ip_address):
+        return services.license_heartbeat(
+            key=data["key"],
+            fingerprint=data["fingerprint"],
+            hostname=data["hostname"],
+            ip_address=ip_address,
+            snapshot=snapshot,
+        )
 
 
 @extend_schema_view(

@@ -7,6 +7,7 @@ from .public import (
     LicenseActivateView,
     LicenseCheckoutView,
     LicenseDeactivateView,
+    LicenseHeartbeatView,
     LicensePublicKeyView,
     LicenseValidateView,
 )
@@ -15,6 +16,7 @@ urlpatterns = [
     re_path(r"^licenses/validate/?$", LicenseValidateView.as_view(), name="license-validate"),
     re_path(r"^licenses/activate/?$", LicenseActivateView.as_view(), name="license-activate"),
     re_path(r"^licenses/deactivate/?$", LicenseDeactivateView.as_view(), name="license-deactivate"),
+    re_path(r"^licenses/heartbeat/?$", LicenseHeartbeatView.as_view(), name="license-heartbeat"),
     re_path(r"^licenses/checkout/?$", LicenseCheckoutView.as_view(), name="license-checkout"),
     re_path(r"^licenses/public-key/?$", LicensePublicKeyView.as_view(), name="license-public-key"),
 ]

@@ -4,7 +4,8 @@ endpoints' requests and answers."""
 from rest_framework import serializers
 
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
-from ipcontrol.services import Code
+from ipcontrol.services import Code, Warning
+from licensing.models import BillingState, MachineScheme
 
 
 class LicenseIpBindingSerializer(serializers.ModelSerializer):
@@ -78,6 +79,20 @@ class MachineRequestSerializer(LicenseCheckRequestSerializer):
     fingerprint = StringField(max_length=255, help_text="Identifies the machine.")
 
 
+#: the most entitlement codes one validation may ask about, and the longest code
+MAX_ENTITLEMENTS_ASKED = 50
+MAX_ENTITLEMENT_LENGTH = 64
+
+
+class LicenseValidateRequestSerializer(LicenseCheckRequestSerializer):
+    entitlements = serializers.ListField(
+        child=StringField(max_length=MAX_ENTITLEMENT_LENGTH),
+        max_length=MAX_ENTITLEMENTS_ASKED,
+        required=False,
+        help_text="Entitlement codes the software needs: ENTITLEMENTS_MISSING lists those the license lacks.",
+    )
+
+
 class LicenseCheckLicenseSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
@@ -86,6 +101,14 @@ class LicenseCheckLicenseSerializer(serializers.Serializer):
     limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
     max_machines = serializers.IntegerField(allow_null=True)
     active_machines = serializers.IntegerField(allow_null=True)
+    machine_scheme = serializers.ChoiceField(choices=MachineScheme.choices)
+    machine_ceiling = serializers.IntegerField(
+        allow_null=True, help_text="The most machines admitted, overage allowance included."
+    )
+    overage_allowance = serializers.IntegerField(help_text="Percent of max_machines admitted (100: no overage).")
+    heartbeat_window_seconds = serializers.IntegerField(allow_null=True)
+    entitlements = serializers.ListField(child=serializers.CharField())
+    billing_state = serializers.ChoiceField(choices=BillingState.choices)
 
 
 class LicenseCheckResponseSerializer(serializers.Serializer):
@@ -94,6 +117,17 @@ class LicenseCheckResponseSerializer(serializers.Serializer):
     detail = serializers.CharField()
     nonce = serializers.CharField(allow_null=True)
     license = LicenseCheckLicenseSerializer(allow_null=True)
+    warnings = serializers.ListField(
+        child=serializers.ChoiceField(choices=[Warning.PAYMENT_PAST_DUE]),
+        required=False,
+        help_text="Present when the license is usable but something needs attention (PAYMENT_PAST_DUE).",
+    )
+    missing_entitlements = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="With ENTITLEMENTS_MISSING."
+    )
+    lease_expires_at = serializers.DateTimeField(
+        required=False, help_text="Heartbeats: until when the machine's seat is leased."
+    )
 
 
 class CertificateSerializer(serializers.Serializer):
@@ -152,4 +186,18 @@ def check_request_parse(data, *, fingerprint_required: bool) -> tuple[dict, dict
         elif len(value) > max_length:
             errors[name] = [f"Ensure this field has no more than {max_length} characters."]
         cleaned[name] = value
+    cleaned["entitlements"] = _entitlements_parse(data.get("entitlements"), errors)
     return cleaned, errors
+
+
+def _entitlements_parse(value, errors: dict) -> tuple[str, ...]:
+    """The entitlement codes a validation asks about (``LicenseValidateRequestSerializer``)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_ENTITLEMENTS_ASKED:
+        errors["entitlements"] = [f"Expected a list of at most {MAX_ENTITLEMENTS_ASKED} entitlement codes."]
+        return ()
+    if not all(isinstance(code, str) and 0 < len(code.strip()) <= MAX_ENTITLEMENT_LENGTH for code in value):
+        errors["entitlements"] = [f"Each entitlement is a non-blank string of at most {MAX_ENTITLEMENT_LENGTH} chars."]
+        return ()
+    return tuple(code.strip() for code in value)

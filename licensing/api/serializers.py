@@ -4,8 +4,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from identity.models import Organization
-from licensing.models import License, LicenseUsageLog, SubscriptionPlan
-from licensing.selectors import PLAN_LIMIT_KEYS, license_effective_limits
+from licensing.models import License, LicenseUsageLog, MachineScheme, SubscriptionPlan
+from licensing.selectors import PLAN_LIMIT_KEYS, license_effective_limits, license_policy
 
 
 def validate_limits(value):
@@ -28,7 +28,8 @@ class SubscriptionPlanSerializer(serializers.ModelSerializer):
         model = SubscriptionPlan
         fields = [
             "id", "code", "name", "description", "price_monthly", "price_yearly", "currency",
-            "limits", "features", "is_active", "sort_order", "created_at", "updated_at",
+            "limits", "features", "machine_scheme", "overage_allowance", "heartbeat_window_seconds", "is_active",
+            "sort_order", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {
@@ -45,9 +46,25 @@ class SubscriptionPlanSerializer(serializers.ModelSerializer):
         return validate_limits(value)
 
     def validate_features(self, value):
-        if not isinstance(value, list) or not all(isinstance(feature, str) for feature in value):
-            raise serializers.ValidationError("Expected a list of feature names.")
-        return value
+        return validate_entitlements(value)
+
+
+def validate_entitlements(value):
+    """A plan's features or a license's extra entitlements: a list of non-blank codes."""
+    if not isinstance(value, list) or not all(isinstance(code, str) and code.strip() for code in value):
+        raise serializers.ValidationError("Expected a list of entitlement codes.")
+    if any(len(code) > 64 for code in value) or len(value) > 200:
+        raise serializers.ValidationError("At most 200 codes of at most 64 characters.")
+    return value
+
+
+class LicensePolicySerializer(serializers.Serializer):
+    machine_scheme = serializers.ChoiceField(choices=MachineScheme.choices)
+    max_machines = serializers.IntegerField(allow_null=True)
+    machine_ceiling = serializers.IntegerField(allow_null=True, help_text="max_machines with the overage allowance.")
+    overage_allowance = serializers.IntegerField(help_text="Percent of max_machines admitted (100: no overage).")
+    heartbeat_window_seconds = serializers.IntegerField(allow_null=True)
+    entitlements = serializers.ListField(child=serializers.CharField())
 
 
 class PlanSummarySerializer(serializers.ModelSerializer):
@@ -62,19 +79,37 @@ class LicenseSerializer(serializers.ModelSerializer):
 
     plan = PlanSummarySerializer(read_only=True)
     effective_limits = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
 
     class Meta:
         model = License
         fields = [
             "id", "license_key", "plan", "status", "status_reason", "issued_at", "expires_at",
             "suspended_at", "revoked_at", "ai_requests_used", "organization", "custom_limits", "effective_limits",
-            "created_at", "updated_at",
+            "machine_scheme", "overage_allowance", "heartbeat_window_seconds", "entitlements", "policy",
+            "billing_state", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField(allow_null=True)))
     def get_effective_limits(self, license: License) -> dict:
         return license_effective_limits(license=license)
+
+    @extend_schema_field(LicensePolicySerializer)
+    def get_policy(self, license: License) -> dict:
+        """The policy in force: the plan's, overridden by the license's own fields."""
+        return LicensePolicySerializer(license_policy(license=license)).data
+
+
+class LicensePolicyUpdateSerializer(serializers.ModelSerializer):
+    """Staff override the plan's machine policy for one license (null: the plan's)."""
+
+    class Meta:
+        model = License
+        fields = ["machine_scheme", "overage_allowance", "heartbeat_window_seconds", "entitlements"]
+
+    def validate_entitlements(self, value):
+        return validate_entitlements(value)
 
 
 class LicenseUsageLogSerializer(serializers.ModelSerializer):

@@ -18,6 +18,7 @@ from licensing.models import License, LicenseUsageLog, SubscriptionPlan
 
 from .serializers import (
     LicenseIssueSerializer,
+    LicensePolicyUpdateSerializer,
     LicenseReasonSerializer,
     LicenseRenewSerializer,
     LicenseSerializer,
@@ -68,7 +69,7 @@ class LicenseViewSet(TenantViewSet, ReadOnlyMixin):
     # Not a UUID, not a license: leaves /licenses/validate etc. to the public endpoints.
     lookup_value_regex = UUID_PATTERN
     dangerously_staff_sees_all_organizations = True
-    staff_actions = frozenset({"create", "suspend", "reinstate", "renew", "revoke"})
+    staff_actions = frozenset({"create", "suspend", "reinstate", "renew", "revoke", "policy"})
 
     def scoped_queryset(self):
         return License.objects.select_related("plan")
@@ -135,6 +136,20 @@ class LicenseViewSet(TenantViewSet, ReadOnlyMixin):
         serializer.is_valid(raise_exception=True)
         license = services.license_renew(
             license=self.get_object(), **serializer.validated_data, **self._audit_context()
+        )
+        return self._changed(license)
+
+    @extend_schema(
+        summary="Override the plan's machine policy and add entitlements for one license (staff)",
+        request=LicensePolicyUpdateSerializer,
+        responses={200: LicenseSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def policy(self, request, pk=None):
+        serializer = LicensePolicyUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_policy_set(
+            license=self.get_object(), changes=dict(serializer.validated_data), **self._audit_context()
         )
         return self._changed(license)
 
