@@ -372,3 +372,6 @@ class DocumentSequenceAdmin(CelaestModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from . import admin_subscriptions  # noqa: E402,F401 - subscriptions and plan billing terms

@@ -8,7 +8,7 @@ import django_filters
 
 from celaest.api.filters import ApiFilterSet
 
-from .models import Coupon, Invoice, Order, PaymentGateway, PaymentMethod, TaxRate
+from .models import Coupon, Invoice, Order, PaymentGateway, PaymentMethod, Subscription, TaxRate
 
 
 class PaymentGatewayFilterSet(ApiFilterSet):
@@ -55,10 +55,20 @@ class OrderFilterSet(ApiFilterSet):
 
 class InvoiceFilterSet(ApiFilterSet):
     order = django_filters.UUIDFilter(field_name="order_id")
+    subscription = django_filters.UUIDFilter(field_name="subscription_id")
     user = django_filters.UUIDFilter(field_name="user_id")
     status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices)
     issued_at = django_filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = Invoice
-        fields = ["invoice_number", "status", "order", "user", "issued_at"]
+        fields = ["invoice_number", "status", "order", "subscription", "billing_reason", "user", "issued_at"]
+
+
+class SubscriptionFilterSet(ApiFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Subscription.Status.choices)
+    license = django_filters.UUIDFilter(field_name="license_id")
+
+    class Meta:
+        model = Subscription
+        fields = ["status", "interval", "license"]

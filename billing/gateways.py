@@ -2,10 +2,12 @@
 is verified with the gateway, and how a payment is refunded.
 
 - ``manual``: bank transfer. The customer pays with the order number as reference; staff mark
-  the order paid in the admin when the money arrives, and refund by hand.
+  the order paid in the admin when the money arrives, and refund by hand. A subscription's
+  invoice waits for a transfer until its due date.
 - ``stripe``: Stripe PaymentIntents through the official SDK. The client confirms the intent
   with its ``client_secret``; Stripe's signed webhook reports the outcome, and the intent is
-  fetched back from Stripe before an order is marked paid.
+  fetched back from Stripe before an order is marked paid. A subscription's invoice is charged
+  off-session to the organization's saved default method (its Stripe customer and method ids).
 
 Secrets come from the environment (``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``), never from
 the gateway row. ``STRIPE_API_BASE`` points the SDK at another server (tests use a local one).
@@ -19,7 +21,7 @@ from rest_framework import status
 
 from celaest.errors import DomainError, InvalidInput, NotFound
 
-from .models import Order, PaymentGateway
+from .models import CreditNote, Invoice, Order, PaymentGateway, PaymentMethod
 from .pricing import amount_in_minor_units
 
 
@@ -41,6 +43,16 @@ class PaymentSession:
     instructions: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Collection:
+    """The outcome of collecting an invoice: ``paid``, ``pending`` (a transfer is awaited) or
+    ``failed`` (``error`` says why: the gateway's decline code or a short reason)."""
+
+    outcome: str
+    reference: str = ""
+    error: str = ""
+
+
 class GatewayBackend:
     def __init__(self, gateway: PaymentGateway):
         self.gateway = gateway
@@ -55,6 +67,15 @@ class GatewayBackend:
     def refund(self, *, order: Order) -> str:
         """Give the money back; returns the gateway's refund reference ("" when done by hand)."""
         raise NotImplementedError
+
+    def invoice_collect(self, *, invoice: Invoice, payment_method: PaymentMethod | None, attempt: int) -> Collection:
+        """Collect a subscription invoice without the customer present. Runs outside any
+        database transaction; never raises for a decline or an outage (``failed``)."""
+        raise NotImplementedError
+
+    def invoice_refund(self, *, invoice: Invoice, note: CreditNote) -> str:
+        """Refund a credit note's total of the invoice's payment; the gateway's reference."""
+        return ""
 
 
 class ManualGateway(GatewayBackend):
@@ -76,6 +97,9 @@ class ManualGateway(GatewayBackend):
 
     def refund(self, *, order: Order) -> str:
         return ""
+
+    def invoice_collect(self, *, invoice: Invoice, payment_method: PaymentMethod | None, attempt: int) -> Collection:
+        return Collection(outcome="pending", reference=invoice.invoice_number)
 
 
 _BANK_DETAILS = ("beneficiary", "iban", "bic", "bank_name")
@@ -131,6 +155,50 @@ class StripeGateway(GatewayBackend):
             refund = self._client().v1.refunds.create(
                 params={"payment_intent": order.gateway_reference},
                 options={"idempotency_key": f"celaest-refund-{order.pk}"},
+            )
+        except stripe.StripeError as exc:
+            raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc
+        return refund.id
+
+    def invoice_collect(self, *, invoice: Invoice, payment_method: PaymentMethod | None, attempt: int) -> Collection:
+        if payment_method is None or not payment_method.gateway_token:
+            return Collection(outcome="failed", error="no_payment_method")
+        params = {
+            "amount": amount_in_minor_units(invoice.total, invoice.currency),
+            "currency": invoice.currency.lower(),
+            "payment_method": payment_method.gateway_token,
+            "off_session": True,
+            "confirm": True,
+            "description": invoice.invoice_number,
+            "metadata": {"invoice_id": str(invoice.pk), "invoice_number": invoice.invoice_number},
+        }
+        if payment_method.gateway_customer:
+            params["customer"] = payment_method.gateway_customer
+        try:
+            intent = self._client().v1.payment_intents.create(
+                params=params,
+                # A retried job never charges one attempt twice; the next attempt is a new charge.
+                options={"idempotency_key": f"celaest-invoice-{invoice.pk}-{attempt}"},
+            )
+        except stripe.CardError as exc:
+            return Collection(outcome="failed", error=(exc.code or "card_declined")[:255])
+        except (stripe.StripeError, GatewayUnavailable) as exc:
+            return Collection(outcome="failed", error=(getattr(exc, "code", None) or type(exc).__name__)[:255])
+        if intent.status == "succeeded":
+            return Collection(outcome="paid", reference=intent.id)
+        return Collection(outcome="failed", reference=intent.id, error=intent.status)
+
+    def invoice_refund(self, *, invoice: Invoice, note: CreditNote) -> str:
+        if not invoice.gateway_reference.startswith("pi_"):
+            raise InvalidInput("This invoice has no Stripe payment to refund.", code="nothing_to_refund")
+        try:
+            refund = self._client().v1.refunds.create(
+                params={
+                    "payment_intent": invoice.gateway_reference,
+                    "amount": amount_in_minor_units(note.total, note.currency),
+                    "metadata": {"credit_note_number": note.credit_note_number},
+                },
+                options={"idempotency_key": f"celaest-credit-{note.credit_note_number}"},
             )
         except stripe.StripeError as exc:
             raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from celaest.db import TimeStampedModel, UUIDModel
 from celaest.money import CurrencyField, MoneyField
@@ -69,6 +70,9 @@ class PaymentMethod(TimeStampedModel):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     gateway_token = models.CharField(max_length=255, blank=True, help_text="The gateway's id for this method.")
+    gateway_customer = models.CharField(
+        max_length=255, blank=True, help_text="The gateway's customer the method is saved on (charged off-session)."
+    )
     is_default = models.BooleanField(default=False)
 
     class Meta:
@@ -94,6 +98,13 @@ class Coupon(TimeStampedModel):
         PERCENTAGE = "percentage", "Percentage"
         FIXED = "fixed", "Fixed amount"
 
+    class Duration(models.TextChoices):
+        """How many of a subscription's invoices the coupon discounts (an order has one)."""
+
+        ONCE = "once", "Once"
+        REPEATING = "repeating", "For a number of periods"
+        FOREVER = "forever", "Forever"
+
     code = models.CharField(max_length=64, unique=True)
     description = models.CharField(max_length=255, blank=True)
     discount_type = models.CharField(max_length=16, choices=DiscountType.choices)
@@ -104,6 +115,10 @@ class Coupon(TimeStampedModel):
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    duration = models.CharField(max_length=16, choices=Duration.choices, default=Duration.ONCE)
+    duration_in_periods = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="For a repeating coupon: how many billing periods it discounts."
+    )
 
     class Meta:
         db_table = "coupons"
@@ -120,6 +135,10 @@ class Coupon(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(max_redemptions__isnull=True) | Q(times_redeemed__lte=F("max_redemptions")),
                 name="coupons_redemptions_within_max",
+            ),
+            models.CheckConstraint(
+                condition=~Q(duration="repeating") | Q(duration_in_periods__gte=1),
+                name="coupons_repeating_has_periods",
             ),
         ]
 
@@ -224,9 +243,29 @@ class Invoice(TimeStampedModel):
         VOID = "void", "Void"
         CREDITED = "credited", "Credited"
 
+    class Reason(models.TextChoices):
+        ORDER = "order", "Order"
+        SUBSCRIPTION_CREATE = "subscription_create", "Subscription started"
+        SUBSCRIPTION_CYCLE = "subscription_cycle", "Subscription renewal"
+        SUBSCRIPTION_UPDATE = "subscription_update", "Subscription change"
+
     invoice_number = models.CharField(max_length=32, unique=True)
     organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="invoices")
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="invoices")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices")
+    subscription = models.ForeignKey(
+        "Subscription", on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    billing_reason = models.CharField(max_length=24, choices=Reason.choices, default=Reason.ORDER)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    gateway = models.ForeignKey(PaymentGateway, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices")
+    tax_rate_percent = models.DecimalField(max_digits=6, decimal_places=3, default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    collection_attempts = models.PositiveSmallIntegerField(default=0)
+    next_collection_at = models.DateTimeField(null=True, blank=True)
+    last_collection_error = models.CharField(max_length=255, blank=True)
     user = models.ForeignKey("identity.User", on_delete=models.PROTECT, related_name="invoices")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED)
     currency = CurrencyField()
@@ -249,10 +288,233 @@ class Invoice(TimeStampedModel):
             models.UniqueConstraint(
                 fields=["order"], condition=Q(status__in=["issued", "paid"]), name="invoices_one_live_per_order"
             ),
+            # The renewal job locks the subscription before issuing; this is the last line of defence.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(billing_reason="subscription_cycle"),
+                name="invoices_one_renewal_per_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(order__isnull=False) | Q(subscription__isnull=False), name="invoices_order_or_subscription"
+            ),
         ]
 
     def __str__(self):
         return self.invoice_number
+
+
+class InvoiceLine(UUIDModel):
+    """One line of a subscription invoice (an order's invoice shows the order's items)."""
+
+    class Kind(models.TextChoices):
+        PLAN = "plan", "Plan"
+        OVERAGE = "overage", "Usage beyond the plan"
+        PRORATION = "proration", "Proration"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=255)
+    quantity = models.DecimalField(max_digits=20, decimal_places=6, default=1)
+    unit_price = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=4, help_text="Exact; rounded on the invoice total.")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "billing_invoice_lines"
+        ordering = ["invoice", "position"]
+
+    def __str__(self):
+        return self.description
+
+
+class PlanBillingTerms(TimeStampedModel):
+    """What a plan's price includes of AI usage, and how usage beyond it is billed.
+
+    ``included_*`` left empty means "no allowance of that kind". Overage is priced per 1,000
+    input and output tokens, per request, or as the provider cost plus ``cost_markup_percent``;
+    ``hard_cap`` bills nothing beyond the plan (the license's limits refuse the work instead).
+    """
+
+    class Overage(models.TextChoices):
+        NONE = "none", "Not billed"
+        HARD_CAP = "hard_cap", "Hard cap (no overage)"
+        PER_TOKEN = "per_token", "Per 1k input/output tokens"
+        PER_REQUEST = "per_request", "Per request"
+        COST_PLUS = "cost_plus", "Provider cost plus markup"
+
+    plan = models.OneToOneField("licensing.SubscriptionPlan", on_delete=models.CASCADE, related_name="billing_terms")
+    included_ai_requests = models.PositiveBigIntegerField("included AI requests", null=True, blank=True)
+    included_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    included_ai_spend = models.DecimalField(
+        "included AI spend (USD)", max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    overage = models.CharField(max_length=16, choices=Overage.choices, default=Overage.NONE)
+    price_per_1k_input_tokens = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    price_per_1k_output_tokens = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    price_per_request = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    cost_markup_percent = models.DecimalField(max_digits=7, decimal_places=3, default=0)
+    trial_days = models.PositiveSmallIntegerField(default=0, help_text="Days of trial a new subscription gets.")
+
+    class Meta:
+        db_table = "billing_plan_terms"
+        verbose_name_plural = "plan billing terms"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    price_per_1k_input_tokens__gte=0,
+                    price_per_1k_output_tokens__gte=0,
+                    price_per_request__gte=0,
+                    cost_markup_percent__gte=0,
+                ),
+                name="plan_terms_prices_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Billing terms of {self.plan_id}"
+
+
+class Subscription(TimeStampedModel):
+    """An organization's plan, billed each month or year; its license is the entitlement.
+
+    Paid periods are counted from ``billing_anchor`` in the organization's time zone (period
+    ``n`` starts ``n`` months or years after it, on the anchor's day or the month's last), so a
+    subscription started on 31 January renews on 28/29 February, then 31 March.
+    """
+
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", "Awaiting first payment"
+        TRIALING = "trialing", "Trial"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="subscriptions")
+    user = models.ForeignKey(
+        "identity.User", on_delete=models.PROTECT, related_name="subscriptions", help_text="Who subscribed."
+    )
+    license = models.OneToOneField("licensing.License", on_delete=models.PROTECT, related_name="subscription")
+    plan = models.ForeignKey("licensing.SubscriptionPlan", on_delete=models.PROTECT, related_name="subscriptions")
+    interval = models.CharField(max_length=8, choices=Interval.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    currency = CurrencyField()
+    gateway = models.ForeignKey(PaymentGateway, on_delete=models.PROTECT, related_name="subscriptions")
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="subscriptions"
+    )
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="subscriptions")
+    coupon_periods_used = models.PositiveSmallIntegerField(default=0)
+    billing_anchor = models.DateTimeField(help_text="The start of the first paid period.")
+    periods_billed = models.PositiveIntegerField(default=0)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField()
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    pending_plan = models.ForeignKey(
+        "licensing.SubscriptionPlan", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    pending_interval = models.CharField(max_length=8, choices=Interval.choices, blank=True)
+    usage_billed_through = models.DateField(
+        null=True, blank=True, help_text="The end of the last usage month whose overage was invoiced."
+    )
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "subscriptions"
+        ordering = ["-created_at"]
+        indexes = [
+            # The renewal job's scan: live subscriptions whose period has ended.
+            models.Index(
+                fields=["current_period_end"],
+                name="idx_subscriptions_due",
+                condition=Q(status__in=["trialing", "active", "past_due"]),
+            ),
+            models.Index(fields=["organization", "status"], name="idx_subscriptions_org_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=F("current_period_start")), name="subscriptions_period_ordered"
+            ),
+            # Subscribing twice at once (two tabs, a retry) leaves one subscription.
+            models.UniqueConstraint(
+                fields=["organization"], condition=~Q(status="cancelled"), name="subscriptions_one_live_per_org"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.plan_id} ({self.interval}) for {self.organization_id}"
+
+
+class CreditNote(TimeStampedModel):
+    """A partial (or whole) credit against an issued invoice: money refunded through the gateway or
+    credited to the customer. Numbered from its own gapless ``CN-YYYY-NNNNNN`` sequence."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refunded"
+        CREDIT = "credit", "Credit to the customer"
+
+    credit_note_number = models.CharField(max_length=32, unique=True)
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    user = models.ForeignKey(
+        "identity.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Who issued it."
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CREDIT)
+    currency = CurrencyField()
+    subtotal = MoneyField()
+    tax_total = MoneyField()
+    total = MoneyField()
+    reason = models.CharField(max_length=255)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "billing_credit_notes"
+        ordering = ["-issued_at"]
+        indexes = [models.Index(fields=["organization", "issued_at"], name="idx_credit_notes_org_issued")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subtotal__gt=0, tax_total__gte=0, total__gt=0), name="credit_notes_amounts_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.credit_note_number
+
+
+class UsageAlert(UUIDModel):
+    """A usage threshold (80% or 100% of what the plan includes) reached in a period: alerted once."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage_alerts")
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField(help_text="The usage month (license_usage_log.period_start).")
+    metric = models.CharField(max_length=32)
+    threshold_percent = models.PositiveSmallIntegerField()
+    used = models.DecimalField(max_digits=20, decimal_places=8)
+    included = models.DecimalField(max_digits=20, decimal_places=8)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "billing_usage_alerts"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "metric", "threshold_percent"],
+                name="usage_alerts_once_per_period",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.metric} {self.threshold_percent}%"
 
 
 class DocumentSequence(UUIDModel):

@@ -8,7 +8,7 @@ from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from .models import Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from .models import Invoice, InvoiceLine, Order, OrderItem, PaymentGateway, PaymentMethod, Subscription, TaxRate
 
 
 def payment_gateway_visible(*, queryset: QuerySet[PaymentGateway]) -> QuerySet[PaymentGateway]:
@@ -30,7 +30,16 @@ def order_list() -> QuerySet[Order]:
 
 
 def invoice_list() -> QuerySet[Invoice]:
-    return Invoice.objects.select_related("order")
+    lines = InvoiceLine.objects.order_by("position")
+    return Invoice.objects.select_related("order").prefetch_related(Prefetch("lines", queryset=lines))
+
+
+def subscription_list() -> QuerySet[Subscription]:
+    return Subscription.objects.select_related("plan", "gateway", "coupon", "pending_plan")
+
+
+def subscription_latest_invoice(*, subscription: Subscription) -> Invoice | None:
+    return invoice_list().filter(subscription=subscription).order_by("-issued_at", "-created_at").first()
 
 
 def revenue_by_month(*, months: int = 24) -> list[dict]:

@@ -9,7 +9,7 @@ from django.conf import settings
 from audit.models import SystemEvent
 from audit.services import system_event_record
 
-from .services import invoices, stale_orders
+from .services import dunning, invoices, notices, renewals, stale_orders, usage_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +59,42 @@ def _invoice_send_given_up(*, invoice_id: str, error: OSError, attempts: int) ->
 def cancel_stale_orders() -> int:
     """Cancel orders unpaid for ``ORDER_PENDING_TTL_HOURS``, giving their coupons back."""
     return stale_orders.order_cancel_stale(older_than=timedelta(hours=settings.ORDER_PENDING_TTL_HOURS))
+
+
+@shared_task(name="billing.renew_subscriptions", ignore_result=True, time_limit=1800, soft_time_limit=1700)
+def renew_subscriptions() -> int:
+    """Issue the renewal invoice of every subscription whose period ended, and collect it."""
+    return renewals.subscriptions_renew_due()
+
+
+@shared_task(name="billing.dun_subscriptions", ignore_result=True, time_limit=1800, soft_time_limit=1700)
+def dun_subscriptions() -> dict:
+    """Retry failed renewals when due, mark overdue ones past due, suspend after the grace period."""
+    return dunning.subscriptions_dun()
+
+
+@shared_task(name="billing.check_usage_alerts", ignore_result=True, time_limit=600, soft_time_limit=540)
+def check_usage_alerts() -> int:
+    """Alert subscriptions whose AI usage this month reached 80% or 100% of their plan's allowance."""
+    return usage_alerts.usage_alerts_check()
+
+
+@shared_task(
+    name="billing.send_notice",
+    bind=True,
+    acks_late=True,
+    max_retries=INVOICE_SEND_MAX_RETRIES,
+    time_limit=120,
+    soft_time_limit=100,
+    ignore_result=True,
+)
+def send_notice(self, kind: str, object_id: str) -> bool:
+    """E-mail a billing notice (failed payment, usage threshold); the mail server's failures are
+    retried as invoice e-mails are."""
+    try:
+        return notices.notice_send(kind=kind, object_id=object_id)
+    except OSError as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("Billing notice %s %s not e-mailed: %s", kind, object_id, exc)
+            return False
+        raise self.retry(exc=exc, countdown=INVOICE_SEND_FIRST_RETRY_SECONDS * 2**self.request.retries) from exc

@@ -31,13 +31,16 @@ from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
 from billing.models import (
     Coupon,
+    CreditNote,
     DocumentSequence,
     Invoice,
     Order,
     OrderItem,
     PaymentGateway,
     PaymentMethod,
+    Subscription,
     TaxRate,
+    UsageAlert,
 )
 from billing.services.numbering import document_sequences_sync
 from demo.loaders.aimesh import seed_ai_catalogue
@@ -61,6 +64,7 @@ from demo.loaders.licensing import seed_licenses, seed_plans
 from demo.loaders.marketplace import seed_catalogue, seed_ownership
 from demo.loaders.operations import seed_operations
 from demo.loaders.settings import retire_outside_urls, seed_settings
+from demo.loaders.subscriptions import seed_subscriptions
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
@@ -122,4 +126,6 @@ def demo_seed(
         document_sequences_sync()  # numbers above were allocated here, outside the sequences
     with section("derived (roi, usage)", [RoiMetric, LicenseUsageLog], stdout):
         refresh_derived(demo, organization_ids=organization_ids)
+    with section("subscriptions", [Subscription, Invoice, CreditNote, UsageAlert], stdout):
+        seed_subscriptions(demo)
     return credentials

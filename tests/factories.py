@@ -11,7 +11,17 @@ from django.utils import timezone
 from aimesh.models import AIApiKey, AIModel, Prompt, Provider
 from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
-from billing.models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from billing.models import (
+    Coupon,
+    Invoice,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    PlanBillingTerms,
+    Subscription,
+    TaxRate,
+)
 from celaest import crypto
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
@@ -426,3 +436,33 @@ class LicenseCollisionFactory(factory.django.DjangoModelFactory):
     ip_binding_b = factory.SubFactory(LicenseIpBindingFactory, license=factory.SelfAttribute("..license"))
     collision_type = LicenseCollision.CollisionType.OVER_LIMIT
     severity = LicenseCollision.Severity.HIGH
+
+
+class PlanBillingTermsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlanBillingTerms
+
+    plan = factory.SubFactory(SubscriptionPlanFactory)
+
+
+def _subscription_status(subscription) -> str:
+    """Active, unless the organization already has a live subscription (one per organization)."""
+    live = Subscription.objects.filter(organization=subscription.organization).exclude(status="cancelled")
+    return Subscription.Status.CANCELLED if live.exists() else Subscription.Status.ACTIVE
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory, organization=factory.SelfAttribute("..organization"))
+    license = factory.SubFactory(LicenseFactory, organization=factory.SelfAttribute("..organization"))
+    plan = factory.SelfAttribute("license.plan")
+    interval = Subscription.Interval.MONTH
+    status = factory.LazyAttribute(_subscription_status)
+    gateway = factory.SubFactory(PaymentGatewayFactory)
+    billing_anchor = factory.LazyFunction(timezone.now)
+    periods_billed = 1
+    current_period_start = factory.SelfAttribute("billing_anchor")
+    current_period_end = factory.LazyAttribute(lambda o: o.billing_anchor + timedelta(days=30))

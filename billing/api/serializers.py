@@ -3,7 +3,18 @@ never part of any response."""
 
 from rest_framework import serializers
 
-from billing.models import Coupon, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from billing.models import (
+    Coupon,
+    Invoice,
+    InvoiceLine,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    Subscription,
+    TaxRate,
+)
+from licensing.models import SubscriptionPlan
 from marketplace.models import Product
 
 MAX_QUANTITY = 100
@@ -85,15 +96,24 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceLine
+        fields = ["id", "kind", "description", "quantity", "unit_price", "amount", "period_start", "period_end"]
+        read_only_fields = fields
+
+
 class InvoiceSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(source="order.order_number", read_only=True)
+    order_number = serializers.CharField(source="order.order_number", read_only=True, allow_null=True, default=None)
+    lines = InvoiceLineSerializer(many=True, read_only=True)
 
     class Meta:
         model = Invoice
         fields = [
-            "id", "invoice_number", "order", "order_number", "user", "status", "currency", "subtotal",
-            "discount_total", "tax_total", "total", "billing_details", "issued_at", "paid_at", "voided_at",
-            "created_at", "updated_at",
+            "id", "invoice_number", "order", "order_number", "subscription", "billing_reason", "user", "status",
+            "currency", "subtotal", "discount_total", "tax_total", "total", "tax_rate_percent", "lines",
+            "period_start", "period_end", "due_at", "collection_attempts", "next_collection_at", "billing_details",
+            "issued_at", "paid_at", "voided_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -137,3 +157,43 @@ class StripeWebhookResultSerializer(serializers.Serializer):
     received = serializers.BooleanField()
     event = serializers.CharField()
     outcome = serializers.CharField()
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    plan_name = serializers.CharField(source="plan.name", read_only=True)
+    gateway = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    coupon_code = serializers.CharField(source="coupon.code", read_only=True, allow_null=True, default=None)
+    pending_plan = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id", "plan", "plan_name", "interval", "status", "currency", "license", "user", "gateway",
+            "payment_method", "coupon_code", "current_period_start", "current_period_end", "trial_end",
+            "cancel_at_period_end", "pending_plan", "pending_interval", "past_due_since", "paused_at",
+            "cancelled_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class SubscriptionCreateSerializer(serializers.Serializer):
+    """Subscribe the caller's organization: the plan (its code), monthly or yearly, the gateway
+    that collects each period (a card gateway charges the organization's default saved method)."""
+
+    plan = serializers.SlugRelatedField(slug_field="code", queryset=SubscriptionPlan.objects.filter(is_active=True))
+    interval = serializers.ChoiceField(choices=Subscription.Interval.choices)
+    gateway = serializers.SlugField(max_length=64)
+    payment_method = serializers.UUIDField(required=False, allow_null=True, default=None)
+    coupon_code = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    trial = serializers.BooleanField(required=False, default=True, help_text="Start with the plan's trial, if any.")
+
+
+class SubscriptionCheckoutSerializer(SubscriptionSerializer):
+    """A new subscription with its first invoice (none while in trial)."""
+
+    latest_invoice = InvoiceSerializer(read_only=True, allow_null=True)
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "latest_invoice"]
+        read_only_fields = fields

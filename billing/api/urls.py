@@ -11,6 +11,7 @@ from .views import (
     PaymentGatewayViewSet,
     PaymentMethodViewSet,
     StripeWebhookView,
+    SubscriptionViewSet,
     TaxRateViewSet,
 )
 
@@ -21,6 +22,7 @@ router.register("coupons", CouponViewSet, basename="coupon")
 router.register("payment-methods", PaymentMethodViewSet, basename="payment-method")
 router.register("orders", OrderViewSet, basename="order")
 router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 
 urlpatterns = [
     re_path(r"^billing/stripe/webhook/?$", StripeWebhookView.as_view(), name="stripe-webhook"),

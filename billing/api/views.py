@@ -19,10 +19,11 @@ from billing.filters import (
     OrderFilterSet,
     PaymentGatewayFilterSet,
     PaymentMethodFilterSet,
+    SubscriptionFilterSet,
     TaxRateFilterSet,
 )
 from billing.gateways import stripe_event_construct
-from billing.models import Coupon, Order, PaymentGateway, TaxRate
+from billing.models import Coupon, Order, PaymentGateway, PaymentMethod, TaxRate
 from billing.services.catalogue import (
     coupon_create,
     coupon_delete,
@@ -33,7 +34,9 @@ from billing.services.catalogue import (
 from billing.services.checkout import order_checkout, order_payment_start
 from billing.services.payment_methods import payment_method_delete, payment_method_set_default
 from billing.services.payments import order_cancel
+from billing.services.renewals import invoice_collect
 from billing.services.stripe_events import stripe_event_handle
+from billing.services.subscriptions import subscription_create
 from celaest.api import permissions as perms
 from celaest.api.schema import crud_schema
 from celaest.api.viewsets import CatalogViewSet, CrudMixin, ReadOnlyMixin, StaffViewSet, TenantViewSet
@@ -50,6 +53,9 @@ from .serializers import (
     PaymentGatewaySerializer,
     PaymentMethodSerializer,
     StripeWebhookResultSerializer,
+    SubscriptionCheckoutSerializer,
+    SubscriptionCreateSerializer,
+    SubscriptionSerializer,
     TaxRateSerializer,
 )
 
@@ -277,6 +283,68 @@ class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
         response = HttpResponse(invoice_pdf(invoice=invoice), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{invoice.invoice_number}.pdf"'
         return response
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my organization's subscriptions"),
+    retrieve=extend_schema(summary="Get a subscription"),
+    create=extend_schema(
+        summary="Subscribe my organization to a plan (checkout; owners and admins)",
+        description=(
+            "Monthly or yearly, through a gateway: a card gateway charges the organization's default saved "
+            "payment method off-session, bank transfer waits for the money until the invoice's due date. With "
+            "`trial` (the default) and a plan that offers one, the subscription starts in trial and converts to "
+            "paid at its end; otherwise the first invoice is issued and collected at once, and the license "
+            "becomes usable when it is paid. An organization has one live subscription (409 otherwise)."
+        ),
+        request=SubscriptionCreateSerializer,
+        responses={201: SubscriptionCheckoutSerializer},
+    ),
+)
+class SubscriptionViewSet(TenantViewSet, ReadOnlyMixin):
+    """Every member reads the subscription; owners and admins change it."""
+
+    serializer_class = SubscriptionSerializer
+    scope_resource = "subscriptions"
+    write_roles = perms.MANAGER_ROLES
+    filterset_class = SubscriptionFilterSet
+    ordering_fields = ["created_at", "current_period_end"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.subscription_list()
+
+    def _payment_method(self, payment_method_id):
+        if payment_method_id is None:
+            return None
+        method = PaymentMethod.objects.filter(pk=payment_method_id, organization=self.caller_organization()).first()
+        if method is None:
+            raise InvalidInput("Unknown payment method.", details={"payment_method": ["Unknown."]})
+        return method
+
+    def create(self, request, *args, **kwargs):
+        serializer = SubscriptionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subscription = subscription_create(
+            organization=self.caller_organization(),
+            user=request.user,
+            plan=data["plan"],
+            interval=data["interval"],
+            gateway_code=data["gateway"],
+            payment_method=self._payment_method(data["payment_method"]),
+            coupon_code=data["coupon_code"].strip(),
+            with_trial=data["trial"],
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        first = selectors.subscription_latest_invoice(subscription=subscription)
+        if first is not None:
+            invoice_collect(invoice_id=first.pk)  # committed already: the gateway is called outside it
+        subscription = self.scoped_queryset().get(pk=subscription.pk)
+        subscription.latest_invoice = selectors.subscription_latest_invoice(subscription=subscription)
+        return Response(SubscriptionCheckoutSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
 
 class StripeWebhookView(APIView):

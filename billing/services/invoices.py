@@ -50,6 +50,11 @@ def invoice_issue(*, order: Order, now) -> Invoice:
         ),
         issued_at=now,
         paid_at=now,
+        gateway=order.gateway,
+        gateway_reference=order.gateway_reference,
+        coupon=order.coupon,
+        tax_rate_percent=order.tax_rate_percent,
+        due_at=now,
     )
     audit_record(
         action=AuditLog.Action.CREATE,
@@ -111,8 +116,9 @@ def invoice_send(*, invoice_id) -> bool:
         return False
     recipients = [invoice.user.email]
     copy = [invoice.organization.email] if invoice.organization.email not in ("", invoice.user.email) else []
+    about = f"order {invoice.order.order_number}" if invoice.order_id else "your subscription"
     message = EmailMultiAlternatives(
-        subject=f"Invoice {invoice.invoice_number} for order {invoice.order.order_number}",
+        subject=f"Invoice {invoice.invoice_number} for {about}",
         body=f"Your invoice {invoice.invoice_number} ({invoice.total} {invoice.currency}) is attached.",
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,

@@ -1,15 +1,20 @@
-"""Document numbers: gapless ``PREFIX-YYYY-NNNNNN`` sequences per kind of document and year."""
+"""Document numbers: gapless ``PREFIX-YYYY-NNNNNN`` sequences per kind of document (orders,
+invoices, credit notes) and year."""
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.db.models.functions import Substr
 
-from billing.models import DocumentSequence, Invoice, Order
+from billing.models import CreditNote, DocumentSequence, Invoice, Order
 
-_DOCUMENT_PREFIXES = {"order": "ORD", "invoice": "INV"}
+_DOCUMENT_PREFIXES = {"order": "ORD", "invoice": "INV", "credit_note": "CN"}
 
 
-_DOCUMENT_MODELS = {"order": (Order, "order_number"), "invoice": (Invoice, "invoice_number")}
+_DOCUMENT_MODELS = {
+    "order": (Order, "order_number"),
+    "invoice": (Invoice, "invoice_number"),
+    "credit_note": (CreditNote, "credit_note_number"),
+}
 
 
 def _highest_stored_number(*, model, field: str, stem: str) -> int:

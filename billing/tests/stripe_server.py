@@ -1,5 +1,7 @@
 """A local HTTP server that speaks the part of Stripe's REST API the stripe gateway uses
-(PaymentIntents create/retrieve, Refunds create), so tests exercise the real ``stripe`` SDK.
+(PaymentIntents create/retrieve, confirmed off-session charges of a saved method, Refunds create,
+whole or partial), so tests exercise the real ``stripe`` SDK. Methods listed in ``declined`` are
+declined as Stripe declines a card (HTTP 402, ``card_error``).
 
 It checks what Stripe checks for these calls: the bearer secret key, form-encoded parameters,
 and idempotency keys (a repeated key returns the first response). ``signed_event`` builds a
@@ -37,6 +39,7 @@ class FakeStripe:
         self.idempotent: dict[str, tuple[int, dict]] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail_next = 0
+        self.declined: set[str] = set()
         self.lock = threading.Lock()
         fake = self
 
@@ -115,6 +118,8 @@ class FakeStripe:
                 "livemode": False,
             }
             self.intents[intent_id] = intent
+            if form.get("confirm") == "true":
+                return self._confirm(intent, form)
             return 200, intent
         match = re.fullmatch(r"/v1/payment_intents/([A-Za-z0-9_]+)", path)
         if method == "GET" and match:
@@ -128,10 +133,14 @@ class FakeStripe:
                 return self._error(
                     400, "This PaymentIntent has no successful charge to refund.", "charge_not_refundable"
                 )
+            amount = int(form["amount"]) if str(form.get("amount", "")).isdigit() else intent["amount_received"]
+            refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent["id"])
+            if amount > intent["amount_received"] - refunded:
+                return self._error(400, "Refund amount is greater than the unrefunded amount.", "amount_too_large")
             refund = {
                 "id": f"re_{secrets.token_hex(12)}",
                 "object": "refund",
-                "amount": intent["amount_received"],
+                "amount": amount,
                 "currency": intent["currency"],
                 "payment_intent": intent["id"],
                 "status": "succeeded",
@@ -139,6 +148,29 @@ class FakeStripe:
             self.refunds[refund["id"]] = refund
             return 200, refund
         return self._error(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _confirm(self, intent: dict, form: dict) -> tuple[int, dict]:
+        """A server-side confirmation (``confirm=true``), as an off-session renewal makes it."""
+        method = form.get("payment_method", "")
+        intent["payment_method"] = method
+        intent["customer"] = form.get("customer")
+        if not method:
+            return self._error(400, "You must provide a payment method.", "parameter_missing")
+        if method in self.declined:
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = {"code": "card_declined", "decline_code": "insufficient_funds"}
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "insufficient_funds",
+                    "message": "Your card has insufficient funds.",
+                    "payment_intent": dict(intent),
+                }
+            }
+        intent["status"] = "succeeded"
+        intent["amount_received"] = intent["amount"]
+        return 200, intent
 
     def succeed(self, intent_id: str, *, amount: int | None = None) -> dict:
         """What a customer confirming the payment client-side does to the intent."""

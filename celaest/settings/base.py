@@ -281,6 +281,9 @@ CELERY_TASK_ROUTES = {
     "licensing.expire_licenses": {"queue": "platform"},
     "licensing.flush_usage_meter": {"queue": "platform"},
     "billing.cancel_stale_orders": {"queue": "platform"},
+    "billing.renew_subscriptions": {"queue": "platform"},
+    "billing.dun_subscriptions": {"queue": "platform"},
+    "billing.check_usage_alerts": {"queue": "platform"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic job, in one place. Each entry expires before its next run so a backlog never
@@ -290,6 +293,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.cancel_stale_orders",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    # Subscriptions: renewal invoices at each period boundary, then dunning of the unpaid ones.
+    "renew-subscriptions": {
+        "task": "billing.renew_subscriptions",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "dun-subscriptions": {
+        "task": "billing.dun_subscriptions",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    "check-usage-alerts": {
+        "task": "billing.check_usage_alerts",
+        "schedule": 120.0,
+        "options": {"expires": 110},
     },
     "flush-api-key-usage": {
         "task": "settings_app.flush_api_key_usage",
@@ -541,6 +560,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentGatewayStatusEnum": "billing.models.PaymentGateway.Status",
         "OrderStatusEnum": "billing.models.Order.Status",
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "SubscriptionStatusEnum": "billing.models.Subscription.Status",
+        "SubscriptionIntervalEnum": "billing.models.Subscription.Interval",
     },
     "COMPONENT_SPLIT_REQUEST": True,
 }
