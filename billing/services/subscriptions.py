@@ -148,6 +148,7 @@ def _subscription_create(
         payment_method=method,
         coupon=coupon,
         billing_anchor=anchor,
+        periods_billed=0 if trial_days else 1,  # the first paid period is invoiced below
         current_period_start=period[0],
         current_period_end=period[1],
         trial_end=trial_end,
