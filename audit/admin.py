@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from celaest.admin import AppendOnlyAdminMixin, LargeTableAdmin, pretty_json, truncated
+from celaest.admin import (
+    AppendOnlyAdminMixin,
+    LargeTableAdmin,
+    Panel,
+    changelist_url,
+    contribute_panel,
+    pretty_json,
+    truncated,
+)
+from celaest.admin_display import admin_link, humanised_time
+from identity.models import Organization
 
 from .models import AuditLog, SystemEvent
 
@@ -66,3 +76,35 @@ class SystemEventAdmin(AppendOnlyAdminMixin, LargeTableAdmin):
     @admin.display(description="data")
     def data_pretty(self, obj):
         return pretty_json(obj.data)
+
+
+#: how many audit entries the organization page lists
+ORGANIZATION_AUDIT_ROWS = 15
+
+
+def organization_audit_panel(request, organization) -> Panel:
+    entries = (
+        AuditLog.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("-created_at")[:ORGANIZATION_AUDIT_ROWS]
+    )
+    return Panel(
+        title="Last audit entries",
+        columns=["When", "Who", "Action", "What", "Source"],
+        rows=[
+            [
+                humanised_time(entry.created_at),
+                entry.user.email if entry.user else "system",
+                admin_link(entry, entry.get_action_display()),
+                f"{entry.resource_type} {truncated(entry.resource_repr, 40)}".strip(),
+                entry.source or "—",
+            ]
+            for entry in entries
+        ],
+        more_url=changelist_url(AuditLog, organization__id__exact=organization.pk),
+        empty="No audit entry.",
+        wide=True,
+    )
+
+
+contribute_panel(Organization, organization_audit_panel, order=90)

@@ -1,4 +1,5 @@
-"""The staff dashboard on the admin index: KPIs and charts, each from one aggregated query."""
+"""The staff dashboard on the admin index: KPIs and charts over a period staff choose, each from one
+aggregated query; money is summed per currency, never across currencies."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -15,7 +16,11 @@ from licensing.models import License
 from operations.models import ProcessedTask
 from settings_app.models import WebhookDelivery
 
+#: the periods the dashboard offers (days), and the one it opens with
+PERIODS = (7, 30, 90)
 CHART_DAYS = 30
+#: severities, least to most serious (the collisions chart's order and colours)
+SEVERITIES = ["low", "medium", "high", "critical"]
 
 
 def _series(rows, x, *ys):
@@ -29,15 +34,18 @@ def dashboard_kpis(*, now) -> dict:
         "live_licenses": License.objects.filter(status__in=[License.Status.ACTIVE, License.Status.TRIAL]).count(),
         "tasks_today": ProcessedTask.objects.filter(created_at__date=now.date()).count(),
         "open_collisions": LicenseCollision.objects.filter(resolved_at__isnull=True).count(),
-        "revenue_this_month": Order.objects.filter(status=Order.Status.PAID, paid_at__date__gte=month_start).aggregate(
-            total=Sum("total")
-        )["total"]
-        or Decimal("0"),
+        "revenue_this_month": {
+            row["currency"]: row["total"] or Decimal("0")
+            for row in Order.objects.filter(status=Order.Status.PAID, paid_at__date__gte=month_start)
+            .values("currency")
+            .annotate(total=Sum("total"))
+            .order_by("currency")
+        },
     }
 
 
-def dashboard_charts(*, now) -> dict:
-    since = now - timedelta(days=CHART_DAYS)
+def dashboard_charts(*, now, days: int = CHART_DAYS) -> dict:
+    since = now - timedelta(days=days)
     tasks = (
         ProcessedTask.objects.filter(created_at__gte=since)
         .annotate(day=TruncDate("created_at"))
@@ -57,21 +65,27 @@ def dashboard_charts(*, now) -> dict:
         .annotate(valid=Count("id", filter=Q(is_valid=True)), invalid=Count("id", filter=Q(is_valid=False)))
         .order_by("day")
     )
-    collisions = (
+    collisions = sorted(
         LicenseCollision.objects.filter(resolved_at__isnull=True)
         .values("severity")
         .annotate(open=Count("id"))
-        .order_by("severity")
+        .order_by("severity"),
+        key=lambda row: SEVERITIES.index(row["severity"]) if row["severity"] in SEVERITIES else len(SEVERITIES),
     )
     revenue = (
         Order.objects.filter(status=Order.Status.PAID, paid_at__gte=now - timedelta(days=365))
         .annotate(month=TruncMonth("paid_at"))
-        .values("month")
+        .values("month", "currency")
         .annotate(revenue=Sum("total"))
-        .order_by("month")
+        .order_by("month", "currency")
     )
+    months = sorted({row["month"].strftime("%Y-%m") for row in revenue})
+    revenue_by_currency: dict[str, list[float]] = {}
+    for row in revenue:
+        series = revenue_by_currency.setdefault(row["currency"], [0.0] * len(months))
+        series[months.index(row["month"].strftime("%Y-%m"))] = float(row["revenue"] or 0)
     webhooks = (
-        WebhookDelivery.objects.filter(created_at__gte=now - timedelta(days=7))
+        WebhookDelivery.objects.filter(created_at__gte=since)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
@@ -86,14 +100,11 @@ def dashboard_charts(*, now) -> dict:
         "roi": _series(roi, "organization__name", "money_saved", "time_saved_minutes"),
         "validations": _series(validations, "day", "valid", "invalid"),
         "collisions": _series(collisions, "severity", "open"),
-        "revenue": {
-            "x": [row["month"].strftime("%Y-%m") for row in revenue],
-            "revenue": [float(row["revenue"] or 0) for row in revenue],
-        },
+        "revenue": {"x": months, "by_currency": revenue_by_currency},
         "webhooks": _series(webhooks, "day", "succeeded", "failed", "pending"),
     }
 
 
-def dashboard_data() -> dict:
+def dashboard_data(*, days: int = CHART_DAYS) -> dict:
     now = timezone.now()
-    return {"kpis": dashboard_kpis(now=now), "charts": dashboard_charts(now=now)}
+    return {"kpis": dashboard_kpis(now=now), "charts": {**dashboard_charts(now=now, days=days), "days": days}}

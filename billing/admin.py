@@ -14,15 +14,27 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from celaest.admin import CelaestModelAdmin, ReadOnlyTabularInline
+from celaest.admin import (
+    CelaestModelAdmin,
+    Panel,
+    ReadOnlyTabularInline,
+    changelist_url,
+    contribute_panel,
+    pretty_json,
+)
+from celaest.admin_display import admin_link, format_money, humanised_time, money, short_key, status_badge
 from celaest.errors import DomainError
 from celaest.net import client_ip
+from identity.models import Organization
 
 from . import selectors
 from .documents import invoice_html, invoice_pdf
 from .models import Coupon, DocumentSequence, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
 from .services.invoices import invoice_resend
 from .services.payments import order_cancel, order_mark_paid, order_refund
+
+#: how many rows a panel of a change page lists (the rest: its "See all" link)
+PANEL_ROWS = 20
 
 
 @admin.register(PaymentGateway)
@@ -147,7 +159,6 @@ class OrderAdmin(CelaestModelAdmin):
         "user",
         "status",
         "total",
-        "currency",
         "gateway",
         "paid_at",
         "created_at",
@@ -184,10 +195,14 @@ class OrderAdmin(CelaestModelAdmin):
     def has_add_permission(self, request):
         return False  # orders are placed through checkout, which prices them
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # an order is cancelled or refunded (the actions), never deleted: its invoice refers to it
+
     @admin.display(description="payment state")
     def payment_state(self, obj):
         if obj.status == Order.Status.PAID:
-            return f"Paid {obj.paid_at:%Y-%m-%d %H:%M} via {obj.gateway}, fee {obj.gateway_fee} {obj.currency}"
+            fee = format_money(obj.gateway_fee, obj.currency)
+            return f"Paid {obj.paid_at:%Y-%m-%d %H:%M} via {obj.gateway}, fee {fee}"
         if obj.status == Order.Status.PENDING:
             if obj.gateway.provider == PaymentGateway.Provider.MANUAL:
                 return f"Awaiting a bank transfer with reference {obj.order_number}"
@@ -283,7 +298,9 @@ class OrderItemAdmin(CelaestModelAdmin):
 
 @admin.register(Invoice)
 class InvoiceAdmin(CelaestModelAdmin):
-    """Invoices are issued when an order is paid and closed by its refund or cancellation."""
+    """Invoices are issued when an order is paid and closed by its refund or cancellation: an
+    issued document, which staff read (lines, taxes, coupon, payment) and resend, but never edit
+    or delete (the order's refund or cancellation voids or credits it)."""
 
     actions = ["resend"]
     list_display = [
@@ -316,13 +333,81 @@ class InvoiceAdmin(CelaestModelAdmin):
         "issued_at",
         "paid_at",
         "voided_at",
+        "billing_details_display",
         "document",
         "created_at",
         "updated_at",
     ]
+    exclude = ["billing_details"]
 
     def has_add_permission(self, request):
         return False  # issued by payment, numbered from the gapless sequence
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="billing details")
+    def billing_details_display(self, obj):
+        return pretty_json(obj.billing_details)
+
+    def get_panels(self, request, obj):
+        order = Order.objects.select_related("coupon", "tax_rate", "gateway").filter(pk=obj.order_id).first()
+        if order is None:  # not an order's invoice: its amounts only
+            return [self._amounts_panel(obj, coupon="—", tax="—"), *super().get_panels(request, obj)]
+        items = order.items.select_related("product").order_by("created_at")[:PANEL_ROWS]
+        lines = Panel(
+            title="Lines",
+            columns=["Product", "Description", "Quantity", "Unit price", "Amount"],
+            rows=[
+                [
+                    admin_link(item.product),
+                    item.description,
+                    item.quantity,
+                    money(item.unit_price, order.currency),
+                    money(item.total, order.currency),
+                ]
+                for item in items
+            ],
+            more_url=f"{reverse('admin:billing_orderitem_changelist')}?order__id__exact={order.pk}",
+            more_label="All lines",
+            wide=True,
+        )
+        coupon = f"{order.coupon.code} (−{format_money(order.discount_total, order.currency)})" if order.coupon else "—"
+        tax = f"{order.tax_rate or 'tax'} {order.tax_rate_percent.normalize()}%" if order.tax_rate_id else "none"
+        amounts = self._amounts_panel(obj, coupon=coupon, tax=tax)
+        payment = Panel(
+            title="Payment",
+            facts=[
+                ("Order", admin_link(order)),
+                ("Order status", status_badge(order.status, order.get_status_display())),
+                ("Gateway", str(order.gateway)),
+                ("Reference", short_key(order.gateway_reference, keep=16)),
+                ("Paid", humanised_time(obj.paid_at)),
+                ("Gateway fee", money(order.gateway_fee, order.currency)),
+                ("Refunded", humanised_time(order.refunded_at)),
+                ("Voided", humanised_time(obj.voided_at)),
+            ],
+        )
+        return [amounts, payment, lines, *super().get_panels(request, obj)]
+
+    @staticmethod
+    def _amounts_panel(obj, *, coupon, tax) -> Panel:
+        return Panel(
+            title="Amounts",
+            facts=[
+                ("Status", status_badge(obj.status, obj.get_status_display())),
+                ("Subtotal", money(obj.subtotal, obj.currency)),
+                ("Coupon", coupon),
+                ("Discount", money(obj.discount_total, obj.currency)),
+                ("Tax rate", tax),
+                ("Taxes", money(obj.tax_total, obj.currency)),
+                ("Total", money(obj.total, obj.currency)),
+                ("Issued", humanised_time(obj.issued_at)),
+            ],
+        )
 
     @admin.display(description="document")
     def document(self, obj):
@@ -372,6 +457,72 @@ class DocumentSequenceAdmin(CelaestModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- the organization page: orders, invoices and what is owed ------------------------------------
+
+
+def _sums_by_currency(queryset) -> str:
+    totals = queryset.values("currency").annotate(amount=Sum("total")).order_by("currency")
+    return ", ".join(format_money(row["amount"], row["currency"]) for row in totals) or format_money(0)
+
+
+def organization_billing_panels(request, organization) -> list[Panel]:
+    orders = Order.objects.filter(organization=organization).order_by("-created_at")[: PANEL_ROWS // 2]
+    invoices = Invoice.objects.filter(organization=organization).order_by("-created_at")[: PANEL_ROWS // 2]
+    owed = Panel(
+        title="Money",
+        facts=[
+            (
+                "Owed (issued, unpaid invoices)",
+                _sums_by_currency(Invoice.objects.filter(organization=organization, status=Invoice.Status.ISSUED)),
+            ),
+            (
+                "Awaiting payment (pending orders)",
+                _sums_by_currency(Order.objects.filter(organization=organization, status=Order.Status.PENDING)),
+            ),
+            (
+                "Paid in total",
+                _sums_by_currency(Order.objects.filter(organization=organization, status=Order.Status.PAID)),
+            ),
+        ],
+    )
+    return [
+        owed,
+        Panel(
+            title="Orders",
+            columns=["Order", "Status", "Total", "Placed"],
+            rows=[
+                [
+                    admin_link(order),
+                    status_badge(order.status, order.get_status_display()),
+                    money(order.total, order.currency),
+                    humanised_time(order.created_at),
+                ]
+                for order in orders
+            ],
+            more_url=changelist_url(Order, organization__id__exact=organization.pk),
+            empty="No order.",
+        ),
+        Panel(
+            title="Invoices",
+            columns=["Invoice", "Status", "Total", "Issued"],
+            rows=[
+                [
+                    admin_link(invoice),
+                    status_badge(invoice.status, invoice.get_status_display()),
+                    money(invoice.total, invoice.currency),
+                    humanised_time(invoice.issued_at),
+                ]
+                for invoice in invoices
+            ],
+            more_url=changelist_url(Invoice, organization__id__exact=organization.pk),
+            empty="No invoice.",
+        ),
+    ]
+
+
+contribute_panel(Organization, organization_billing_panels, order=40)
 
 
 from . import admin_subscriptions  # noqa: E402,F401 - subscriptions and plan billing terms

@@ -24,16 +24,20 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from unfold.admin import ModelAdmin as ThemeModelAdmin
 from unfold.admin import TabularInline as ThemeTabularInline
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from celaest import hooks
 from celaest.admin_display import list_column
@@ -154,18 +158,6 @@ def contribute_panel(model: type[models.Model], builder: PanelBuilder, *, order:
     _contributed_panels[model].append((order, builder))
 
 
-def admin_link(obj, text=None):
-    """A link to ``obj``'s change page (its text if there is none, or the viewer may not go)."""
-    if obj is None:
-        return "—"
-    label = str(obj) if text is None else text
-    try:
-        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return label
-    return format_html('<a class="cel-link" href="{}">{}</a>', url, label)
-
-
 def changelist_url(model: type[models.Model], **filters) -> str:
     """The admin list of ``model``, filtered by ``filters`` (lookups as query parameters)."""
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
@@ -211,7 +203,8 @@ class CelaestModelAdmin(ThemeModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
-        if request.method == "GET" and self.model in _contributed_panels:
+        has_panels = self.model in _contributed_panels or type(self).get_panels is not CelaestModelAdmin.get_panels
+        if request.method == "GET" and has_panels:
             obj = self.get_object(request, unquote(object_id))
             if obj is not None:
                 panels = self.get_panels(request, obj)
@@ -231,6 +224,17 @@ class CelaestModelAdmin(ThemeModelAdmin):
             list_column(self.model, column) if isinstance(column, str) and column not in editable else column
             for column in super().get_list_display(request)
         ]
+
+    def get_list_select_related(self, request):
+        # Django joins the foreign keys it finds in list_display by name; the columns above are
+        # functions, so name them here (unless the admin chose its own).
+        chosen = super().get_list_select_related(request)
+        if chosen is not False:
+            return chosen
+        related = [
+            column.related_field for column in self.get_list_display(request) if getattr(column, "related_field", None)
+        ]
+        return related or False
 
     def get_list_display_links(self, request, list_display):
         links = super().get_list_display_links(request, list_display)
@@ -310,6 +314,66 @@ class CelaestModelAdmin(ThemeModelAdmin):
         if exact:
             results = results | queryset.filter(exact)
         return results, may_have_duplicates
+
+
+# --- one object's operation, with a reason ---------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    """Why staff do what they do to one object: recorded with the change."""
+
+    reason = forms.CharField(
+        max_length=255,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Recorded with the change in the audit log.",
+    )
+
+
+class ObjectOperationMixin:
+    """A button on an object's page (the theme's ``actions_detail``) that opens a form asking why,
+    then runs one service operation on the object and reports what it did or why it was refused.
+
+    ``operation(obj, cleaned_data)`` goes through the app's service (which audits it); the view
+    only asks, checks the change permission and reports.
+    """
+
+    def object_operation_view(
+        self, request, object_id, *, title, button, operation, form_class=ReasonForm, danger=False, explanation=""
+    ):
+        obj = self.get_object(request, unquote(str(object_id)))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                operation(obj, form.cleaned_data)
+            except DomainError as exc:
+                self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            else:
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[obj],
+                    action_flag=CHANGE,
+                    change_message=f"{button}: {form.cleaned_data.get('reason', '')}".strip(": "),
+                    single_object=True,
+                )
+                self.message_user(request, f"{obj}: {button.lower()} done.", messages.SUCCESS)
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "title": f"{title}: {obj}",
+            "form": form,
+            "button": button,
+            "danger": danger,
+            "explanation": explanation,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/celaest/object_operation.html", context)
 
 
 # --- big tables ---------------------------------------------------------------------------------

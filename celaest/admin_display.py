@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
@@ -33,22 +34,22 @@ _TONE_CLASSES = {
 STATUS_TONES = {
     **dict.fromkeys(
         ["active", "paid", "succeeded", "success", "completed", "valid", "published", "healthy", "delivered",
-         "issued", "enabled", "resolved", "granted", "approved", "low", "ok"],
+         "issued", "enabled", "resolved", "granted", "approved", "ok"],
         "success",
     ),
     **dict.fromkeys(
         ["trial", "pending", "queued", "running", "processing", "draft", "open", "scheduled", "retrying",
-         "in_progress", "sent", "info", "medium"],
+         "in_progress", "sent", "info", "low"],
         "info",
     ),
     **dict.fromkeys(
         ["suspended", "expired", "paused", "cancelled", "canceled", "past_due", "partially_refunded", "warning",
-         "deprecated", "archived", "grace", "unpaid", "void", "high"],
+         "deprecated", "archived", "grace", "unpaid", "void", "medium"],
         "warning",
     ),
     **dict.fromkeys(
         ["revoked", "failed", "disabled", "refunded", "error", "critical", "rejected", "unhealthy", "dead",
-         "blocked", "lost", "worker_lost", "invalid"],
+         "blocked", "lost", "worker_lost", "invalid", "high"],
         "danger",
     ),
 }  # fmt: skip
@@ -89,6 +90,31 @@ def short_key(value, *, keep: int = 8):
         text,
         text,
     )
+
+
+def admin_link(obj, text=None, *, limit: int = 0):
+    """A link to ``obj``'s change page (plain text where it has none); ``limit`` cuts the text
+    with an ellipsis, the whole of it on hover."""
+    if obj is None:
+        return EMPTY
+    label = str(obj) if text is None else str(text)
+    if limit and len(label) > KEY_LIKE_LENGTH and not any(char.isspace() for char in label):
+        # a key or a hash: its start, in the font keys are shown in
+        shown = format_html("<code>{}…</code>", label[:12])
+    else:
+        shown = label if not limit or len(label) <= limit else f"{label[: limit - 1]}…"
+    try:
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return format_html('<span title="{}">{}</span>', label, shown)
+    return format_html('<a class="cel-link" href="{}" title="{}">{}</a>', url, label, shown)
+
+
+def clipped(text):
+    """Text on one line, cut with an ellipsis where the column ends, the whole of it on hover."""
+    if text in (None, ""):
+        return EMPTY
+    return format_html('<span class="cel-clip" title="{}">{}</span>', text, text)
 
 
 def exact_time(value: datetime) -> str:
@@ -132,6 +158,23 @@ def money(amount, currency: str | None = DEFAULT_CURRENCY):
     return format_html('<span class="cel-money" title="{}">{}</span>', exact, format_money(amount, currency))
 
 
+def usage_meter(used: int, limit) -> str:
+    """``used`` of ``limit`` as a bar, green, then orange past 80 %, red past 100 % (no limit: none)."""
+    if not isinstance(limit, int) or limit <= 0:
+        return format_html("{} <span class='cel-empty'>(no limit)</span>", f"{used:,}")
+    share = used / limit
+    level = "danger" if share >= 1 else "warning" if share >= 0.8 else "success"
+    return format_html(
+        '<span class="cel-meter"><span class="cel-meter-bar"><span data-level="{}" style="width: {}%"></span></span>'
+        "{} / {} ({}%)</span>",
+        level,
+        min(100, round(share * 100)),
+        f"{used:,}",
+        f"{limit:,}",
+        round(share * 100),
+    )
+
+
 # --- columns of a changelist, by the kind of field ---------------------------------------------------
 
 #: Field names that hold keys, fingerprints or references staff copy (besides UUID columns).
@@ -139,6 +182,12 @@ KEY_FIELD_NAMES = frozenset(
     {"license_key", "machine_id", "fingerprint", "key_prefix", "resource_id", "external_id", "payment_intent_id",
      "stripe_payment_intent_id", "idempotency_key", "event_id", "nonce"}
 )  # fmt: skip
+#: How much of a related object's name a list shows (the rest on hover, the object one click away).
+RELATED_TEXT_LIMIT = 20
+#: A related object's name this long without a space is a key or a hash (shown as one).
+KEY_LIKE_LENGTH = 16
+#: Text columns longer than this may hold long values: one line, cut, the whole on hover.
+LONG_TEXT_LENGTH = 64
 #: Field names that hold a status, a state or a severity (shown as badges).
 STATUS_FIELD_NAMES = frozenset({"status", "severity", "state", "health"})
 
@@ -169,9 +218,16 @@ def list_column(model, name: str):
         field = model._meta.get_field(name)
     except Exception:  # noqa: BLE001 - not a field: a method or callable of the admin
         return name
-    if field.is_relation or not field.concrete:
+    if not field.concrete:
         return name
-    if field.name in STATUS_FIELD_NAMES and field.choices:
+    if field.is_relation:
+        if not (field.many_to_one or field.one_to_one):
+            return name
+
+        def render(obj):
+            return admin_link(getattr(obj, field.name), limit=RELATED_TEXT_LIMIT)
+
+    elif field.name in STATUS_FIELD_NAMES and field.choices:
         display = field.flatchoices
         labels = {value: label for value, label in display}
 
@@ -196,9 +252,17 @@ def list_column(model, name: str):
         def render(obj):
             return short_key(getattr(obj, field.attname))
 
+    elif isinstance(field, models.TextField) or (
+        isinstance(field, models.CharField) and not field.choices and (field.max_length or 0) > LONG_TEXT_LENGTH
+    ):
+
+        def render(obj):
+            return clipped(getattr(obj, field.attname))
+
     else:
         return name
     render.__name__ = f"{name}_column"
     render.short_description = field.verbose_name
     render.admin_order_field = name
+    render.related_field = field.name if field.is_relation else None
     return render

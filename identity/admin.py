@@ -5,9 +5,13 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count, Q
 
-from celaest.admin import CelaestModelAdmin, SoftDeleteAdminMixin, SoftDeleteModelForm
+from celaest.admin import CelaestModelAdmin, Panel, SoftDeleteAdminMixin, SoftDeleteModelForm, changelist_url
+from celaest.admin_display import admin_link, humanised_time, status_badge
 
 from .models import Organization, User
+
+#: how many members the organization page lists (the rest: "See all")
+MEMBER_ROWS = 15
 
 
 @admin.register(Organization)
@@ -34,6 +38,40 @@ class OrganizationAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
     @admin.display(description="users", ordering="live_users")
     def user_count(self, obj):
         return obj.live_users
+
+    # The organization page tells its whole story: the panels other apps contribute (licenses,
+    # AI use, orders and invoices, webhooks, API keys, audit trail) follow these two.
+    def get_panels(self, request, obj):
+        members = User.objects.filter(organization=obj, deleted_at__isnull=True).order_by("-is_active", "email")
+        settings = obj.settings or {}
+        summary = Panel(
+            title="Organization",
+            facts=[
+                ("Slug", obj.slug),
+                ("E-mail", obj.email or "—"),
+                ("Status", status_badge("active" if obj.is_active else "disabled", None)),
+                ("Members", f"{obj.live_users} of {obj.max_users}" if obj.max_users else obj.live_users),
+                ("Currency", settings.get("currency", "USD")),
+                ("Country", settings.get("country", "—")),
+                ("Customer since", humanised_time(obj.created_at)),
+            ],
+        )
+        people = Panel(
+            title="Members",
+            columns=["User", "Role", "Active", "Last login"],
+            rows=[
+                [
+                    admin_link(user, user.email),
+                    user.get_role_display(),
+                    status_badge("active" if user.is_active else "disabled", None),
+                    humanised_time(user.last_login),
+                ]
+                for user in members[:MEMBER_ROWS]
+            ],
+            more_url=changelist_url(User, organization__id__exact=obj.pk),
+            empty="No member.",
+        )
+        return [summary, people, *super().get_panels(request, obj)]
 
 
 class EmailFormMixin:

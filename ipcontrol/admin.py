@@ -1,16 +1,22 @@
 """Admin of where licenses are used: machine bindings, validation attempts and collisions."""
 
 from django.contrib import admin, messages
+from django.db.models import F
 
 from celaest.admin import (
     CelaestModelAdmin,
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
+    Panel,
     ReadOnlyTabularInline,
+    changelist_url,
     contribute_inline,
+    contribute_panel,
 )
+from celaest.admin_display import admin_link, humanised_time, short_key, status_badge
 from celaest.errors import Conflict
 from celaest.net import client_ip
+from identity.models import Organization
 from licensing.models import License
 
 from .collisions import collision_resolve
@@ -27,6 +33,104 @@ class LicenseIpBindingInline(ReadOnlyTabularInline):
 
 # Shown on the license page; licensing sits below ipcontrol, so the inline is contributed from here.
 contribute_inline(License, LicenseIpBindingInline)
+
+#: how many validations and collisions a license or organization page lists
+RECENT_ROWS = 10
+
+
+def validation_rows(validations) -> list[list]:
+    return [
+        [
+            humanised_time(validation.created_at),
+            status_badge("valid" if validation.is_valid else "invalid", validation.result_code),
+            short_key(validation.machine_id, keep=10),
+            validation.ip_address or "—",
+            validation.hostname or "—",
+        ]
+        for validation in validations
+    ]
+
+
+def collision_rows(collisions, *, with_license: bool = False) -> list[list]:
+    return [
+        [
+            *([admin_link(collision.license, limit=20)] if with_license else []),
+            admin_link(collision, collision.get_collision_type_display()),
+            status_badge(collision.severity, collision.get_severity_display()),
+            humanised_time(collision.detected_at),
+            humanised_time(collision.resolved_at) if collision.resolved_at else status_badge("open", "open"),
+        ]
+        for collision in collisions
+    ]
+
+
+def _open_first(queryset):
+    return queryset.order_by(F("resolved_at").desc(nulls_first=True), "-detected_at")
+
+
+def license_activity_panels(request, license) -> list[Panel]:
+    """The license page's recent validations and collisions (open ones first)."""
+    validations = LicenseValidation.objects.filter(license=license).order_by("-created_at")[:RECENT_ROWS]
+    collisions = _open_first(LicenseCollision.objects.filter(license=license))[:RECENT_ROWS]
+    return [
+        Panel(
+            title="Recent validations",
+            columns=["When", "Answer", "Machine", "IP", "Hostname"],
+            rows=validation_rows(validations),
+            more_url=changelist_url(LicenseValidation, license__id__exact=license.pk),
+            empty="No validation yet.",
+        ),
+        Panel(
+            title="Collisions",
+            columns=["Type", "Severity", "Detected", "Resolved"],
+            rows=collision_rows(collisions),
+            more_url=changelist_url(LicenseCollision, license__id__exact=license.pk),
+            empty="No collision.",
+        ),
+    ]
+
+
+contribute_panel(License, license_activity_panels, order=50)
+
+
+def organization_machines_panels(request, organization) -> list[Panel]:
+    """The organization page's machines in use and its collisions (open ones first)."""
+    machines = (
+        LicenseIpBinding.objects.filter(organization=organization, is_active=True)
+        .select_related("license")
+        .order_by("-last_seen")[:RECENT_ROWS]
+    )
+    collisions = _open_first(LicenseCollision.objects.filter(organization=organization).select_related("license"))[
+        :RECENT_ROWS
+    ]
+    return [
+        Panel(
+            title="Machines in use",
+            columns=["Machine", "Hostname", "License", "IP", "Last seen"],
+            rows=[
+                [
+                    admin_link(machine, machine.machine_id, limit=14),
+                    machine.hostname or "—",
+                    admin_link(machine.license, limit=14),
+                    machine.ip_address or "—",
+                    humanised_time(machine.last_seen),
+                ]
+                for machine in machines
+            ],
+            more_url=changelist_url(LicenseIpBinding, organization__id__exact=organization.pk, is_active__exact=1),
+            empty="No machine in use.",
+        ),
+        Panel(
+            title="Collisions",
+            columns=["License", "Type", "Severity", "Detected", "Resolved"],
+            rows=collision_rows(collisions, with_license=True),
+            more_url=changelist_url(LicenseCollision, organization__id__exact=organization.pk),
+            empty="No collision.",
+        ),
+    ]
+
+
+contribute_panel(Organization, organization_machines_panels, order=20)
 
 
 @admin.register(LicenseIpBinding)
@@ -96,9 +200,7 @@ class LicenseCollisionAdmin(CelaestModelAdmin):
         "ip_binding_a",
         "ip_binding_b",
         "detected_at",
-        "last_seen_at",
         "resolved_at",
-        "auto_resolved",
     ]
     list_filter = [CollisionStateFilter, "severity", "collision_type", "auto_resolved"]
     list_select_related = ["license", "ip_binding_a", "ip_binding_b"]

@@ -5,23 +5,32 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
+from unfold.decorators import action
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from celaest.admin import (
     CelaestModelAdmin,
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
+    ObjectOperationMixin,
+    Panel,
+    ReasonForm,
     SoftDeleteAdminMixin,
     SoftDeleteModelForm,
+    changelist_url,
+    contribute_panel,
 )
+from celaest.admin_display import admin_link, humanised_time, money, short_key, status_badge, usage_meter
 from celaest.net import client_ip
+from identity.models import Organization
 
-from . import services
+from . import selectors, services
 from .models import License, LicenseUsageLog, SubscriptionPlan
 
 
 @admin.register(SubscriptionPlan)
 class SubscriptionPlanAdmin(CelaestModelAdmin):
-    list_display = ["name", "code", "price_monthly", "price_yearly", "currency", "is_active", "sort_order"]
+    list_display = ["name", "code", "price_monthly", "price_yearly", "is_active", "sort_order"]
     list_filter = ["is_active", "currency"]
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}
@@ -67,8 +76,26 @@ class LicenseAdminForm(SoftDeleteModelForm):
         return status
 
 
+class RenewForm(ReasonForm):
+    days = forms.TypedChoiceField(
+        choices=[(30, "30 days"), (90, "90 days"), (365, "365 days")],
+        coerce=int,
+        initial=365,
+        widget=UnfoldAdminSelectWidget,
+        help_text="From the current expiry, or from now if it has passed.",
+    )
+    field_order = ["days", "reason"]
+
+
+#: the limits a license page measures this period's usage against: (limit key, usage log field, label)
+METERED_LIMITS = [
+    ("ai_requests_per_month", "ai_requests_count", "AI requests"),
+    ("tokens_per_month", "tokens", "Tokens"),
+]
+
+
 @admin.register(License)
-class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
+class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin):
     form = LicenseAdminForm
     list_display = [
         "license_key",
@@ -123,6 +150,117 @@ class LicenseAdmin(SoftDeleteAdminMixin, CelaestModelAdmin):
     ]
     # After issuing, status and expiry change only through the actions (audited, with events).
     fields_set_by_services = ["license_key", "status", "status_reason", "expires_at"]
+    # The same, one license at a time: buttons on its page that ask why (ObjectOperationMixin).
+    actions_detail = ["suspend_one", "reinstate_one", "renew_one", "revoke_one"]
+
+    def get_actions_detail(self, request, object_id):
+        actions = super().get_actions_detail(request, object_id)
+        license = License.all_objects.filter(pk=object_id).only("status").first()
+        if license is None:
+            return []
+        allowed = {
+            License.Status.ACTIVE: {"suspend_one", "renew_one", "revoke_one"},
+            License.Status.TRIAL: {"suspend_one", "renew_one", "revoke_one"},
+            License.Status.SUSPENDED: {"reinstate_one", "renew_one", "revoke_one"},
+            License.Status.EXPIRED: {"renew_one", "revoke_one"},
+        }.get(license.status, set())
+        return [item for item in actions if item.action_name.removeprefix("licensing_license_") in allowed]
+
+    def _who(self, request) -> dict:
+        return {"actor": request.user, "source": "admin", "ip_address": client_ip(request)}
+
+    @action(description="Suspend", url_path="suspend", permissions=["change"], icon="pause_circle")
+    def suspend_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Suspend license",
+            button="Suspend",
+            explanation="Validation answers SUSPENDED until the license is reinstated.",
+            operation=lambda license, data: services.license_suspend(
+                license=license, reason=data["reason"], **self._who(request)
+            ),
+        )
+
+    @action(description="Reinstate", url_path="reinstate", permissions=["change"], icon="play_circle")
+    def reinstate_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Reinstate license",
+            button="Reinstate",
+            explanation="The license returns to the status it had before its suspension.",
+            operation=lambda license, data: services.license_reinstate(license=license, **self._who(request)),
+        )
+
+    @action(description="Renew", url_path="renew", permissions=["change"], icon="event_repeat")
+    def renew_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Renew license",
+            button="Renew",
+            form_class=RenewForm,
+            operation=lambda license, data: services.license_renew(
+                license=license, days=data["days"], **self._who(request)
+            ),
+        )
+
+    @action(description="Revoke", url_path="revoke", permissions=["change"], icon="block")
+    def revoke_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Revoke license",
+            button="Revoke",
+            danger=True,
+            explanation="Final: validation answers REVOKED, and the license cannot be reinstated or renewed.",
+            operation=lambda license, data: services.license_revoke(
+                license=license, reason=data["reason"], **self._who(request)
+            ),
+        )
+
+    def get_panels(self, request, obj):
+        limits = selectors.license_effective_limits(license=obj)
+        today = timezone.now().date()
+        period = (
+            LicenseUsageLog.objects.filter(license=obj, period_start__lte=today, period_end__gte=today)
+            .order_by("-period_start")
+            .first()
+        )
+        used = {
+            "ai_requests_count": period.ai_requests_count if period else 0,
+            "tokens": (period.tokens_input + period.tokens_output) if period else 0,
+        }
+        usage = Panel(
+            title="Limits and usage this period",
+            facts=[(label, usage_meter(used[field], limits.get(key))) for key, field, label in METERED_LIMITS]
+            + [
+                ("Period", f"{period.period_start} – {period.period_end}" if period else "no usage yet"),
+                ("AI cost this period", money(period.calculated_cost if period else 0, "USD")),
+                *[
+                    (key.replace("_", " ").capitalize(), "unlimited" if value is None else f"{value:,}")
+                    for key, value in sorted(limits.items())
+                    if key not in {key for key, _field, _label in METERED_LIMITS} and not isinstance(value, dict)
+                ],
+                ("Custom limits", ", ".join(sorted(obj.custom_limits)) if obj.custom_limits else "none (the plan's)"),
+            ],
+            more_url=changelist_url(LicenseUsageLog, license__id__exact=obj.pk),
+            more_label="Usage history",
+        )
+        summary = Panel(
+            title="License",
+            facts=[
+                ("Key", short_key(obj.license_key, keep=14)),
+                ("Status", status_badge(obj.status, obj.get_status_display())),
+                ("Organization", admin_link(obj.organization)),
+                ("Plan", admin_link(obj.plan)),
+                ("Expires", humanised_time(obj.expires_at)),
+                ("Issued", humanised_time(obj.issued_at)),
+                ("Status reason", obj.status_reason or "—"),
+            ],
+        )
+        return [summary, usage, *super().get_panels(request, obj)]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

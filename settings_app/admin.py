@@ -17,13 +17,18 @@ from celaest.admin import (
     CelaestModelAdmin,
     GeneratedRecordAdminMixin,
     LargeTableAdmin,
+    Panel,
     WriteOnlySecretForm,
+    changelist_url,
+    contribute_panel,
     secret_input,
     truncated,
 )
+from celaest.admin_display import admin_link, humanised_time, status_badge
 from celaest.crypto import encrypt, hash_secret
 from celaest.errors import DomainError
 from celaest.validation import json_problem
+from identity.models import Organization
 
 from .models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 from .services.api_keys import api_key_revoke
@@ -119,7 +124,7 @@ class UserApiKeyAdmin(CelaestModelAdmin):
         "expires_at",
         "revoked_at",
     ]
-    list_filter = [ApiKeyStateFilter]
+    list_filter = [ApiKeyStateFilter, "user__organization"]
     list_select_related = ["user"]
     search_fields = ["name", "key_prefix", "user__email"]
     fields = [
@@ -380,3 +385,53 @@ class FeatureFlagAdmin(CelaestModelAdmin):
     def disable_flags(self, request, queryset):
         updated = flags_set_enabled(flags=queryset, enabled=False)
         self.message_user(request, f"{updated} flag(s) disabled.", messages.SUCCESS)
+
+
+# --- the organization page: webhooks and API keys ----------------------------------------------------
+
+#: how many webhooks and API keys the organization page lists
+ORGANIZATION_ROWS = 10
+
+
+def organization_integration_panels(request, organization) -> list[Panel]:
+    webhooks = Webhook.objects.filter(organization=organization).order_by("status", "name")[:ORGANIZATION_ROWS]
+    keys = (
+        UserApiKey.objects.filter(user__organization=organization, revoked_at__isnull=True)
+        .select_related("user")
+        .order_by("-last_used_at")[:ORGANIZATION_ROWS]
+    )
+    return [
+        Panel(
+            title="Webhooks",
+            columns=["Webhook", "Status", "Failing since", "Last success"],
+            rows=[
+                [
+                    admin_link(webhook, webhook.name, limit=24),
+                    status_badge(webhook.status, webhook.get_status_display()),
+                    humanised_time(webhook.failing_since) if webhook.failing_since else "—",
+                    humanised_time(webhook.last_success_at),
+                ]
+                for webhook in webhooks
+            ],
+            more_url=changelist_url(Webhook, organization__id__exact=organization.pk),
+            empty="No webhook.",
+        ),
+        Panel(
+            title="API keys in use",
+            columns=["Key", "Name", "User", "Last used"],
+            rows=[
+                [
+                    admin_link(key, f"{key.key_prefix}…"),
+                    key.name,
+                    admin_link(key.user, key.user.email, limit=24),
+                    humanised_time(key.last_used_at),
+                ]
+                for key in keys
+            ],
+            more_url=changelist_url(UserApiKey, user__organization__id__exact=organization.pk),
+            empty="No live API key.",
+        ),
+    ]
+
+
+contribute_panel(Organization, organization_integration_panels, order=60)

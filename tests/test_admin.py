@@ -9,6 +9,8 @@ counted row by row.
 import base64
 import secrets
 import uuid
+from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import factory
@@ -26,7 +28,7 @@ from django.utils import timezone
 from aimesh.models import AIApiKey
 from analytics.models import TelemetryEvent
 from audit.models import AuditLog
-from billing.models import Order
+from billing.models import Invoice, Order
 from celaest import crypto
 from celaest.admin import MASKED, EstimatedCountPaginator
 from identity.models import Organization, User
@@ -608,3 +610,134 @@ def test_the_big_tables_are_the_expected_ones():
         "asset_downloads",
         "license_usage_log",
     }
+
+
+# --- issued documents, the license page, the organization page --------------------------------------
+
+
+def test_an_issued_invoice_shows_its_lines_taxes_coupon_and_payment_and_cannot_change(staff_client):
+    coupon = factories.CouponFactory(code="ZEBULON10")
+    tax_rate = factories.TaxRateFactory()
+    item = factories.OrderItemFactory(
+        description="Zebulon seat", order__order_number="ADMIN-TEST-INV",
+        order__coupon=coupon, order__tax_rate=tax_rate, order__tax_rate_percent=21,
+        order__discount_total=Decimal("9.90"), order__gateway_reference="pi_zebulon_ref",
+        order__status=Order.Status.PAID, order__paid_at=timezone.now(),
+    )  # fmt: skip
+    invoice = factories.InvoiceFactory(
+        invoice_number="ADMIN-TEST-INV-1",
+        order=item.order,
+        tax_total=Decimal("18.71"),
+        total=Decimal("107.81"),
+        billing_details={"vat": "ES-Z1"},
+    )
+    change_url = admin_url(invoice, "change", invoice.pk)
+    page = staff_client.get(change_url)
+    assert page.status_code == 200
+    html = page.text
+    assert "Zebulon seat" in html and "99.00 USD" in html  # its line, money with currency, 2 decimals
+    assert "ZEBULON10" in html and "9.90 USD" in html  # the coupon and its discount
+    assert "18.71 USD" in html and "21%" in html  # the taxes and their rate
+    assert "pi_zebulon_ref" in html and "107.81 USD" in html  # the payment and the total
+    # read only: no form field, no save, no delete
+    assert 'name="billing_details"' not in html and "ES-Z1" in html
+    assert 'name="_save"' not in html
+    assert admin_url(invoice, "delete", invoice.pk) not in html
+    assert staff_client.get(admin_url(invoice, "delete", invoice.pk)).status_code == 403
+    assert staff_client.post(change_url, {"billing_details": "{}"}).status_code == 403
+    action_field = staff_client.get(admin_url(Invoice, "changelist")).context["action_form"].fields["action"]
+    assert "delete_selected" not in {name for name, _ in action_field.choices}
+    invoice.refresh_from_db()
+    assert invoice.billing_details == {"vat": "ES-Z1"}
+
+
+def test_orders_are_cancelled_or_refunded_never_deleted(staff_client):
+    order = factories.OrderFactory(order_number="ADMIN-TEST-CANCEL")
+    html = staff_client.get(admin_url(order, "change", order.pk)).text
+    assert admin_url(order, "delete", order.pk) not in html
+    assert staff_client.post(admin_url(order, "delete", order.pk), {"post": "yes"}).status_code == 403
+    offered = {
+        name
+        for name, _ in staff_client.get(admin_url(Order, "changelist")).context["action_form"].fields["action"].choices
+    }
+    assert "delete_selected" not in offered and {"refund", "cancel"} <= offered
+    _action(staff_client, Order, "cancel", [order])
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+
+
+def test_license_page_shows_limits_usage_validations_and_collisions(staff_client):
+    license_ = factories.LicenseFactory(status=License.Status.ACTIVE, custom_limits={"ai_requests_per_month": 200})
+    today = timezone.now().date()
+    factories.LicenseUsageLogFactory(
+        license=license_, organization=license_.organization, ai_requests_count=170,
+        period_start=today.replace(day=1), period_end=today + timedelta(days=1),
+    )  # fmt: skip
+    factories.LicenseValidationFactory(license=license_, is_valid=False, result_code="TOO_MANY_MACHINES")
+    factories.LicenseCollisionFactory(license=license_, organization=license_.organization, severity="high")
+    html = staff_client.get(admin_url(license_, "change", license_.pk)).text
+    assert "170 / 200 (85%)" in html and 'data-level="warning"' in html  # usage against the custom limit
+    assert "TOO_MANY_MACHINES" in html  # recent validations
+    assert 'data-tone="danger"' in html  # a high-severity collision, red
+    for verb in ("suspend", "renew", "revoke"):
+        assert f"/{license_.pk}/{verb}/" in html
+    assert f"/{license_.pk}/reinstate/" not in html  # only what applies to an active license
+
+
+def test_license_buttons_ask_why_and_go_through_the_service(staff_client):
+    license_ = factories.LicenseFactory(status=License.Status.ACTIVE)
+    suspend_url = reverse("admin:licensing_license_suspend_one", args=[license_.pk])
+    form = staff_client.get(suspend_url)
+    assert form.status_code == 200 and 'name="reason"' in form.text
+    assert staff_client.post(suspend_url, {"reason": ""}).status_code == 200  # a reason is required
+    license_.refresh_from_db()
+    assert license_.status == License.Status.ACTIVE
+
+    response = staff_client.post(suspend_url, {"reason": "Zebulon chargeback"})
+    assert response.status_code == 302 and response["Location"] == admin_url(license_, "change", license_.pk)
+    license_.refresh_from_db()
+    assert (license_.status, license_.status_reason) == (License.Status.SUSPENDED, "Zebulon chargeback")
+    assert AuditLog.objects.filter(resource_id=str(license_.pk), source="admin").exists()
+
+    expires = license_.expires_at
+    staff_client.post(reverse("admin:licensing_license_renew_one", args=[license_.pk]), {"days": 30, "reason": "r"})
+    license_.refresh_from_db()
+    assert license_.expires_at > (expires or timezone.now())
+
+    # refused by the service: reported, nothing changes
+    staff_client.post(reverse("admin:licensing_license_revoke_one", args=[license_.pk]), {"reason": "fraud"})
+    response = staff_client.post(
+        reverse("admin:licensing_license_revoke_one", args=[license_.pk]), {"reason": "again"}, follow=True
+    )
+    assert response.status_code == 200
+    license_.refresh_from_db()
+    assert license_.status == License.Status.REVOKED and license_.status_reason == "fraud"
+
+
+def test_organization_page_tells_the_whole_story(staff_client):
+    organization = factories.OrganizationFactory(name="Zebulon Works")
+    owner = factories.UserFactory(organization=organization, email="owner@zebulon.invalid")
+    license_ = factories.LicenseFactory(organization=organization, status=License.Status.ACTIVE)
+    factories.LicenseIpBindingFactory(license=license_, organization=organization, hostname="zebulon-host")
+    factories.LicenseCollisionFactory(license=license_, organization=organization)
+    factories.ProcessedTaskFactory(organization=organization, user=owner, license=license_)
+    factories.OrderFactory(organization=organization, user=owner, order_number="ADMIN-TEST-1", status="pending")
+    factories.WebhookFactory(organization=organization, user=owner, name="Zebulon hook")
+    factories.UserApiKeyFactory(user=owner, name="Zebulon CI")
+    factories.AuditLogFactory(organization=organization, user=owner, resource_repr="Zebulon change")
+    html = staff_client.get(admin_url(organization, "change", organization.pk)).text
+    for fact in (
+        "owner@zebulon.invalid", license_.license_key, "zebulon-host", "Collisions", "AI use since",
+        "celaest-panel-charts", "ADMIN-TEST-1", "99.00 USD", "Zebulon hook", "Zebulon CI", "Zebulon change",
+    ):  # fmt: skip
+        assert fact in html, fact
+    # one click from the organization's objects: their lists link it
+    assert admin_url(organization, "change", organization.pk) in staff_client.get(admin_url(License, "changelist")).text
+
+
+def test_only_admin_pages_relax_the_content_policy_for_the_theme(staff_client, client):
+    admin_policy = staff_client.get(reverse("admin:index"))["Content-Security-Policy"]
+    scripts = admin_policy.split("script-src")[1].split(";")[0]
+    assert "'unsafe-eval'" in scripts and "'unsafe-inline'" not in scripts
+    assert "'unsafe-eval'" in client.get(reverse("admin:login"))["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in client.get("/api/docs/")["Content-Security-Policy"]

@@ -54,3 +54,42 @@ def test_changelist_query_count_does_not_grow_with_rows(client, model):
     many, many_rows = _queries(client, model)
     assert many_rows > few_rows
     assert many == few, f"{model._meta.label}: {few} queries for {few_rows} rows, {many} for {many_rows}"
+
+
+def _grow(organization, license, order):
+    """One more of everything the organization, license and invoice pages list."""
+    user = f.UserFactory(organization=organization)
+    other_license = f.LicenseFactory(organization=organization)
+    binding = f.LicenseIpBindingFactory(license=license, organization=organization)
+    f.LicenseValidationFactory(license=license, ip_binding=binding)
+    f.LicenseCollisionFactory(license=other_license, organization=organization)
+    f.ProcessedTaskFactory(organization=organization, user=user, license=license)
+    f.OrderFactory(organization=organization, user=user)
+    f.InvoiceFactory(order=f.OrderFactory(organization=organization, user=user))
+    f.OrderItemFactory(order=order)
+    f.WebhookFactory(organization=organization, user=user)
+    f.UserApiKeyFactory(user=user)
+    f.AuditLogFactory(organization=organization, user=user)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["organization", "license", "invoice"])
+def test_detail_page_query_count_does_not_grow_with_the_organization(client, page):
+    client.force_login(f.StaffUserFactory())
+    organization = f.OrganizationFactory()
+    license = f.LicenseFactory(organization=organization)
+    invoice = f.InvoiceFactory(order=f.OrderFactory(organization=organization))
+    obj = {"organization": organization, "license": license, "invoice": invoice}[page]
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    _grow(organization, license, invoice.order)
+    count()  # warm per-process caches
+    few = count()
+    for _ in range(4):
+        _grow(organization, license, invoice.order)
+    assert count() == few

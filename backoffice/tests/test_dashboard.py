@@ -64,3 +64,33 @@ def test_dashboard_queries_do_not_grow_with_data(client):
         ProcessedTaskFactory()
         LicenseValidationFactory()
     assert count() == few
+
+
+def test_amounts_carry_their_currency_and_jobs_read_in_words(client):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from tests.factories import OrderFactory
+
+    OrderFactory(status="paid", paid_at=timezone.now(), total=Decimal("177.3"), currency="EUR")
+    client.force_login(StaffUserFactory())
+    html = client.get("/admin/").content.decode()
+    assert "177.30 EUR" in html  # currency and two decimals
+    assert "every day at 00:30" in html and "<crontab" not in html  # schedules in words
+    assert "every 2 seconds" in html
+
+
+def test_period_selector_changes_the_charts_window(client):
+    client.force_login(StaffUserFactory())
+    week = _chart_data(client.get("/admin/?period=7").content.decode())
+    assert week["days"] == 7
+    assert _chart_data(client.get("/admin/?period=999").content.decode())["days"] == 30  # unknown: the default
+
+
+def test_collisions_are_ordered_by_severity(client):
+    for severity in ("critical", "low", "high"):
+        LicenseCollisionFactory(severity=severity)
+    client.force_login(StaffUserFactory())
+    data = _chart_data(client.get("/admin/").content.decode())
+    assert data["collisions"]["x"] == ["low", "high", "critical"]

@@ -547,6 +547,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["celaest.api.schema.document_paths_without_trailing_slash"],
+    # Operations grouped by area, staff-only ones in their own groups, listed last.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "celaest.api.schema.tag_operations_by_area",
+    ],
     # Every model's status has its own enum name, so adding a model never renames another's.
     "ENUM_NAME_OVERRIDES": {
         "LicenseStatusEnum": "licensing.models.License.Status",

@@ -10,11 +10,11 @@
     var grid = dark() ? "#374151" : "#e5e7eb";
     var axis = { automargin: true, gridcolor: grid, zerolinecolor: grid, tickfont: { size: 11 } };
     return Object.assign({
-      title: { text: title || "", font: { size: 14 } },
-      margin: { t: title ? 40 : 10, r: 16, b: 16, l: 16 },
-      legend: { orientation: "h", y: -0.2 },
+      title: { text: title || "", font: { size: 14 }, x: 0, xanchor: "left" },
+      margin: { t: title ? 56 : 28, r: 28, b: 16, l: 16 },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: ink, family: "Inter, sans-serif", size: 12 },
+      font: { color: ink, family: "system-ui, sans-serif", size: 12 },
       xaxis: Object.assign({}, axis), yaxis: Object.assign({}, axis)
     }, extra || {});
   }
@@ -27,7 +27,15 @@
     ["xaxis", "yaxis", "yaxis2"].forEach(function (name) {
       if (extra && extra[name]) { merged[name] = Object.assign(layout()[name] || {}, extra[name]); }
     });
-    Plotly.newPlot(id, data, merged, config);
+    var element = document.getElementById(id);
+    Plotly.newPlot(element, data, merged, config);
+    // The theme shows the page only once Alpine.js has started (x-cloak): a chart drawn before
+    // takes Plotly's default width. Fit it whenever its box changes size (also the sidebar's toggle).
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        if (element.clientWidth) { Plotly.Plots.resize(element); }
+      }).observe(element);
+    }
   }
 
   window.CelaestCharts = { layout: layout, config: config, draw: draw };
