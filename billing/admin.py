@@ -29,7 +29,17 @@ from identity.models import Organization
 
 from . import selectors
 from .documents import invoice_html, invoice_pdf
-from .models import Coupon, DocumentSequence, Invoice, Order, OrderItem, PaymentGateway, PaymentMethod, TaxRate
+from .models import (
+    Coupon,
+    DocumentSequence,
+    Invoice,
+    InvoiceLine,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    TaxRate,
+)
 from .services.invoices import invoice_resend
 from .services.payments import order_cancel, order_mark_paid, order_refund
 
@@ -355,29 +365,11 @@ class InvoiceAdmin(CelaestModelAdmin):
 
     def get_panels(self, request, obj):
         order = Order.objects.select_related("coupon", "tax_rate", "gateway").filter(pk=obj.order_id).first()
-        if order is None:  # not an order's invoice: its amounts only
-            return [self._amounts_panel(obj, coupon="—", tax="—"), *super().get_panels(request, obj)]
-        items = order.items.select_related("product").order_by("created_at")[:PANEL_ROWS]
-        lines = Panel(
-            title="Lines",
-            columns=["Product", "Description", "Quantity", "Unit price", "Amount"],
-            rows=[
-                [
-                    admin_link(item.product),
-                    item.description,
-                    item.quantity,
-                    money(item.unit_price, order.currency),
-                    money(item.total, order.currency),
-                ]
-                for item in items
-            ],
-            more_url=f"{reverse('admin:billing_orderitem_changelist')}?order__id__exact={order.pk}",
-            more_label="All lines",
-            wide=True,
-        )
+        panels = [self._lines_panel(obj, order)]
+        if order is None:  # not an order's invoice (a subscription's period): its lines and amounts
+            return [self._amounts_panel(obj, coupon="—", tax="—"), *panels, *super().get_panels(request, obj)]
         coupon = f"{order.coupon.code} (−{format_money(order.discount_total, order.currency)})" if order.coupon else "—"
         tax = f"{order.tax_rate or 'tax'} {order.tax_rate_percent.normalize()}%" if order.tax_rate_id else "none"
-        amounts = self._amounts_panel(obj, coupon=coupon, tax=tax)
         payment = Panel(
             title="Payment",
             facts=[
@@ -391,7 +383,48 @@ class InvoiceAdmin(CelaestModelAdmin):
                 ("Voided", humanised_time(obj.voided_at)),
             ],
         )
-        return [amounts, payment, lines, *super().get_panels(request, obj)]
+        return [self._amounts_panel(obj, coupon=coupon, tax=tax), payment, *panels, *super().get_panels(request, obj)]
+
+    @staticmethod
+    def _lines_panel(invoice, order) -> Panel:
+        """The invoice's own lines; for an order's invoice without them, the order's items."""
+        lines = list(invoice.lines.order_by("position")[:PANEL_ROWS])
+        if lines or order is None:
+            return Panel(
+                title="Lines",
+                columns=["Kind", "Description", "Quantity", "Unit price", "Amount"],
+                rows=[
+                    [
+                        line.get_kind_display(),
+                        line.description,
+                        f"{line.quantity.normalize():,f}",
+                        money(line.unit_price, invoice.currency),
+                        money(line.amount, invoice.currency),
+                    ]
+                    for line in lines
+                ],
+                more_url=changelist_url(InvoiceLine, invoice__id__exact=invoice.pk),
+                more_label="All lines",
+                wide=True,
+            )
+        items = order.items.select_related("product").order_by("created_at")[:PANEL_ROWS]
+        return Panel(
+            title="Lines",
+            columns=["Product", "Description", "Quantity", "Unit price", "Amount"],
+            rows=[
+                [
+                    admin_link(item.product),
+                    item.description,
+                    item.quantity,
+                    money(item.unit_price, order.currency),
+                    money(item.total, order.currency),
+                ]
+                for item in items
+            ],
+            more_url=changelist_url(OrderItem, order__id__exact=order.pk),
+            more_label="All lines",
+            wide=True,
+        )
 
     @staticmethod
     def _amounts_panel(obj, *, coupon, tax) -> Panel:

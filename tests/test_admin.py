@@ -28,7 +28,7 @@ from django.utils import timezone
 from aimesh.models import AIApiKey
 from analytics.models import TelemetryEvent
 from audit.models import AuditLog
-from billing.models import Invoice, Order
+from billing.models import Invoice, InvoiceLine, Order
 from celaest import crypto
 from celaest.admin import MASKED, EstimatedCountPaginator
 from identity.models import Organization, User
@@ -741,3 +741,12 @@ def test_only_admin_pages_relax_the_content_policy_for_the_theme(staff_client, c
     assert "'unsafe-eval'" in scripts and "'unsafe-inline'" not in scripts
     assert "'unsafe-eval'" in client.get(reverse("admin:login"))["Content-Security-Policy"]
     assert "'unsafe-eval'" not in client.get("/api/docs/")["Content-Security-Policy"]
+
+
+def test_a_subscription_invoice_shows_its_own_lines(staff_client):
+    invoice = factories.InvoiceFactory(invoice_number="ADMIN-TEST-INV-2", order__order_number="ADMIN-TEST-SUB")
+    InvoiceLine.objects.create(
+        invoice=invoice, kind=InvoiceLine.Kind.OVERAGE, description="Zebulon overage", amount=Decimal("12.5")
+    )
+    html = staff_client.get(admin_url(invoice, "change", invoice.pk)).text
+    assert "Zebulon overage" in html and "12.50 USD" in html and "Usage beyond the plan" in html
