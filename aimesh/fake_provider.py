@@ -10,6 +10,13 @@ prompt of 1024 tokens or more), and failures are injected per API key:
 - a key containing ``fail-429`` answers 429 with ``Retry-After`` (``fail-429`` + ``-rN`` sets N s),
 - ``fail-500``, ``fail-529`` (overloaded), ``fail-401`` and ``hang`` (never answers in time).
 
+Tools, images and stop sequences behave as a model's would, deterministically: given tools (and
+a tool choice other than none) and a conversation that does not end with tool results, it calls
+the chosen tool (else the first) with arguments made from the tool's parameter schema; given
+tool results last, it answers "Tool said: <results>"; images make the answer begin "I see N
+image(s)."; an answer is cut before the first stop sequence it contains. The last request bodies
+are kept (``bodies``) for tests to check what reached the provider.
+
 Tests start it in a thread on port 0 (``FakeProvider().start()``) and may switch a key's
 failure mode at run time (``set_failure``) and read how often each key was called (``hits``).
 """
@@ -22,7 +29,8 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5", "claude-sonnet-4-5", "fake-small", "fake-large")
@@ -59,13 +67,90 @@ def deterministic_answer(prompt_text: str, *, json_mode: bool, max_tokens: int) 
     return sentence
 
 
+def _arguments_for(schema, prompt_text: str) -> dict:
+    """Arguments for a tool from its parameter schema: strings from the prompt, numbers 1."""
+    values = {"string": prompt_text[:40], "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
+    properties = (schema or {}).get("properties") or {}
+    return {name: values.get((spec or {}).get("type"), None) for name, spec in properties.items()}
+
+
+@dataclass
+class _Reply:
+    text: str
+    #: [(id, name, arguments as JSON)]
+    calls: list[tuple[str, str, str]]
+    stopped: bool  # cut at a stop sequence
+
+
+def _reply(*, prompt_text: str, json_mode: bool, max_tokens: int, tool_results: list[str], images: int,
+           tools: list[tuple[str, dict]], forced: str | None, stop) -> _Reply:  # fmt: skip
+    """What the fake model answers. ``tools``: [(name, parameter schema)]; ``forced``: the tool
+    the choice names, "none" when tools may not be called."""
+    digest = hashlib.sha256(prompt_text.encode()).hexdigest()
+    if tools and not tool_results and forced != "none":
+        name, schema = next(((n, p) for n, p in tools if n == forced), tools[0])
+        return _Reply("", [(f"call_{digest[:24]}", name, json.dumps(_arguments_for(schema, prompt_text)))], False)
+    if tool_results:
+        text = "Tool said: " + " | ".join(tool_results)
+    else:
+        text = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
+    if images and not json_mode:
+        text = f"I see {images} image(s). {text}"
+    stopped = False
+    for sequence in [stop] if isinstance(stop, str) else stop or ():
+        if sequence and sequence in text:
+            text, stopped = text[: text.index(sequence)], True
+    return _Reply(text, [], stopped)
+
+
+def _openai_parts(messages) -> tuple[int, list[str]]:
+    """The images of an OpenAI conversation, and the tool results that end it."""
+    images = sum(
+        1
+        for m in messages
+        if isinstance(m, dict) and isinstance(m.get("content"), list)
+        for part in m["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
+    results = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        results.insert(0, _content_text(message.get("content")))
+    return images, results
+
+
 def openai_answer(body: dict) -> tuple[str, dict]:
     """The answer to an OpenAI chat-completions request body, and its ``usage`` (the cached part
     of the prompt in whole 128-token blocks, from 1,024 tokens on)."""
+    reply, usage = openai_reply(body)
+    return reply.text, usage
+
+
+def openai_reply(body: dict) -> tuple[_Reply, dict]:
     prompt_text = "\n".join(_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict))
     json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 1024
-    answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=max_tokens)
+    images, results = _openai_parts(body["messages"])
+    tools = [
+        ((t.get("function") or {}).get("name", ""), (t.get("function") or {}).get("parameters"))
+        for t in body.get("tools") or ()
+    ]
+    choice = body.get("tool_choice")
+    forced = (
+        choice
+        if choice == "none"
+        else ((choice or {}).get("function") or {}).get("name")
+        if isinstance(choice, dict)
+        else None
+    )
+    reply = _reply(
+        prompt_text=prompt_text, json_mode=json_mode, max_tokens=max_tokens, tool_results=results, images=images,
+        tools=tools, forced=forced, stop=body.get("stop"),
+    )  # fmt: skip
+    answer = reply.text + "".join(arguments for _, _, arguments in reply.calls)
+    if tools:
+        prompt_text += json.dumps(body.get("tools"))
     prompt_tokens = estimate_tokens(prompt_text)
     cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
     completion_tokens = estimate_tokens(answer)
@@ -76,7 +161,7 @@ def openai_answer(body: dict) -> tuple[str, dict]:
         "prompt_tokens_details": {"cached_tokens": cached},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
-    return answer, usage
+    return reply, usage
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -223,6 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
             self._bad_request("`model` and `messages` are required.", anthropic)
             return None
+        self.server.bodies.append(body)
         if self.server.latency_seconds:
             time.sleep(self.server.latency_seconds)
         return key, body
@@ -232,11 +318,20 @@ class _Handler(BaseHTTPRequestHandler):
         if started is None:
             return
         _key, body = started
-        answer, usage = openai_answer(body)
+        reply, usage = openai_reply(body)
+        answer = reply.text
+        calls = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for call_id, name, arguments in reply.calls
+        ]
+        finish = "tool_calls" if calls else "stop"
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         model = body["model"]
         if not body.get("stream"):
+            message = {"role": "assistant", "content": answer if not calls else None, "refusal": None}
+            if calls:
+                message["tool_calls"] = calls
             return self._send_json(
                 200,
                 {
@@ -247,8 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": answer, "refusal": None},
-                            "finish_reason": "stop",
+                            "message": message,
+                            "finish_reason": finish,
                             "logprobs": None,
                         }
                     ],
@@ -262,7 +357,15 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in re.findall(r"\S+\s*", answer):
             self._piece_pause()
             self._send_event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-        self._send_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        for index, call in enumerate(calls):
+            arguments = call["function"]["arguments"]
+            opening = {**call, "index": index, "function": {"name": call["function"]["name"], "arguments": ""}}
+            self._send_event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [opening]}}]})
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+                self._piece_pause()
+                delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                self._send_event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        self._send_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             self._send_event({**base, "choices": [], "usage": usage})
         self._send_event("[DONE]")
@@ -276,8 +379,22 @@ class _Handler(BaseHTTPRequestHandler):
         system_text = system if isinstance(system, str) else _content_text(system)
         texts = [system_text] + [_content_text(m.get("content")) for m in body["messages"] if isinstance(m, dict)]
         prompt_text = "\n".join(text for text in texts if text)
-        json_mode = "json" in system_text.lower()
-        answer = deterministic_answer(prompt_text, json_mode=json_mode, max_tokens=body.get("max_tokens") or 1024)
+        problem = _anthropic_problem(body)
+        if problem:
+            return self._bad_request(problem, True)
+        output_format = (body.get("output_config") or {}).get("format") or {}
+        json_mode = "json" in system_text.lower() or output_format.get("type") == "json_schema"
+        images, results = _anthropic_parts(body["messages"])
+        tools = [(t.get("name", ""), t.get("input_schema")) for t in body.get("tools") or ()]
+        choice = body.get("tool_choice") or {}
+        forced = "none" if choice.get("type") == "none" else choice.get("name")
+        reply = _reply(
+            prompt_text=prompt_text, json_mode=json_mode, max_tokens=body.get("max_tokens") or 1024,
+            tool_results=results, images=images, tools=tools, forced=forced, stop=body.get("stop_sequences"),
+        )  # fmt: skip
+        answer = reply.text
+        if tools:
+            prompt_text += json.dumps(body.get("tools"))
         prompt_tokens = estimate_tokens(prompt_text)
         cached = (prompt_tokens // _CACHE_BLOCK) * _CACHE_BLOCK if prompt_tokens >= _CACHE_MIN else 0
         usage = {
@@ -285,16 +402,22 @@ class _Handler(BaseHTTPRequestHandler):
             "input_tokens": prompt_tokens - cached,
             "cache_read_input_tokens": cached,
             "cache_creation_input_tokens": 0,
-            "output_tokens": estimate_tokens(answer),
+            "output_tokens": estimate_tokens(answer + "".join(arguments for _, _, arguments in reply.calls)),
         }
         ident = f"msg_{uuid.uuid4().hex[:24]}"
+        content = [{"type": "text", "text": answer}] if answer or not reply.calls else []
+        content += [
+            {"type": "tool_use", "id": "toolu" + call_id[4:], "name": name, "input": json.loads(arguments)}
+            for call_id, name, arguments in reply.calls
+        ]
+        stop_reason = "tool_use" if reply.calls else "stop_sequence" if reply.stopped else "end_turn"
         message = {
             "id": ident,
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": [{"type": "text", "text": answer}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
         }
@@ -306,27 +429,80 @@ class _Handler(BaseHTTPRequestHandler):
             {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}},
             "message_start",
         )
-        self._send_event(
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            "content_block_start",
-        )
         self._send_event({"type": "ping"}, "ping")
-        for piece in re.findall(r"\S+\s*", answer):
-            self._piece_pause()
-            self._send_event(
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                "content_block_delta",
-            )
-        self._send_event({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        for index, block in enumerate(content):
+            self._anthropic_block(index, block)
         self._send_event(
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
             "message_delta",
         )
         self._send_event({"type": "message_stop"}, "message_stop")
+
+    def _anthropic_block(self, index: int, block: dict) -> None:
+        """One content block of a stream: text in word pieces, a tool call's input in two."""
+        if block["type"] == "text":
+            opening, pieces = {"type": "text", "text": ""}, re.findall(r"\S+\s*", block["text"])
+            deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+        else:
+            opening = {**block, "input": {}}
+            arguments = json.dumps(block["input"])
+            halves = (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :])
+            deltas = [{"type": "input_json_delta", "partial_json": half} for half in halves]
+        self._send_event(
+            {"type": "content_block_start", "index": index, "content_block": opening}, "content_block_start"
+        )
+        for delta in deltas:
+            self._piece_pause()
+            self._send_event({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+        self._send_event({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+def _anthropic_parts(messages) -> tuple[int, list[str]]:
+    """The images of an Anthropic conversation, and the tool results of its last message."""
+    blocks = [
+        block
+        for m in messages
+        if isinstance(m, dict) and isinstance(m.get("content"), list)
+        for block in m["content"]
+        if isinstance(block, dict)
+    ]
+    images = sum(1 for block in blocks if block.get("type") == "image")
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    last_blocks = last.get("content") if isinstance(last.get("content"), list) else []
+    results = [
+        _content_text(block.get("content"))
+        for block in last_blocks
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    return images, results
+
+
+def _anthropic_problem(body: dict) -> str | None:
+    """What Anthropic would refuse in these messages (as its API does), else None."""
+    for n, message in enumerate(body["messages"]):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            return f"messages.{n}.role: Input should be 'user' or 'assistant'"
+        content = message.get("content")
+        for block in content if isinstance(content, list) else ():
+            kind = block.get("type") if isinstance(block, dict) else None
+            source = block.get("source") or {} if kind == "image" else {}
+            if kind == "image" and not (
+                (source.get("type") == "base64" and source.get("media_type") and source.get("data"))
+                or (source.get("type") == "url" and source.get("url"))
+            ):
+                return f"messages.{n}.content: invalid image source"
+            if kind == "tool_use" and not isinstance(block.get("input"), dict):
+                return f"messages.{n}.content: tool_use.input must be an object"
+            if kind not in ("text", "image", "tool_use", "tool_result"):
+                return f"messages.{n}.content: unknown block type {kind!r}"
+    for tool in body.get("tools") or ():
+        if not isinstance(tool, dict) or not tool.get("name") or not isinstance(tool.get("input_schema"), dict):
+            return "tools: each tool needs a name and an input_schema"
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -345,6 +521,8 @@ class _Server(ThreadingHTTPServer):
         self.stream_interval_seconds = 0.0
         #: streams whose client closed the connection before the last event
         self.cut_streams = 0
+        #: the last request bodies taken (tests read what reached the provider)
+        self.bodies: deque = deque(maxlen=50)
         self._lock = threading.Lock()
 
     def handle_error(self, request, client_address) -> None:
@@ -405,6 +583,11 @@ class FakeProvider:
     def set_stream_interval(self, milliseconds: int) -> None:
         """Pause this long between two pieces of a streamed answer."""
         self.httpd.stream_interval_seconds = milliseconds / 1000
+
+    @property
+    def bodies(self) -> deque:
+        """The last request bodies taken, oldest first."""
+        return self.httpd.bodies
 
     @property
     def cut_streams(self) -> int:

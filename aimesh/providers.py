@@ -9,6 +9,7 @@ are coroutines (the SDKs' async clients): a call waiting on a provider holds no 
 """
 
 import asyncio
+import functools
 import json
 import weakref
 from collections.abc import AsyncGenerator
@@ -21,6 +22,7 @@ import openai
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from aimesh import translate
 from aimesh.models import Provider
 from celaest.aio import is_serving_loop
 
@@ -31,6 +33,8 @@ BAD_REQUEST = "bad_request"
 TIMEOUT = "timeout"
 #: failures another key (or model) may not have: the router moves on
 RETRYABLE = frozenset({RATE_LIMITED, OVERLOADED, TIMEOUT, BAD_KEY})
+#: response formats whose answer is JSON
+JSON_FORMATS = ("json_object", "json_schema")
 
 DEFAULT_BASE_URLS = {
     Provider.OPENAI: "https://api.openai.com/v1",
@@ -45,12 +49,17 @@ DEFAULT_BASE_URLS = {
 @dataclass(frozen=True)
 class ChatRequest:
     model_id: str
-    messages: list[dict]  # [{"role": "user"|"assistant", "content": str}]
+    #: OpenAI's shape, system messages apart: {"role": "user"|"assistant"|"tool", "content": str or
+    #: parts, "tool_calls": [...], "tool_call_id": ...} (``aimesh.translate`` for Anthropic)
+    messages: list[dict]
     system: str = ""
     max_tokens: int = 1024
     temperature: float | None = None
     json_mode: bool = False
     timeout: float = 60.0
+    #: further OpenAI request options, validated by the caller: tools, tool_choice,
+    #: parallel_tool_calls, response_format, stop, top_p, seed, presence/frequency_penalty, user
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,7 +74,13 @@ class ChatResult:
     text: str
     usage: Usage
     output_json: dict | list | None = None
-    finish_reason: str = ""
+    finish_reason: str = ""  # OpenAI's: stop, length, tool_calls, content_filter
+    tool_calls: list[dict] = field(default_factory=list)  # OpenAI's shape
+
+
+def tool_calls_json(tool_calls: list[dict]) -> dict | None:
+    """What a task records of an answer's tool calls (``output_json``)."""
+    return {"tool_calls": tool_calls} if tool_calls else None
 
 
 @dataclass
@@ -75,10 +90,27 @@ class StreamState:
     parts: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     finish_reason: str = ""
+    #: tool calls as their deltas built them, by OpenAI's index
+    calls: dict[int, dict] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def tool_calls(self) -> list[dict]:
+        return [self.calls[index] for index in sorted(self.calls)]
+
+    def add(self, delta: dict) -> None:
+        """Take one OpenAI delta (its text, or pieces of tool calls)."""
+        if delta.get("content"):
+            self.parts.append(delta["content"])
+        for piece in delta.get("tool_calls") or ():
+            call = self.calls.setdefault(piece.get("index", 0), translate.tool_call("", "", ""))
+            call["id"] = piece.get("id") or call["id"]
+            function = piece.get("function") or {}
+            call["function"]["name"] = function.get("name") or call["function"]["name"]
+            call["function"]["arguments"] += function.get("arguments") or ""
 
 
 class ProviderError(Exception):
@@ -252,6 +284,7 @@ def _openai_body(request: ChatRequest) -> dict:
         body["temperature"] = request.temperature
     if request.json_mode:
         body["response_format"] = {"type": "json_object"}
+    body.update(request.options)
     return body
 
 
@@ -332,7 +365,7 @@ async def _wire_read(response: aiohttp.ClientResponse, read):
         raise ProviderError(OVERLOADED, f"The provider's answer was cut short: {exc}"[:300]) from None
 
 
-async def _wire_chat(provider: str, api_key: str, base_url: str, request: ChatRequest) -> tuple[str, Usage, str]:
+async def _wire_chat(provider: str, api_key: str, base_url: str, request: ChatRequest) -> ChatResult:
     response = await _wire_post(provider, api_key, base_url, request, stream=False)
     try:
         completion = await _wire_read(response, lambda answer: answer.json(content_type=None))
@@ -341,9 +374,14 @@ async def _wire_chat(provider: str, api_key: str, base_url: str, request: ChatRe
     if not isinstance(completion, dict):
         raise ProviderError(OVERLOADED, "The provider's answer is not a completion.")
     choices = completion.get("choices") or []
-    choice = choices[0] if choices else {}
-    text = (choice.get("message") or {}).get("content") or ""
-    return text, _openai_usage(completion.get("usage")), choice.get("finish_reason") or ""
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") or {}
+    return ChatResult(
+        text=message.get("content") or "",
+        usage=_openai_usage(completion.get("usage")),
+        finish_reason=choice.get("finish_reason") or "",
+        tool_calls=[call for call in message.get("tool_calls") or () if isinstance(call, dict)],
+    )
 
 
 async def _wire_events(response: aiohttp.ClientResponse):
@@ -383,20 +421,16 @@ def _openai_usage(usage: dict | None) -> Usage:
 
 
 def _anthropic_kwargs(request: ChatRequest) -> dict:
-    system = request.system
-    if request.json_mode:
-        # Anthropic has no JSON switch: the instruction is part of the system prompt.
-        system = (system + "\n\n" if system else "") + "Answer with a single JSON object and nothing else."
-    kwargs = {
+    # The messages API of this SDK generation takes no sampling temperature: a prompt's is not
+    # sent (the gateway refuses one, ``translate.unsupported_options``).
+    return {
         "model": request.model_id,
-        "messages": list(request.messages),
         "max_tokens": request.max_tokens,
         "timeout": request.timeout,
+        **translate.anthropic_arguments(
+            messages=request.messages, system=request.system, options=request.options, json_mode=request.json_mode
+        ),
     }
-    if system:
-        kwargs["system"] = system
-    # The messages API of this SDK generation takes no sampling temperature: it is not sent.
-    return kwargs
 
 
 def _anthropic_usage(usage) -> Usage:
@@ -422,21 +456,29 @@ async def chat(*, provider: str, api_key: str, base_url: str, request: ChatReque
             message = await _anthropic_client(api_key, base_url).messages.create(**_anthropic_kwargs(request))
         except anthropic.AnthropicError as exc:
             raise _mapped(exc) from exc
-        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
-        usage, finish = _anthropic_usage(message.usage), message.stop_reason or ""
+        text, calls = translate.openai_answer(message.content)
+        result = ChatResult(
+            text=text,
+            usage=_anthropic_usage(message.usage),
+            finish_reason=translate.finish_reason(message.stop_reason),
+            tool_calls=calls,
+        )
     else:
-        text, usage, finish = await _wire_chat(provider, api_key, base_url, request)
-    output_json = parse_json_output(text) if request.json_mode else None
-    return ChatResult(text=text, usage=usage, output_json=output_json, finish_reason=finish)
+        result = await _wire_chat(provider, api_key, base_url, request)
+    if request.json_mode or (request.options.get("response_format") or {}).get("type") in JSON_FORMATS:
+        result.output_json = parse_json_output(result.text)
+    else:
+        result.output_json = tool_calls_json(result.tool_calls)
+    return result
 
 
 async def chat_stream(
     *, provider: str, api_key: str, base_url: str, request: ChatRequest
-) -> tuple[StreamState, AsyncGenerator[str, None]]:
+) -> tuple[StreamState, AsyncGenerator[dict, None]]:
     """Start a streamed completion: the first event is awaited here (so a failing key raises
-    ProviderError before anything is sent to the caller), then the generator yields text pieces
-    and fills ``state`` (usage arrives with the last event). Closing the generator (``aclose``)
-    closes the provider's response."""
+    ProviderError before anything is sent to the caller), then the generator yields OpenAI
+    deltas (``{"content": ...}``, ``{"tool_calls": [...]}``) and fills ``state`` (usage arrives
+    with the last event). Closing the generator (``aclose``) closes the provider's response."""
     if is_anthropic(provider):
         return await _anthropic_stream(api_key, base_url, request)
     state = StreamState()
@@ -466,20 +508,22 @@ async def _anthropic_stream(api_key: str, base_url: str, request: ChatRequest):
             await stream.close()
         raise _mapped(exc) from exc
 
-    return state, _pieces(first, events, _anthropic_event, state, stream.close)
+    read = functools.partial(_anthropic_event, deltas=translate.AnthropicDeltas())
+    return state, _pieces(first, events, read, state, stream.close)
 
 
-async def _pieces(first, events, read, state: StreamState, close) -> AsyncGenerator[str, None]:
-    """The text pieces of a stream whose first event is ``first``: ``read`` turns an event into
-    its piece (filling ``state``), and ``close`` ends the provider's response, however the
-    stream ends (its last event, a failure, or the caller closing this generator)."""
+async def _pieces(first, events, read, state: StreamState, close) -> AsyncGenerator[dict, None]:
+    """The deltas of a stream whose first event is ``first``: ``read`` turns an event into its
+    OpenAI delta, or None (filling ``state`` with usage and finish), and ``close`` ends the
+    provider's response, however the stream ends (its last event, a failure, or the caller
+    closing this generator)."""
     event = first
     try:
         while event is not None:
-            piece = read(event, state)
-            if piece:
-                state.parts.append(piece)
-                yield piece
+            delta = read(event, state)
+            if delta:
+                state.add(delta)
+                yield delta
             event = await anext(events, None)
     except anthropic.AnthropicError as exc:  # the lean OpenAI client raises ProviderError itself
         raise _mapped(exc) from exc
@@ -487,28 +531,32 @@ async def _pieces(first, events, read, state: StreamState, close) -> AsyncGenera
         await close()
 
 
-def _openai_event(chunk: dict, state: StreamState) -> str:
+def _openai_event(chunk: dict, state: StreamState) -> dict | None:
     if chunk.get("usage"):
         state.usage = _openai_usage(chunk["usage"])
     choices = chunk.get("choices") or []
-    if not choices:
-        return ""
+    if not choices or not isinstance(choices[0], dict):
+        return None
     choice = choices[0]
     if choice.get("finish_reason"):
         state.finish_reason = choice["finish_reason"]
-    return (choice.get("delta") or {}).get("content") or ""
+    delta = choice.get("delta") or {}
+    found = {name: delta[name] for name in ("content", "tool_calls") if delta.get(name)}
+    return found or None
 
 
-def _anthropic_event(event, state: StreamState) -> str:
+def _anthropic_event(event, state: StreamState, deltas: translate.AnthropicDeltas) -> dict | None:
     kind = getattr(event, "type", "")
     if kind == "message_start":
         state.usage = _anthropic_usage(event.message.usage)
-    elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
-        return event.delta.text
+    elif kind == "content_block_start":
+        return deltas.start(event.index, event.content_block)
+    elif kind == "content_block_delta":
+        return deltas.delta(event.index, event.delta)
     elif kind == "message_delta":
         state.usage.tokens_output = event.usage.output_tokens or state.usage.tokens_output
-        state.finish_reason = event.delta.stop_reason or state.finish_reason
-    return ""
+        state.finish_reason = translate.finish_reason(event.delta.stop_reason) or state.finish_reason
+    return None
 
 
 async def probe(*, provider: str, api_key: str, base_url: str, timeout: float = 10.0) -> None:

@@ -361,7 +361,9 @@ def _assert_error(response, status, code):
     if code is None:
         return
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    # the gateway (/v1/) adds OpenAI's ``type`` and ``param``, which its SDKs read
+    openai_fields = {"type", "param"} if response.request.get("PATH_INFO", "").startswith("/v1/") else set()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"} | openai_fields, body
     assert body["error"]["code"] == code, body
 
 

@@ -215,7 +215,7 @@ def test_the_rpm_budget_is_shared_between_processes():
 async def _streamed(model):
     """Route a stream and read it to its end, on one event loop (as a server does)."""
     answer = await route_chat_stream(models=[model], request_for=_request)
-    return answer, "".join([piece async for piece in answer.stream])
+    return answer, "".join([delta.get("content", "") async for delta in answer.stream])
 
 
 def test_streaming_yields_the_answer_and_the_usage(provider):

@@ -22,7 +22,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from aimesh import providers
+from aimesh import providers, translate
 from aimesh.models import AIModel
 from aimesh.routing import AIUnavailable, ProviderRejected, RouteStart, route_chat, route_chat_stream, route_start
 from aimesh.services import estimate_tokens, model_by_name
@@ -61,6 +61,22 @@ class _GatewayView(AsyncApiView):
         with generations_read_at_once():
             return super()._begin(request, args, kwargs)
 
+    def handle_exception(self, exc):
+        """The project's error shape, with OpenAI's ``type`` and ``param`` beside its ``code``
+        and ``message``, as the OpenAI SDKs read them."""
+        response = super().handle_exception(exc)
+        error = response.data.get("error") if isinstance(response.data, dict) else None
+        if isinstance(error, dict):
+            status = response.status_code
+            fallback = "api_error" if status >= 500 else "invalid_request_error"
+            error.setdefault("type", OPENAI_ERROR_TYPES.get(status, fallback))
+            details = error.get("details") or {}
+            param = details.get("param")
+            if param is None and error.get("code") == "invalid" and details:
+                param = next(iter(details))
+            error.setdefault("param", param)
+        return response
+
     async def after_handler(self) -> None:
         if not self.streaming:  # a stream releases them when it ends
             await providers.clients_release()
@@ -89,12 +105,76 @@ class ModelsView(_GatewayView):
         return Response({"object": "list", "data": prepared})
 
 
-def _conversation(messages: list[dict]) -> tuple[str, list[dict]]:
-    system = "\n\n".join(m["content"] for m in messages if m["role"] in ("system", "developer"))
-    turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
-    if not turns:
-        raise InvalidInput("At least one user message is needed.", code="no_user_message")
-    return system, turns
+#: OpenAI's error ``type`` for each status (the SDKs read ``error.message``, ``code``, ``type``, ``param``)
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
+#: a model of each capability is needed for: images in the conversation, tools, JSON answers
+IMAGE_TOKENS = 1000  # an image counts this many input tokens in the size check (OpenAI: 85-1,105)
+
+
+def _images(turns: list[dict]) -> int:
+    return sum(
+        1
+        for turn in turns
+        if isinstance(turn.get("content"), list)
+        for part in turn["content"]
+        if part["type"] == "image_url"
+    )
+
+
+def _estimated_tokens(system: str, turns: list[dict], options: dict) -> int:
+    """The input's size for the model's limit: its texts, tool calls and definitions, images."""
+    texts = [system] + [translate.content_text(turn.get("content")) for turn in turns]
+    texts += [call["function"]["arguments"] for turn in turns for call in turn.get("tool_calls") or ()]
+    if options.get("tools"):
+        texts.append(json.dumps(options["tools"]))
+    return sum(estimate_tokens(text) for text in texts if text) + IMAGE_TOKENS * _images(turns)
+
+
+def _check_model_takes(model: AIModel, data: dict) -> None:
+    """Refuse (400) what the model cannot honour, before anything is counted or called."""
+    options = data["options"]
+    needed = {
+        "vision": ("messages", _images(data["turns"]) > 0),
+        "tools": ("tools", bool(options.get("tools"))),
+        "json": ("response_format", (options.get("response_format") or {}).get("type") in providers.JSON_FORMATS),
+    }
+    for capability, (param, needs) in needed.items():
+        if needs and capability not in (model.capabilities or ()):
+            raise InvalidInput(
+                f"The model {model.model_id} does not support {capability}.",
+                code="model_capability_missing",
+                details={"param": param, "capability": capability, "model": model.model_id},
+            )
+    refused = translate.unsupported_options(
+        anthropic=providers.is_anthropic(model.provider), options={**options, "temperature": data.get("temperature")}
+    )
+    if refused:
+        raise InvalidInput(
+            f"The model {model.model_id} does not take the parameter {refused[0]!r}.",
+            code="unsupported_parameter",
+            details={"param": refused[0], "model": model.model_id},
+        )
+
+
+def _last_user_text(turns: list[dict]) -> str:
+    return next(translate.content_text(turn["content"]) for turn in reversed(turns) if turn["role"] == "user")
+
+
+def _answer_message(text: str, tool_calls: list[dict]) -> dict:
+    message = {"role": "assistant", "content": text or (None if tool_calls else "")}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
 
 
 def _usage_body(usage: providers.Usage) -> dict:
@@ -134,15 +214,15 @@ class ChatCompletionsView(_GatewayView):
         if user.organization_id is None:
             raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
         model = model_by_name(name=data["model"])
-        system, turns = _conversation(data["messages"])
-        estimated = estimate_tokens(system) + sum(estimate_tokens(t["content"]) for t in turns)
+        system, turns, options = data["system"], data["turns"], data["options"]
+        _check_model_takes(model, data)
+        estimated = _estimated_tokens(system, turns, options)
         if estimated > model.max_tokens_input:
             raise InvalidInput(
                 "The input is too long for the model.",
                 code="input_too_large",
                 details={"estimated_tokens": estimated, "max_tokens_input": model.max_tokens_input},
             )
-        json_mode = (data.get("response_format") or {}).get("type") in ("json_object", "json_schema")
         chat_request = providers.ChatRequest(
             model_id=model.model_id,
             messages=turns,
@@ -151,8 +231,8 @@ class ChatCompletionsView(_GatewayView):
                 data.get("max_completion_tokens") or data.get("max_tokens") or 1024, model.max_tokens_output
             ),
             temperature=data.get("temperature"),
-            json_mode=json_mode,
             timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
+            options=options,
         )
         license = license_for_organization(organization_id=user.organization_id)
         with transaction.atomic():
@@ -161,7 +241,7 @@ class ChatCompletionsView(_GatewayView):
                 user=user,
                 license=license,
                 model=model,
-                input_text=turns[-1]["content"],
+                input_text=_last_user_text(turns),
                 input_variables={"messages": len(data["messages"]), "gateway": "chat.completions"},
                 status=ProcessedTask.Status.RUNNING,
                 started_at=timezone.now(),
@@ -219,8 +299,8 @@ class ChatCompletionsView(_GatewayView):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": result.text},
-                        "finish_reason": result.finish_reason or "stop",
+                        "message": _answer_message(result.text, result.tool_calls),
+                        "finish_reason": result.finish_reason or ("tool_calls" if result.tool_calls else "stop"),
                     }
                 ],
                 "usage": _usage_body(result.usage),
@@ -242,11 +322,11 @@ class ChatCompletionsView(_GatewayView):
             renew_every, renewed = settings.AI_TASK_STALE_SECONDS / 4, time.monotonic()
             try:
                 yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
-                async for piece in answer.stream:
+                async for delta in answer.stream:
                     if time.monotonic() - renewed > renew_every:
                         await sync_step(task_heartbeat)(task=task)
                         renewed = time.monotonic()
-                    yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                    yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
             except providers.ProviderError as error:
                 failure = DomainError(str(error), code=f"provider_{error.kind}")
                 await sync_step(task_record_failure)(task=task, error=failure, started=started, release_license=False)
@@ -272,11 +352,11 @@ class ChatCompletionsView(_GatewayView):
                 key=answer.key,
                 usage=state.usage,
                 text=state.text,
-                output_json=None,
+                output_json=providers.tool_calls_json(state.tool_calls),
                 attempts=answer.attempts,
                 started=started,
             )
-            finish = state.finish_reason or "stop"
+            finish = state.finish_reason or ("tool_calls" if state.calls else "stop")
             yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             if include_usage:
                 yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})

@@ -1,11 +1,16 @@
 """Serializers of the operations endpoints: processed tasks and batches (read-only here) and the
 OpenAI-compatible gateway's chat completion request."""
 
+import json
+import re
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from aimesh import translate
 from aimesh.api.serializers import ProviderField
 from aimesh.models import AIModel, Prompt
+from celaest.errors import InvalidInput
 from operations.models import ProcessedTask, TaskBatch
 
 
@@ -94,36 +99,300 @@ class BatchCreateSerializer(serializers.Serializer):
 
 
 # --- The gateway (/v1/chat/completions) ------------------------------------------------------
+#
+# OpenAI's request, validated whole: every field OpenAI documents that CELAEST carries to the
+# model (translated for Anthropic's, ``aimesh.translate``); any other field is refused by name
+# (``unsupported_parameter``), never dropped silently. Messages are checked by hand: a nested
+# serializer per message costs far more CPU on the gateway's hot path than these few tests.
 
-ROLES = {"system", "developer", "user", "assistant"}
+ROLES = ("system", "developer", "user", "assistant", "tool")
+#: OpenAI's limits: tool names, stop sequences, tools in one request
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_STOP_SEQUENCES = 4
+MAX_TOOLS = 128
+IMAGE_DETAILS = ("auto", "low", "high")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+#: fields the OpenAI SDK may send that CELAEST does not carry (answers would silently differ)
+UNSUPPORTED_FIELDS = (
+    "audio",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "metadata",
+    "modalities",
+    "prediction",
+    "service_tier",
+    "top_logprobs",
+    "web_search_options",
+)
 
 
-@extend_schema_field({"type": "string", "enum": sorted(ROLES)}, component_name="ChatRoleEnum")
-class ChatRoleField(serializers.ChoiceField):
-    """A chat message's role, named once in the schema (users have a ``role`` of their own)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(choices=sorted(ROLES), **kwargs)
+def _fail(path: str, message: str):
+    raise serializers.ValidationError({path: [message]})
 
 
-class ChatMessageSerializer(serializers.Serializer):
-    role = ChatRoleField()
-    content = serializers.JSONField(help_text="A string, or a list of text parts.")
+def _text(value, path: str, *, allow_none: bool = False) -> str | None:
+    """A string, or a list of text parts, as one string."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+        for part in value
+    ):
+        return "".join(part["text"] for part in value)
+    _fail(path, "Expected a string or a list of text parts.")
 
-    def validate_content(self, value):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
-            return "".join(part["text"] for part in value)
-        raise serializers.ValidationError("Expected a string or a list of text parts.")
+
+def _user_content(value, path: str):
+    """A string, or parts: text and images (an https URL or a base64 ``data:`` URL)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list) or not value:
+        _fail(path, "Expected a string or a non-empty list of content parts.")
+    parts = []
+    for n, part in enumerate(value):
+        where = f"{path}[{n}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url" and isinstance(part.get("image_url"), dict):
+            image = part["image_url"]
+            url = image.get("url")
+            if not isinstance(url, str) or not (url.startswith("https://") or translate.DATA_URL.match(url)):
+                _fail(
+                    f"{where}.image_url.url", "Expected an https URL or a base64 data: URL of a png, jpeg, gif or webp."
+                )
+            if image.get("detail", "auto") not in IMAGE_DETAILS:
+                _fail(f"{where}.image_url.detail", f"Expected one of {', '.join(IMAGE_DETAILS)}.")
+            parts.append({"type": "image_url", "image_url": {"url": url, "detail": image.get("detail", "auto")}})
+        else:
+            _fail(where, "Expected a text part or an image_url part (other part types are not supported).")
+    return parts
+
+
+def _tool_calls(value, path: str) -> list[dict]:
+    if not isinstance(value, list) or not value:
+        _fail(path, "Expected a non-empty list of tool calls.")
+    calls = []
+    for n, call in enumerate(value):
+        where = f"{path}[{n}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(call, dict) or call.get("type", "function") != "function" or not isinstance(function, dict):
+            _fail(where, "Expected a function tool call.")
+        if not isinstance(call.get("id"), str) or not call["id"]:
+            _fail(f"{where}.id", "Expected the tool call's id.")
+        if not isinstance(function.get("name"), str) or not TOOL_NAME.match(function["name"]):
+            _fail(f"{where}.function.name", "Expected a tool name (letters, digits, _ and -, at most 64).")
+        arguments = function.get("arguments", "{}")
+        try:
+            parsed = json.loads(arguments) if isinstance(arguments, str) else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            _fail(f"{where}.function.arguments", "Expected a JSON object, as a string.")
+        calls.append(translate.tool_call(call["id"], function["name"], arguments))
+    return calls
+
+
+def chat_messages(value) -> tuple[str, list[dict]]:
+    """The system prompt (system and developer messages) and the conversation, validated."""
+    if not isinstance(value, list) or not value:
+        _fail("messages", "Expected a non-empty list of messages.")
+    system, turns, called = [], [], set()
+    for n, message in enumerate(value):
+        where = f"messages[{n}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLES:
+            _fail(f"{where}.role", f"Expected one of {', '.join(ROLES)}.")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            system.append(_text(content, f"{where}.content"))
+        elif role == "user":
+            turns.append({"role": "user", "content": _user_content(content, f"{where}.content")})
+        elif role == "assistant":
+            turn = {"role": "assistant", "content": _text(content, f"{where}.content", allow_none=True)}
+            if message.get("tool_calls") is not None:
+                turn["tool_calls"] = _tool_calls(message["tool_calls"], f"{where}.tool_calls")
+                called.update(call["id"] for call in turn["tool_calls"])
+            elif not turn["content"]:
+                _fail(f"{where}.content", "An assistant message needs content or tool calls.")
+            turns.append(turn)
+        else:
+            call_id = message.get("tool_call_id")
+            if call_id not in called:
+                _fail(f"{where}.tool_call_id", "Expected the id of a tool call of an earlier assistant message.")
+            turns.append({"role": "tool", "tool_call_id": call_id, "content": _text(content, f"{where}.content")})
+    if not any(turn["role"] == "user" for turn in turns):
+        raise InvalidInput("At least one user message is needed.", code="no_user_message")
+    return "\n\n".join(system), turns
+
+
+def chat_tools(value) -> list[dict]:
+    if not isinstance(value, list) or not value or len(value) > MAX_TOOLS:
+        _fail("tools", f"Expected a list of 1 to {MAX_TOOLS} tools.")
+    tools, names = [], set()
+    for n, tool in enumerate(value):
+        where = f"tools[{n}]"
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+            _fail(where, "Expected a function tool: {type: function, function: {name, description, parameters}}.")
+        name = function.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.match(name) or name in names:
+            _fail(f"{where}.function.name", "Expected a unique tool name (letters, digits, _ and -, at most 64).")
+        names.add(name)
+        entry = {"name": name}
+        if function.get("description") is not None:
+            if not isinstance(function["description"], str):
+                _fail(f"{where}.function.description", "Expected a string.")
+            entry["description"] = function["description"]
+        if function.get("parameters") is not None:
+            if not isinstance(function["parameters"], dict):
+                _fail(f"{where}.function.parameters", "Expected a JSON schema object.")
+            entry["parameters"] = function["parameters"]
+        if function.get("strict") is not None:
+            if not isinstance(function["strict"], bool):
+                _fail(f"{where}.function.strict", "Expected a boolean.")
+            entry["strict"] = function["strict"]
+        tools.append({"type": "function", "function": entry})
+    return tools
+
+
+def chat_tool_choice(value, tools: list[dict] | None):
+    if not tools:
+        _fail("tool_choice", "tool_choice needs tools.")
+    if value in ("none", "auto", "required"):
+        return value
+    name = ((value.get("function") or {}) if isinstance(value, dict) else {}).get("name")
+    if not isinstance(value, dict) or value.get("type") != "function" or not isinstance(name, str):
+        _fail("tool_choice", 'Expected "none", "auto", "required" or {type: function, function: {name}}.')
+    if name not in {tool["function"]["name"] for tool in tools}:
+        _fail("tool_choice", f"No tool is named {name!r}.")
+    return {"type": "function", "function": {"name": name}}
+
+
+def chat_response_format(value) -> dict:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in RESPONSE_FORMATS:
+        _fail("response_format.type", f"Expected one of {', '.join(RESPONSE_FORMATS)}.")
+    if kind != "json_schema":
+        return {"type": kind}
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), dict):
+        _fail("response_format.json_schema", "Expected {name, schema} with a JSON schema object.")
+    kept = {"name": spec["name"], "schema": spec["schema"]}
+    for name, kind_of in (("strict", bool), ("description", str)):
+        if spec.get(name) is not None:
+            if not isinstance(spec[name], kind_of):
+                _fail(f"response_format.json_schema.{name}", f"Expected a {kind_of.__name__}.")
+            kept[name] = spec[name]
+    return {"type": "json_schema", "json_schema": kept}
+
+
+def chat_stop(value) -> list[str] | str:
+    if isinstance(value, str) and value:
+        return value
+    if (
+        isinstance(value, list)
+        and 0 < len(value) <= MAX_STOP_SEQUENCES
+        and all(isinstance(item, str) and item for item in value)
+    ):
+        return value
+    _fail("stop", f"Expected a string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty strings.")
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "role": {"type": "string", "enum": list(ROLES)},
+                "content": {"description": "A string, or parts: text and image_url (https or base64 data: URL)."},
+                "tool_calls": {"type": "array", "items": {"type": "object"}},
+                "tool_call_id": {"type": "string"},
+            },
+            "required": ["role"],
+        },
+    }
+)
+class ChatMessagesField(serializers.JSONField):
+    """OpenAI's messages; validated whole by the request (``chat_messages``)."""
 
 
 class ChatCompletionRequestSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=200)
-    messages = ChatMessageSerializer(many=True, allow_empty=False)
+    messages = ChatMessagesField()
     stream = serializers.BooleanField(required=False, default=False)
-    stream_options = serializers.DictField(required=False)
+    stream_options = serializers.JSONField(required=False, help_text="{include_usage: bool}")
     max_tokens = serializers.IntegerField(required=False, min_value=1)
     max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    response_format = serializers.DictField(required=False)
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    presence_penalty = serializers.FloatField(required=False, allow_null=True, min_value=-2, max_value=2)
+    frequency_penalty = serializers.FloatField(required=False, allow_null=True, min_value=-2, max_value=2)
+    stop = serializers.JSONField(required=False, allow_null=True, help_text="A string or up to 4 strings.")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+    n = serializers.IntegerField(required=False, min_value=1, max_value=1, help_text="Only 1.")
+    store = serializers.BooleanField(required=False, allow_null=True, help_text="Responses are not kept: false.")
+    tools = serializers.JSONField(required=False, allow_null=True, help_text="Function tools, as OpenAI's.")
+    tool_choice = serializers.JSONField(required=False, allow_null=True)
+    parallel_tool_calls = serializers.BooleanField(required=False, allow_null=True)
+    response_format = serializers.JSONField(required=False, allow_null=True, help_text="text, json_object, json_schema")
+    reasoning_effort = serializers.ChoiceField(
+        choices=["minimal", "low", "medium", "high"], required=False, allow_null=True
+    )
+
+    #: validated fields carried to the model as OpenAI request options
+    OPTIONS = (
+        "top_p",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "stop",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                refused = [name for name in unknown if name in UNSUPPORTED_FIELDS] or unknown
+                raise InvalidInput(
+                    f"The parameter {refused[0]!r} is not supported by this gateway.",
+                    code="unsupported_parameter",
+                    details={"param": refused[0], "unsupported": unknown},
+                )
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        attrs["system"], attrs["turns"] = chat_messages(attrs["messages"])
+        if attrs.get("store"):
+            _fail("store", "Responses are not stored: store must be false.")
+        options = attrs.get("stream_options")
+        if options is not None and (
+            not isinstance(options, dict)
+            or set(options) - {"include_usage"}
+            or not isinstance(options.get("include_usage", False), bool)
+        ):
+            _fail("stream_options", "Expected {include_usage: bool}.")
+        if attrs.get("tools") is not None:
+            attrs["tools"] = chat_tools(attrs["tools"])
+        if attrs.get("tool_choice") is not None:
+            attrs["tool_choice"] = chat_tool_choice(attrs["tool_choice"], attrs.get("tools"))
+        if attrs.get("parallel_tool_calls") is not None and not attrs.get("tools"):
+            _fail("parallel_tool_calls", "parallel_tool_calls needs tools.")
+        if attrs.get("response_format") is not None:
+            attrs["response_format"] = chat_response_format(attrs["response_format"])
+        if attrs.get("stop") is not None:
+            attrs["stop"] = chat_stop(attrs["stop"])
+        attrs["options"] = {name: attrs[name] for name in self.OPTIONS if attrs.get(name) not in (None, "")}
+        return attrs
