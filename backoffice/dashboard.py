@@ -4,12 +4,12 @@ aggregated query; money is summed per currency, never across currencies."""
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import RoiMetric
-from billing.models import Order
+from billing.models import Order, Subscription
 from identity.models import Organization
 from ipcontrol.models import LicenseCollision, LicenseValidation
 from licensing.models import License
@@ -41,7 +41,25 @@ def dashboard_kpis(*, now) -> dict:
             .annotate(total=Sum("total"))
             .order_by("currency")
         },
+        "mrr": monthly_recurring_revenue(),
     }
+
+
+def monthly_recurring_revenue() -> dict:
+    """MRR by currency: the list price of every live subscription (active or past due) per month, a
+    yearly one counting a twelfth of its year; before coupons."""
+    monthly = Case(
+        When(interval=Subscription.Interval.MONTH, then=F("plan__price_monthly")),
+        default=F("plan__price_yearly") / 12,
+        output_field=DecimalField(max_digits=14, decimal_places=4),
+    )
+    rows = (
+        Subscription.objects.filter(status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE])
+        .values("plan__currency")
+        .annotate(amount=Sum(monthly))
+        .order_by("plan__currency")
+    )
+    return {row["plan__currency"]: row["amount"] or Decimal("0") for row in rows}
 
 
 def dashboard_charts(*, now, days: int = CHART_DAYS) -> dict:

@@ -13,9 +13,11 @@ from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from unfold.decorators import action as unfold_action
 
 from celaest.admin import (
     CelaestModelAdmin,
+    ObjectOperationMixin,
     Panel,
     ReadOnlyTabularInline,
     changelist_url,
@@ -159,7 +161,7 @@ _ORDER_PAYMENT = [
 
 
 @admin.register(Order)
-class OrderAdmin(CelaestModelAdmin):
+class OrderAdmin(ObjectOperationMixin, CelaestModelAdmin):
     """Orders as checkout placed them: amounts and payment are read-only here; staff change an
     order's state with the actions, which go through the billing services (audited, with events)."""
 
@@ -207,6 +209,45 @@ class OrderAdmin(CelaestModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # an order is cancelled or refunded (the actions), never deleted: its invoice refers to it
+
+    # The same operations on one order: buttons on its page that ask why (ObjectOperationMixin).
+    actions_detail = ["refund_one", "cancel_one"]
+
+    def get_actions_detail(self, request, object_id):
+        actions = super().get_actions_detail(request, object_id)
+        order = Order.objects.filter(pk=object_id).only("status").first()
+        allowed = {
+            Order.Status.PAID: {"refund_one", "cancel_one"},
+            Order.Status.PENDING: {"cancel_one"},
+            Order.Status.FAILED: {"cancel_one"},
+        }.get(order.status if order else None, set())
+        return [item for item in actions if item.action_name.removeprefix("billing_order_") in allowed]
+
+    @unfold_action(description="Refund", url_path="refund", permissions=["change"], icon="undo")
+    def refund_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Refund order",
+            button="Refund",
+            danger=True,
+            explanation="The payment is refunded through its gateway; the invoice is credited.",
+            operation=lambda order, data: order_refund(
+                order=order, reason=data["reason"], actor=request.user, source="admin"
+            ),
+        )
+
+    @unfold_action(description="Cancel", url_path="cancel", permissions=["change"], icon="cancel")
+    def cancel_one(self, request, object_id):
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Cancel order",
+            button="Cancel order",
+            operation=lambda order, data: order_cancel(
+                order=order, reason=data["reason"], actor=request.user, source="admin"
+            ),
+        )
 
     @admin.display(description="payment state")
     def payment_state(self, obj):

@@ -92,13 +92,18 @@ def short_key(value, *, keep: int = 8):
     )
 
 
+def _looks_like_a_key(text: str) -> bool:
+    """One word mixing letters and digits, not an address: a key, a hash, a number."""
+    return not any(char.isspace() for char in text) and "@" not in text and any(char.isdigit() for char in text)
+
+
 def admin_link(obj, text=None, *, limit: int = 0):
     """A link to ``obj``'s change page (plain text where it has none); ``limit`` cuts the text
     with an ellipsis, the whole of it on hover."""
     if obj is None:
         return EMPTY
     label = str(obj) if text is None else str(text)
-    if limit and len(label) > KEY_LIKE_LENGTH and not any(char.isspace() for char in label):
+    if limit and len(label) > KEY_LIKE_LENGTH and _looks_like_a_key(label):
         # a key or a hash: its start, in the font keys are shown in
         shown = format_html("<code>{}…</code>", label[:12])
     else:

@@ -102,6 +102,8 @@ def test_site_is_branded(staff_client):
     assert response.status_code == 200
     assert "<title>" in response.text and "CELAEST back office" in response.text
     assert "backoffice/favicon" in response.text
+    assert "View site" not in response.text  # no public site: the account menu links the API docs
+    assert "/api/docs/" in response.text
 
 
 @pytest.mark.parametrize("model", REGISTERED, ids=model_ids)
@@ -750,3 +752,14 @@ def test_a_subscription_invoice_shows_its_own_lines(staff_client):
     )
     html = staff_client.get(admin_url(invoice, "change", invoice.pk)).text
     assert "Zebulon overage" in html and "12.50 USD" in html and "Usage beyond the plan" in html
+
+
+def test_order_page_cancels_with_a_reason(staff_client):
+    order = factories.OrderFactory(order_number="ADMIN-TEST-BUTTON")
+    html = staff_client.get(admin_url(order, "change", order.pk)).text
+    cancel_url = reverse("admin:billing_order_cancel_one", args=[order.pk])
+    assert cancel_url in html and reverse("admin:billing_order_refund_one", args=[order.pk]) not in html
+    response = staff_client.post(cancel_url, {"reason": "Zebulon asked"})
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED

@@ -52,12 +52,15 @@ def staff_dashboard(context):
         return {"visible": False}
     days = _period(request)
     data = dashboard_data(days=days)
-    revenue = data["kpis"]["revenue_this_month"]
+
+    def amounts(by_currency: dict) -> str:
+        return ", ".join(format_money(amount, currency) for currency, amount in by_currency.items()) or format_money(0)
+
     return {
         "visible": True,
         "kpis": data["kpis"],
-        "revenue_this_month": ", ".join(format_money(amount, currency) for currency, amount in revenue.items())
-        or format_money(0),
+        "revenue_this_month": amounts(data["kpis"]["revenue_this_month"]),
+        "mrr": amounts(data["kpis"]["mrr"]),
         "charts": data["charts"],
         "jobs": _jobs(),
         "days": days,

@@ -94,3 +94,17 @@ def test_collisions_are_ordered_by_severity(client):
     client.force_login(StaffUserFactory())
     data = _chart_data(client.get("/admin/").content.decode())
     assert data["collisions"]["x"] == ["low", "high", "critical"]
+
+
+def test_mrr_counts_live_subscriptions_per_month(client):
+    from decimal import Decimal
+
+    from tests.factories import SubscriptionFactory, SubscriptionPlanFactory
+
+    plan = SubscriptionPlanFactory(price_monthly=Decimal("30"), price_yearly=Decimal("240"), currency="EUR")
+    SubscriptionFactory(plan=plan, interval="month", status="active")
+    SubscriptionFactory(plan=plan, interval="year", status="past_due")
+    SubscriptionFactory(plan=plan, interval="month", status="cancelled")
+    client.force_login(StaffUserFactory())
+    html = client.get("/admin/").content.decode()
+    assert 'data-kpi="mrr">50.00 EUR<' in html  # 30 a month + 240 a year / 12
