@@ -50,6 +50,8 @@ class IpControlConfig:
     certificate_ttl_hours: int = 168
     #: how long past its lease a machine keeps its seat before the lease job releases it
     heartbeat_grace_seconds: int = 60
+    #: validation attempts older than this are deleted by the retention job
+    validation_retention_days: int = 400
 
 
 def ipcontrol_config() -> IpControlConfig:

@@ -12,6 +12,7 @@ lease job or by the next activation that needs its seat, and re-admitted when it
 a seat is free.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,6 +94,8 @@ class LicenseCheck:
     missing_entitlements: tuple[str, ...] = ()
     #: until when the machine's seat is leased (heartbeats), if it is
     lease_expires_at: datetime | None = None
+    #: the license's policy, when the check worked it out (the answer reuses it)
+    policy: LicensePolicy | None = None
 
 
 def _check(code: str, *, license=None, binding=None, detail: str = "", active_machines=None, **extra) -> LicenseCheck:
@@ -208,7 +211,9 @@ def _judge(found: Found, fingerprint: str, now: datetime, *, entitlements=()) ->
         mine = (binding.activated_at, str(binding.pk))
         rank = sum(1 for other in active if (other.activated_at, str(other.pk)) < mine)
         if rank >= policy.machine_ceiling:
-            return _check(Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=len(active))
+            return _check(
+                Code.TOO_MANY_MACHINES, license=license, binding=binding, active_machines=len(active), policy=policy
+            )
         if policy.is_overage(rank):
             code = Code.OVERAGE
     missing = tuple(sorted(set(entitlements) - set(policy.entitlements)))
@@ -220,8 +225,9 @@ def _judge(found: Found, fingerprint: str, now: datetime, *, entitlements=()) ->
             active_machines=len(active),
             missing_entitlements=missing,
             detail=f"The license lacks the entitlements {', '.join(missing)}.",
+            policy=policy,
         )
-    return _check(code, license=license, binding=binding, active_machines=len(active))
+    return _check(code, license=license, binding=binding, active_machines=len(active), policy=policy)
 
 
 def license_checkout(
@@ -431,6 +437,24 @@ def binding_deactivate(
     return True
 
 
+@transaction.atomic
+def binding_rename(*, binding: LicenseIpBinding, name: str, actor=None, source: str = "license_token", ip_address=None):
+    """Give a machine the name its customer knows it by (audited)."""
+    binding = LicenseIpBinding.objects.select_for_update().get(pk=binding.pk)
+    before, binding.name = binding.name, name.strip()[:100]
+    if binding.name != before:
+        binding.save(update_fields=["name", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.UPDATE,
+            resource=binding,
+            user=actor,
+            changes={"name": [before, binding.name]},
+            ip_address=ip_address,
+            source=source,
+        )
+    return binding
+
+
 # --- heartbeats and leases ------------------------------------------------------------------------
 
 
@@ -468,7 +492,7 @@ def heartbeat_judge(found: Found, fingerprint: str, now: datetime) -> LicenseChe
     check = _judge(found, fingerprint, now)
     if not check.valid:
         return check
-    window = license_policy(license=check.license).heartbeat_window_seconds
+    window = check.policy.heartbeat_window_seconds
     check.lease_expires_at = now + timedelta(seconds=window) if window else None
     if check.code == Code.VALID:
         check.code, check.detail = Code.ALIVE, DETAILS[Code.ALIVE]
@@ -562,7 +586,7 @@ def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
     license = check.license
     if license is not None:
         limits = license_effective_limits(license=license)
-        policy = license_policy(license=license)
+        policy = check.policy or license_policy(license=license)
         body["license"] = {
             "id": str(license.pk),
             "status": license.status,
@@ -617,3 +641,41 @@ def bindings_deactivate_stale(*, now: datetime | None = None) -> int:
             source="ipcontrol.deactivate_stale_bindings",
         )
     return count
+
+
+# --- retention of the validation log ----------------------------------------------------------------
+
+#: rows deleted per statement (each its own short transaction) and the time one run may take: a
+#: backlog of months is worked off over several runs without holding locks or the worker for long
+RETENTION_BATCH = 5_000
+RETENTION_RUN_SECONDS = 240
+
+
+def validations_purge(
+    *, now: datetime | None = None, batch_size: int = RETENTION_BATCH, max_seconds: float = RETENTION_RUN_SECONDS
+) -> int:
+    """Delete validation attempts older than ``validation_retention_days`` (system config), oldest
+    first, ``batch_size`` at a time, until none is left or ``max_seconds`` have passed (the next
+    run goes on). Returns how many were deleted."""
+    now = now or timezone.now()
+    days = ipcontrol_config().validation_retention_days
+    cutoff = now - timedelta(days=days)
+    expired = LicenseValidation.objects.filter(created_at__lt=cutoff).order_by("created_at")
+    deadline = time.monotonic() + max_seconds
+    deleted = 0
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            ids = list(expired.values_list("pk", flat=True)[:batch_size])
+            if ids:
+                deleted += LicenseValidation.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            break
+    if deleted:
+        system_event_record(
+            event_type="license.validations_purged",
+            severity=SystemEvent.Severity.INFO,
+            message=f"{deleted} validation attempt(s) older than {days} days were deleted",
+            source="ipcontrol.purge_validations",
+            data={"deleted": deleted, "retention_days": days},
+        )
+    return deleted

@@ -24,6 +24,12 @@ def release_lapsed_leases() -> int:
     return services.leases_release_lapsed()
 
 
+@shared_task(name="ipcontrol.purge_validations", ignore_result=True, time_limit=300, soft_time_limit=280)
+def purge_validations() -> int:
+    """Hourly: delete validation attempts past their retention, in bounded batches."""
+    return services.validations_purge()
+
+
 @shared_task(name="ipcontrol.auto_resolve_collisions", ignore_result=True, time_limit=300, soft_time_limit=270)
 def auto_resolve_collisions() -> int:
     return collisions.collisions_auto_resolve()

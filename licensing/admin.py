@@ -342,3 +342,4 @@ class LicenseUsageLogAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     date_hierarchy = "period_start"
     search_fields = ["license__license_key__exact", "organization__slug__exact"]
     search_help_text = "Exact license key or organization slug."
+from . import admin_policies  # noqa: E402, F401 - license tokens (licensing/admin_policies.py)

@@ -158,3 +158,31 @@ class LicenseUsageLog(TimeStampedModel):
 
     def __str__(self):
         return f"{self.license_id} {self.period_start}..{self.period_end}"
+
+
+class LicenseToken(TimeStampedModel):
+    """A bearer token scoped to one license: installed software manages its own machine with it
+    (``Authorization: License <token>``), without an organization API key. Only its hash is kept;
+    the token itself is shown once, when it is created."""
+
+    PREFIX = "clt_"  # noqa: S105 - what every token starts with, not a secret
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.PROTECT, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    #: the first characters of the token, to tell tokens apart (not enough to use one)
+    token_prefix = models.CharField(max_length=16, editable=False)
+    created_by = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "license_tokens"
+        verbose_name = "license token"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "created_at"], name="idx_license_tokens_org")]
+
+    def __str__(self):
+        return f"{self.name} ({self.token_prefix}…)"

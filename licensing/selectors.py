@@ -2,7 +2,12 @@
 
 from dataclasses import dataclass
 
-from .models import License, MachineScheme, OverageAllowance
+from django.db.models import Q
+from django.utils import timezone
+
+from celaest import crypto
+
+from .models import License, LicenseToken, MachineScheme, OverageAllowance
 
 #: The limits a plan may set (``SubscriptionPlan.limits``) and a license may override
 #: (``License.custom_limits``). A value is a non-negative integer, or null for "unlimited".
@@ -76,3 +81,17 @@ def license_entitlements(*, license: License) -> tuple[str, ...]:
     features = license.plan.features
     plan_codes = features if isinstance(features, list) else list(features or {})
     return tuple(sorted({*map(str, plan_codes), *map(str, license.entitlements or ())}))
+
+
+def license_token_lookup(*, raw: str) -> LicenseToken | None:
+    """The usable token ``raw`` stands for (not revoked, not expired, its license not deleted),
+    with its license loaded; None for anything else."""
+    if not raw.startswith(LicenseToken.PREFIX) or len(raw) > 128:
+        return None
+    now = timezone.now()
+    return (
+        LicenseToken.objects.select_related("license")
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), token_hash=crypto.hash_secret(raw))
+        .filter(revoked_at__isnull=True, license__deleted_at__isnull=True)
+        .first()
+    )

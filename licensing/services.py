@@ -6,15 +6,17 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_record
+from celaest import crypto
 from celaest.errors import Conflict, InvalidInput, NotFound
 from identity.models import Organization, User
 from settings_app.events import emit_event
 
-from .models import BillingState, License, SubscriptionPlan
+from .models import BillingState, License, LicenseToken, SubscriptionPlan
 from .selectors import license_effective_limits
 
 # Crockford base32: no I, L, O, U, so keys survive being read aloud or typed by hand.
@@ -325,3 +327,75 @@ def license_billing_state_set(*, license: License, state: str, source: str = "bi
             source=source,
         )
     return license
+
+
+# --- license tokens -----------------------------------------------------------------------------
+
+_TOKEN_DISPLAY_LENGTH = 12
+
+
+@transaction.atomic
+def license_token_create(
+    *,
+    license: License,
+    name: str,
+    actor: User | None = None,
+    expires_in_days: int | None = None,
+    source: str = "system",
+    ip_address=None,
+) -> tuple[LicenseToken, str]:
+    """A new token scoped to ``license``; returns it and the token itself, which is never stored
+    (only its hash) and cannot be shown again."""
+    if expires_in_days is not None and expires_in_days < 1:
+        raise InvalidInput("expires_in_days must be at least 1.", details={"expires_in_days": ["Must be >= 1."]})
+    raw = LicenseToken.PREFIX + secrets.token_urlsafe(32)
+    token = LicenseToken.objects.create(
+        organization_id=license.organization_id,
+        license=license,
+        name=name[:100],
+        token_hash=crypto.hash_secret(raw),
+        token_prefix=raw[:_TOKEN_DISPLAY_LENGTH],
+        created_by=actor,
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    audit_record(
+        action=AuditLog.Action.CREATE,
+        resource=token,
+        user=actor,
+        changes={"license": [None, str(license.pk)], "name": [None, token.name]},
+        ip_address=ip_address,
+        source=source,
+    )
+    return token, raw
+
+
+@transaction.atomic
+def license_token_revoke(
+    *, token: LicenseToken, actor: User | None = None, source: str = "system", ip_address=None
+) -> LicenseToken:
+    """Revoke ``token`` for good (idempotent)."""
+    token = LicenseToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.UPDATE,
+            resource=token,
+            user=actor,
+            changes={"revoked_at": [None, token.revoked_at.isoformat()]},
+            ip_address=ip_address,
+            source=source,
+        )
+    return token
+
+
+#: how stale a token's ``last_used_at`` may get before a use writes it again
+_TOKEN_USE_STEP = timedelta(minutes=1)
+
+
+def license_token_record_use(*, token: LicenseToken) -> None:
+    """Note that ``token`` was used (at most one write a minute per token)."""
+    now = timezone.now()
+    LicenseToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - _TOKEN_USE_STEP)
+    ).update(last_used_at=now)

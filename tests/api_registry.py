@@ -106,6 +106,7 @@ STANDARD_ACTIONS = frozenset({"list", "create", "retrieve", "update", "partial_u
 USER = "user"  # a user API key (``Bearer cel_...``), a Supabase JWT or the admin session
 API_KEY = "api-key"  # a user API key only
 LICENSE_KEY = "license-key"  # a license key in the body: installed software, no user
+LICENSE_TOKEN = "license-token"  # Authorization: License <token>, scoped to one license: installed software
 SIGNED_LINK = "signed-link"  # a signed, expiring token in the URL: a bearer token
 INVITATION = "invitation"  # the signed invitation e-mailed to the address
 PROVIDER_SIGNATURE = "provider-signature"  # the payment provider's signature of the body
@@ -162,6 +163,12 @@ DECLARED: dict[str, Access] = {
     "/api/v1/licenses/deactivate": _LICENSE_CHECK,
     "/api/v1/licenses/heartbeat": _LICENSE_CHECK,
     "/api/v1/licenses/checkout": _LICENSE_CHECK,
+    "/api/v1/licenses/machine": Access(
+        LICENSE_TOKEN, LICENSE_HOLDER, ("get", "patch"), anonymous=(401, "not_authenticated")
+    ),
+    "/api/v1/licenses/machine/deactivate": Access(
+        LICENSE_TOKEN, LICENSE_HOLDER, ("post",), anonymous=(401, "not_authenticated")
+    ),
     "/api/v1/licenses/public-key": Access(NO_CREDENTIAL, GLOBAL, ("get",), anonymous=(200, None)),
     # the API's documentation
     "/api/schema/": _DOCS,

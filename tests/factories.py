@@ -25,7 +25,7 @@ from billing.models import (
 from celaest import crypto
 from identity.models import Organization, User
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
-from licensing.models import License, LicenseUsageLog, SubscriptionPlan
+from licensing.models import License, LicenseToken, LicenseUsageLog, SubscriptionPlan
 from marketplace.models import (
     AssetDownload,
     CustomerAsset,
@@ -105,6 +105,19 @@ class LicenseFactory(factory.django.DjangoModelFactory):
     license_key = factory.LazyFunction(lambda: "CEL-" + secrets.token_hex(16).upper())
     status = License.Status.ACTIVE
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=365))
+
+
+class LicenseTokenFactory(factory.django.DjangoModelFactory):
+    """A token of its license (only the hash is stored; the token itself is unknown here)."""
+
+    class Meta:
+        model = LicenseToken
+
+    license = factory.SubFactory(LicenseFactory)
+    organization = factory.SelfAttribute("license.organization")
+    name = "Installer"
+    token_hash = factory.LazyFunction(lambda: crypto.hash_secret(LicenseToken.PREFIX + secrets.token_urlsafe(32)))
+    token_prefix = "clt_factory"
 
 
 class LicenseUsageLogFactory(factory.django.DjangoModelFactory):

@@ -373,6 +373,27 @@ def test_a_license_key_acts_on_its_own_license_only(a, b):
     assert _license_call("checkout", key_b, "machine-of-b")["certificate"] is not None
 
 
+@covers("/api/v1/licenses/machine", "/api/v1/licenses/machine/deactivate")
+def test_a_license_token_reaches_its_own_licenses_machines_only(a, b):
+    from licensing.services import license_token_create
+
+    machine_b = f.LicenseIpBindingFactory(license=b.license, machine_id="shared-fingerprint")
+    machine_a = f.LicenseIpBindingFactory(license=a.license, machine_id="machine-of-a")
+    _, raw_a = license_token_create(license=a.license, name="a's installer")
+    token_a = APIClient()
+    token_a.credentials(HTTP_AUTHORIZATION=f"License {raw_a}")
+    before = _state(machine_b)
+    for fingerprint in ("shared-fingerprint", "machine-of-a-nowhere"):
+        assert token_a.get("/api/v1/licenses/machine", {"fingerprint": fingerprint}).status_code == 404
+        body = {"fingerprint": fingerprint, "name": "taken over"}
+        assert token_a.patch("/api/v1/licenses/machine", body, format="json").status_code == 404
+        assert token_a.post("/api/v1/licenses/machine/deactivate", body, format="json").status_code == 404
+    assert _state(machine_b) == before
+    # B's owner's API key is no license token: it opens nothing here
+    assert b.key().get("/api/v1/licenses/machine", {"fingerprint": "shared-fingerprint"}).status_code == 401
+    assert token_a.get("/api/v1/licenses/machine", {"fingerprint": "machine-of-a"}).json()["id"] == str(machine_a.pk)
+
+
 # --- the gateway ---------------------------------------------------------------------------------
 
 

@@ -65,6 +65,12 @@ def seed(machines_file: Path) -> None:
                 ],
                 batch_size=2000,
             )
+    # Heartbeats carry leases (a day long: none lapses between runs); a machine released anyway
+    # (a database kept for longer) gets its seat back, so every run starts from the same state.
+    SubscriptionPlan.objects.filter(code="bench").update(heartbeat_window_seconds=86400)
+    LicenseIpBinding.objects.filter(license__notes="bench", is_active=False).update(
+        is_active=True, deactivated_at=None, deactivation_reason="", lease_expires_at=None
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM license_validations")
         existing = cursor.fetchone()[0]

@@ -272,6 +272,7 @@ CELERY_TASK_ROUTES = {
     "ipcontrol.auto_resolve_collisions": {"queue": "platform"},
     "ipcontrol.deactivate_stale_bindings": {"queue": "platform"},
     "ipcontrol.release_lapsed_leases": {"queue": "platform"},
+    "ipcontrol.purge_validations": {"queue": "platform"},
     "celaest.worker_heartbeat": {"queue": "platform"},
     "settings_app.sweep_webhook_deliveries": {"queue": "platform"},
     "settings_app.flush_api_key_usage": {"queue": "platform"},
@@ -356,6 +357,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ipcontrol.release_lapsed_leases",
         "schedule": 15.0,
         "options": {"expires": 14},
+    },
+    # The validation log's retention (system config ipcontrol.validation_retention_days).
+    "purge-license-validations": {
+        "task": "ipcontrol.purge_validations",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
     },
     "auto-resolve-license-collisions": {
         "task": "ipcontrol.auto_resolve_collisions",

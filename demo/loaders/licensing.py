@@ -4,8 +4,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from demo.loaders.base import DEMO_ORG_SLUG, SECOND_ORG_SLUG, DemoRun, backdate_issued_at, demo_uuid
-from licensing.models import License, SubscriptionPlan
-from licensing.services import license_key_generate
+from licensing.models import License, LicenseToken, SubscriptionPlan
+from licensing.services import license_key_generate, license_token_create
 
 _BASE_FEATURES = ["ai_tasks", "roi_dashboard", "license_validation", "email_support"]
 _PLANS = (
@@ -134,3 +134,11 @@ def seed_licenses(demo: DemoRun) -> None:
         if created:
             backdate_issued_at([license_.pk])
         demo.licenses[(org_slug, name)] = license_
+    _seed_license_token(demo)
+
+
+def _seed_license_token(demo: DemoRun) -> None:
+    """A token for installed software on the first demo license (its secret is not kept)."""
+    license_ = next(iter(demo.licenses.values()))
+    if not LicenseToken.objects.filter(license=license_).exists():
+        license_token_create(license=license_, name="Demo installer")

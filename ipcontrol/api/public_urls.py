@@ -11,6 +11,7 @@ from .public import (
     LicensePublicKeyView,
     LicenseValidateView,
 )
+from .token import LicenseTokenMachineDeactivateView, LicenseTokenMachineView
 
 urlpatterns = [
     re_path(r"^licenses/validate/?$", LicenseValidateView.as_view(), name="license-validate"),
@@ -18,5 +19,11 @@ urlpatterns = [
     re_path(r"^licenses/deactivate/?$", LicenseDeactivateView.as_view(), name="license-deactivate"),
     re_path(r"^licenses/heartbeat/?$", LicenseHeartbeatView.as_view(), name="license-heartbeat"),
     re_path(r"^licenses/checkout/?$", LicenseCheckoutView.as_view(), name="license-checkout"),
+    re_path(r"^licenses/machine/?$", LicenseTokenMachineView.as_view(), name="license-token-machine"),
+    re_path(
+        r"^licenses/machine/deactivate/?$",
+        LicenseTokenMachineDeactivateView.as_view(),
+        name="license-token-machine-deactivate",
+    ),
     re_path(r"^licenses/public-key/?$", LicensePublicKeyView.as_view(), name="license-public-key"),
 ]

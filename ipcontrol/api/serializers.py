@@ -9,13 +9,16 @@ from licensing.models import BillingState, MachineScheme
 
 
 class LicenseIpBindingSerializer(serializers.ModelSerializer):
+    """A machine of the organization's licenses; its ``name`` is the only thing a customer edits."""
+
     class Meta:
         model = LicenseIpBinding
         fields = [
-            "id", "license", "machine_id", "hostname", "ip_address", "is_active", "first_seen", "last_seen",
-            "activated_at", "deactivated_at", "activation_count", "created_at", "updated_at",
+            "id", "license", "machine_id", "name", "hostname", "ip_address", "is_active", "first_seen", "last_seen",
+            "activated_at", "deactivated_at", "deactivation_reason", "activation_count", "last_heartbeat_at",
+            "lease_expires_at", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = fields
+        read_only_fields = [field for field in fields if field != "name"]
 
 
 class LicenseValidationSerializer(serializers.ModelSerializer):

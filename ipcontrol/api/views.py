@@ -1,19 +1,24 @@
-"""IP control endpoints: where an organization's licenses are used, every validation attempt,
-and the collisions (anomalous simultaneous use) detected on them. Read-only."""
+"""IP control endpoints: where an organization's licenses are used (machines its owners and
+admins rename and deactivate), every validation attempt, and the collisions (anomalous
+simultaneous use) detected on them."""
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
+from celaest.errors import Conflict
 from celaest.net import client_ip
 from ipcontrol import selectors
 from ipcontrol.collisions import collision_resolve
 from ipcontrol.filters import LicenseCollisionFilterSet, LicenseIpBindingFilterSet, LicenseValidationFilterSet
+from ipcontrol.models import LicenseIpBinding
+from ipcontrol.services import binding_deactivate
 
 from .serializers import (
     CollisionResolveSerializer,
@@ -26,17 +31,42 @@ from .serializers import (
 @extend_schema_view(
     list=extend_schema(summary="List machines bound to my organization's licenses"),
     retrieve=extend_schema(summary="Get a license machine binding"),
+    update=extend_schema(summary="Rename a machine (owners and admins)"),
+    partial_update=extend_schema(summary="Rename a machine (owners and admins)"),
 )
-class LicenseIpBindingViewSet(TenantViewSet, ReadOnlyMixin):
+class LicenseIpBindingViewSet(TenantViewSet, ReadOnlyMixin, mixins.UpdateModelMixin):
+    """Every member sees the organization's machines; owners and admins rename them and free
+    their seats."""
+
     serializer_class = LicenseIpBindingSerializer
     scope_resource = "license-bindings"
+    write_roles = perms.MANAGER_ROLES
     filterset_class = LicenseIpBindingFilterSet
-    search_fields = ["machine_id", "hostname"]
+    search_fields = ["machine_id", "hostname", "name"]
     ordering_fields = ["last_seen", "first_seen", "activation_count"]
     ordering = ["-last_seen"]
 
     def scoped_queryset(self) -> QuerySet:
         return selectors.license_ip_binding_list()
+
+    @extend_schema(
+        summary="Deactivate a machine, freeing its seat (owners and admins)",
+        request=None,
+        responses={200: LicenseIpBindingSerializer, 409: OpenApiResponse(description="Already inactive.")},
+    )
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        binding = self.get_object()
+        deactivated = binding_deactivate(
+            binding=binding,
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+            reason=LicenseIpBinding.DeactivationReason.CUSTOMER,
+        )
+        if not deactivated:
+            raise Conflict("This machine is not active.", code="machine_not_active")
+        return Response(LicenseIpBindingSerializer(selectors.license_ip_binding_list().get(pk=binding.pk)).data)
 
 
 @extend_schema_view(

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from identity.models import Organization
-from licensing.models import License, LicenseUsageLog, MachineScheme, SubscriptionPlan
+from licensing.models import License, LicenseToken, LicenseUsageLog, MachineScheme, SubscriptionPlan
 from licensing.selectors import PLAN_LIMIT_KEYS, license_effective_limits, license_policy
 
 
@@ -149,3 +149,36 @@ class LicenseRenewSerializer(serializers.Serializer):
         if ("days" in attrs) == ("expires_at" in attrs):
             raise serializers.ValidationError("Give either days or expires_at.")
         return attrs
+
+
+class LicenseTokenSerializer(serializers.ModelSerializer):
+    """A license token as its organization sees it: never the token itself (only at creation)."""
+
+    class Meta:
+        model = LicenseToken
+        fields = [
+            "id", "license", "name", "token_prefix", "expires_at", "revoked_at", "last_used_at", "created_by",
+            "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class LicenseTokenCreateSerializer(serializers.Serializer):
+    """A license of the caller's organization (by id), a name, and optionally a lifetime."""
+
+    license = serializers.PrimaryKeyRelatedField(queryset=License.objects.none())
+    name = serializers.CharField(max_length=100)
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Another organization's license is as absent as one that does not exist.
+        self.fields["license"].queryset = License.objects.filter(organization=organization)
+
+
+class LicenseTokenCreatedSerializer(LicenseTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once: only its hash is kept.")
+
+    class Meta(LicenseTokenSerializer.Meta):
+        fields = [*LicenseTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields

@@ -3,7 +3,7 @@ their usage (read-only here; issuing and changing licenses are service operation
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from celaest.api.viewsets import CatalogViewSet, CrudMixin, DatabaseConflictsMix
 from celaest.net import client_ip
 from licensing import services
 from licensing.filters import LicenseFilterSet, LicenseUsageLogFilterSet, SubscriptionPlanFilterSet
-from licensing.models import License, LicenseUsageLog, SubscriptionPlan
+from licensing.models import License, LicenseToken, LicenseUsageLog, SubscriptionPlan
 
 from .serializers import (
     LicenseIssueSerializer,
@@ -22,6 +22,9 @@ from .serializers import (
     LicenseReasonSerializer,
     LicenseRenewSerializer,
     LicenseSerializer,
+    LicenseTokenCreatedSerializer,
+    LicenseTokenCreateSerializer,
+    LicenseTokenSerializer,
     LicenseUsageLogSerializer,
     SubscriptionPlanSerializer,
 )
@@ -183,3 +186,52 @@ class LicenseUsageLogViewSet(TenantViewSet, ReadOnlyMixin):
 
     def scoped_queryset(self):
         return LicenseUsageLog.objects.all()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my organization's license tokens (owners and admins)"),
+    retrieve=extend_schema(summary="Get a license token (never the token itself)"),
+    destroy=extend_schema(summary="Revoke a license token", responses={204: None}),
+)
+class LicenseTokenViewSet(
+    TenantViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin
+):  # fmt: skip
+    """Tokens scoped to one license, which installed software uses to manage its own machine
+    (``/api/v1/licenses/machine``) without an organization API key."""
+
+    serializer_class = LicenseTokenSerializer
+    scope_resource = "license-tokens"
+    read_roles = perms.MANAGER_ROLES
+    write_roles = perms.MANAGER_ROLES
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_fields = ["license"]
+    ordering_fields = ["created_at", "last_used_at"]
+    ordering = ["-created_at"]
+
+    def scoped_queryset(self):
+        return LicenseToken.objects.all()
+
+    @extend_schema(
+        summary="Create a license token (shown once)",
+        request=LicenseTokenCreateSerializer,
+        responses={201: LicenseTokenCreatedSerializer},
+    )
+    def create(self, request):
+        serializer = LicenseTokenCreateSerializer(data=request.data, organization=self.caller_organization())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token, raw = services.license_token_create(
+            license=data["license"],
+            name=data["name"],
+            expires_in_days=data.get("expires_in_days"),
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        body = {**LicenseTokenSerializer(token).data, "token": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.license_token_revoke(
+            token=instance, actor=self.request.user, source="api", ip_address=client_ip(self.request)
+        )
