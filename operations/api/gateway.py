@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,7 +25,15 @@ from rest_framework.response import Response
 
 from aimesh import providers, translate
 from aimesh.models import AIModel
-from aimesh.routing import AIUnavailable, ProviderRejected, RouteStart, route_chat, route_chat_stream, route_start
+from aimesh.routing import (
+    AIUnavailable,
+    ProviderRejected,
+    RoutedAnswer,
+    RouteStart,
+    route_chat,
+    route_chat_stream,
+    route_start,
+)
 from aimesh.services import estimate_tokens, model_by_name
 from celaest.aio import sync_step
 from celaest.api import permissions as perms
@@ -191,111 +200,171 @@ def _sse(data) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Completion:
-    """A validated chat completion, counted against the license, its task recorded as running."""
+class GatewayCall:
+    """A validated call, counted against the license, its task recorded as running."""
 
     task: ProcessedTask
     model: AIModel
     request: providers.ChatRequest
     stream: bool
-    include_usage: bool
     started: float
     #: the first key, chosen in this step too
     route: RouteStart
 
 
+def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
+    """The synchronous step before a provider call (``data``: a validated
+    ``ChatCompletionRequestSerializer``'s, whichever protocol it came in): the model and what it
+    can honour, the input's size, the license counted and the running task recorded, the first
+    key chosen."""
+    started = time.monotonic()
+    user = request.user
+    if user.organization_id is None:
+        raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
+    model = model_by_name(name=data["model"])
+    system, turns, options = data["system"], data["turns"], data["options"]
+    _check_model_takes(model, data)
+    estimated = _estimated_tokens(system, turns, options)
+    if estimated > model.max_tokens_input:
+        raise InvalidInput(
+            "The input is too long for the model.",
+            code="input_too_large",
+            details={"estimated_tokens": estimated, "max_tokens_input": model.max_tokens_input},
+        )
+    chat_request = providers.ChatRequest(
+        model_id=model.model_id,
+        messages=turns,
+        system=system,
+        max_tokens=min(data.get("max_completion_tokens") or data.get("max_tokens") or 1024, model.max_tokens_output),
+        temperature=data.get("temperature"),
+        timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
+        options=options,
+    )
+    license = license_for_organization(organization_id=user.organization_id)
+    with transaction.atomic():
+        task = ProcessedTask.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            license=license,
+            model=model,
+            input_text=_last_user_text(turns),
+            input_variables={"messages": len(data["messages"]), "gateway": gateway},
+            status=ProcessedTask.Status.RUNNING,
+            started_at=timezone.now(),
+        )
+        license_usage_reserve(license=license, task_id=task.pk)
+    return GatewayCall(
+        route=route_start([model]),
+        task=task,
+        model=model,
+        request=chat_request,
+        stream=data["stream"],
+        started=started,
+    )
+
+
+async def call_route(call: GatewayCall) -> RoutedAnswer:
+    """The provider's answer (a stream's first event is in), or the failure recorded and raised."""
+
+    def request_for(chosen):
+        return call.request
+
+    try:
+        if call.stream:
+            return await route_chat_stream(models=[call.model], request_for=request_for, start=call.route)
+        answer = await route_chat(models=[call.model], request_for=request_for, start=call.route)
+    except (AIUnavailable, ProviderRejected) as error:
+        attempts = (error.details or {}).get("attempts")
+        await sync_step(task_record_failure)(
+            task=call.task, error=error, started=call.started, release_license=True, attempts=attempts
+        )
+        raise
+    await sync_step(task_record_routed)(task=call.task, answer=answer, started=call.started)
+    return answer
+
+
+async def call_deltas(call: GatewayCall, answer: RoutedAnswer) -> AsyncGenerator[dict, None]:
+    """A streamed answer's OpenAI deltas, its task's claim renewed as they come and the task
+    recorded at the end (``answer.stream_state`` then holds usage and finish). A provider failing
+    mid-stream is recorded and raised as a DomainError (``provider_<kind>``); a client leaving
+    (this generator closed or cancelled) closes the provider's response and records what was
+    produced. Whoever iterates it closes it (``aclose``) however its own iteration ends."""
+    task, started, state = call.task, call.started, answer.stream_state
+    # A piece comes at least every AI_REQUEST_TIMEOUT_SECONDS (the read timeout), well within the
+    # stale time: renewing the claim as pieces come keeps a long stream alive.
+    renew_every, renewed = settings.AI_TASK_STALE_SECONDS / 4, time.monotonic()
+    try:
+        async for delta in answer.stream:
+            if time.monotonic() - renewed > renew_every:
+                await sync_step(task_heartbeat)(task=task)
+                renewed = time.monotonic()
+            yield delta
+    except providers.ProviderError as error:
+        failure = DomainError(str(error), code=f"provider_{error.kind}")
+        await sync_step(task_record_failure)(task=task, error=failure, started=started, release_license=False)
+        raise failure from None
+    except (asyncio.CancelledError, GeneratorExit):
+        # The request stays counted: the provider was already working.
+        await answer.stream.aclose()
+        gone = DomainError("The client disconnected before the answer was complete.", code="client_disconnected")
+        await sync_step(task_record_disconnected)(task=task, state=state, error=gone, started=started)
+        raise
+    finally:
+        await providers.clients_release()
+    await sync_step(task_record_answer)(
+        task=task,
+        model=answer.model,
+        key=answer.key,
+        usage=state.usage,
+        text=state.text,
+        output_json=providers.tool_calls_json(state.tool_calls),
+        attempts=answer.attempts,
+        started=started,
+    )
+
+
+def event_stream(events) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    response["X-Request-Id"] = str(uuid.uuid4())
+    return response
+
+
+GATEWAY_ERRORS = {
+    402: OpenApiResponse(description="No active license."),
+    429: OpenApiResponse(description="A monthly limit is reached."),
+    503: OpenApiResponse(description="No provider key could answer."),
+}
+
+
 class ChatCompletionsView(_GatewayView):
-    def prepare_post(self, request) -> _Completion:
-        started = time.monotonic()
+    def prepare_post(self, request) -> tuple[GatewayCall, bool]:
         serializer = ChatCompletionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = request.user
-        if user.organization_id is None:
-            raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
-        model = model_by_name(name=data["model"])
-        system, turns, options = data["system"], data["turns"], data["options"]
-        _check_model_takes(model, data)
-        estimated = _estimated_tokens(system, turns, options)
-        if estimated > model.max_tokens_input:
-            raise InvalidInput(
-                "The input is too long for the model.",
-                code="input_too_large",
-                details={"estimated_tokens": estimated, "max_tokens_input": model.max_tokens_input},
-            )
-        chat_request = providers.ChatRequest(
-            model_id=model.model_id,
-            messages=turns,
-            system=system,
-            max_tokens=min(
-                data.get("max_completion_tokens") or data.get("max_tokens") or 1024, model.max_tokens_output
-            ),
-            temperature=data.get("temperature"),
-            timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
-            options=options,
-        )
-        license = license_for_organization(organization_id=user.organization_id)
-        with transaction.atomic():
-            task = ProcessedTask.objects.create(
-                organization_id=user.organization_id,
-                user=user,
-                license=license,
-                model=model,
-                input_text=_last_user_text(turns),
-                input_variables={"messages": len(data["messages"]), "gateway": "chat.completions"},
-                status=ProcessedTask.Status.RUNNING,
-                started_at=timezone.now(),
-            )
-            license_usage_reserve(license=license, task_id=task.pk)
-        return _Completion(
-            route=route_start([model]),
-            task=task,
-            model=model,
-            request=chat_request,
-            stream=data["stream"],
-            include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
-            started=started,
-        )
+        include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+        return call_start(request, data, gateway="chat.completions"), include_usage
 
     @extend_schema(
         summary="Create a chat completion (OpenAI-compatible; stream: true answers server-sent events)",
         request=ChatCompletionRequestSerializer,
-        responses={
-            200: OpenApiTypes.OBJECT,
-            402: OpenApiResponse(description="No active license."),
-            429: OpenApiResponse(description="A monthly limit is reached."),
-            503: OpenApiResponse(description="No provider key could answer."),
-        },
+        responses={200: OpenApiTypes.OBJECT, **GATEWAY_ERRORS},
         tags=["gateway"],
     )
-    async def post(self, request, prepared: _Completion):
-        task, model, started = prepared.task, prepared.model, prepared.started
-
-        def request_for(chosen):
-            return prepared.request
-
-        try:
-            if prepared.stream:
-                answer = await route_chat_stream(models=[model], request_for=request_for, start=prepared.route)
-            else:
-                answer = await route_chat(models=[model], request_for=request_for, start=prepared.route)
-        except (AIUnavailable, ProviderRejected) as error:
-            attempts = (error.details or {}).get("attempts")
-            await sync_step(task_record_failure)(
-                task=task, error=error, started=started, release_license=True, attempts=attempts
-            )
-            raise
-        if prepared.stream:
+    async def post(self, request, prepared: tuple[GatewayCall, bool]):
+        call, include_usage = prepared
+        answer = await call_route(call)
+        if call.stream:
             self.streaming = True
-            return self._stream(task, answer, started, prepared.include_usage)
+            return event_stream(self._events(call, answer, include_usage))
         result = answer.result
-        await sync_step(task_record_routed)(task=task, answer=answer, started=started)
         return Response(
             {
-                "id": f"chatcmpl-{task.pk.hex}",
+                "id": f"chatcmpl-{call.task.pk.hex}",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": model.model_id,
+                "model": answer.model.model_id,
                 "choices": [
                     {
                         "index": 0,
@@ -307,63 +376,26 @@ class ChatCompletionsView(_GatewayView):
             }
         )
 
-    def _stream(self, task, answer, started, include_usage: bool) -> StreamingHttpResponse:
+    async def _events(self, call: GatewayCall, answer: RoutedAnswer, include_usage: bool):
         base = {
-            "id": f"chatcmpl-{task.pk.hex}",
+            "id": f"chatcmpl-{call.task.pk.hex}",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": answer.model.model_id,
         }
-
-        async def events():
-            state = answer.stream_state
-            # A piece comes at least every AI_REQUEST_TIMEOUT_SECONDS (the read timeout), well
-            # within the stale time: renewing the claim as pieces come keeps a long stream alive.
-            renew_every, renewed = settings.AI_TASK_STALE_SECONDS / 4, time.monotonic()
-            try:
-                yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
-                async for delta in answer.stream:
-                    if time.monotonic() - renewed > renew_every:
-                        await sync_step(task_heartbeat)(task=task)
-                        renewed = time.monotonic()
-                    yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-            except providers.ProviderError as error:
-                failure = DomainError(str(error), code=f"provider_{error.kind}")
-                await sync_step(task_record_failure)(task=task, error=failure, started=started, release_license=False)
-                yield _sse({"error": {"message": failure.message, "type": "provider_error", "code": failure.code}})
-                return
-            except (asyncio.CancelledError, GeneratorExit):
-                # The client went away (the server cancelled the response, or closed this
-                # generator): stop reading the provider and close the task, with what was
-                # produced. The request stays counted: the provider was already working.
-                await answer.stream.aclose()
-                gone = DomainError(
-                    "The client disconnected before the answer was complete.", code="client_disconnected"
-                )
-                await sync_step(task_record_disconnected)(
-                    task=task, state=answer.stream_state, error=gone, started=started
-                )
-                raise
-            finally:
-                await providers.clients_release()
-            await sync_step(task_record_answer)(
-                task=task,
-                model=answer.model,
-                key=answer.key,
-                usage=state.usage,
-                text=state.text,
-                output_json=providers.tool_calls_json(state.tool_calls),
-                attempts=answer.attempts,
-                started=started,
-            )
-            finish = state.finish_reason or ("tool_calls" if state.calls else "stop")
-            yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-            if include_usage:
-                yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})
-            yield _sse("[DONE]")
-
-        response = StreamingHttpResponse(events(), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        response["X-Request-Id"] = str(uuid.uuid4())
-        return response
+        deltas = call_deltas(call, answer)
+        try:
+            yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            async for delta in deltas:
+                yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        except DomainError as failure:
+            yield _sse({"error": {"message": failure.message, "type": "provider_error", "code": failure.code}})
+            return
+        finally:
+            await deltas.aclose()
+        state = answer.stream_state
+        finish = state.finish_reason or ("tool_calls" if state.calls else "stop")
+        yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if include_usage:
+            yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})
+        yield _sse("[DONE]")
