@@ -24,7 +24,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import Q
@@ -194,6 +194,21 @@ class CelaestModelAdmin(ThemeModelAdmin):
 
     def get_panels(self, request, obj) -> list[Panel]:
         panels = []
+        owner = self._organization_field()
+        if owner is not None and getattr(obj, owner.attname) is not None:
+            # One click from any object of an organization to the page that tells its whole story.
+            organization = getattr(obj, owner.name)
+            panels.append(
+                Panel(
+                    title=f"{owner.verbose_name.capitalize()}: {organization}",
+                    more_url=reverse(
+                        f"admin:{organization._meta.app_label}_{organization._meta.model_name}_change",
+                        args=[organization.pk],
+                    ),
+                    more_label="Its page",
+                    wide=True,
+                )
+            )
         for _order, builder in sorted(_contributed_panels.get(self.model, []), key=lambda entry: entry[0]):
             built = builder(request, obj)
             if built is None:
@@ -201,9 +216,23 @@ class CelaestModelAdmin(ThemeModelAdmin):
             panels.extend([built] if isinstance(built, Panel) else built)
         return panels
 
+    #: the foreign key naming the organization an object belongs to, where there is one
+    organization_field_name = "organization"
+
+    def _organization_field(self):
+        try:
+            field = self.opts.get_field(self.organization_field_name)
+        except FieldDoesNotExist:
+            return None
+        return field if field.many_to_one else None
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
-        has_panels = self.model in _contributed_panels or type(self).get_panels is not CelaestModelAdmin.get_panels
+        has_panels = (
+            self.model in _contributed_panels
+            or type(self).get_panels is not CelaestModelAdmin.get_panels
+            or self._organization_field() is not None
+        )
         if request.method == "GET" and has_panels:
             obj = self.get_object(request, unquote(object_id))
             if obj is not None:

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from unfold.decorators import action
-from unfold.widgets import UnfoldAdminSelectWidget
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from celaest.admin import (
     CelaestModelAdmin,
@@ -68,12 +68,69 @@ class ExpiryListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class LicenseAdminForm(SoftDeleteModelForm):
+#: the limits a license may override, in the order its form lists them
+LIMIT_FIELDS = sorted(selectors.PLAN_LIMIT_KEYS)
+UNLIMITED = "unlimited"
+
+
+def _limit_field(key: str) -> forms.CharField:
+    return forms.CharField(
+        label=key.replace("_", " ").capitalize().replace("Ai ", "AI "),
+        required=False,
+        max_length=20,
+        widget=UnfoldAdminTextInputWidget,
+        help_text=f'Blank: the plan\'s. A whole number, or "{UNLIMITED}".',
+    )
+
+
+class _LicenseAdminForm(SoftDeleteModelForm):
+    """Custom limits as one field per limit (blank keeps the plan's), not a JSON box."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        custom = self.instance.custom_limits or {}
+        for key in LIMIT_FIELDS:
+            name = f"limit_{key}"
+            if name in self.fields and key in custom:
+                self.initial[name] = UNLIMITED if custom[key] is None else custom[key]
+
+    def _clean_limit(self, key):
+        raw = (self.cleaned_data.get(f"limit_{key}") or "").strip().lower()
+        if raw == "":
+            return ...
+        if raw == UNLIMITED:
+            return None
+        if not raw.isdigit():
+            raise forms.ValidationError(f'A whole number of 0 or more, or "{UNLIMITED}".')
+        return int(raw)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not any(f"limit_{key}" in self.fields for key in LIMIT_FIELDS):
+            return cleaned_data
+        limits = {key: value for key, value in (self.instance.custom_limits or {}).items() if key not in LIMIT_FIELDS}
+        for key in LIMIT_FIELDS:
+            try:
+                value = self._clean_limit(key)
+            except forms.ValidationError as error:
+                self.add_error(f"limit_{key}", error)
+                continue
+            if value is not ...:
+                limits[key] = value
+        self.instance.custom_limits = limits
+        return cleaned_data
+
     def clean_status(self):
         status = self.cleaned_data["status"]
         if self.instance._state.adding and status not in (License.Status.ACTIVE, License.Status.TRIAL):
             raise forms.ValidationError("A new license is active or trial.")
         return status
+
+
+# One form field per limit the plan may set, declared on the class so the admin's fieldsets name them.
+LicenseAdminForm = type(
+    "LicenseAdminForm", (_LicenseAdminForm,), {f"limit_{key}": _limit_field(key) for key in LIMIT_FIELDS}
+)
 
 
 class RenewForm(ReasonForm):
@@ -123,7 +180,8 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
         "deleted_at",
     ]
     fieldsets = [
-        (None, {"fields": ["license_key", "organization", "plan", "expires_at", "custom_limits", "notes"]}),
+        (None, {"fields": ["license_key", "organization", "plan", "expires_at", "notes"]}),
+        ("Custom limits", {"fields": [f"limit_{key}" for key in LIMIT_FIELDS]}),
         (
             "Status",
             {
@@ -342,4 +400,49 @@ class LicenseUsageLogAdmin(GeneratedRecordAdminMixin, LargeTableAdmin):
     date_hierarchy = "period_start"
     search_fields = ["license__license_key__exact", "organization__slug__exact"]
     search_help_text = "Exact license key or organization slug."
+
+
+#: how many licenses the organization page lists (live ones first)
+ORGANIZATION_LICENSE_ROWS = 15
+
+
+def current_usage(licenses, *, today) -> dict:
+    """This period's usage row of each of ``licenses`` (by license id), in one query."""
+    rows = LicenseUsageLog.objects.filter(license__in=licenses, period_start__lte=today, period_end__gte=today)
+    return {row.license_id: row for row in rows.order_by("period_start")}
+
+
+def organization_licenses_panel(request, organization) -> Panel:
+    licenses = list(
+        License.objects.filter(organization=organization)
+        .select_related("plan")
+        .order_by("status", "-created_at")[:ORGANIZATION_LICENSE_ROWS]
+    )
+    usage = current_usage(licenses, today=timezone.now().date())
+    rows = []
+    for license in licenses:
+        limit = selectors.license_effective_limits(license=license).get("ai_requests_per_month")
+        period = usage.get(license.pk)
+        rows.append(
+            [
+                admin_link(license, limit=20),
+                status_badge(license.status, license.get_status_display()),
+                license.plan.name,
+                humanised_time(license.expires_at),
+                usage_meter(period.ai_requests_count if period else 0, limit),
+            ]
+        )
+    return Panel(
+        title="Licenses",
+        columns=["License", "Status", "Plan", "Expires", "AI requests this period"],
+        rows=rows,
+        more_url=changelist_url(License, organization__id__exact=organization.pk),
+        empty="No license.",
+        wide=True,
+    )
+
+
+contribute_panel(Organization, organization_licenses_panel, order=10)
+
+
 from . import admin_policies  # noqa: E402, F401 - license tokens (licensing/admin_policies.py)

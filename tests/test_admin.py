@@ -733,8 +733,11 @@ def test_organization_page_tells_the_whole_story(staff_client):
         "celaest-panel-charts", "ADMIN-TEST-1", "99.00 USD", "Zebulon hook", "Zebulon CI", "Zebulon change",
     ):  # fmt: skip
         assert fact in html, fact
-    # one click from the organization's objects: their lists link it
-    assert admin_url(organization, "change", organization.pk) in staff_client.get(admin_url(License, "changelist")).text
+    # one click from the organization's objects: their lists link it, and so do their pages
+    organization_url = admin_url(organization, "change", organization.pk)
+    assert organization_url in staff_client.get(admin_url(License, "changelist")).text
+    webhook = Webhook.objects.get(organization=organization)
+    assert organization_url in staff_client.get(admin_url(webhook, "change", webhook.pk)).text
 
 
 def test_only_admin_pages_relax_the_content_policy_for_the_theme(staff_client, client):
@@ -763,3 +766,27 @@ def test_order_page_cancels_with_a_reason(staff_client):
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
+
+
+def test_custom_limits_are_one_field_per_limit(staff_client):
+    license_ = factories.LicenseFactory(custom_limits={"max_machines": 3, "tokens_per_month": None, "beta": True})
+    url = admin_url(license_, "change", license_.pk)
+    page = staff_client.get(url)
+    form = page.context["adminform"].form
+    assert 'name="custom_limits"' not in page.text
+    management = {
+        f"{inline.formset.prefix}-{name}": value
+        for inline in page.context["inline_admin_formsets"]
+        for name, value in inline.formset.management_form.initial.items()
+    }
+    assert form.initial["limit_max_machines"] == 3 and form.initial["limit_tokens_per_month"] == "unlimited"
+    data = {
+        "organization": license_.organization_id, "plan": license_.plan_id, "notes": "",
+        "limit_max_machines": "", "limit_ai_requests_per_month": "500", "limit_tokens_per_month": "unlimited",
+        "limit_max_users": "", "limit_max_batch_size": "", **management,
+    }  # fmt: skip
+    assert staff_client.post(url, {**data, "limit_max_users": "many"}).status_code == 200  # a form error
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    license_.refresh_from_db()
+    assert license_.custom_limits == {"ai_requests_per_month": 500, "tokens_per_month": None, "beta": True}
