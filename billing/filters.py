@@ -8,7 +8,7 @@ import django_filters
 
 from celaest.api.filters import ApiFilterSet
 
-from .models import Coupon, Invoice, Order, PaymentGateway, PaymentMethod, Subscription, TaxRate
+from .models import Coupon, CreditNote, Invoice, Order, PaymentGateway, PaymentMethod, Subscription, TaxRate
 
 
 class PaymentGatewayFilterSet(ApiFilterSet):
@@ -72,3 +72,12 @@ class SubscriptionFilterSet(ApiFilterSet):
     class Meta:
         model = Subscription
         fields = ["status", "interval", "license"]
+
+
+class CreditNoteFilterSet(ApiFilterSet):
+    invoice = django_filters.UUIDFilter(field_name="invoice_id")
+    issued_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = CreditNote
+        fields = ["credit_note_number", "kind", "invoice", "issued_at"]

@@ -8,7 +8,17 @@ from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from .models import Invoice, InvoiceLine, Order, OrderItem, PaymentGateway, PaymentMethod, Subscription, TaxRate
+from .models import (
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Order,
+    OrderItem,
+    PaymentGateway,
+    PaymentMethod,
+    Subscription,
+    TaxRate,
+)
 
 
 def payment_gateway_visible(*, queryset: QuerySet[PaymentGateway]) -> QuerySet[PaymentGateway]:
@@ -32,6 +42,10 @@ def order_list() -> QuerySet[Order]:
 def invoice_list() -> QuerySet[Invoice]:
     lines = InvoiceLine.objects.order_by("position")
     return Invoice.objects.select_related("order").prefetch_related(Prefetch("lines", queryset=lines))
+
+
+def credit_note_list() -> QuerySet[CreditNote]:
+    return CreditNote.objects.select_related("invoice")
 
 
 def subscription_list() -> QuerySet[Subscription]:

@@ -13,6 +13,7 @@ from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
 from billing.models import (
     Coupon,
+    CreditNote,
     Invoice,
     Order,
     OrderItem,
@@ -479,3 +480,15 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     periods_billed = 1
     current_period_start = factory.SelfAttribute("billing_anchor")
     current_period_end = factory.LazyAttribute(lambda o: o.billing_anchor + timedelta(days=30))
+
+
+class CreditNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditNote
+
+    credit_note_number = factory.Sequence(lambda n: f"CN-2026-{n:06d}")
+    organization = factory.SubFactory(OrganizationFactory)
+    invoice = factory.LazyAttribute(lambda o: InvoiceFactory(order=OrderFactory(organization=o.organization)))
+    subtotal = Decimal("10.00")
+    total = Decimal("10.00")
+    reason = "Service credit"

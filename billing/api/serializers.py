@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from billing.models import (
     Coupon,
+    CreditNote,
     Invoice,
     InvoiceLine,
     Order,
@@ -196,4 +197,79 @@ class SubscriptionCheckoutSerializer(SubscriptionSerializer):
 
     class Meta(SubscriptionSerializer.Meta):
         fields = [*SubscriptionSerializer.Meta.fields, "latest_invoice"]
+        read_only_fields = fields
+
+
+class PlanChangeSerializer(serializers.Serializer):
+    """A plan change: the plan (its code) and the interval (the current one when left out)."""
+
+    plan = serializers.SlugRelatedField(slug_field="code", queryset=SubscriptionPlan.objects.filter(is_active=True))
+    interval = serializers.ChoiceField(choices=Subscription.Interval.choices, required=False)
+
+
+class ChargeLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=6)
+    unit_price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    amount = serializers.DecimalField(max_digits=20, decimal_places=8)
+
+
+class DraftAmountsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    lines = ChargeLineSerializer(many=True)
+    coupon_code = serializers.CharField(allow_null=True)
+    tax_rate_percent = serializers.DecimalField(max_digits=6, decimal_places=3)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class PlanChangePreviewSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    interval = serializers.CharField()
+    effective = serializers.ChoiceField(
+        choices=["now", "period_end"], help_text="An upgrade applies now (prorated), anything else at the period end."
+    )
+    proration_date = serializers.DateTimeField()
+    due_now = DraftAmountsSerializer(allow_null=True, help_text="The prorated invoice an upgrade issues now.")
+    next_period_price = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="The new plan's price per period, before coupon and tax."
+    )
+
+
+class UpcomingInvoiceSerializer(DraftAmountsSerializer):
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    plan = serializers.CharField()
+    interval = serializers.CharField()
+
+
+class SubscriptionCancelSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(
+        default=True, help_text="False cancels at once, crediting the unused part of the paid period."
+    )
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    invoice_number = serializers.CharField(source="invoice.invoice_number", read_only=True)
+
+    class Meta:
+        model = CreditNote
+        fields = [
+            "id", "credit_note_number", "invoice", "invoice_number", "kind", "currency", "subtotal", "tax_total",
+            "total", "reason", "issued_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class SubscriptionChangeResultSerializer(SubscriptionSerializer):
+    """The subscription after a change, with the invoice it issued or the credit notes."""
+
+    invoice = InvoiceSerializer(read_only=True, allow_null=True)
+    credit_notes = CreditNoteSerializer(many=True, read_only=True)
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "invoice", "credit_notes"]
         read_only_fields = fields

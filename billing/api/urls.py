@@ -6,6 +6,7 @@ from celaest.api.routers import ApiRouter
 
 from .views import (
     CouponViewSet,
+    CreditNoteViewSet,
     InvoiceViewSet,
     OrderViewSet,
     PaymentGatewayViewSet,
@@ -23,6 +24,7 @@ router.register("payment-methods", PaymentMethodViewSet, basename="payment-metho
 router.register("orders", OrderViewSet, basename="order")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("credit-notes", CreditNoteViewSet, basename="credit-note")
 
 urlpatterns = [
     re_path(r"^billing/stripe/webhook/?$", StripeWebhookView.as_view(), name="stripe-webhook"),

@@ -3,6 +3,7 @@ payment methods, orders and invoices."""
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -12,9 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors
-from billing.documents import invoice_html, invoice_pdf
+from billing.documents import credit_note_pdf, invoice_html, invoice_pdf
 from billing.filters import (
     CouponFilterSet,
+    CreditNoteFilterSet,
     InvoiceFilterSet,
     OrderFilterSet,
     PaymentGatewayFilterSet,
@@ -34,7 +36,14 @@ from billing.services.catalogue import (
 from billing.services.checkout import order_checkout, order_payment_start
 from billing.services.payment_methods import payment_method_delete, payment_method_set_default
 from billing.services.payments import order_cancel
-from billing.services.renewals import invoice_collect
+from billing.services.plan_changes import (
+    plan_change_quote,
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_pause,
+    subscription_resume,
+)
+from billing.services.renewals import invoice_collect, subscription_upcoming_invoice
 from billing.services.stripe_events import stripe_event_handle
 from billing.services.subscriptions import subscription_create
 from celaest.api import permissions as perms
@@ -45,6 +54,7 @@ from celaest.net import client_ip
 
 from .serializers import (
     CouponSerializer,
+    CreditNoteSerializer,
     InvoiceSerializer,
     OrderCancelSerializer,
     OrderCheckoutSerializer,
@@ -52,11 +62,16 @@ from .serializers import (
     OrderSerializer,
     PaymentGatewaySerializer,
     PaymentMethodSerializer,
+    PlanChangePreviewSerializer,
+    PlanChangeSerializer,
     StripeWebhookResultSerializer,
+    SubscriptionCancelSerializer,
+    SubscriptionChangeResultSerializer,
     SubscriptionCheckoutSerializer,
     SubscriptionCreateSerializer,
     SubscriptionSerializer,
     TaxRateSerializer,
+    UpcomingInvoiceSerializer,
 )
 
 IDEM_HELP = "Any unique string per checkout attempt (e.g. a UUID); retries reuse it."
@@ -300,6 +315,43 @@ class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
         request=SubscriptionCreateSerializer,
         responses={201: SubscriptionCheckoutSerializer},
     ),
+    upcoming_invoice=extend_schema(
+        summary="The next renewal invoice as it would be issued now",
+        description="The plan (or the one scheduled for the period end), the AI usage beyond the plan of the "
+        "months closed by then, the coupon while it lasts and the organization's tax. Nothing is written.",
+        responses=UpcomingInvoiceSerializer,
+    ),
+    preview_change=extend_schema(
+        summary="Preview a plan change before confirming it",
+        description="An upgrade (a dearer plan, same interval) applies now: the unused time of the current plan "
+        "is credited and the remaining time of the new one charged, prorated by the second: "
+        "`price × (period_end − now) / (period_end − period_start)`, plus tax. A downgrade or a new interval "
+        "applies at the period end and costs nothing now.",
+        parameters=[PlanChangeSerializer],
+        responses=PlanChangePreviewSerializer,
+    ),
+    change_plan=extend_schema(
+        summary="Change the plan (owners and admins)",
+        description="As the preview says: an upgrade is invoiced and collected now, anything else is scheduled "
+        "for the period end.",
+        request=PlanChangeSerializer,
+        responses=SubscriptionChangeResultSerializer,
+    ),
+    cancel=extend_schema(
+        summary="Cancel at the period end, or at once with a prorated credit (owners and admins)",
+        request=SubscriptionCancelSerializer,
+        responses=SubscriptionChangeResultSerializer,
+    ),
+    pause=extend_schema(
+        summary="Pause: no billing, the license suspended (owners and admins)",
+        request=None,
+        responses=SubscriptionSerializer,
+    ),
+    resume=extend_schema(
+        summary="Resume a paused subscription; the period is lengthened by the pause (owners and admins)",
+        request=None,
+        responses=SubscriptionSerializer,
+    ),
 )
 class SubscriptionViewSet(TenantViewSet, ReadOnlyMixin):
     """Every member reads the subscription; owners and admins change it."""
@@ -345,6 +397,126 @@ class SubscriptionViewSet(TenantViewSet, ReadOnlyMixin):
         subscription = self.scoped_queryset().get(pk=subscription.pk)
         subscription.latest_invoice = selectors.subscription_latest_invoice(subscription=subscription)
         return Response(SubscriptionCheckoutSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    def _plan_change(self, data, subscription) -> tuple:
+        serializer = PlanChangeSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["plan"], serializer.validated_data.get("interval") or subscription.interval
+
+    def _changed(self, subscription, *, invoice=None, credit_notes=()) -> Response:
+        subscription = self.scoped_queryset().get(pk=subscription.pk)
+        subscription.invoice = selectors.invoice_list().get(pk=invoice.pk) if invoice is not None else None
+        subscription.credit_notes = list(credit_notes)
+        return Response(SubscriptionChangeResultSerializer(subscription).data)
+
+    @action(detail=True, methods=["get"], url_path="upcoming-invoice")
+    def upcoming_invoice(self, request, *args, **kwargs):
+        subscription = self.get_object()
+        renewal, draft = subscription_upcoming_invoice(subscription)
+        body = {
+            **_draft_body(subscription, draft),
+            "period_start": renewal.period[0],
+            "period_end": renewal.period[1],
+            "plan": renewal.plan.code,
+            "interval": renewal.interval,
+        }
+        return Response(UpcomingInvoiceSerializer(body).data)
+
+    @action(detail=True, methods=["get"], url_path="preview-change")
+    def preview_change(self, request, *args, **kwargs):
+        subscription = self.get_object()
+        plan, interval = self._plan_change(request.query_params, subscription)
+        quote = plan_change_quote(subscription=subscription, plan=plan, interval=interval, at=timezone.now())
+        body = {
+            "plan": plan.code,
+            "interval": interval,
+            "effective": quote.effective,
+            "proration_date": quote.at,
+            "due_now": _draft_body(subscription, quote.draft) if quote.draft is not None else None,
+            "next_period_price": quote.next_amount,
+        }
+        return Response(PlanChangePreviewSerializer(body).data)
+
+    @action(detail=True, methods=["post"], url_path="change-plan")
+    def change_plan(self, request, *args, **kwargs):
+        subscription = self.get_object()
+        plan, interval = self._plan_change(request.data, subscription)
+        subscription, invoice = subscription_change_plan(
+            subscription=subscription,
+            plan=plan,
+            interval=interval,
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        if invoice is not None and invoice.status == invoice.Status.ISSUED:
+            invoice_collect(invoice_id=invoice.pk)  # committed already: the gateway is called outside it
+        return self._changed(subscription, invoice=invoice)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        subscription = self.get_object()
+        serializer = SubscriptionCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription, notes = subscription_cancel(
+            subscription=subscription,
+            at_period_end=serializer.validated_data["at_period_end"],
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        return self._changed(subscription, credit_notes=notes)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, *args, **kwargs):
+        subscription = subscription_pause(
+            subscription=self.get_object(), actor=request.user, source="api", ip_address=client_ip(request)
+        )
+        return Response(SubscriptionSerializer(self.scoped_queryset().get(pk=subscription.pk)).data)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, *args, **kwargs):
+        subscription = subscription_resume(
+            subscription=self.get_object(), actor=request.user, source="api", ip_address=client_ip(request)
+        )
+        return Response(SubscriptionSerializer(self.scoped_queryset().get(pk=subscription.pk)).data)
+
+
+def _draft_body(subscription, draft) -> dict:
+    return {
+        "currency": subscription.currency,
+        "lines": draft.lines,
+        "coupon_code": draft.coupon.code if draft.coupon else None,
+        "tax_rate_percent": draft.tax_percent,
+        **draft.amounts.document_fields(),
+    }
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my organization's credit notes"),
+    retrieve=extend_schema(summary="Get a credit note"),
+    pdf=extend_schema(summary="The credit note as a PDF", responses={(200, "application/pdf"): OpenApiTypes.BINARY}),
+)
+class CreditNoteViewSet(TenantViewSet, ReadOnlyMixin):
+    """Credits and partial refunds against the organization's invoices (issued by staff or a
+    cancellation); every member reads them."""
+
+    serializer_class = CreditNoteSerializer
+    scope_resource = "credit-notes"
+    filterset_class = CreditNoteFilterSet
+    search_fields = ["credit_note_number", "invoice__invoice_number"]
+    ordering_fields = ["issued_at", "total"]
+    ordering = ["-issued_at"]
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.credit_note_list()
+
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, *args, **kwargs):
+        note = self.get_object()
+        response = HttpResponse(credit_note_pdf(note=note), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{note.credit_note_number}.pdf"'
+        return response
 
 
 class StripeWebhookView(APIView):

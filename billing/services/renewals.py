@@ -10,7 +10,8 @@ is made once and Stripe's idempotency key (invoice + attempt) makes a retried ca
 """
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,13 +21,16 @@ from audit.services import audit_record
 from billing.gateways import Collection, gateway_backend
 from billing.models import Invoice, Subscription
 from billing.periods import organization_zone, period_bounds
+from licensing.models import SubscriptionPlan
 from settings_app.events import emit_event
 from settings_app.runtime import system_config_get
 
 from .event_data import invoice_event_data, subscription_event_data
 from .notices import payment_failed_notice_enqueue
 from .subscription_invoices import (
+    InvoiceDraft,
     grace_period,
+    invoice_draft,
     license_keep_through,
     plan_line,
     subscription_invoice_issue,
@@ -66,18 +70,38 @@ def _cancel_at_period_end(subscription: Subscription) -> None:
     )
 
 
-def _apply_pending_change(subscription: Subscription) -> None:
-    """A downgrade or interval change scheduled for the period end takes effect: a new interval
-    starts counting its periods from this boundary."""
-    if subscription.pending_plan_id is not None:
-        subscription.plan = subscription.pending_plan
-        subscription.currency = subscription.pending_plan.currency
-    if subscription.pending_interval and subscription.pending_interval != subscription.interval:
-        subscription.interval = subscription.pending_interval
-        subscription.billing_anchor = subscription.current_period_end
-        subscription.periods_billed = 0
-    subscription.pending_plan = None
-    subscription.pending_interval = ""
+@dataclass(frozen=True)
+class NextRenewal:
+    """What the subscription's next renewal bills: a scheduled plan or interval change applied
+    (a new interval counts its periods from the boundary), the period, and its lines (the plan
+    and the overage of the usage months closed by then)."""
+
+    plan: SubscriptionPlan
+    interval: str
+    anchor: datetime
+    index: int
+    period: tuple[datetime, datetime]
+    lines: list
+    usage_billed_through: date | None
+
+
+def next_renewal(subscription: Subscription) -> NextRenewal:
+    plan = subscription.pending_plan or subscription.plan
+    interval = subscription.pending_interval or subscription.interval
+    anchor, index = subscription.billing_anchor, subscription.periods_billed
+    if interval != subscription.interval:
+        anchor, index = subscription.current_period_end, 0
+    zone = organization_zone(subscription.organization)
+    period = period_bounds(anchor=anchor, index=index, interval=interval, zone=zone)
+    overage, billed_through = usage_lines(subscription=subscription, before=period[0].date())
+    lines = [plan_line(plan=plan, interval=interval, period=period), *overage]
+    return NextRenewal(plan, interval, anchor, index, period, lines, billed_through)
+
+
+def subscription_upcoming_invoice(subscription: Subscription) -> tuple[NextRenewal, InvoiceDraft]:
+    """The next renewal invoice as it would be issued now (nothing is written)."""
+    renewal = next_renewal(subscription)
+    return renewal, invoice_draft(subscription=subscription, lines=renewal.lines)
 
 
 @transaction.atomic
@@ -97,22 +121,23 @@ def subscription_renew(*, subscription_id, now=None) -> Invoice | None:
     if subscription.cancel_at_period_end:
         _cancel_at_period_end(subscription)
         return None
-    _apply_pending_change(subscription)
-    zone = organization_zone(subscription.organization)
-    period = period_bounds(
-        anchor=subscription.billing_anchor, index=subscription.periods_billed, interval=subscription.interval, zone=zone
-    )
-    overage, billed_through = usage_lines(subscription=subscription, before=period[0].date())
-    lines = [plan_line(plan=subscription.plan, interval=subscription.interval, period=period), *overage]
+    renewal = next_renewal(subscription)
     before = subscription.status
-    subscription.current_period_start, subscription.current_period_end = period
-    subscription.periods_billed += 1
-    subscription.usage_billed_through = billed_through
+    subscription.plan, subscription.currency = renewal.plan, renewal.plan.currency
+    subscription.interval, subscription.billing_anchor = renewal.interval, renewal.anchor
+    subscription.pending_plan, subscription.pending_interval = None, ""
+    subscription.current_period_start, subscription.current_period_end = renewal.period
+    subscription.periods_billed = renewal.index + 1
+    subscription.usage_billed_through = renewal.usage_billed_through
     if before == Subscription.Status.TRIALING:
         subscription.status = Subscription.Status.ACTIVE  # the trial converts to paid
     subscription.save()
     invoice = subscription_invoice_issue(
-        subscription=subscription, now=now, reason=Invoice.Reason.SUBSCRIPTION_CYCLE, period=period, lines=lines
+        subscription=subscription,
+        now=now,
+        reason=Invoice.Reason.SUBSCRIPTION_CYCLE,
+        period=renewal.period,
+        lines=renewal.lines,
     )
     if invoice.status == Invoice.Status.ISSUED:
         # Valid while the money is awaited, until dunning's grace period ends.

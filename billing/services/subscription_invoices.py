@@ -7,6 +7,7 @@ While an invoice waits for its money the license stays valid until the invoice's
 the grace period (``billing.grace_days``); dunning suspends it then.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_record
 from billing.models import Coupon, Invoice, InvoiceLine, PaymentGateway, PlanBillingTerms, Subscription
-from billing.pricing import ChargeLine, order_amounts_compute, overage_lines
+from billing.pricing import ChargeLine, OrderAmounts, order_amounts_compute, overage_lines
 from celaest.errors import Conflict
 from identity.models import User
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
@@ -109,6 +110,33 @@ def _due_at(*, gateway: PaymentGateway, now):
     return now
 
 
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """A subscription invoice before it is issued (what a preview shows): its lines, coupon,
+    tax rate and document amounts."""
+
+    lines: list[ChargeLine]
+    coupon: Coupon | None
+    tax_percent: Decimal
+    amounts: OrderAmounts
+
+
+def invoice_draft(*, subscription: Subscription, lines: list[ChargeLine], apply_coupon: bool = True) -> InvoiceDraft:
+    """Price ``lines`` as the subscription's next invoice: the coupon while it lasts, the
+    organization's current tax, rounded once per document (``order_amounts_compute``)."""
+    coupon = subscription.coupon if apply_coupon and coupon_applies(subscription) else None
+    tax_rate = tax_rate_for(organization=subscription.organization)
+    tax_percent = tax_rate.rate if tax_rate is not None else Decimal("0")
+    amounts = order_amounts_compute(
+        line_totals=[line.amount for line in lines],
+        currency=subscription.currency,
+        discount_type=coupon.discount_type if coupon else None,
+        discount_value=coupon.discount_value if coupon else Decimal("0"),
+        tax_percent=tax_percent,
+    )
+    return InvoiceDraft(lines=lines, coupon=coupon, tax_percent=tax_percent, amounts=amounts)
+
+
 def subscription_invoice_issue(
     *,
     subscription: Subscription,
@@ -119,22 +147,13 @@ def subscription_invoice_issue(
     apply_coupon: bool = True,
 ) -> Invoice:
     """Issue the subscription's invoice for ``period``: the plan's line (unless ``lines`` are
-    given), the coupon while it lasts, the organization's tax; numbered from the year's gapless
-    sequence. The caller holds the subscription's lock. A zero invoice is paid at once."""
+    given), priced by ``invoice_draft``; numbered from the year's gapless sequence. The caller
+    holds the subscription's lock. A zero invoice is paid at once."""
     organization = subscription.organization
     if lines is None:
         lines = [plan_line(plan=subscription.plan, interval=subscription.interval, period=period)]
-    discounted = apply_coupon and coupon_applies(subscription)
-    coupon = subscription.coupon if discounted else None
-    tax_rate = tax_rate_for(organization=organization)
-    tax_percent = tax_rate.rate if tax_rate is not None else Decimal("0")
-    amounts = order_amounts_compute(
-        line_totals=[line.amount for line in lines],
-        currency=subscription.currency,
-        discount_type=coupon.discount_type if coupon else None,
-        discount_value=coupon.discount_value if coupon else Decimal("0"),
-        tax_percent=tax_percent,
-    )
+    draft = invoice_draft(subscription=subscription, lines=lines, apply_coupon=apply_coupon)
+    coupon, tax_percent, amounts = draft.coupon, draft.tax_percent, draft.amounts
     invoice = Invoice.objects.create(
         invoice_number=document_number_next(key="invoice", year=now.year),
         organization=organization,
