@@ -7,8 +7,9 @@ with an atomic ``RENAME`` (new rows start a fresh list), bulk-inserts it, refres
 ``last_seen``/IP (in ``LAST_SEEN_STEP`` steps), runs collision detection, and only then deletes
 the taken-over list. A flush that dies leaves its list behind; a later flush adopts lists older
 than ``ORPHAN_AFTER_SECONDS``. Inserting is idempotent (``ON CONFLICT DO NOTHING`` on the row's
-id), so a list replayed after a crash between commit and delete adds nothing twice. Without
-Redis, or when it fails, the row is written synchronously: nothing is lost either way.
+id, with its time on the partitioned table of ``ipcontrol.partitions``), so a list replayed after a
+crash between commit and delete adds nothing twice. Without Redis, or when it fails, the row is
+written synchronously: nothing is lost either way.
 
 No row can stop the flush: a row that cannot be decoded or written (a value the database
 refuses, a field missing) is set apart by halving the batch that failed until the row stands
@@ -335,7 +336,7 @@ def _rows_copy(rows: list[dict], *, paced: bool) -> None:
                     began = time.monotonic()
                     cursor.execute(
                         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM validation_rows "  # noqa: S608
-                        "WHERE position >= %s AND position < %s ON CONFLICT (id) DO NOTHING",
+                        "WHERE position >= %s AND position < %s ON CONFLICT DO NOTHING",
                         [start, start + step],
                     )
                     if start + step < len(rows):
@@ -347,7 +348,7 @@ def _rows_copy(rows: list[dict], *, paced: bool) -> None:
                 "v.failure_reason, v.created_at FROM validation_rows v "
                 f"LEFT JOIN {licenses} l ON l.id = v.license_id "
                 f"LEFT JOIN {organizations} o ON o.id = v.organization_id "
-                f"LEFT JOIN {bindings} b ON b.id = v.ip_binding_id ON CONFLICT (id) DO NOTHING"
+                f"LEFT JOIN {bindings} b ON b.id = v.ip_binding_id ON CONFLICT DO NOTHING"
             )
         cursor.execute(f"SET CONSTRAINTS {foreign_keys} DEFERRED")
         cursor.execute(

@@ -30,6 +30,7 @@ from .buffer import LEASE_FIELD, validation_row, validation_rows_record
 from .certificates import certificate_issue
 from .collisions import churn_check
 from .models import LicenseIpBinding, LicenseValidation
+from .partitions import validation_partitions_drop_expired
 from .selectors import ipcontrol_config, license_seats_lookup
 from .snapshots import Found, LicenseFacts, LicenseSnapshot, Seat, license_snapshots_forget
 
@@ -654,12 +655,15 @@ RETENTION_RUN_SECONDS = 240
 def validations_purge(
     *, now: datetime | None = None, batch_size: int = RETENTION_BATCH, max_seconds: float = RETENTION_RUN_SECONDS
 ) -> int:
-    """Delete validation attempts older than ``validation_retention_days`` (system config), oldest
-    first, ``batch_size`` at a time, until none is left or ``max_seconds`` have passed (the next
-    run goes on). Returns how many were deleted."""
+    """Delete validation attempts older than ``validation_retention_days`` (system config): on
+    PostgreSQL the months entirely past it first, partition by partition (``ipcontrol.partitions``);
+    then the rows left before the cutoff, oldest first, ``batch_size`` at a time, until none is
+    left or ``max_seconds`` have passed (the next run goes on). Returns how many rows were deleted
+    one by one (a dropped month is counted in the system event, not here)."""
     now = now or timezone.now()
     days = ipcontrol_config().validation_retention_days
     cutoff = now - timedelta(days=days)
+    dropped = validation_partitions_drop_expired(cutoff=cutoff)
     expired = LicenseValidation.objects.filter(created_at__lt=cutoff).order_by("created_at")
     deadline = time.monotonic() + max_seconds
     deleted = 0
@@ -670,12 +674,13 @@ def validations_purge(
                 deleted += LicenseValidation.objects.filter(pk__in=ids).delete()[0]
         if len(ids) < batch_size:
             break
-    if deleted:
+    if deleted or dropped:
         system_event_record(
             event_type="license.validations_purged",
             severity=SystemEvent.Severity.INFO,
-            message=f"{deleted} validation attempt(s) older than {days} days were deleted",
+            message=f"Validation attempts older than {days} days were deleted: {len(dropped)} month(s) "
+            f"dropped whole, {deleted} row(s) one by one",
             source="ipcontrol.purge_validations",
-            data={"deleted": deleted, "retention_days": days},
+            data={"deleted": deleted, "partitions_dropped": dropped, "retention_days": days},
         )
     return deleted

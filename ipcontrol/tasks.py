@@ -1,8 +1,9 @@
 """Celery tasks of IP control: thin wrappers around services."""
 
 from celery import shared_task
+from django.utils import timezone
 
-from . import buffer, collisions, services
+from . import buffer, collisions, partitions, services
 
 
 @shared_task(
@@ -28,6 +29,12 @@ def release_lapsed_leases() -> int:
 def purge_validations() -> int:
     """Hourly: delete validation attempts past their retention, in bounded batches."""
     return services.validations_purge()
+
+
+@shared_task(name="ipcontrol.prepare_validation_partitions", ignore_result=True, time_limit=120, soft_time_limit=100)
+def prepare_validation_partitions() -> list[str]:
+    """Every six hours: this month's and the next months' partitions of license_validations."""
+    return partitions.validation_partitions_prepare(now=timezone.now())
 
 
 @shared_task(name="ipcontrol.auto_resolve_collisions", ignore_result=True, time_limit=300, soft_time_limit=270)

@@ -273,6 +273,7 @@ CELERY_TASK_ROUTES = {
     "ipcontrol.deactivate_stale_bindings": {"queue": "platform"},
     "ipcontrol.release_lapsed_leases": {"queue": "platform"},
     "ipcontrol.purge_validations": {"queue": "platform"},
+    "ipcontrol.prepare_validation_partitions": {"queue": "platform"},
     "celaest.worker_heartbeat": {"queue": "platform"},
     "settings_app.sweep_webhook_deliveries": {"queue": "platform"},
     "settings_app.flush_api_key_usage": {"queue": "platform"},
@@ -363,6 +364,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ipcontrol.purge_validations",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    # PostgreSQL: license_validations' monthly partitions, made months ahead (ipcontrol.partitions).
+    "prepare-license-validation-partitions": {
+        "task": "ipcontrol.prepare_validation_partitions",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3 * 3600},
     },
     "auto-resolve-license-collisions": {
         "task": "ipcontrol.auto_resolve_collisions",
