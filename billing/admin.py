@@ -563,37 +563,33 @@ def organization_billing_panels(request, organization) -> list[Panel]:
     )
     return [
         owed,
-        Panel(
-            title="Orders",
-            columns=["Order", "Status", "Total", "Placed"],
-            rows=[
-                [
-                    admin_link(order),
-                    status_badge(order.status, order.get_status_display()),
-                    money(order.total, order.currency),
-                    humanised_time(order.created_at),
-                ]
-                for order in orders
-            ],
-            more_url=changelist_url(Order, organization__id__exact=organization.pk),
-            empty="No order.",
-        ),
-        Panel(
-            title="Invoices",
-            columns=["Invoice", "Status", "Total", "Issued"],
-            rows=[
-                [
-                    admin_link(invoice),
-                    status_badge(invoice.status, invoice.get_status_display()),
-                    money(invoice.total, invoice.currency),
-                    humanised_time(invoice.issued_at),
-                ]
-                for invoice in invoices
-            ],
-            more_url=changelist_url(Invoice, organization__id__exact=organization.pk),
-            empty="No invoice.",
-        ),
+        _documents_panel("Orders", Order, orders, organization, dated="created_at"),
+        _documents_panel("Invoices", Invoice, invoices, organization, dated="issued_at"),
     ]
+
+
+def _documents_panel(title, model, documents, organization, *, dated: str) -> Panel:
+    """An organization's latest orders or invoices: number, status, total, date."""
+    return Panel(
+        title=title,
+        columns=[
+            model._meta.verbose_name.capitalize(),
+            "Status",
+            "Total",
+            str(model._meta.get_field(dated).verbose_name).capitalize(),
+        ],
+        rows=[
+            [
+                admin_link(document),
+                status_badge(document.status, document.get_status_display()),
+                money(document.total, document.currency),
+                humanised_time(getattr(document, dated)),
+            ]
+            for document in documents
+        ],
+        more_url=changelist_url(model, organization__id__exact=organization.pk),
+        empty=f"No {model._meta.verbose_name}.",
+    )
 
 
 contribute_panel(Organization, organization_billing_panels, order=40)

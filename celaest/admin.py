@@ -40,7 +40,7 @@ from unfold.admin import TabularInline as ThemeTabularInline
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from celaest import hooks
-from celaest.admin_display import list_column
+from celaest.admin_display import list_column, readonly_money_formats
 from celaest.errors import DomainError
 from celaest.validation import json_problem
 
@@ -184,6 +184,14 @@ class CelaestModelAdmin(ThemeModelAdmin):
     ip_search_fields: tuple[str, ...] = ()
     list_per_page = 50
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        # Read-only money on change pages with two decimals, not the column's four.
+        self.readonly_preprocess_fields = {
+            **readonly_money_formats(model),
+            **(getattr(self, "readonly_preprocess_fields", None) or {}),
+        }
 
     change_form_outer_before_template = "admin/celaest/panels.html"
 

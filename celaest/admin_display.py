@@ -180,6 +180,34 @@ def usage_meter(used: int, limit) -> str:
     )
 
 
+def readonly_amount(contents):
+    """A read-only document amount on a change page as two decimals ("177.30", not "177.3000");
+    for the theme's ``readonly_preprocess_fields`` (the currency is its own field beside it)."""
+    try:
+        amount = Decimal(str(contents).replace(",", ""))
+    except ArithmeticError:
+        return contents
+    return f"{amount:,.2f}"
+
+
+def readonly_cost(contents):
+    """A read-only metered cost without its trailing zeros ("0.0012", not "0.00120000")."""
+    try:
+        amount = Decimal(str(contents).replace(",", ""))
+    except ArithmeticError:
+        return contents
+    return f"{amount.normalize():,f}" if amount else "0"
+
+
+def readonly_money_formats(model) -> dict:
+    """``readonly_preprocess_fields`` for the money fields of ``model`` (see ``is_money_field``)."""
+    formats = {}
+    for field in model._meta.concrete_fields:
+        if is_money_field(model, field):
+            formats[field.name] = readonly_cost if field.decimal_places == 8 else readonly_amount
+    return formats
+
+
 # --- columns of a changelist, by the kind of field ---------------------------------------------------
 
 #: Field names that hold keys, fingerprints or references staff copy (besides UUID columns).

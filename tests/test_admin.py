@@ -790,3 +790,9 @@ def test_custom_limits_are_one_field_per_limit(staff_client):
     assert response.status_code == 302, response.context["adminform"].form.errors
     license_.refresh_from_db()
     assert license_.custom_limits == {"ai_requests_per_month": 500, "tokens_per_month": None, "beta": True}
+
+
+def test_read_only_money_shows_two_decimals(staff_client):
+    order = factories.OrderFactory(order_number="ADMIN-TEST-MONEY", total=Decimal("177.3"))
+    html = staff_client.get(admin_url(order, "change", order.pk)).text
+    assert "177.30" in html and "177.3000" not in html

@@ -65,9 +65,9 @@ def browser(monkeypatch):
 class Page:
     """A logged-in page that records console errors, failed scripts and content-policy violations."""
 
-    def __init__(self, browser, live_server, *, width, height):
+    def __init__(self, browser, live_server, *, width, height, color_scheme="light"):
         self.base = live_server.url
-        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=color_scheme)
         self.page.set_default_timeout(20_000)
         self.problems: list[str] = []
         self.page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
@@ -158,3 +158,11 @@ def test_staff_work_through_the_admin(live_server, browser):
     browser_page.wait_for_selector("#celaest-panels .cel-chart .main-svg")  # the AI use chart
     page.shot("organization.png")
     assert not page.problems, page.problems
+
+    # dark mode (the theme follows the system's): the same page, dark, charts drawn
+    dark = Page(browser, live_server, width=1440, height=900, color_scheme="dark")
+    dark_page = dark.open(f"/admin/identity/organization/{organization.pk}/change/")
+    dark_page.wait_for_selector("#celaest-panels .cel-chart .main-svg")
+    assert dark_page.evaluate("document.documentElement.classList.contains('dark')")
+    dark.shot("organization-dark.png")
+    assert not dark.problems, dark.problems

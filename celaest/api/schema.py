@@ -39,8 +39,8 @@ API_AREAS = [
     ("Analytics", {"roi-metrics", "telemetry"}),
     ("Marketplace", {"products", "product-categories", "product-releases", "product-reviews", "my-product-reviews",
                      "assets", "asset-downloads"}),
-    ("Billing", {"orders", "invoices", "payment-methods", "coupons", "tax-rates", "payment-gateways", "billing",
-                 "subscriptions"}),
+    ("Billing", {"orders", "invoices", "credit-notes", "payment-methods", "coupons", "tax-rates", "payment-gateways",
+                 "billing", "subscriptions"}),
     ("Webhooks", {"webhooks", "webhook-deliveries"}),
     ("Platform", {"feature-flags", "flags", "system-config", "system-events", "audit-logs", "ai-keys"}),
 ]  # fmt: skip
