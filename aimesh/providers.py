@@ -78,6 +78,11 @@ class ChatResult:
     tool_calls: list[dict] = field(default_factory=list)  # OpenAI's shape
 
 
+def finish_reason(reason: str, tool_calls) -> str:
+    """An answer's finish reason, OpenAI's, when the provider gave none."""
+    return reason or ("tool_calls" if tool_calls else "stop")
+
+
 def tool_calls_json(tool_calls: list[dict]) -> dict | None:
     """What a task records of an answer's tool calls (``output_json``)."""
     return {"tool_calls": tool_calls} if tool_calls else None

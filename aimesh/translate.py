@@ -198,3 +198,85 @@ class AnthropicDeltas:
         if kind == "input_json_delta" and index in self.calls:
             return {"tool_calls": [{"index": self.calls[index], "function": {"arguments": delta.partial_json}}]}
         return None
+
+
+# -- OpenAI answers -> Anthropic (the Messages API served to Anthropic clients) -----------------
+
+#: OpenAI's finish reasons as Anthropic's stop reasons
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+
+
+def stop_reason(finish_reason: str | None) -> str:
+    return STOP_REASONS.get(finish_reason or "stop", "end_turn")
+
+
+def tool_input(arguments: str) -> dict:
+    """A tool call's arguments as Anthropic's ``input`` object (a model's malformed JSON kept
+    whole under ``arguments`` rather than lost)."""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {"arguments": arguments}
+
+
+def anthropic_content(text: str, tool_calls: list[dict]) -> list[dict]:
+    """An answer's text and OpenAI tool calls as Anthropic content blocks."""
+    blocks = [{"type": "text", "text": text}] if text else []
+    for call in tool_calls:
+        function = call["function"]
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": function["name"], "input": tool_input(function["arguments"])}
+        )
+    return blocks
+
+
+class AnthropicEvents:
+    """OpenAI deltas as Anthropic's content-block stream events (``(event name, data)``): a text
+    block while text comes, a ``tool_use`` block per tool call with its input as JSON pieces."""
+
+    def __init__(self):
+        self.index = -1
+        self.open_kind: str | None = None
+        self.calls: dict[int, int] = {}  # OpenAI tool call index -> content block index
+
+    def feed(self, delta: dict) -> list[tuple[str, dict]]:
+        events = []
+        if delta.get("content"):
+            if self.open_kind != "text":
+                events += self._open({"type": "text", "text": ""}, "text")
+            events.append(self._delta(self.index, {"type": "text_delta", "text": delta["content"]}))
+        for piece in delta.get("tool_calls") or ():
+            number, function = piece.get("index", 0), piece.get("function") or {}
+            if number not in self.calls:
+                block = {
+                    "type": "tool_use",
+                    "id": piece.get("id") or "",
+                    "name": function.get("name") or "",
+                    "input": {},
+                }
+                events += self._open(block, "tool_use")
+                self.calls[number] = self.index
+            if function.get("arguments"):
+                piece_json = {"type": "input_json_delta", "partial_json": function["arguments"]}
+                events.append(self._delta(self.calls[number], piece_json))
+        return events
+
+    def close(self) -> list[tuple[str, dict]]:
+        if self.open_kind is None:
+            return []
+        self.open_kind = None
+        return [("content_block_stop", {"type": "content_block_stop", "index": self.index})]
+
+    def _open(self, block: dict, kind: str) -> list[tuple[str, dict]]:
+        events = self.close()
+        self.index += 1
+        self.open_kind = kind
+        events.append(
+            ("content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block})
+        )
+        return events
+
+    @staticmethod
+    def _delta(index: int, delta: dict) -> tuple[str, dict]:
+        return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}

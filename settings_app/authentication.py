@@ -44,8 +44,11 @@ def bearer_token(request) -> str | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def credential(self, request) -> str | None:
+        return bearer_token(request)
+
     def authenticate(self, request):
-        token = bearer_token(request)
+        token = self.credential(request)
         if token is None or not token.startswith(API_KEY_PREFIX):
             return None
         api_key = api_key_get_usable(raw_key=token)
@@ -70,12 +73,30 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+class ApiKeyHeaderAuthentication(ApiKeyAuthentication):
+    """A user API key in ``x-api-key`` (as Anthropic's SDK sends it), else as a bearer token."""
+
+    def credential(self, request) -> str | None:
+        return request.META.get("HTTP_X_API_KEY") or bearer_token(request)
+
+    def authenticate_header(self, request):
+        return "x-api-key"
+
+
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = ApiKeyAuthentication
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A CELAEST user API key (cel_...)."}
+
+
+class ApiKeyHeaderAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyHeaderAuthentication
+    name = "apiKeyHeader"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "A CELAEST user API key."}
 
 
 # --- Supabase JWTs ---------------------------------------------------------------------------

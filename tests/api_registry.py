@@ -169,6 +169,8 @@ DECLARED: dict[str, Access] = {
     "/api/v1/licenses/machine/deactivate": Access(
         LICENSE_TOKEN, LICENSE_HOLDER, ("post",), anonymous=(401, "not_authenticated")
     ),
+    "/api/v1/licenses/license-file": _LICENSE_CHECK,
+    "/api/v1/licenses/offline-activations": Access(USER, PER_ORGANIZATION, ("post",)),
     "/api/v1/licenses/public-key": Access(NO_CREDENTIAL, GLOBAL, ("get",), anonymous=(200, None)),
     # the API's documentation
     "/api/schema/": _DOCS,
@@ -201,9 +203,14 @@ DECLARED: dict[str, Access] = {
     # running a task meters the caller's organization's license (the router's list and create, or
     # a view of its own ahead of the router's: either way declared, for that test)
     "/api/v1/tasks": Access(USER, PER_ORGANIZATION, ("get", "post")),
+    # which license pays for the organization's AI gateway calls (operations/api/ai_license.py)
+    "/api/v1/ai-license": Access(USER, PER_ORGANIZATION, ("get", "put")),
+    "/api/v1/ai-license/keys/{key_id}": Access(USER, PER_ORGANIZATION, ("get", "put")),
     # the OpenAI-compatible gateway (operations/api/gateway.py): metered on the caller's license
     "/v1/chat/completions": Access(API_KEY, PER_ORGANIZATION, ("post",)),
     "/v1/models": Access(API_KEY, GLOBAL, ("get",)),
+    # the Anthropic-compatible gateway (operations/api/messages.py): the same metering
+    "/v1/messages": Access(API_KEY, PER_ORGANIZATION, ("post",)),
     # anything else under /api/ and /v1/: the JSON 404
     "/(?:api|v1)/": Access(
         NO_CREDENTIAL,

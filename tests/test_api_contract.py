@@ -361,9 +361,13 @@ def _assert_error(response, status, code):
     if code is None:
         return
     body = response.json()
-    # the gateway (/v1/) adds OpenAI's ``type`` and ``param``, which its SDKs read
-    openai_fields = {"type", "param"} if response.request.get("PATH_INFO", "").startswith("/v1/") else set()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"} | openai_fields, body
+    # the gateway (/v1/) adds its protocol's error ``type`` (and OpenAI's ``param``), which the SDKs read
+    path = response.request.get("PATH_INFO", "")
+    protocol = {"type", "param"} if path.startswith("/v1/") else set()
+    if path.startswith("/v1/messages"):  # Anthropic's: {"type": "error", "error": {"type", "message"}}
+        protocol = {"type"}
+        assert body.pop("type") == "error", body
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"} | protocol, body
     assert body["error"]["code"] == code, body
 
 

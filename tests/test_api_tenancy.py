@@ -27,7 +27,7 @@ from ipcontrol.buffer import validation_buffer_flush
 from ipcontrol.models import LicenseIpBinding, LicenseValidation
 from licensing.models import License, LicenseUsageLog
 from marketplace.models import AssetDownload, CustomerAsset, ProductRelease
-from operations.models import ProcessedTask
+from operations.models import ApiKeyLicense, OrganizationAILicense, ProcessedTask
 from settings_app.models import UserSession
 from settings_app.services.api_keys import api_key_create
 from tests import factories as f
@@ -328,7 +328,7 @@ def test_telemetry_lands_in_the_callers_organization_whatever_the_payload_says(a
 
 # --- the public license endpoints ----------------------------------------------------------------
 
-LICENSE_ROUTES = ("validate", "activate", "deactivate", "checkout", "heartbeat")
+LICENSE_ROUTES = ("validate", "activate", "deactivate", "checkout", "heartbeat", "license-file")
 
 
 def _license_call(route, key, fingerprint):
@@ -349,11 +349,11 @@ def test_a_license_key_acts_on_its_own_license_only(a, b):
     b_before, attempts_of_b = _state(binding_b), LicenseValidation.objects.filter(organization=b.org).count()
 
     # A's key on B's machine: A's license answers, and knows nothing of B's seat
-    for route in ("validate", "checkout", "deactivate", "heartbeat"):
+    for route in ("validate", "checkout", "deactivate", "heartbeat", "license-file"):
         body = _license_call(route, key_a, "machine-of-b")
         assert (body["code"], body["license"]["id"]) == ("NO_MACHINE", str(a.license.pk)), route
         assert body["license"]["active_machines"] in (None, 0)
-        assert body.get("certificate") is None
+        assert body.get("certificate") is None and body.get("license_file") is None
     activated = _license_call("activate", key_a, "machine-of-b")  # takes a seat of A's license
     assert (activated["code"], activated["license"]["id"]) == ("ACTIVATED", str(a.license.pk))
     validation_buffer_flush()
@@ -362,7 +362,7 @@ def test_a_license_key_acts_on_its_own_license_only(a, b):
     assert LicenseIpBinding.objects.get(license=a.license).organization_id == a.org.pk
     assert LicenseValidation.objects.filter(organization=b.org).count() == attempts_of_b
     recorded = LicenseValidation.objects.filter(organization=a.org)
-    assert recorded.count() == 5 and set(recorded.values_list("license_id", flat=True)) == {a.license.pk}
+    assert recorded.count() == 6 and set(recorded.values_list("license_id", flat=True)) == {a.license.pk}
     assert not recorded.filter(ip_binding=binding_b).exists()
 
     # B's machine is still B's, and A freeing its own seat leaves B's alone
@@ -392,6 +392,61 @@ def test_a_license_token_reaches_its_own_licenses_machines_only(a, b):
     # B's owner's API key is no license token: it opens nothing here
     assert b.key().get("/api/v1/licenses/machine", {"fingerprint": "shared-fingerprint"}).status_code == 401
     assert token_a.get("/api/v1/licenses/machine", {"fingerprint": "machine-of-a"}).json()["id"] == str(machine_a.pk)
+
+
+@covers("/api/v1/licenses/offline-activations")
+def test_an_offline_activation_takes_a_seat_of_the_callers_own_license_only(a, b):
+    from ipcontrol.offline import activation_request
+
+    request_b = activation_request(license_key=b.license.license_key, fingerprint="offline-of-b")
+    response = a.key().post("/api/v1/licenses/offline-activations", {"request": request_b}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "license_not_found")
+    assert not LicenseIpBinding.objects.filter(license=b.license).exists()
+    response = b.key().post("/api/v1/licenses/offline-activations", {"request": request_b}, format="json")
+    assert response.status_code == 200
+    assert LicenseIpBinding.objects.get(license=b.license).machine_id == "offline-of-b"
+
+
+# --- which license pays for AI calls ----------------------------------------------------------------
+
+
+@covers("/api/v1/ai-license")
+def test_the_designated_ai_license_is_one_of_the_callers_organization(a, b):
+    client = b.key(["ai-license:write"])
+    refused = client.put("/api/v1/ai-license", {"license": str(a.license.pk)}, format="json")
+    assert refused.status_code == 400 and "license" in refused.json()["error"]["details"]
+    assert not OrganizationAILicense.objects.exists()
+
+    second = f.LicenseFactory(organization=b.org)
+    chosen = client.put("/api/v1/ai-license", {"license": str(second.pk)}, format="json")
+    assert chosen.status_code == 200, chosen.content
+    assert chosen.json() == {"license": str(second.pk), "paying_license": str(second.pk)}
+    assert OrganizationAILicense.objects.get().organization_id == b.org.pk
+    # A sees its own organization's (none), never B's
+    assert a.key(["ai-license:read"]).get("/api/v1/ai-license").json() == {
+        "license": None, "paying_license": str(a.license.pk),
+    }  # fmt: skip
+
+
+@covers("/api/v1/ai-license/keys/{key_id}")
+def test_a_key_is_bound_only_to_its_organizations_licenses_by_its_organization(a, b):
+    key_of_a = api_key_create(user=a.owner, name="a's").api_key
+    key_of_b = api_key_create(user=b.owner, name="b's").api_key
+    client = b.key(["ai-license:write"])
+    # A's key is not B's to see or bind
+    assert client.get(f"/api/v1/ai-license/keys/{key_of_a.pk}").status_code == 404
+    body = {"license": str(b.license.pk)}
+    assert client.put(f"/api/v1/ai-license/keys/{key_of_a.pk}", body, format="json").status_code == 404
+    # B's key cannot be bound to A's license
+    refused = client.put(f"/api/v1/ai-license/keys/{key_of_b.pk}", {"license": str(a.license.pk)}, format="json")
+    assert refused.status_code == 400
+    assert not ApiKeyLicense.objects.exists()
+
+    bound = client.put(f"/api/v1/ai-license/keys/{key_of_b.pk}", body, format="json")
+    assert bound.status_code == 200, bound.content
+    expected = {"api_key": str(key_of_b.pk), "license": str(b.license.pk), "paying_license": str(b.license.pk)}
+    assert bound.json() == expected
+    assert ApiKeyLicense.objects.get().organization_id == b.org.pk
 
 
 # --- the gateway ---------------------------------------------------------------------------------
@@ -457,6 +512,22 @@ def test_a_task_is_run_on_the_callers_license_and_listed_to_its_organization_onl
     License.objects.filter(pk=b.license.pk).update(status=License.Status.SUSPENDED)  # B cannot fall back on A's
     refused = b.key(["tasks:write"]).post("/api/v1/tasks", body, format="json")
     assert refused.status_code == 402 and _usage(a.license) == 0
+
+
+@covers("/v1/messages")
+def test_a_message_is_metered_on_the_callers_license_and_recorded_in_its_organization(a, b, gateway):
+    body = {"model": "gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    response = b.key(["tasks:write"]).post("/v1/messages", body, format="json")
+    assert response.status_code == 200, response.content
+    task = ProcessedTask.objects.get()
+    assert (task.organization_id, task.license_id, task.user_id) == (b.org.pk, b.license.pk, b.owner.pk)
+    assert response.json()["id"] == f"msg_{task.pk.hex}"
+    assert (_usage(b.license), _usage(a.license)) == (1, 0)
+    assert a.key(["tasks:read"]).get(f"/api/v1/tasks/{task.pk}").status_code == 404
+    License.objects.filter(pk=b.license.pk).update(status=License.Status.SUSPENDED)  # B cannot fall back on A's
+    refused = b.key(["tasks:write"]).post("/v1/messages", body, format="json")
+    assert refused.status_code == 402 and refused.json()["error"]["type"] == "billing_error"
+    assert _usage(a.license) == 0
 
 
 @covers("/v1/models")

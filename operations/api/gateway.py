@@ -369,7 +369,7 @@ class ChatCompletionsView(_GatewayView):
                     {
                         "index": 0,
                         "message": _answer_message(result.text, result.tool_calls),
-                        "finish_reason": result.finish_reason or ("tool_calls" if result.tool_calls else "stop"),
+                        "finish_reason": providers.finish_reason(result.finish_reason, result.tool_calls),
                     }
                 ],
                 "usage": _usage_body(result.usage),
@@ -394,7 +394,7 @@ class ChatCompletionsView(_GatewayView):
         finally:
             await deltas.aclose()
         state = answer.stream_state
-        finish = state.finish_reason or ("tool_calls" if state.calls else "stop")
+        finish = providers.finish_reason(state.finish_reason, state.calls)
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if include_usage:
             yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})

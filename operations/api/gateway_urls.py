@@ -1,10 +1,12 @@
-"""Root routes of the OpenAI-compatible gateway (``/v1/...``)."""
+"""Root routes of the gateway (``/v1/...``): OpenAI's chat completions and models, Anthropic's messages."""
 
 from django.urls import re_path
 
 from .gateway import ChatCompletionsView, ModelsView
+from .messages import MessagesView
 
 urlpatterns = [
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view(), name="gateway-chat-completions"),
     re_path(r"^v1/models/?$", ModelsView.as_view(), name="gateway-models"),
+    re_path(r"^v1/messages/?$", MessagesView.as_view(), name="gateway-messages"),
 ]
