@@ -77,6 +77,10 @@ class GatewayBackend:
         """Refund a credit note's total of the invoice's payment; the gateway's reference."""
         return ""
 
+    def invoice_payment_verify(self, *, invoice: Invoice, reference: str) -> bool:
+        """Whether the gateway itself says ``reference`` paid ``invoice`` in full."""
+        return False
+
 
 class ManualGateway(GatewayBackend):
     def payment_start(self, *, order: Order) -> PaymentSession:
@@ -187,6 +191,18 @@ class StripeGateway(GatewayBackend):
         if intent.status == "succeeded":
             return Collection(outcome="paid", reference=intent.id)
         return Collection(outcome="failed", reference=intent.id, error=intent.status)
+
+    def invoice_payment_verify(self, *, invoice: Invoice, reference: str) -> bool:
+        try:
+            intent = self._client().v1.payment_intents.retrieve(reference).to_dict()
+        except stripe.StripeError as exc:
+            raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc
+        return (
+            intent.get("status") == "succeeded"
+            and intent.get("amount_received") == amount_in_minor_units(invoice.total, invoice.currency)
+            and intent.get("currency") == invoice.currency.lower()
+            and (intent.get("metadata") or {}).get("invoice_id") == str(invoice.pk)
+        )
 
     def invoice_refund(self, *, invoice: Invoice, note: CreditNote) -> str:
         if not invoice.gateway_reference.startswith("pi_"):

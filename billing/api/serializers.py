@@ -273,3 +273,17 @@ class SubscriptionChangeResultSerializer(SubscriptionSerializer):
     class Meta(SubscriptionSerializer.Meta):
         fields = [*SubscriptionSerializer.Meta.fields, "invoice", "credit_notes"]
         read_only_fields = fields
+
+
+class SubscriptionPaySerializer(serializers.Serializer):
+    payment_method = serializers.UUIDField(
+        required=False, allow_null=True, default=None, help_text="Charge this saved method from now on."
+    )
+
+
+class SubscriptionPayResultSerializer(serializers.Serializer):
+    subscription = SubscriptionSerializer()
+    outcomes = serializers.DictField(
+        child=serializers.ChoiceField(choices=["paid", "pending", "failed", "skipped"]),
+        help_text="Each open invoice's outcome, by invoice number.",
+    )

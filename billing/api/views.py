@@ -43,7 +43,7 @@ from billing.services.plan_changes import (
     subscription_pause,
     subscription_resume,
 )
-from billing.services.renewals import invoice_collect, subscription_upcoming_invoice
+from billing.services.renewals import invoice_collect, subscription_pay_now, subscription_upcoming_invoice
 from billing.services.stripe_events import stripe_event_handle
 from billing.services.subscriptions import subscription_create
 from celaest.api import permissions as perms
@@ -69,6 +69,8 @@ from .serializers import (
     SubscriptionChangeResultSerializer,
     SubscriptionCheckoutSerializer,
     SubscriptionCreateSerializer,
+    SubscriptionPayResultSerializer,
+    SubscriptionPaySerializer,
     SubscriptionSerializer,
     TaxRateSerializer,
     UpcomingInvoiceSerializer,
@@ -342,6 +344,14 @@ class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
         request=SubscriptionCancelSerializer,
         responses=SubscriptionChangeResultSerializer,
     ),
+    pay=extend_schema(
+        summary="Pay the open invoices now, optionally with another saved method (owners and admins)",
+        description="After a failed renewal: the open invoices are charged at once (a card gateway) and a "
+        "suspended license is reinstated when they are paid. `outcomes` gives each invoice's result: paid, "
+        "pending (a bank transfer is awaited), failed, or skipped (being collected already).",
+        request=SubscriptionPaySerializer,
+        responses=SubscriptionPayResultSerializer,
+    ),
     pause=extend_schema(
         summary="Pause: no billing, the license suspended (owners and admins)",
         request=None,
@@ -466,6 +476,21 @@ class SubscriptionViewSet(TenantViewSet, ReadOnlyMixin):
             ip_address=client_ip(request),
         )
         return self._changed(subscription, credit_notes=notes)
+
+    @action(detail=True, methods=["post"])
+    def pay(self, request, *args, **kwargs):
+        subscription = self.get_object()
+        serializer = SubscriptionPaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcomes = subscription_pay_now(
+            subscription=subscription,
+            payment_method=self._payment_method(serializer.validated_data["payment_method"]),
+            actor=request.user,
+            source="api",
+            ip_address=client_ip(request),
+        )
+        subscription = self.scoped_queryset().get(pk=subscription.pk)
+        return Response({"subscription": SubscriptionSerializer(subscription).data, "outcomes": outcomes})
 
     @action(detail=True, methods=["post"])
     def pause(self, request, *args, **kwargs):

@@ -9,7 +9,6 @@ attempt is claimed with one conditional UPDATE of the invoice's attempt counter,
 is made once and Stripe's idempotency key (invoice + attempt) makes a retried call harmless.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,6 +20,7 @@ from audit.services import audit_record
 from billing.gateways import Collection, gateway_backend
 from billing.models import Invoice, Subscription
 from billing.periods import organization_zone, period_bounds
+from celaest.errors import InvalidInput
 from licensing.models import SubscriptionPlan
 from settings_app.events import emit_event
 from settings_app.runtime import system_config_get
@@ -38,8 +38,6 @@ from .subscription_invoices import (
     subscription_mark_past_due,
     usage_lines,
 )
-
-logger = logging.getLogger(__name__)
 
 #: subscriptions the renewal job renews (an incomplete one never paid; a paused one is not billed)
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
@@ -224,3 +222,39 @@ def subscriptions_renew_due(*, now=None, limit: int = 1000) -> int:
         if invoice.status == Invoice.Status.ISSUED:
             invoice_collect(invoice_id=invoice.pk)
     return issued
+
+
+@transaction.atomic
+def subscription_payment_method_set(
+    *, subscription: Subscription, payment_method, actor=None, source: str = "system", ip_address=None
+) -> Subscription:
+    """Charge ``payment_method`` (one of the organization's) from now on."""
+    if payment_method.organization_id != subscription.organization_id:
+        raise InvalidInput("Unknown payment method.", details={"payment_method": ["Unknown."]})
+    before = subscription.payment_method_id
+    Subscription.objects.filter(pk=subscription.pk).update(payment_method=payment_method, updated_at=timezone.now())
+    subscription.payment_method = payment_method
+    audit_record(
+        action=AuditLog.Action.UPDATE,
+        resource=subscription,
+        user=actor,
+        organization=subscription.organization,
+        changes={"payment_method": [str(before) if before else None, str(payment_method.pk)]},
+        ip_address=ip_address,
+        source=source,
+    )
+    return subscription
+
+
+def subscription_pay_now(
+    *, subscription: Subscription, payment_method=None, actor=None, source: str = "system", ip_address=None
+) -> dict[str, str]:
+    """Collect the subscription's open invoices now (the customer fixed their card), optionally
+    with another of the organization's methods; returns each invoice's outcome by number. A
+    payment lifts dunning's suspension at once."""
+    if payment_method is not None:
+        subscription_payment_method_set(
+            subscription=subscription, payment_method=payment_method, actor=actor, source=source, ip_address=ip_address
+        )
+    open_invoices = subscription.invoices.filter(status=Invoice.Status.ISSUED).order_by("issued_at")
+    return {number: invoice_collect(invoice_id=pk) for pk, number in open_invoices.values_list("pk", "invoice_number")}

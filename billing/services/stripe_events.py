@@ -1,15 +1,17 @@
-"""Stripe's webhook events: a reported payment is checked with Stripe before the order is
-paid, a refund made in Stripe refunds the order, a failed payment is recorded."""
+"""Stripe's webhook events: a reported payment is checked with Stripe before the order (or the
+subscription invoice) is paid, a refund made in Stripe refunds the order, a failed payment is
+recorded."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 from audit.models import AuditLog, SystemEvent
 from audit.services import audit_record, system_event_record
 from billing.gateways import gateway_backend
-from billing.models import Order, PaymentGateway
+from billing.models import Invoice, Order, PaymentGateway
 from celaest.errors import Conflict
 
 from .payments import order_mark_paid, order_refund
+from .subscription_invoices import subscription_invoice_paid
 
 
 def _stripe_order(intent_id: str, metadata) -> Order | None:
@@ -36,7 +38,37 @@ def _stripe_payment_alert(*, order: Order, intent_id: str, event_type: str, seve
     )
 
 
+def _stripe_invoice(metadata) -> Invoice | None:
+    """The subscription invoice an off-session charge was made for (its ``invoice_id``)."""
+    invoice_id = (metadata or {}).get("invoice_id")
+    if not invoice_id:
+        return None
+    try:
+        return (
+            Invoice.objects.select_related("gateway")
+            .filter(pk=invoice_id, subscription__isnull=False, gateway__provider=PaymentGateway.Provider.STRIPE)
+            .first()
+        )
+    except (ValueError, DjangoValidationError):
+        return None
+
+
+def _stripe_invoice_paid(invoice: Invoice, intent: dict) -> str:
+    """A subscription invoice paid in Stripe (a charge completed later, or retried from Stripe's
+    dashboard): checked with Stripe, then paid once; dunning's suspension is lifted."""
+    if not gateway_backend(invoice.gateway).invoice_payment_verify(invoice=invoice, reference=intent["id"]):
+        return "refused: payment does not match the invoice"
+    try:
+        subscription_invoice_paid(invoice=invoice, reference=intent["id"], source="webhook")
+    except Conflict:
+        return "refused: invoice not payable"
+    return "paid"
+
+
 def _stripe_payment_succeeded(intent: dict) -> str:
+    invoice = _stripe_invoice(intent.get("metadata"))
+    if invoice is not None:
+        return _stripe_invoice_paid(invoice, intent)
     order = _stripe_order(intent["id"], intent.get("metadata"))
     if order is None:
         return "ignored: unknown order"

@@ -20,8 +20,8 @@ from billing.models import Coupon, Invoice, InvoiceLine, PaymentGateway, PlanBil
 from billing.pricing import ChargeLine, OrderAmounts, order_amounts_compute, overage_lines
 from celaest.errors import Conflict
 from identity.models import User
-from licensing.models import License, LicenseUsageLog, SubscriptionPlan
-from licensing.services import license_expire, license_reinstate, license_renew
+from licensing.models import BillingState, License, LicenseUsageLog, SubscriptionPlan
+from licensing.services import license_billing_state_set, license_expire, license_reinstate, license_renew
 from settings_app.events import emit_event
 from settings_app.runtime import system_config_get
 
@@ -283,6 +283,7 @@ def subscription_invoice_paid(
     overdue = subscription.invoices.filter(status=Invoice.Status.ISSUED).exists()
     if subscription.status in (Subscription.Status.INCOMPLETE, Subscription.Status.PAST_DUE) and not overdue:
         _set_status(subscription, Subscription.Status.ACTIVE, event="subscription.updated", past_due_since=None)
+        license_billing_state_set(license=license, state=BillingState.CURRENT)
     return invoice
 
 
@@ -290,4 +291,6 @@ def subscription_mark_past_due(*, subscription: Subscription, now) -> Subscripti
     """A renewal's collection failed: the subscription is past due (the caller holds its lock)."""
     if subscription.status in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
         _set_status(subscription, Subscription.Status.PAST_DUE, event="subscription.past_due", past_due_since=now)
+        # Validation still answers VALID, with licensing's PAYMENT_PAST_DUE warning.
+        license_billing_state_set(license=subscription.license, state=BillingState.PAST_DUE)
     return subscription
