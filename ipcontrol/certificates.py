@@ -158,6 +158,27 @@ def _iso(moment: datetime) -> str:
 
 def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
     """Sign a certificate for ``license`` on the machine ``fingerprint``."""
+    claims = certificate_claims(license=license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
+    return signed_document(FORMAT, claims)
+
+
+def signed_document(document_format: str, claims: dict) -> dict:
+    """``claims`` as a signed document of ``document_format`` (the certificate's layout): the
+    signature covers the payload text exactly as sent."""
+    key = signing_keys()[0]
+    payload = b64url_encode(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
+    signature = key.private_key.sign(payload.encode())
+    return {
+        "format": document_format,
+        "alg": ALGORITHM,
+        "kid": key.kid,
+        "payload": payload,
+        "signature": b64url_encode(signature),
+    }
+
+
+def certificate_claims(*, license: License | LicenseFacts, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
+    """What a certificate (or an encrypted license file) says of ``license`` on ``fingerprint``."""
     key = signing_keys()[0]
     expires_at = now + timedelta(hours=ttl_hours)
     if license.expires_at is not None:
@@ -177,15 +198,7 @@ def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now:
         "ttl_seconds": int((expires_at - now).total_seconds()),
         "license_expires_at": _iso(license.expires_at) if license.expires_at else None,
     }
-    payload = b64url_encode(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
-    signature = key.private_key.sign(payload.encode())
-    return {
-        "format": FORMAT,
-        "alg": ALGORITHM,
-        "kid": key.kid,
-        "payload": payload,
-        "signature": b64url_encode(signature),
-    }
+    return claims
 
 
 def certificate_verify(
@@ -198,28 +211,52 @@ def certificate_verify(
     """Check a certificate's signature, its machine and its time window; return its claims.
     Raises ``CertificateInvalid`` (MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, FINGERPRINT_MISMATCH,
     NOT_YET_VALID, EXPIRED)."""
-    now = now or datetime.now(UTC)
+    claims, kid = signed_document_verify(certificate, document_format=FORMAT, keys=keys)
+    return claims_check(claims, kid=kid, fingerprint=fingerprint, now=now)
+
+
+def signed_document_verify(
+    document: dict | str, *, document_format: str, keys: tuple[SigningKey, ...] | None = None, signed_text=None
+) -> tuple[dict | str, str]:
+    """Check the signature of a document of ``document_format`` with one of ``keys``; return its
+    payload (decoded JSON claims, or the text ``signed_text`` picks when given) and its key id."""
     keys = keys if keys is not None else signing_keys()
     try:
-        if isinstance(certificate, str):
-            certificate = json.loads(certificate)
-        if certificate.get("format") != FORMAT or certificate.get("alg") != ALGORITHM:
-            raise CertificateInvalid("MALFORMED", "Not a CELAEST license certificate.")
-        payload, signature, kid = certificate["payload"], b64url_decode(certificate["signature"]), certificate["kid"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        if document.get("format") != document_format or document.get("alg") != ALGORITHM:
+            raise CertificateInvalid("MALFORMED", f"Not a {document_format} document.")
+        signature, kid = b64url_decode(document["signature"]), document["kid"]
+        text = signed_text(document) if signed_text else document["payload"]
+        if not isinstance(text, str) or not isinstance(kid, str):
+            raise TypeError("not text")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CertificateInvalid("MALFORMED", "The certificate cannot be read.") from exc
+        raise CertificateInvalid("MALFORMED", "The document cannot be read.") from exc
     key = next((key for key in keys if key.kid == kid), None)
     if key is None:
         raise CertificateInvalid("UNKNOWN_KEY", f"No known public key has id {kid!r}.")
     try:
-        key.public_key.verify(signature, payload.encode())
+        key.public_key.verify(signature, text.encode())
     except (InvalidSignature, ValueError, AttributeError) as exc:
-        raise CertificateInvalid("BAD_SIGNATURE", "The signature does not match the certificate.") from exc
+        raise CertificateInvalid("BAD_SIGNATURE", "The signature does not match the document.") from exc
+    if signed_text:
+        return text, kid
     try:
-        claims = json.loads(b64url_decode(payload))
+        claims = json.loads(b64url_decode(text))
+    except (ValueError, TypeError) as exc:
+        raise CertificateInvalid("MALFORMED", "The document's claims cannot be read.") from exc
+    if not isinstance(claims, dict):
+        raise CertificateInvalid("MALFORMED", "The document's claims cannot be read.")
+    return claims, kid
+
+
+def claims_check(claims: dict, *, kid: str, fingerprint: str, now: datetime | None = None) -> dict:
+    """A certificate's (or license file's) claims hold for the machine ``fingerprint`` at ``now``."""
+    now = now or datetime.now(UTC)
+    try:
         issued_at = datetime.fromisoformat(claims["issued_at"].replace("Z", "+00:00"))
         expires_at = datetime.fromisoformat(claims["expires_at"].replace("Z", "+00:00"))
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CertificateInvalid("MALFORMED", "The certificate's claims cannot be read.") from exc
     if claims.get("kid") != kid:
         raise CertificateInvalid("BAD_SIGNATURE", "The key id inside the certificate does not match.")

@@ -238,16 +238,18 @@ def license_checkout(
     hostname: str = "",
     ip_address: str | None = None,
     snapshot: LicenseSnapshot | None = None,
+    issue=certificate_issue,
 ) -> tuple[LicenseCheck, dict | None]:
     """Validate like ``license_validate`` (the attempt is recorded the same way) and, when the
-    answer is VALID, sign an offline certificate for this machine."""
+    answer is VALID, ``issue`` an offline document for this machine: a signed certificate, or an
+    encrypted license file (``ipcontrol.offline``)."""
     now = timezone.now()
     check = _validate(key=key, fingerprint=fingerprint, now=now, snapshot=snapshot)
     _record(check, fingerprint=fingerprint, hostname=hostname, ip_address=ip_address, now=now, sync=False)
     if not check.valid:
         return check, None
     ttl_hours = ipcontrol_config().certificate_ttl_hours
-    return check, certificate_issue(license=check.license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
+    return check, issue(license=check.license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
 
 
 def license_activate(*, key: str, fingerprint: str, hostname: str = "", ip_address: str | None = None) -> LicenseCheck:

@@ -113,6 +113,8 @@ LEAN_PATHS = (
     "/api/v1/licenses/activate",
     "/api/v1/licenses/deactivate",
     "/api/v1/licenses/checkout",
+    "/api/v1/licenses/heartbeat",
+    "/api/v1/licenses/license-file",
 )
 
 # Security headers everywhere (the admin, the API docs, the dashboard): no inline or third-party

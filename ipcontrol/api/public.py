@@ -18,7 +18,7 @@ from celaest.api.parsers import StrictJSONParser
 from celaest.errors import LimitExceeded, exception_handler
 from celaest.net import client_ip
 from celaest.ratelimit import GuardedPush, rate_limits_hit_fetching
-from ipcontrol import services
+from ipcontrol import offline, services
 from ipcontrol.buffer import validation_buffer_shared, validation_rows_pushed
 from ipcontrol.certificates import public_keys_document
 from ipcontrol.snapshots import (
@@ -34,6 +34,7 @@ from licensing.services import license_key_normalize
 from .serializers import (
     LicenseCheckoutResponseSerializer,
     LicenseCheckResponseSerializer,
+    LicenseFileResponseSerializer,
     LicenseValidateRequestSerializer,
     MachineRequestSerializer,
     PublicKeysSerializer,
@@ -249,6 +250,9 @@ class LicenseDeactivateView(LicenseCheckView):
 
 class LicenseCheckoutView(PublicLicenseView):
     fingerprint_required = True
+    #: validates and issues the offline document, and the answer's field that carries it
+    checkout = staticmethod(services.license_checkout)
+    document_field = "certificate"
 
     @extend_schema(
         summary="Check out a signed offline certificate for an activated machine (public, by license key)",
@@ -259,14 +263,31 @@ class LicenseCheckoutView(PublicLicenseView):
     def post(self, request):
         data, ip_address = self._parse(request)
         snapshot, _ = _limit(ip_address=ip_address, key_hash=_key_hash(data["key"]))
-        check, certificate = services.license_checkout(
+        check, document = self.checkout(
             key=data["key"],
             fingerprint=data["fingerprint"],
             hostname=data["hostname"],
             ip_address=ip_address,
             snapshot=snapshot,
         )
-        return self.answer({**services.license_check_body(check, nonce=data["nonce"]), "certificate": certificate})
+        body = services.license_check_body(check, nonce=data["nonce"])
+        return self.answer({**body, self.document_field: document})
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Check out an encrypted offline license file for an activated machine (public, by license key)",
+        auth=[],
+        request=MachineRequestSerializer,
+        responses={200: LicenseFileResponseSerializer, 400: _MALFORMED, 429: _TOO_MANY},
+    )
+)
+class LicenseFileView(LicenseCheckoutView):
+    """The certificate's claims encrypted with a key derived from the license key (AES-GCM), then
+    signed: for software that must not expose its entitlements (``ipcontrol.offline``)."""
+
+    checkout = staticmethod(offline.license_file_checkout)
+    document_field = "license_file"
 
 
 class LicensePublicKeyView(APIView):

@@ -7,6 +7,7 @@ from .public import (
     LicenseActivateView,
     LicenseCheckoutView,
     LicenseDeactivateView,
+    LicenseFileView,
     LicenseHeartbeatView,
     LicensePublicKeyView,
     LicenseValidateView,
@@ -18,6 +19,7 @@ urlpatterns = [
     re_path(r"^licenses/activate/?$", LicenseActivateView.as_view(), name="license-activate"),
     re_path(r"^licenses/deactivate/?$", LicenseDeactivateView.as_view(), name="license-deactivate"),
     re_path(r"^licenses/heartbeat/?$", LicenseHeartbeatView.as_view(), name="license-heartbeat"),
+    re_path(r"^licenses/license-file/?$", LicenseFileView.as_view(), name="license-file"),
     re_path(r"^licenses/checkout/?$", LicenseCheckoutView.as_view(), name="license-checkout"),
     re_path(r"^licenses/machine/?$", LicenseTokenMachineView.as_view(), name="license-token-machine"),
     re_path(

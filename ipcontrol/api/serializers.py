@@ -145,6 +145,34 @@ class LicenseCheckoutResponseSerializer(LicenseCheckResponseSerializer):
     certificate = CertificateSerializer(allow_null=True)
 
 
+class LicenseFileSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    alg = serializers.CharField()
+    enc = serializers.CharField(help_text="A256GCM: AES-256-GCM under HKDF-SHA256(license key, fingerprint).")
+    kid = serializers.CharField()
+    nonce = serializers.CharField()
+    ciphertext = serializers.CharField(help_text="base64url of the encrypted JSON claims.")
+    signature = serializers.CharField(help_text="Ed25519 over '<format>.<kid>.<nonce>.<ciphertext>'.")
+
+
+class LicenseFileResponseSerializer(LicenseCheckResponseSerializer):
+    license_file = LicenseFileSerializer(allow_null=True)
+
+
+class OfflineActivationRequestSerializer(serializers.Serializer):
+    request = serializers.JSONField(
+        help_text="The activation request file the offline software wrote (its JSON, or its text)."
+    )
+
+
+class SignedDocumentSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    alg = serializers.CharField()
+    kid = serializers.CharField()
+    payload = serializers.CharField(help_text="base64url of the JSON claims; the signature covers this text.")
+    signature = serializers.CharField()
+
+
 class PublicKeySerializer(serializers.Serializer):
     kid = serializers.CharField()
     public_key = serializers.CharField(help_text="base64url of the raw 32-byte Ed25519 public key.")

@@ -7,17 +7,20 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
+from celaest.api.views import ApiView
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
-from celaest.errors import Conflict
+from celaest.errors import Conflict, NotFound
 from celaest.net import client_ip
 from ipcontrol import selectors
 from ipcontrol.collisions import collision_resolve
 from ipcontrol.filters import LicenseCollisionFilterSet, LicenseIpBindingFilterSet, LicenseValidationFilterSet
 from ipcontrol.models import LicenseIpBinding
+from ipcontrol.offline import offline_activation
 from ipcontrol.services import binding_deactivate
 
 from .serializers import (
@@ -25,6 +28,8 @@ from .serializers import (
     LicenseCollisionSerializer,
     LicenseIpBindingSerializer,
     LicenseValidationSerializer,
+    OfflineActivationRequestSerializer,
+    SignedDocumentSerializer,
 )
 
 
@@ -125,3 +130,37 @@ class LicenseCollisionViewSet(TenantViewSet, ReadOnlyMixin):
             ip_address=client_ip(request),
         )
         return Response(LicenseCollisionSerializer(selectors.license_collision_list().get(pk=collision.pk)).data)
+
+
+class OfflineActivationView(ApiView):
+    """Air-gapped activation: an owner or admin uploads the request file the offline software
+    wrote and gets back the signed response file to carry to it (``ipcontrol.offline``). The
+    request must name a license of the caller's organization; the activation counts seats, is
+    recorded and raises events as an online one does."""
+
+    permission_classes = [IsAuthenticated, perms.RolePermission]
+    scope_resource = "license-bindings"
+    read_roles = perms.MANAGER_ROLES
+    write_roles = perms.MANAGER_ROLES
+    #: a request file is a few hundred bytes
+    max_request_bytes = 64 * 1024
+
+    @extend_schema(
+        summary="Activate an offline machine from its request file; answers the signed response file",
+        request=OfflineActivationRequestSerializer,
+        responses={
+            200: SignedDocumentSerializer,
+            400: OpenApiResponse(description="Not an activation request file (error code invalid)."),
+            404: OpenApiResponse(description="No license of your organization has the request's key."),
+        },
+    )
+    def post(self, request):
+        serializer = OfflineActivationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        organization = request.user.organization
+        if organization is None:
+            raise NotFound("You do not belong to an organization.", code="no_organization")
+        response = offline_activation(
+            document=serializer.validated_data["request"], organization=organization, ip_address=client_ip(request)
+        )
+        return Response(response)
