@@ -325,11 +325,23 @@ class OrderAdmin(ObjectOperationMixin, CelaestModelAdmin):
     def revenue_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        rows = selectors.revenue_by_month()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Revenue by month",
-            "rows": selectors.revenue_by_month(),
+            "rows": rows,
+            # the same, each amount with its currency and decimals
+            "lines": [
+                {
+                    **row,
+                    **{
+                        amount: format_money(row[amount], row["currency"])
+                        for amount in ("gross", "tax", "discounts", "refunded", "fees", "net")
+                    },
+                }
+                for row in rows
+            ],
         }
         return TemplateResponse(request, "admin/billing/order/revenue.html", context)
 

@@ -1,9 +1,10 @@
 """The admin driven in a real browser (Debian's Chromium through Playwright).
 
 A member of staff logs in, reads the dashboard, finds a license and suspends it, and opens an
-order and its invoice; every changelist, over the demo data, fits the page at 1440x900 and
-1280x800 (the table scrolls no wider than its box) with no console error and no content-policy
-violation. Screenshots land in test-artifacts/ for CI to keep (and for a person to look at).
+order and its invoice; every changelist and the main detail pages (organization, license, order,
+invoice), over the demo data, fit the page at 1440x900 and 1280x800 (a list's table scrolls no
+wider than its box) with no console error and no content-policy violation. Screenshots land in
+test-artifacts/ for CI to keep (and for a person to look at).
 """
 
 import shutil
@@ -93,6 +94,15 @@ def _changelists():
     return sorted(models, key=lambda model: model._meta.label)
 
 
+def _main_objects():
+    """The detail pages staff open most, over the demo data: an organization, its busiest license,
+    a paid order and its invoice."""
+    organization = Organization.objects.get(slug="demo")
+    license = License.objects.filter(organization=organization).order_by("-ai_requests_used").first()
+    invoice = Invoice.objects.filter(organization=organization).select_related("order").first()
+    return [organization, license, invoice, invoice.order]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_changelist_fits_the_page_without_errors(live_server, browser):
     call_command("seed_demo", credentials_file=ARTIFACTS / ".seed-credentials", stdout=StringIO())
@@ -114,6 +124,14 @@ def test_every_changelist_fits_the_page_without_errors(live_server, browser):
                 broken.append(f"{opts.label}: {page.problems}")
             if opts.label in SCREENSHOT_LISTS:
                 page.shot(f"list-{opts.model_name}-{width}.png")
+        for obj in _main_objects():
+            page.open(reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk]))
+            page.page.wait_for_selector("#celaest-panels")
+            sizes = page.page.evaluate(OVERFLOW)
+            if sizes["page"] > sizes["window"]:
+                overflowing.append(f"{obj._meta.label} page at {width}px: {sizes}")
+            if page.problems:
+                broken.append(f"{obj._meta.label} page: {page.problems}")
         page.page.close()
     assert not overflowing, "\n".join(overflowing)
     assert not broken, "\n".join(broken)
