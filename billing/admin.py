@@ -5,6 +5,8 @@ Orders are placed through checkout, which prices them; staff act on them through
 mark paid (bank transfers), refund, cancel, resend the invoice.
 """
 
+from decimal import Decimal
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, DecimalField, Q, Sum
@@ -12,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from unfold.decorators import action as unfold_action
 
@@ -24,10 +27,19 @@ from celaest.admin import (
     contribute_panel,
     pretty_json,
 )
-from celaest.admin_display import admin_link, format_money, humanised_time, money, short_key, status_badge
+from celaest.admin_display import (
+    admin_link,
+    format_money,
+    humanised_time,
+    money,
+    short_key,
+    status_badge,
+    usage_meter,
+)
 from celaest.errors import DomainError
 from celaest.net import client_ip
 from identity.models import Organization
+from licensing.models import LicenseUsageLog
 
 from . import selectors
 from .documents import invoice_html, invoice_pdf
@@ -40,6 +52,7 @@ from .models import (
     OrderItem,
     PaymentGateway,
     PaymentMethod,
+    Subscription,
     TaxRate,
 )
 from .services.invoices import invoice_resend
@@ -553,6 +566,22 @@ def _sums_by_currency(queryset) -> str:
     return ", ".join(format_money(row["amount"], row["currency"]) for row in totals) or format_money(0)
 
 
+def _ai_spend_against_included(organization) -> str:
+    """This period's AI spend (the licenses' metered cost) against what the organization's live
+    subscriptions include (``PlanBillingTerms.included_ai_spend``; none set: no limit)."""
+    today = timezone.now().date()
+    spend = LicenseUsageLog.objects.filter(
+        organization=organization, period_start__lte=today, period_end__gte=today
+    ).aggregate(total=Sum("calculated_cost"))["total"] or Decimal("0")
+    subscriptions = Subscription.objects.filter(
+        organization=organization,
+        status__in=[Subscription.Status.ACTIVE, Subscription.Status.TRIALING, Subscription.Status.PAST_DUE],
+    ).select_related("plan__billing_terms")
+    included = [getattr(getattr(sub.plan, "billing_terms", None), "included_ai_spend", None) for sub in subscriptions]
+    limit = sum(included) if included and None not in included else None
+    return usage_meter(spend, limit, shown=lambda amount: format_money(amount, "USD"))
+
+
 def organization_billing_panels(request, organization) -> list[Panel]:
     orders = Order.objects.filter(organization=organization).order_by("-created_at")[: PANEL_ROWS // 2]
     invoices = Invoice.objects.filter(organization=organization).order_by("-created_at")[: PANEL_ROWS // 2]
@@ -567,6 +596,7 @@ def organization_billing_panels(request, organization) -> list[Panel]:
                 "Awaiting payment (pending orders)",
                 _sums_by_currency(Order.objects.filter(organization=organization, status=Order.Status.PENDING)),
             ),
+            ("AI spend this period", _ai_spend_against_included(organization)),
             (
                 "Paid in total",
                 _sums_by_currency(Order.objects.filter(organization=organization, status=Order.Status.PAID)),

@@ -163,10 +163,11 @@ def money(amount, currency: str | None = DEFAULT_CURRENCY):
     return format_html('<span class="cel-money" title="{}">{}</span>', exact, format_money(amount, currency))
 
 
-def usage_meter(used: int, limit) -> str:
-    """``used`` of ``limit`` as a bar, green, then orange past 80 %, red past 100 % (no limit: none)."""
-    if not isinstance(limit, int) or limit <= 0:
-        return format_html("{} <span class='cel-empty'>(no limit)</span>", f"{used:,}")
+def usage_meter(used, limit, *, shown=lambda value: f"{value:,}") -> str:
+    """``used`` of ``limit`` as a bar, green, then orange past 80 %, red past 100 % (no limit: none);
+    ``shown`` writes an amount (a count by default; ``format_money`` for spend)."""
+    if not isinstance(limit, int | Decimal) or isinstance(limit, bool) or limit <= 0:
+        return format_html("{} <span class='cel-empty'>(no limit)</span>", shown(used))
     share = used / limit
     level = "danger" if share >= 1 else "warning" if share >= 0.8 else "success"
     return format_html(
@@ -174,8 +175,8 @@ def usage_meter(used: int, limit) -> str:
         "{} / {} ({}%)</span>",
         level,
         min(100, round(share * 100)),
-        f"{used:,}",
-        f"{limit:,}",
+        shown(used),
+        shown(limit),
         round(share * 100),
     )
 

@@ -729,6 +729,7 @@ def test_organization_page_tells_the_whole_story(staff_client):
     factories.AuditLogFactory(organization=organization, user=owner, resource_repr="Zebulon change")
     html = staff_client.get(admin_url(organization, "change", organization.pk)).text
     for fact in (
+        "AI spend this period",
         "owner@zebulon.invalid", license_.license_key, "zebulon-host", "Collisions", "AI use since",
         "celaest-panel-charts", "ADMIN-TEST-1", "99.00 USD", "Zebulon hook", "Zebulon CI", "Zebulon change",
     ):  # fmt: skip
@@ -796,3 +797,16 @@ def test_read_only_money_shows_two_decimals(staff_client):
     order = factories.OrderFactory(order_number="ADMIN-TEST-MONEY", total=Decimal("177.3"))
     html = staff_client.get(admin_url(order, "change", order.pk)).text
     assert "177.30" in html and "177.3000" not in html
+
+
+def test_ai_spend_is_shown_against_what_the_subscriptions_include(staff_client):
+    organization = factories.OrganizationFactory()
+    terms = factories.PlanBillingTermsFactory(included_ai_spend=Decimal("10"))
+    subscription = factories.SubscriptionFactory(organization=organization, plan=terms.plan, status="active")
+    today = timezone.now().date()
+    factories.LicenseUsageLogFactory(
+        license=subscription.license, organization=organization, calculated_cost=Decimal("9.5"),
+        period_start=today.replace(day=1), period_end=today + timedelta(days=1),
+    )  # fmt: skip
+    html = staff_client.get(admin_url(organization, "change", organization.pk)).text
+    assert "9.50 USD / 10.00 USD (95%)" in html
