@@ -2,6 +2,7 @@
 
 It speaks the OpenAI chat-completions protocol (``POST /v1/chat/completions``, with ``stream``
 as server-sent events and usage in a final chunk when ``stream_options.include_usage``),
+OpenAI's embeddings (``POST /v1/embeddings``: deterministic unit vectors, floats or base64),
 ``GET /v1/models`` and the Anthropic messages protocol (``POST /v1/messages``, streaming too),
 so the official SDKs run unchanged against it. Answers are deterministic, usage numbers follow
 the providers' rules (about four characters a token; OpenAI caches whole 128-token blocks of a
@@ -21,10 +22,12 @@ Tests start it in a thread on port 0 (``FakeProvider().start()``) and may switch
 failure mode at run time (``set_failure``) and read how often each key was called (``hits``).
 """
 
+import base64
 import hashlib
 import json
 import math
 import re
+import struct
 import sys
 import threading
 import time
@@ -53,6 +56,14 @@ def _content_text(content) -> str:
     if isinstance(content, list):
         return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     return ""
+
+
+def embedding_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for ``text``."""
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i % len(digest)] - 127.5) / 127.5 for i in range(dimensions)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]
 
 
 def deterministic_answer(prompt_text: str, *, json_mode: bool, max_tokens: int) -> str:
@@ -293,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._openai_chat()
         if path.endswith("/messages"):
             return self._anthropic_messages()
+        if path.endswith("/embeddings"):
+            return self._openai_embeddings()
         self._read_json()
         return self._send_json(404, {"error": {"message": "Not found", "type": "not_found"}})
 
@@ -369,6 +382,35 @@ class _Handler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             self._send_event({**base, "choices": [], "usage": usage})
         self._send_event("[DONE]")
+
+    def _openai_embeddings(self):
+        body = self._read_json()
+        key = self._api_key()
+        if not key:
+            return self._unauthorized(False)
+        self.server.count(key)
+        if self._injected_failure(key, anthropic=False):
+            return None
+        inputs = (body or {}).get("input")
+        inputs = (
+            [inputs]
+            if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int))
+            else inputs
+        )
+        if not body or not body.get("model") or not isinstance(inputs, list) or not inputs:
+            return self._bad_request("`model` and `input` are required.", False)
+        self.server.bodies.append(body)
+        dimensions = body.get("dimensions") or 8
+        data, tokens = [], 0
+        for n, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += estimate_tokens(text) if isinstance(item, str) else len(item)
+            vector = embedding_vector(text, dimensions)
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": n, "embedding": vector})
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        self._send_json(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     def _anthropic_messages(self):
         started = self._common(anthropic=True)

@@ -327,15 +327,21 @@ def _wire_headers(api_key: str, url: str) -> dict:
 
 async def _wire_post(provider: str, api_key: str, base_url: str, request: ChatRequest, *, stream: bool):
     """POST /chat/completions; the response once its status is a success, else ProviderError."""
-    url = _openai_base_url(provider, base_url)
     body = _openai_body(request)
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-    headers = {**_wire_headers(api_key, url), "X-Stainless-Read-Timeout": str(request.timeout)}
-    timeout = aiohttp.ClientTimeout(total=None, connect=request.timeout, sock_read=request.timeout)
+    return await _wire_send(provider, api_key, base_url, "/chat/completions", body, request.timeout)
+
+
+async def _wire_send(provider: str, api_key: str, base_url: str, path: str, body: dict, timeout_seconds: float):
+    """POST ``body`` to ``path`` of the provider's OpenAI API; the response once its status is a
+    success, else ProviderError."""
+    url = _openai_base_url(provider, base_url)
+    headers = {**_wire_headers(api_key, url), "X-Stainless-Read-Timeout": str(timeout_seconds)}
+    timeout = aiohttp.ClientTimeout(total=None, connect=timeout_seconds, sock_read=timeout_seconds)
     try:
         response = await _wire_session(url).post(
-            f"{url}/chat/completions", data=json.dumps(body).encode(), headers=headers, timeout=timeout
+            f"{url}{path}", data=json.dumps(body).encode(), headers=headers, timeout=timeout
         )
     except TimeoutError:
         raise ProviderError(TIMEOUT, "The provider did not answer in time.") from None
@@ -368,6 +374,34 @@ async def _wire_read(response: aiohttp.ClientResponse, read):
         raise ProviderError(TIMEOUT, "The provider did not answer in time.") from None
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         raise ProviderError(OVERLOADED, f"The provider's answer was cut short: {exc}"[:300]) from None
+
+
+@dataclass
+class EmbeddingsResult:
+    #: the provider's ``data`` as it sent it (floats, or base64 when asked)
+    data: list
+    usage: Usage
+    #: what a task records of it (as of a ``ChatResult``): no text, how many embeddings
+    text: str = ""
+    output_json: dict | None = None
+
+
+async def embed(*, provider: str, api_key: str, base_url: str, body: dict, timeout: float) -> EmbeddingsResult:
+    """Embeddings of an OpenAI-compatible provider (``body``: OpenAI's request, validated by the
+    caller). Anthropic has no embeddings API. Raises ProviderError."""
+    response = await _wire_send(provider, api_key, base_url, "/embeddings", body, timeout)
+    try:
+        answer = await _wire_read(response, lambda answer: answer.json(content_type=None))
+    finally:
+        response.release()
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+        raise ProviderError(OVERLOADED, "The provider's answer is not a list of embeddings.")
+    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    return EmbeddingsResult(
+        data=answer["data"],
+        usage=Usage(tokens_input=usage.get("prompt_tokens") or 0),
+        output_json={"embeddings": len(answer["data"])},
+    )
 
 
 async def _wire_chat(provider: str, api_key: str, base_url: str, request: ChatRequest) -> ChatResult:

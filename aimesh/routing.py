@@ -48,7 +48,7 @@ class RoutedAnswer:
     model: AIModel
     key: AIApiKey
     attempts: int
-    result: providers.ChatResult | None = None
+    result: providers.ChatResult | providers.EmbeddingsResult | None = None
     stream_state: providers.StreamState | None = None
     stream: AsyncGenerator[str, None] | None = None
 
@@ -270,6 +270,20 @@ async def route_chat_stream(
             provider=model.provider, api_key=secret, base_url=key.base_url, request=request_for(model)
         )
         return RoutedAnswer(model=model, key=key, attempts=0, stream_state=state, stream=stream)
+
+    return await _route(models, call, None, start)
+
+
+async def route_embeddings(
+    *, models: list[AIModel], body_for: Callable[[AIModel], dict], timeout: float, start: RouteStart | None = None
+) -> RoutedAnswer:
+    """Embeddings from the first model and key that can; raises AIUnavailable or ProviderRejected."""
+
+    async def call(model, key, secret):
+        result = await providers.embed(
+            provider=model.provider, api_key=secret, base_url=key.base_url, body=body_for(model), timeout=timeout
+        )
+        return RoutedAnswer(model=model, key=key, attempts=0, result=result)
 
     return await _route(models, call, None, start)
 

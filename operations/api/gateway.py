@@ -1,5 +1,6 @@
-"""The OpenAI-compatible gateway: ``POST /v1/chat/completions`` (with ``stream``) and
-``GET /v1/models`` at the root, so any OpenAI client can use CELAEST as its base URL.
+"""The OpenAI-compatible gateway: ``POST /v1/chat/completions`` (with ``stream``: tools, images,
+JSON schemas), ``POST /v1/embeddings`` and ``GET /v1/models`` at the root, so any OpenAI client
+can use CELAEST as its base URL (``messages.py`` serves Anthropic's Messages API on the same path).
 
 Callers authenticate with a CELAEST user API key (``Authorization: Bearer cel_...``). The
 ``model`` names an active ``ai_models`` row; the request is metered against the organization's
@@ -32,6 +33,7 @@ from aimesh.routing import (
     RouteStart,
     route_chat,
     route_chat_stream,
+    route_embeddings,
     route_start,
 )
 from aimesh.services import estimate_tokens, model_by_name
@@ -51,7 +53,7 @@ from operations.services import (
 )
 from settings_app.authentication import ApiKeyAuthentication
 
-from .serializers import ChatCompletionRequestSerializer
+from .serializers import ChatCompletionRequestSerializer, EmbeddingsRequestSerializer
 
 
 class _GatewayView(AsyncApiView):
@@ -205,11 +207,36 @@ class GatewayCall:
 
     task: ProcessedTask
     model: AIModel
-    request: providers.ChatRequest
+    #: a chat request, or an embeddings request's body (OpenAI's)
+    request: providers.ChatRequest | dict
     stream: bool
     started: float
     #: the first key, chosen in this step too
     route: RouteStart
+
+
+def _call_begin(request, /, *, model: AIModel, input_text: str, variables: dict, **call) -> GatewayCall:
+    """The license counted and the running task recorded, in one transaction; the first key chosen."""
+    user = request.user
+    license = license_for_organization(organization_id=user.organization_id)
+    with transaction.atomic():
+        task = ProcessedTask.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            license=license,
+            model=model,
+            input_text=input_text,
+            input_variables=variables,
+            status=ProcessedTask.Status.RUNNING,
+            started_at=timezone.now(),
+        )
+        license_usage_reserve(license=license, task_id=task.pk)
+    return GatewayCall(route=route_start([model]), task=task, model=model, **call)
+
+
+def _member(request) -> None:
+    if request.user.organization_id is None:
+        raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
 
 
 def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
@@ -218,9 +245,7 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
     can honour, the input's size, the license counted and the running task recorded, the first
     key chosen."""
     started = time.monotonic()
-    user = request.user
-    if user.organization_id is None:
-        raise InvalidInput("Only members of an organization can run AI work.", code="no_organization")
+    _member(request)
     model = model_by_name(name=data["model"])
     system, turns, options = data["system"], data["turns"], data["options"]
     _check_model_takes(model, data)
@@ -240,23 +265,11 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
         timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
         options=options,
     )
-    license = license_for_organization(organization_id=user.organization_id)
-    with transaction.atomic():
-        task = ProcessedTask.objects.create(
-            organization_id=user.organization_id,
-            user=user,
-            license=license,
-            model=model,
-            input_text=_last_user_text(turns),
-            input_variables={"messages": len(data["messages"]), "gateway": gateway},
-            status=ProcessedTask.Status.RUNNING,
-            started_at=timezone.now(),
-        )
-        license_usage_reserve(license=license, task_id=task.pk)
-    return GatewayCall(
-        route=route_start([model]),
-        task=task,
+    return _call_begin(
+        request,
         model=model,
+        input_text=_last_user_text(turns),
+        variables={"messages": len(data["messages"]), "gateway": gateway},
         request=chat_request,
         stream=data["stream"],
         started=started,
@@ -270,9 +283,17 @@ async def call_route(call: GatewayCall) -> RoutedAnswer:
         return call.request
 
     try:
-        if call.stream:
+        if isinstance(call.request, dict):
+            answer = await route_embeddings(
+                models=[call.model],
+                body_for=lambda model: {**call.request, "model": model.model_id},
+                timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
+                start=call.route,
+            )
+        elif call.stream:
             return await route_chat_stream(models=[call.model], request_for=request_for, start=call.route)
-        answer = await route_chat(models=[call.model], request_for=request_for, start=call.route)
+        else:
+            answer = await route_chat(models=[call.model], request_for=request_for, start=call.route)
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
         await sync_step(task_record_failure)(
@@ -399,3 +420,56 @@ class ChatCompletionsView(_GatewayView):
         if include_usage:
             yield _sse({**base, "choices": [], "usage": _usage_body(state.usage)})
         yield _sse("[DONE]")
+
+
+class EmbeddingsView(_GatewayView):
+    def prepare_post(self, request) -> GatewayCall:
+        started = time.monotonic()
+        serializer = EmbeddingsRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _member(request)
+        model = model_by_name(name=data["model"])
+        if "embeddings" not in (model.capabilities or ()) or providers.is_anthropic(model.provider):
+            raise InvalidInput(
+                f"The model {model.model_id} does not make embeddings.",
+                code="model_capability_missing",
+                details={"param": "model", "capability": "embeddings", "model": model.model_id},
+            )
+        inputs = data["inputs"]
+        largest = max(estimate_tokens(item) if isinstance(item, str) else len(item) for item in inputs)
+        if largest > model.max_tokens_input:
+            raise InvalidInput(
+                "An input is too long for the model.",
+                code="input_too_large",
+                details={"param": "input", "estimated_tokens": largest, "max_tokens_input": model.max_tokens_input},
+            )
+        body = {name: data[name] for name in ("input", "encoding_format", "dimensions", "user") if name in data}
+        first = inputs[0] if isinstance(inputs[0], str) else ""
+        return _call_begin(
+            request,
+            model=model,
+            input_text=first[:2000],
+            variables={"inputs": len(inputs), "gateway": "embeddings"},
+            request=body,
+            stream=False,
+            started=started,
+        )
+
+    @extend_schema(
+        summary="Create embeddings (OpenAI-compatible), metered by input tokens",
+        request=EmbeddingsRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT, **GATEWAY_ERRORS},
+        tags=["gateway"],
+    )
+    async def post(self, request, prepared: GatewayCall):
+        answer = await call_route(prepared)
+        tokens = answer.result.usage.tokens_input
+        return Response(
+            {
+                "object": "list",
+                "data": answer.result.data,
+                "model": answer.model.model_id,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )

@@ -322,7 +322,23 @@ class ChatMessagesField(serializers.JSONField):
     """OpenAI's messages; validated whole by the request (``chat_messages``)."""
 
 
-class ChatCompletionRequestSerializer(serializers.Serializer):
+class _RefusingUnknownFields:
+    """A request serializer that refuses (400) any field it does not declare, naming it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                refused = [name for name in unknown if name in UNSUPPORTED_FIELDS] or unknown
+                raise InvalidInput(
+                    f"The parameter {refused[0]!r} is not supported by this gateway.",
+                    code="unsupported_parameter",
+                    details={"param": refused[0], "unsupported": unknown},
+                )
+        return super().to_internal_value(data)
+
+
+class ChatCompletionRequestSerializer(_RefusingUnknownFields, serializers.Serializer):
     model = serializers.CharField(max_length=200)
     messages = ChatMessagesField()
     stream = serializers.BooleanField(required=False, default=False)
@@ -361,18 +377,6 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
         "reasoning_effort",
     )
 
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                refused = [name for name in unknown if name in UNSUPPORTED_FIELDS] or unknown
-                raise InvalidInput(
-                    f"The parameter {refused[0]!r} is not supported by this gateway.",
-                    code="unsupported_parameter",
-                    details={"param": refused[0], "unsupported": unknown},
-                )
-        return super().to_internal_value(data)
-
     def validate(self, attrs):
         attrs["system"], attrs["turns"] = chat_messages(attrs["messages"])
         if attrs.get("store"):
@@ -395,4 +399,36 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
         if attrs.get("stop") is not None:
             attrs["stop"] = chat_stop(attrs["stop"])
         attrs["options"] = {name: attrs[name] for name in self.OPTIONS if attrs.get(name) not in (None, "")}
+        return attrs
+
+
+MAX_EMBEDDING_INPUTS = 2048
+
+
+def embedding_inputs(value) -> list:
+    """A string, a list of strings, a list of token ids or a list of such lists, as a list."""
+
+    def is_tokens(item):
+        return isinstance(item, list) and item and all(type(t) is int and t >= 0 for t in item)
+
+    if (isinstance(value, str) and value) or is_tokens(value):
+        return [value]
+    if (
+        isinstance(value, list)
+        and 0 < len(value) <= MAX_EMBEDDING_INPUTS
+        and (all(isinstance(item, str) and item for item in value) or all(is_tokens(item) for item in value))
+    ):
+        return value
+    _fail("input", f"Expected a non-empty string, up to {MAX_EMBEDDING_INPUTS} of them, or token id arrays.")
+
+
+class EmbeddingsRequestSerializer(_RefusingUnknownFields, serializers.Serializer):
+    model = serializers.CharField(max_length=200)
+    input = serializers.JSONField(help_text="A string, a list of strings, or arrays of token ids.")
+    encoding_format = serializers.ChoiceField(choices=["float", "base64"], required=False)
+    dimensions = serializers.IntegerField(required=False, min_value=1, max_value=65536)
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+
+    def validate(self, attrs):
+        attrs["inputs"] = embedding_inputs(attrs["input"])
         return attrs
