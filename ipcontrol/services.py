@@ -59,7 +59,7 @@ class Code:
     USABLE = frozenset({VALID, ACTIVATED, OVERAGE, ALIVE})
 
 
-class Warning:
+class CheckWarning:
     """Warnings an answer may carry next to its code (the license is usable, but ...)."""
 
     PAYMENT_PAST_DUE = "PAYMENT_PAST_DUE"
@@ -574,13 +574,16 @@ def leases_release_lapsed(*, now: datetime | None = None) -> int:
             if license is not None:
                 released += _leases_release(license=license, now=now)
     if released:
-        system_event_record(
-            event_type="license.leases_released",
-            severity=SystemEvent.Severity.INFO,
-            message=f"{released} machine(s) whose heartbeat lapsed were released",
-            source="ipcontrol.release_lapsed_leases",
-        )
+        message = f"{released} machine(s) whose heartbeat lapsed were released"
+        _job_done("release_lapsed_leases", "license.leases_released", message)
     return released
+
+
+def _job_done(job: str, event_type: str, message: str, **data) -> None:
+    """The beat job ``ipcontrol.<job>`` changed something: say so in the system events."""
+    system_event_record(
+        event_type=event_type, severity=SystemEvent.Severity.INFO, message=message, source=f"ipcontrol.{job}", data=data
+    )
 
 
 def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
@@ -602,7 +605,7 @@ def license_check_body(check: LicenseCheck, *, nonce: str | None) -> dict:
             "billing_state": license.billing_state or BillingState.CURRENT,
         }
         if license.billing_state == BillingState.PAST_DUE:
-            body["warnings"] = [Warning.PAYMENT_PAST_DUE]
+            body["warnings"] = [CheckWarning.PAYMENT_PAST_DUE]
     if check.missing_entitlements:
         body["missing_entitlements"] = list(check.missing_entitlements)
     if check.lease_expires_at is not None:
@@ -622,27 +625,28 @@ def policy_body(policy: LicensePolicy) -> dict:
 
 
 def bindings_deactivate_stale(*, now: datetime | None = None) -> int:
-    """Free the seats of machines not seen for ``binding_stale_hours``; return how many."""
+    """Free the seats of machines not seen for ``binding_stale_hours`` (one statement), each with a
+    ``machine.deactivated`` event; return how many."""
     now = now or timezone.now()
     hours = ipcontrol_config().binding_stale_hours
     stale = LicenseIpBinding.objects.filter(is_active=True, last_seen__lt=now - timedelta(hours=hours))
     with transaction.atomic():
-        license_ids = set(stale.select_for_update().values_list("license_id", flat=True))
-        count = stale.update(
+        machines = list(stale.select_for_update())
+        count = LicenseIpBinding.objects.filter(pk__in=[machine.pk for machine in machines]).update(
             is_active=False,
             deactivated_at=now,
             deactivation_reason=LicenseIpBinding.DeactivationReason.STALE,
             lease_expires_at=None,
             updated_at=now,
         )
-        license_snapshots_forget(license_ids=license_ids)
+        license_snapshots_forget(license_ids={machine.license_id for machine in machines})
+        for machine in machines:
+            machine.is_active, machine.deactivation_reason = False, LicenseIpBinding.DeactivationReason.STALE
+            machine.lease_expires_at = None
+            emit_event("machine.deactivated", organization=machine.organization_id, payload=machine_event_data(machine))
     if count:
-        system_event_record(
-            event_type="license.bindings_deactivated",
-            severity=SystemEvent.Severity.INFO,
-            message=f"{count} machine(s) not seen for {hours} hours were deactivated",
-            source="ipcontrol.deactivate_stale_bindings",
-        )
+        message = f"{count} machine(s) not seen for {hours} hours were deactivated"
+        _job_done("deactivate_stale_bindings", "license.bindings_deactivated", message)
     return count
 
 
@@ -677,12 +681,10 @@ def validations_purge(
         if len(ids) < batch_size:
             break
     if deleted or dropped:
-        system_event_record(
-            event_type="license.validations_purged",
-            severity=SystemEvent.Severity.INFO,
-            message=f"Validation attempts older than {days} days were deleted: {len(dropped)} month(s) "
-            f"dropped whole, {deleted} row(s) one by one",
-            source="ipcontrol.purge_validations",
-            data={"deleted": deleted, "partitions_dropped": dropped, "retention_days": days},
+        message = (
+            f"Validation attempts older than {days} days were deleted: {len(dropped)} month(s) dropped whole, "
+            f"{deleted} row(s) one by one"
         )
+        purged = {"deleted": deleted, "partitions_dropped": dropped, "retention_days": days}
+        _job_done("purge_validations", "license.validations_purged", message, **purged)
     return deleted

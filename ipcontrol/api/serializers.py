@@ -4,7 +4,7 @@ endpoints' requests and answers."""
 from rest_framework import serializers
 
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
-from ipcontrol.services import Code, Warning
+from ipcontrol.services import CheckWarning, Code
 from licensing.models import BillingState, MachineScheme
 
 
@@ -121,7 +121,7 @@ class LicenseCheckResponseSerializer(serializers.Serializer):
     nonce = serializers.CharField(allow_null=True)
     license = LicenseCheckLicenseSerializer(allow_null=True)
     warnings = serializers.ListField(
-        child=serializers.ChoiceField(choices=[Warning.PAYMENT_PAST_DUE]),
+        child=serializers.ChoiceField(choices=[CheckWarning.PAYMENT_PAST_DUE]),
         required=False,
         help_text="Present when the license is usable but something needs attention (PAYMENT_PAST_DUE).",
     )

@@ -21,7 +21,7 @@ from ipcontrol.collisions import collision_resolve
 from ipcontrol.filters import LicenseCollisionFilterSet, LicenseIpBindingFilterSet, LicenseValidationFilterSet
 from ipcontrol.models import LicenseIpBinding
 from ipcontrol.offline import offline_activation
-from ipcontrol.services import binding_deactivate
+from ipcontrol.services import binding_deactivate, binding_rename
 
 from .serializers import (
     CollisionResolveSerializer,
@@ -53,6 +53,16 @@ class LicenseIpBindingViewSet(TenantViewSet, ReadOnlyMixin, mixins.UpdateModelMi
 
     def scoped_queryset(self) -> QuerySet:
         return selectors.license_ip_binding_list()
+
+    def perform_update(self, serializer):
+        # Only the name, written alone: the flush refreshes the same row's lease and last sighting.
+        serializer.instance = binding_rename(
+            binding=serializer.instance,
+            name=serializer.validated_data.get("name", serializer.instance.name),
+            actor=self.request.user,
+            source="api",
+            ip_address=client_ip(self.request),
+        )
 
     @extend_schema(
         summary="Deactivate a machine, freeing its seat (owners and admins)",

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from ipcontrol.buffer import validation_buffer_flush
 from ipcontrol.models import LicenseIpBinding, LicenseValidation
 from ipcontrol.selectors import ipcontrol_config
-from ipcontrol.services import leases_release_lapsed
+from ipcontrol.services import bindings_deactivate_stale, leases_release_lapsed
 from licensing.models import MachineScheme
 from settings_app.models import WebhookDelivery
 from tests import factories as f
@@ -151,3 +151,13 @@ def test_heartbeat_refusals_and_malformed_beats(floating):
 def test_the_lease_job_runs_well_within_a_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["release-lapsed-license-leases"]
     assert entry["task"] == "ipcontrol.release_lapsed_leases" and entry["schedule"] <= 30
+
+
+def test_a_machine_freed_as_stale_is_announced_and_readmitted_by_its_next_heartbeat(floating):
+    _post("activate", floating, "fp-1")
+    LicenseIpBinding.objects.filter(license=floating).update(last_seen=timezone.now() - timedelta(days=40))
+    assert bindings_deactivate_stale() == 1
+    event = WebhookDelivery.objects.get(event_type="machine.deactivated").payload["data"]
+    assert (event["machine_id"], event["is_active"], event["deactivation_reason"]) == ("fp-1", False, "stale")
+    assert _post("heartbeat", floating, "fp-1")["code"] == "ALIVE"
+    assert _binding(floating, "fp-1").is_active
