@@ -43,6 +43,7 @@ from billing.models import (
     UsageAlert,
 )
 from billing.services.numbering import document_sequences_sync
+from demo.loaders.ai_licenses import seed_ai_licenses
 from demo.loaders.aimesh import seed_ai_catalogue
 from demo.loaders.analytics import seed_telemetry
 from demo.loaders.audit import seed_audit
@@ -76,7 +77,7 @@ from marketplace.models import (
     ProductRelease,
     ProductReview,
 )
-from operations.models import ProcessedTask, TaskBatch
+from operations.models import ApiKeyLicense, OrganizationAILicense, ProcessedTask, TaskBatch
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 
 
@@ -113,6 +114,8 @@ def demo_seed(
     with section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
         seed_settings(demo)
         retire_outside_urls()
+    with section("AI paying licenses", [OrganizationAILicense, ApiKeyLicense], stdout):
+        seed_ai_licenses(demo)
     with section("audit", [AuditLog, SystemEvent], stdout):
         seed_audit(demo)
     with section("analytics telemetry", [TelemetryEvent], stdout):

@@ -206,3 +206,5 @@ def organization_ai_panel(request, organization) -> Panel:
 
 
 contribute_panel(Organization, organization_ai_panel, order=30)
+
+from . import admin_budgets  # noqa: E402, F401 - registers the paying-license admins

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from celaest.db import TimeStampedModel, UUIDModel
+from celaest.db import ChangeAnnouncingManager, TimeStampedModel, UUIDModel
 from celaest.money import CostField
 
 
@@ -125,3 +125,48 @@ class ProcessedTask(UUIDModel):
 
     def __str__(self):
         return str(self.id)
+
+
+class ApiKeyLicense(TimeStampedModel):
+    """The license that pays for the AI gateway calls of one user API key (``operations.budgets
+    .paying_license``). Set by the organization's owners and admins (or staff); the license is one
+    of the key's organization."""
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="+")
+    api_key = models.OneToOneField(
+        "settings_app.UserApiKey", on_delete=models.CASCADE, related_name="paying_license_binding"
+    )
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="+")
+
+    objects = ChangeAnnouncingManager()
+
+    class Meta:
+        db_table = "api_key_licenses"
+        verbose_name = "API key's paying license"
+        verbose_name_plural = "API keys' paying licenses"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization"], name="idx_key_licenses_org")]
+
+    def __str__(self):
+        return f"{self.api_key_id} → {self.license_id}"
+
+
+class OrganizationAILicense(TimeStampedModel):
+    """The license that pays for an organization's AI gateway calls made with keys bound to none:
+    chosen by its owners and admins, or by staff."""
+
+    organization = models.OneToOneField(
+        "identity.Organization", on_delete=models.CASCADE, related_name="designated_ai_license"
+    )
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="+")
+
+    objects = ChangeAnnouncingManager()
+
+    class Meta:
+        db_table = "organization_ai_licenses"
+        verbose_name = "organization's AI license"
+        verbose_name_plural = "organizations' AI licenses"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.organization_id} → {self.license_id}"

@@ -2,7 +2,10 @@
 
 import json
 import logging
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +40,30 @@ class UserSession(TimeStampedModel):
         return f"{self.user_id} session"
 
 
+#: how many model names a key's allow list may hold, and how long each may be
+MAX_ALLOWED_MODELS = 100
+MAX_MODEL_NAME_LENGTH = 100
+
+
+def validate_allowed_models(value) -> None:
+    """A key's ``allowed_models``: null, or a list of distinct, non-empty model names."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise ValidationError("A list of model names.", code="invalid")
+    if len(value) > MAX_ALLOWED_MODELS:
+        raise ValidationError(f"At most {MAX_ALLOWED_MODELS} models.", code="invalid")
+    for name in value:
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_MODEL_NAME_LENGTH or name != name.strip():
+            raise ValidationError(
+                f"Model names are non-empty strings of at most {MAX_MODEL_NAME_LENGTH} characters, "
+                "without surrounding spaces.",
+                code="invalid",
+            )
+    if len(set(value)) != len(value):
+        raise ValidationError("A model is listed twice.", code="invalid")
+
+
 class UserApiKey(TimeStampedModel):
     """A personal API key. Only its SHA-256 hash is stored; ``key_prefix`` is for display."""
 
@@ -51,6 +78,35 @@ class UserApiKey(TimeStampedModel):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # AI gateway limits of this key (operations.budgets); null: no limit of that kind.
+    allowed_models = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[validate_allowed_models],
+        help_text="Names of the AI models this key may call. Empty: every model.",
+    )
+    spend_limit_daily_usd = models.DecimalField(
+        "spend limit per day (USD)",
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    spend_limit_monthly_usd = models.DecimalField(
+        "spend limit per month (USD)",
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1_000_000_000)]
+    )
+    max_requests_in_flight = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
+    )
 
     objects = ChangeAnnouncingManager()
 
@@ -64,6 +120,21 @@ class UserApiKey(TimeStampedModel):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(rate_limit_rpm__gte=1), name="api_keys_rpm_min_1"),
+            models.CheckConstraint(
+                condition=Q(spend_limit_daily_usd__gte=0) | Q(spend_limit_daily_usd__isnull=True),
+                name="api_keys_daily_spend_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(spend_limit_monthly_usd__gte=0) | Q(spend_limit_monthly_usd__isnull=True),
+                name="api_keys_monthly_spend_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(tokens_per_minute__gte=1) | Q(tokens_per_minute__isnull=True), name="api_keys_tpm_min_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_requests_in_flight__gte=1) | Q(max_requests_in_flight__isnull=True),
+                name="api_keys_in_flight_min_1",
+            ),
         ]
 
     def __str__(self):

@@ -35,7 +35,7 @@ from marketplace.models import (
     ProductRelease,
     ProductReview,
 )
-from operations.models import ProcessedTask, TaskBatch
+from operations.models import ApiKeyLicense, OrganizationAILicense, ProcessedTask, TaskBatch
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -492,3 +492,22 @@ class CreditNoteFactory(factory.django.DjangoModelFactory):
     subtotal = Decimal("10.00")
     total = Decimal("10.00")
     reason = "Service credit"
+
+
+class ApiKeyLicenseFactory(factory.django.DjangoModelFactory):
+    """A user API key bound to a license of its user's organization."""
+
+    class Meta:
+        model = ApiKeyLicense
+
+    api_key = factory.SubFactory(UserApiKeyFactory)
+    organization = factory.LazyAttribute(lambda o: o.api_key.user.organization)
+    license = factory.LazyAttribute(lambda o: LicenseFactory(organization=o.organization))
+
+
+class OrganizationAILicenseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrganizationAILicense
+
+    organization = factory.SubFactory(OrganizationFactory)
+    license = factory.LazyAttribute(lambda o: LicenseFactory(organization=o.organization))

@@ -489,6 +489,9 @@ AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=60.
 # A queued task claimed longer ago than this is stale: its worker died and another takes it over.
 # Keep it at least the task's time limit (600 s), else a live worker's task could run twice.
 AI_TASK_STALE_SECONDS = env.int("AI_TASK_STALE_SECONDS", default=600)
+# A gateway call's budget reservation (operations.budgets) not settled this long after it was taken
+# is given back: its process died. Longer than a call takes; a long stream renews it.
+AI_BUDGET_RESERVATION_TTL_SECONDS = env.int("AI_BUDGET_RESERVATION_TTL_SECONDS", default=900)
 # A task still queued (never claimed) this long after its message was sent has its message sent
 # again by the recover-stale-ai-tasks beat job, in case the broker lost it or was down when the task
 # was committed. A task merely waiting in a long queue gets a duplicate message, which does nothing.

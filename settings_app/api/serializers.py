@@ -4,11 +4,24 @@ Secrets never leave in a response after creation: no session token, API key hash
 secret is a field here; the raw API key and webhook secret appear once, in the create response.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from celaest.validation import json_problem
-from settings_app.models import FeatureFlag, SystemConfig, UserApiKey, UserSession, Webhook, WebhookDelivery
+from settings_app.models import (
+    MAX_ALLOWED_MODELS,
+    MAX_MODEL_NAME_LENGTH,
+    FeatureFlag,
+    SystemConfig,
+    UserApiKey,
+    UserSession,
+    Webhook,
+    WebhookDelivery,
+    validate_allowed_models,
+)
 from settings_app.selectors import api_scope_resources, user_session_is_current
 from settings_app.services.config import CONFIG_KEY_RULE, config_key_is_valid
 from settings_app.services.outbox import WEBHOOK_SUBSCRIBABLE
@@ -44,17 +57,64 @@ class SessionsRevokedSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="Sessions revoked.")
 
 
+#: what an API key may be limited to on the AI gateway (operations.budgets), editable
+API_KEY_LIMIT_FIELDS = [
+    "allowed_models", "spend_limit_daily_usd", "spend_limit_monthly_usd", "tokens_per_minute",
+    "max_requests_in_flight",
+]  # fmt: skip
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = UserApiKey
         fields = [
-            "id", "name", "key_prefix", "scopes", "rate_limit_rpm", "usage_count", "last_used_at", "expires_at",
-            "revoked_at", "created_at",
+            "id", "name", "key_prefix", "scopes", "rate_limit_rpm", *API_KEY_LIMIT_FIELDS, "usage_count",
+            "last_used_at", "expires_at", "revoked_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class StrictCharField(serializers.CharField):
+    """A string, and only a string (``CharField`` takes 7 for "7")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ApiKeyLimitFields(serializers.Serializer):
+    """A key's AI gateway limits (null: no limit of that kind), as created and as changed."""
+
+    allowed_models = serializers.ListField(
+        child=StrictCharField(max_length=MAX_MODEL_NAME_LENGTH, trim_whitespace=False),
+        max_length=MAX_ALLOWED_MODELS,
+        allow_null=True,
+        required=False,
+        help_text="Names of the AI models this key may call. Null or empty: every model.",
+    )
+    spend_limit_daily_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=Decimal("0"), allow_null=True, required=False
+    )
+    spend_limit_monthly_usd = serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=Decimal("0"), allow_null=True, required=False
+    )
+    tokens_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000_000, allow_null=True, required=False)
+    max_requests_in_flight = serializers.IntegerField(min_value=1, max_value=100_000, allow_null=True, required=False)
+
+    def validate_allowed_models(self, value):
+        try:
+            validate_allowed_models(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return value
+
+
+class ApiKeyUpdateSerializer(ApiKeyLimitFields):
+    name = serializers.CharField(max_length=120, required=False)
+
+
+class ApiKeyCreateSerializer(ApiKeyLimitFields):
     name = serializers.CharField(max_length=120)
     scopes = serializers.ListField(
         child=serializers.CharField(max_length=120),

@@ -25,7 +25,7 @@ from settings_app.filters import (
     WebhookFilterSet,
 )
 from settings_app.models import FeatureFlag, SystemConfig, UserApiKey
-from settings_app.services.api_keys import api_key_create, api_key_revoke
+from settings_app.services.api_keys import api_key_create, api_key_revoke, api_key_update
 from settings_app.services.config import KEEP, system_config_create, system_config_update
 from settings_app.services.outbox import webhook_delivery_replay, webhook_recover_failed, webhook_send_test
 from settings_app.services.sessions import user_session_revoke, user_sessions_revoke_others
@@ -36,6 +36,7 @@ from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    ApiKeyUpdateSerializer,
     EvaluatedFlagsSerializer,
     FeatureFlagSerializer,
     SessionsRevokedSerializer,
@@ -91,9 +92,21 @@ class UserSessionViewSet(OwnViewSet, ReadOnlyMixin, mixins.DestroyModelMixin):
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
     ),
+    update=extend_schema(
+        summary="Change one of my API keys' name and AI gateway limits",
+        request=ApiKeyUpdateSerializer,
+        responses={200: ApiKeySerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change one of my API keys' name or AI gateway limits (models, spend, tokens per minute, in flight)",
+        request=ApiKeyUpdateSerializer,
+        responses={200: ApiKeySerializer},
+    ),
     destroy=extend_schema(summary="Revoke one of my API keys"),
 )
-class ApiKeyViewSet(OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin):
+class ApiKeyViewSet(
+    OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin
+):
     serializer_class = ApiKeySerializer
     scope_resource = "api-keys"
     filterset_class = UserApiKeyFilterSet
@@ -112,6 +125,13 @@ class ApiKeyViewSet(OwnViewSet, ReadOnlyMixin, mixins.CreateModelMixin, mixins.D
         body = ApiKeyCreatedSerializer(issued.api_key).data
         body["key"] = issued.raw_key
         return Response(body, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        api_key = self.get_object()
+        payload = ApiKeyUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
+        payload.is_valid(raise_exception=True)
+        api_key_update(api_key=api_key, **payload.validated_data)
+        return Response(ApiKeySerializer(api_key).data)
 
     def _check_no_escalation(self, scopes: list[str]) -> None:
         """A key may mint keys with at most its own scopes, never more."""

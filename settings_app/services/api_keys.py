@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -57,8 +58,10 @@ def api_key_create(
     scopes: list[str] | None = None,
     expires_in_days: int | None = None,
     rate_limit_rpm: int = 600,
+    **limits,
 ) -> IssuedApiKey:
-    """Issue a key for ``user``. The raw key is returned once; only its hash is stored."""
+    """Issue a key for ``user``. The raw key is returned once; only its hash is stored. ``limits``:
+    its AI gateway limits (``API_KEY_LIMITS``)."""
     if not name.strip():
         raise InvalidInput("An API key needs a name.", details={"name": ["This field is required."]})
     if expires_in_days is not None and expires_in_days < 1:
@@ -73,8 +76,53 @@ def api_key_create(
         scopes=_validate_scopes(scopes if scopes is not None else ["*"]),
         rate_limit_rpm=rate_limit_rpm,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        **_checked_limits(limits),
     )
     return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+#: what a key may be limited to on the AI gateway (operations.budgets enforces them)
+API_KEY_LIMITS = (
+    "allowed_models",
+    "spend_limit_daily_usd",
+    "spend_limit_monthly_usd",
+    "tokens_per_minute",
+    "max_requests_in_flight",
+)
+
+
+def _checked_limits(limits: dict) -> dict:
+    """``limits`` checked by the model fields' own validators (the admin runs the same)."""
+    unknown = set(limits) - set(API_KEY_LIMITS)
+    if unknown:
+        raise TypeError(f"Unknown API key limits: {sorted(unknown)}")
+    errors = {}
+    for name, value in limits.items():
+        if value is None:
+            continue
+        try:
+            UserApiKey._meta.get_field(name).run_validators(value)
+        except ValidationError as error:
+            errors[name] = error.messages
+    if errors:
+        raise InvalidInput("An API key limit is invalid.", details=errors)
+    return limits
+
+
+@transaction.atomic
+def api_key_update(*, api_key: UserApiKey, name: str | None = None, **limits) -> UserApiKey:
+    """Rename ``api_key`` and change its AI gateway limits (a limit given as None: none)."""
+    changed = list(_checked_limits(limits))
+    for field, value in limits.items():
+        setattr(api_key, field, value)
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("An API key needs a name.", details={"name": ["This field is required."]})
+        api_key.name = name.strip()
+        changed.append("name")
+    if changed:
+        api_key.save(update_fields=[*changed, "updated_at"])
+    return api_key
 
 
 def api_key_revoke(*, api_key: UserApiKey) -> UserApiKey:
