@@ -5,13 +5,16 @@ issued, the first invoice issued), and act on subscriptions through the services
 transfer for the open invoices, retry collecting them, cancel at the period end.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 
 from celaest.admin import CelaestModelAdmin, EstimatedCountPaginator
 from celaest.errors import DomainError
 
-from .models import CreditNote, InvoiceLine, PaymentMethod, PlanBillingTerms, Subscription, UsageAlert
+from .models import CreditNote, Invoice, InvoiceLine, PaymentMethod, PlanBillingTerms, Subscription, UsageAlert
+from .services.credit_notes import credit_note_issue, invoice_creditable
 from .services.plan_changes import subscription_cancel
 from .services.renewals import invoice_collect
 from .services.subscription_invoices import LIVE_STATUSES, subscription_invoice_paid
@@ -184,6 +187,27 @@ class InvoiceLineAdmin(CelaestModelAdmin):
         return False
 
 
+class CreditNoteAddForm(forms.ModelForm):
+    """What staff choose to credit: the paid invoice, the amount before tax, why, and whether the
+    money goes back through the gateway."""
+
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    refund = forms.BooleanField(required=False, help_text="Refund through the invoice's gateway (Stripe).")
+
+    class Meta:
+        model = CreditNote
+        fields = ["invoice", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        invoice, amount = data.get("invoice"), data.get("amount")
+        if invoice is not None and invoice.status not in (Invoice.Status.PAID, Invoice.Status.CREDITED):
+            self.add_error("invoice", "Only a paid invoice can be credited.")
+        elif invoice is not None and amount is not None and amount > invoice_creditable(invoice):
+            self.add_error("amount", f"At most {invoice_creditable(invoice)} is left to credit.")
+        return data
+
+
 @admin.register(CreditNote)
 class CreditNoteAdmin(CelaestModelAdmin):
     """Credit notes are issued through the service (partial refunds and credits); never edited."""
@@ -195,11 +219,35 @@ class CreditNoteAdmin(CelaestModelAdmin):
     raw_id_fields = ["invoice", "organization", "user"]
     date_hierarchy = "issued_at"
 
-    def has_add_permission(self, request):
-        return False
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CreditNoteAddForm
+            kwargs["fields"] = [*CreditNoteAddForm.Meta.fields, "amount", "refund"]
+        return super().get_form(request, obj, change=change, **kwargs)
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*CreditNoteAddForm.Meta.fields, "amount", "refund"]
+        return [field.name for field in CreditNote._meta.concrete_fields if field.name != "id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        note = credit_note_issue(
+            invoice=data["invoice"],
+            amount=data["amount"],
+            reason=data["reason"],
+            refund=data.get("refund", False),
+            actor=request.user,
+            source="admin",
+        )
+        for field in CreditNote._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(note, field.attname))
+        obj._state.adding = False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -5,6 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from celaest.db import TimeStampedModel, UUIDModel
+from celaest.errors import ImmutableRecord
 from celaest.money import CurrencyField, MoneyField
 
 
@@ -236,6 +237,42 @@ class OrderItem(TimeStampedModel):
         return f"{self.quantity} × {self.description or self.product_id}"
 
 
+#: what may still change on an issued invoice: its lifecycle and its collection, nothing it says
+INVOICE_MUTABLE_FIELDS = frozenset(
+    {
+        "status",
+        "paid_at",
+        "voided_at",
+        "gateway_reference",
+        "collection_attempts",
+        "next_collection_at",
+        "last_collection_error",
+        "updated_at",
+    }
+)
+
+
+class InvoiceQuerySet(models.QuerySet):
+    """Issued invoices are documents: a bulk update may touch their lifecycle fields only, and
+    they are never deleted."""
+
+    def update(self, **kwargs):
+        _refuse_invoice_edit(set(kwargs) - INVOICE_MUTABLE_FIELDS)
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise ImmutableRecord("An issued invoice cannot be deleted; void or credit it.", code="invoice_immutable")
+
+
+def _refuse_invoice_edit(fields) -> None:
+    if fields:
+        raise ImmutableRecord(
+            "An issued invoice cannot be edited; void or credit it.",
+            code="invoice_immutable",
+            details={"fields": sorted(fields)},
+        )
+
+
 class Invoice(TimeStampedModel):
     class Status(models.TextChoices):
         ISSUED = "issued", "Issued"
@@ -266,6 +303,8 @@ class Invoice(TimeStampedModel):
     collection_attempts = models.PositiveSmallIntegerField(default=0)
     next_collection_at = models.DateTimeField(null=True, blank=True)
     last_collection_error = models.CharField(max_length=255, blank=True)
+
+    objects = InvoiceQuerySet.as_manager()
     user = models.ForeignKey("identity.User", on_delete=models.PROTECT, related_name="invoices")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED)
     currency = CurrencyField()
@@ -301,6 +340,28 @@ class Invoice(TimeStampedModel):
 
     def __str__(self):
         return self.invoice_number
+
+    def save(self, *args, **kwargs):
+        """An invoice is issued when it is stored: after that only its lifecycle fields change
+        (``INVOICE_MUTABLE_FIELDS``), whatever saves it (a service, the admin, a shell)."""
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                _refuse_invoice_edit(set(update_fields) - INVOICE_MUTABLE_FIELDS)
+            else:
+                stored = type(self)._base_manager.filter(pk=self.pk).values(*self._frozen_fields()).first()
+                if stored is not None:
+                    _refuse_invoice_edit({name for name, value in stored.items() if getattr(self, name) != value})
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord("An issued invoice cannot be deleted; void or credit it.", code="invoice_immutable")
+
+    @classmethod
+    def _frozen_fields(cls) -> list[str]:
+        return [
+            f.attname for f in cls._meta.concrete_fields if f.name not in INVOICE_MUTABLE_FIELDS and not f.primary_key
+        ]
 
 
 class InvoiceLine(UUIDModel):

@@ -51,6 +51,14 @@ class Conflict(DomainError):
     message = "The request conflicts with the current state."
 
 
+class ImmutableRecord(Conflict):
+    """The record is a legal document (an issued invoice): it is never edited or deleted, only
+    moved through its lifecycle or credited (HTTP 409)."""
+
+    code = "immutable_record"
+    message = "This record can no longer be changed."
+
+
 class PaymentRequired(DomainError):
     status_code = status.HTTP_402_PAYMENT_REQUIRED
     code = "payment_required"

@@ -1,8 +1,11 @@
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from billing.models import Invoice
+from celaest.errors import ImmutableRecord
 from tests.db import raises_integrity_error
 from tests.factories import (
     CouponFactory,
@@ -74,3 +77,34 @@ def test_one_default_payment_method_per_user():
 def test_card_last4_is_four_digits():
     with raises_integrity_error():
         PaymentMethodFactory(card_last4="42a2")
+
+
+# --- issued invoices are documents ---------------------------------------------------------------
+
+
+def test_an_issued_invoice_cannot_be_edited_or_deleted_whatever_saves_it():
+    invoice = InvoiceFactory(total=Decimal("99.00"))
+    invoice.total = Decimal("1.00")
+    with pytest.raises(ImmutableRecord) as excinfo:
+        invoice.save()
+    assert excinfo.value.details == {"fields": ["total"]}
+    invoice.refresh_from_db()
+    with pytest.raises(ImmutableRecord):
+        invoice.save(update_fields=["billing_details"])
+    with pytest.raises(ImmutableRecord):
+        Invoice.objects.filter(pk=invoice.pk).update(total=Decimal("1.00"), billing_details={})
+    with pytest.raises(ImmutableRecord):
+        invoice.delete()
+    with pytest.raises(ImmutableRecord):
+        Invoice.objects.filter(pk=invoice.pk).delete()
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("99.00")
+
+
+def test_an_issued_invoice_still_moves_through_its_lifecycle():
+    invoice = InvoiceFactory(status="issued")
+    invoice.status = "paid"
+    invoice.save()  # a full save that changes only the lifecycle
+    Invoice.objects.filter(pk=invoice.pk).update(status="void", voided_at=invoice.created_at)
+    invoice.refresh_from_db()
+    assert invoice.status == "void"

@@ -180,7 +180,9 @@ def test_usage_alerts_at_80_and_100_percent_once_each_per_month(mailoutbox, djan
         (date(2026, 5, 1), "ai_requests", 80),
         (date(2026, 5, 1), "ai_requests", 100),
     ]
-    events = WebhookDelivery.objects.filter(event_type="usage.threshold_reached").order_by("created_at")
+    events = WebhookDelivery.objects.filter(event_type="usage.threshold_reached", attempt_number=1).order_by(
+        "created_at"
+    )
     assert events.count() == 4
     assert events.first().payload["data"]["threshold_percent"] == 80
     assert [message.subject for message in mailoutbox] == [
