@@ -51,12 +51,16 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework import status
 
+from aimesh.models import AIModel
+from aimesh.providers import Usage
 from celaest.errors import DomainError, Forbidden, LimitExceeded
 from celaest.redis import redis_client, reset_with_client
 from licensing.models import License, LicenseUsageLog
 from licensing.selectors import license_effective_limits
 from licensing.usage import usage_period
 from settings_app.models import UserApiKey
+
+from .services import usage_cost
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +163,12 @@ def nanos_to_usd(nanos: int) -> Decimal:
     """Exact, without trailing zeros, never in exponent form (``10``, not ``1E+1``)."""
     value = (Decimal(nanos) * NANO_USD).normalize()
     return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
+
+
+def budget_worst_case_usd(*, model: AIModel, input_tokens: int, max_output_tokens: int) -> Decimal:
+    """What a call can cost at most: its (estimated) input uncached and every output token it may
+    produce, at the model's prices, by the same rule that prices its real usage (``usage_cost``)."""
+    return usage_cost(model=model, usage=Usage(tokens_input=input_tokens, tokens_output=max_output_tokens))
 
 
 def license_budget_usd(license: License) -> Decimal | None:

@@ -21,9 +21,16 @@ from operations.budgets import (
     budget_reserve,
     budget_settle,
     budget_usage,
+    budget_worst_case_usd,
     rate_limit_headers,
 )
-from tests.factories import LicenseFactory, LicenseUsageLogFactory, SubscriptionPlanFactory, UserApiKeyFactory
+from tests.factories import (
+    AIModelFactory,
+    LicenseFactory,
+    LicenseUsageLogFactory,
+    SubscriptionPlanFactory,
+    UserApiKeyFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -342,3 +349,13 @@ def test_rate_limit_headers_count_the_license_month_and_the_key_minute(license):
         headers = rate_limit_headers(api_key=other, license=license)
     assert headers["x-ratelimit-remaining-tokens"] == "995000"
     assert headers["x-ratelimit-reset-tokens"] == "25h0m0s"
+
+
+def test_the_worst_case_prices_every_input_token_uncached_and_every_output_token():
+    model = AIModelFactory.build(
+        cost_per_1k_input=Decimal("0.150000"),
+        cost_per_1k_output=Decimal("0.600000"),
+        cost_per_1k_cached_input=Decimal("0.075000"),
+    )
+    worst = budget_worst_case_usd(model=model, input_tokens=1234, max_output_tokens=1024)
+    assert worst == Decimal("0.7995")  # 1,234 × 0.15 / 1k + 1,024 × 0.6 / 1k
