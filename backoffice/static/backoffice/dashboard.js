@@ -16,6 +16,7 @@
     { x: data.tasks.x, y: data.tasks.tokens, type: "scatter", name: "tokens", yaxis: "y2" },
     { x: data.tasks.x, y: data.tasks.cost, type: "scatter", name: "AI cost (USD)", yaxis: "y3", visible: "legendonly" }
   ], "AI tasks, tokens and cost per day, last " + days, {
+    margin: { t: 56, r: 64, b: 16, l: 16 },
     yaxis: { title: { text: "tasks" } },
     yaxis2: { title: { text: "tokens" }, overlaying: "y", side: "right", showgrid: false, automargin: true },
     yaxis3: { overlaying: "y", side: "right", showgrid: false, visible: false }
