@@ -14,6 +14,7 @@ from celaest.admin import CelaestModelAdmin, EstimatedCountPaginator
 from celaest.errors import DomainError
 
 from .models import CreditNote, Invoice, InvoiceLine, PaymentMethod, PlanBillingTerms, Subscription, UsageAlert
+from .selectors import subscription_metrics
 from .services.credit_notes import credit_note_issue, invoice_creditable
 from .services.plan_changes import subscription_cancel
 from .services.renewals import invoice_collect
@@ -108,6 +109,13 @@ class SubscriptionAdmin(CelaestModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # invoices refer to it; cancel instead
+
+    def changelist_view(self, request, extra_context=None):
+        metrics = subscription_metrics()
+        statuses = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in metrics["by_status"].items())
+        mrr = ", ".join(f"{amount:,} {currency}" for currency, amount in metrics["mrr"].items()) or "0"
+        subtitle = f"MRR {mrr} · churn {metrics['churn_percent']}% over {metrics['churn_days']} days · {statuses}"
+        return super().changelist_view(request, extra_context={"subtitle": subtitle, **(extra_context or {})})
 
     def _apply(self, request, queryset, verb: str, operation) -> None:
         done = 0

@@ -4,9 +4,11 @@ everything their API representation needs in a constant number of queries."""
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
+from django.db.models import Case, Count, DecimalField, F, Prefetch, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
+
+from celaest.money import quantize_money
 
 from .models import (
     CreditNote,
@@ -77,3 +79,28 @@ def revenue_by_month(*, months: int = 24) -> list[dict]:
         .order_by("-month", "currency")
     )
     return [{**row, "net": row["gross"] - row["refunded"] - row["fees"]} for row in rows]
+
+
+def subscription_metrics(*, now=None, churn_days: int = 30) -> dict:
+    """The subscription business at a glance, in a few aggregate queries: subscriptions by
+    status, monthly recurring revenue per currency (the plans' list prices of the paying ones,
+    active and past due, a yearly price counted as a twelfth), and churn over ``churn_days``
+    (cancelled in the window over paying now plus cancelled in the window)."""
+    now = now or timezone.now()
+    paying = Subscription.objects.filter(status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE])
+    monthly = Case(
+        When(interval=Subscription.Interval.YEAR, then=F("plan__price_yearly") / Decimal("12")),
+        default=F("plan__price_monthly"),
+        output_field=DecimalField(max_digits=20, decimal_places=6),
+    )
+    mrr = {
+        row["currency"]: quantize_money(row["mrr"], row["currency"])
+        for row in paying.values("currency").annotate(mrr=Sum(monthly)).order_by("currency")
+    }
+    by_status = dict(Subscription.objects.values_list("status").annotate(count=Count("id")).order_by("status"))
+    churned = Subscription.objects.filter(
+        status=Subscription.Status.CANCELLED, cancelled_at__gt=now - timedelta(days=churn_days), cancelled_at__lte=now
+    ).count()
+    base = by_status.get(Subscription.Status.ACTIVE, 0) + by_status.get(Subscription.Status.PAST_DUE, 0) + churned
+    churn = (Decimal(churned) * 100 / base).quantize(Decimal("0.1")) if base else Decimal("0")
+    return {"by_status": by_status, "mrr": mrr, "churned": churned, "churn_percent": churn, "churn_days": churn_days}

@@ -50,10 +50,15 @@ class CouponSerializer(serializers.ModelSerializer):
         model = Coupon
         fields = [
             "id", "code", "description", "discount_type", "discount_value", "currency", "max_redemptions",
-            "times_redeemed", "valid_from", "valid_until", "is_active", "created_at", "updated_at",
+            "times_redeemed", "valid_from", "valid_until", "is_active", "duration", "duration_in_periods",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "times_redeemed", "created_at", "updated_at"]
-        extra_kwargs = {"discount_value": {"min_value": 0}, "max_redemptions": {"min_value": 1}}
+        extra_kwargs = {
+            "discount_value": {"min_value": 0},
+            "max_redemptions": {"min_value": 1},
+            "duration_in_periods": {"min_value": 1, "max_value": 120},
+        }
 
     def validate_currency(self, value: str) -> str:
         if len(value) != 3 or not value.isalpha():

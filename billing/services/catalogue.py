@@ -32,6 +32,8 @@ def _check_coupon(coupon: Coupon) -> None:
         errors["discount_value"] = ["A percentage discount is at most 100."]
     if coupon.valid_until is not None and coupon.valid_from is not None and coupon.valid_until <= coupon.valid_from:
         errors["valid_until"] = ["Must be after valid_from."]
+    if coupon.duration == Coupon.Duration.REPEATING and not coupon.duration_in_periods:
+        errors["duration_in_periods"] = ["A repeating coupon needs its number of periods."]
     if coupon.max_redemptions is not None and coupon.max_redemptions < coupon.times_redeemed:
         errors["max_redemptions"] = [f"Already redeemed {coupon.times_redeemed} times."]
     if errors:

@@ -244,3 +244,53 @@ def test_subscribing_twice_from_the_service_is_refused(owner, plan, gateways):
             organization=owner.organization, user=owner, plan=plan, interval="month", gateway_code="manual"
         )
     assert getattr(excinfo.value, "code", "") == "already_subscribed"
+
+
+def test_mrr_and_churn_are_shown_to_staff(client, plan, gateways):
+    from billing.selectors import subscription_metrics
+
+    def subscribed(interval, status, **fields):
+        subscription = f.SubscriptionFactory(plan=plan, license__plan=plan, interval=interval, **fields)
+        Subscription.objects.filter(pk=subscription.pk).update(status=status)
+
+    subscribed("month", "active")
+    subscribed("year", "active")  # 490 / 12 = 40.83
+    subscribed("month", "past_due")
+    subscribed("month", "trialing")  # not paying yet
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    subscribed("month", "cancelled", cancelled_at=datetime(2026, 3, 1, tzinfo=UTC))
+    subscribed("month", "cancelled", cancelled_at=datetime(2025, 12, 1, tzinfo=UTC))  # outside the window
+    metrics = subscription_metrics(now=now)
+    assert metrics["mrr"] == {"USD": D("138.83")}  # 49 + 40.8333 + 49
+    assert metrics["churned"] == 1 and metrics["churn_percent"] == D("25.0")  # 1 of 3 paying + 1
+    assert metrics["by_status"] == {"active": 2, "cancelled": 2, "past_due": 1, "trialing": 1}
+    client.force_login(f.StaffUserFactory())
+    page = client.get("/admin/billing/subscription/").content.decode()
+    assert "MRR 138.83 USD" in page
+
+
+@time_machine.travel(START, tick=False)
+def test_a_subscription_invoice_reads_the_same_in_html_and_pdf(owner, plan, gateways):
+    f.CouponFactory(code="TENOFF", discount_value=D("10"), duration="forever")
+    body = _subscribe(owner, coupon_code="TENOFF").json()
+    invoice_id = body["latest_invoice"]["id"]
+    html = client_as(owner).get(f"/api/v1/invoices/{invoice_id}/html").content.decode()
+    assert "Pro (monthly) 2026-03-10 – 2026-04-10" in html and "TENOFF" in html
+    assert "Subscription 2026-03-10 – 2026-04-10" in html
+    pdf = client_as(owner).get(f"/api/v1/invoices/{invoice_id}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_staff_create_repeating_coupons_with_their_periods():
+    staff = f.StaffUserFactory()
+    body = {
+        "code": "THREE",
+        "discount_type": "percentage",
+        "discount_value": "20",
+        "valid_from": "2026-01-01T00:00:00Z",
+        "duration": "repeating",
+    }
+    refused = client_as(staff).post("/api/v1/coupons", body, format="json")
+    assert refused.status_code == 400 and "duration_in_periods" in refused.json()["error"]["details"]
+    created = client_as(staff).post("/api/v1/coupons", {**body, "duration_in_periods": 3}, format="json")
+    assert created.status_code == 201 and created.json()["duration_in_periods"] == 3
