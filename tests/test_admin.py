@@ -810,3 +810,34 @@ def test_ai_spend_is_shown_against_what_the_subscriptions_include(staff_client):
     )  # fmt: skip
     html = staff_client.get(admin_url(organization, "change", organization.pk)).text
     assert "9.50 USD / 10.00 USD (95%)" in html
+
+
+# --- how lists show values (celaest.admin_display) ------------------------------------------------
+
+
+def test_values_read_at_a_glance():
+    from celaest.admin_display import format_money, humanised_time, short_key, status_badge
+
+    assert format_money(Decimal("177.3000"), "USD") == "177.30 USD"
+    assert format_money(Decimal("1234.5"), "EUR") == "1,234.50 EUR"
+    assert format_money(Decimal("500"), "JPY") == "500 JPY"  # the currency's own decimals
+    assert format_money(Decimal("0.00012"), "USD") == "< 0.01 USD"  # not "0.00" for a real cost
+    key = "CEL-3F9A5-AXJMZ-9GS9K-H9YH1-5Q6G9-8GNBM"
+    shortened = short_key(key)
+    assert "CEL-3F9A…" in shortened and f'data-copy="{key}"' in shortened and f'title="{key}"' in shortened
+    moment = timezone.now() - timedelta(days=3, hours=2)
+    shown = humanised_time(moment)
+    assert "3\xa0days ago" in shown and timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") in shown
+    assert 'data-tone="danger"' in status_badge("revoked") and 'data-tone="success"' in status_badge("paid")
+    assert 'data-tone="danger"' in status_badge("high")  # red means serious
+
+
+def test_lists_show_badges_money_short_keys_and_humanised_times(staff_client):
+    license_ = factories.LicenseFactory(status=License.Status.SUSPENDED)
+    factories.OrderFactory(order_number="ADMIN-TEST-LIST", total=Decimal("177.3"))
+    licenses = staff_client.get(admin_url(License, "changelist")).text
+    assert f'data-copy="{license_.license_key}"' in licenses and 'class="cel-copy"' in licenses
+    assert 'data-tone="warning"' in licenses  # suspended
+    assert '<time class="cel-time"' in licenses
+    orders = staff_client.get(admin_url(Order, "changelist")).text
+    assert "177.30 USD" in orders and "177.3000" not in orders
