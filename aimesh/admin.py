@@ -434,3 +434,6 @@ class PromptAdmin(CelaestModelAdmin):
         except ValueError:
             with_id = None
         return HttpResponseRedirect(self._compare_url(prompt.pk, with_id))
+
+
+from . import admin_fallbacks  # noqa: E402, F401 - registers the gateway fallbacks

@@ -36,7 +36,15 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODELS = ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5", "claude-sonnet-4-5", "fake-small", "fake-large")
+MODELS = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "claude-haiku-4-5",
+    "claude-sonnet-4-5",
+    "fake-small",
+    "fake-large",
+    "text-embedding-3-small",
+)
 _WORDS = (
     "the request was processed and the answer is ready with a short summary of the main points "
     "including the customer's intent the next action and a confidence estimate for the review team"

@@ -170,3 +170,26 @@ class PromptFallbackModel(models.Model):
 
     def __str__(self):
         return f"{self.prompt} -> {self.model} (#{self.position})"
+
+
+class AIModelFallback(models.Model):
+    """A model tried, in order, when no key of ``model`` can answer a gateway call (rate limits,
+    outages), as prompts' fallbacks are for tasks."""
+
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="fallback_entries")
+    fallback = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    objects = ChangeAnnouncingManager()
+
+    class Meta:
+        db_table = "ai_model_fallbacks"
+        ordering = ["model", "position"]
+        verbose_name = "model fallback"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "fallback"], name="ai_model_fallback_once"),
+            models.CheckConstraint(condition=~Q(model=models.F("fallback")), name="ai_model_fallback_not_itself"),
+        ]
+
+    def __str__(self):
+        return f"{self.model} -> {self.fallback} (#{self.position})"

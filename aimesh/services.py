@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Max
 
-from aimesh.models import AIModel, Prompt, PromptFallbackModel, ResponseFormat
+from aimesh.models import AIModel, AIModelFallback, Prompt, PromptFallbackModel, ResponseFormat
 from audit.services import audit_record
 from celaest.errors import InvalidInput, NotFound
 from celaest.readcache import ReadCache
@@ -171,6 +171,21 @@ def model_by_name(*, name: str) -> AIModel:
     if found is None:
         raise InvalidInput(f"There is no active model {name!r}.", code="model_not_found", details={"model": name})
     return found
+
+
+#: each model's active gateway fallbacks, in order: read by every gateway call
+_fallbacks = ReadCache("ai-model-fallbacks").watch(AIModel, AIModelFallback)
+
+
+def model_fallbacks(*, model: AIModel) -> list[AIModel]:
+    """The active models to try, in order, when no key of ``model`` can answer a gateway call.
+    Shared by the process's threads: read them, don't change them."""
+
+    def load():
+        entries = AIModelFallback.objects.filter(model=model, fallback__is_active=True).select_related("fallback")
+        return [entry.fallback for entry in entries.order_by("position", "pk")]
+
+    return _fallbacks.get(model.pk, load)
 
 
 def _larger_model(*, capabilities: set[str], tokens: int) -> AIModel | None:

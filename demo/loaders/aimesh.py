@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from aimesh.models import AIApiKey, AIModel, Prompt, PromptFallbackModel, Provider
+from aimesh.models import AIApiKey, AIModel, AIModelFallback, Prompt, PromptFallbackModel, Provider
 from celaest.crypto import encrypt
 from demo.loaders.base import DemoRun
 
@@ -63,7 +63,26 @@ _AI_MODELS = (
         "0.000300",
         False,
     ),
+    (
+        Provider.OPENAI,
+        "text-embedding-3-small",
+        "Text Embedding 3 Small",
+        ["embeddings"],
+        8_191,
+        1,
+        "0.000020",
+        "0",
+        "0",
+        False,
+    ),
 )
+
+# the gateway's fallbacks: model asked for -> models tried after it, in order
+_MODEL_FALLBACKS = {
+    "claude-sonnet-4-20250514": ("gpt-4o",),
+    "gpt-4o": ("claude-sonnet-4-20250514",),
+    "claude-3-5-haiku-latest": ("gpt-4o-mini",),
+}
 
 # provider, key name, secret prefix, priority, rpm, healthy
 _API_KEYS = (
@@ -163,6 +182,12 @@ def seed_ai_catalogue(demo: DemoRun) -> None:
                 "is_default": is_default,
             },
         )
+
+    for model_id, fallbacks in _MODEL_FALLBACKS.items():
+        for position, fallback in enumerate(fallbacks):
+            AIModelFallback.objects.get_or_create(
+                model=demo.ai_models[model_id], fallback=demo.ai_models[fallback], defaults={"position": position}
+            )
 
     base_url = os.environ.get(FAKE_PROVIDER_URL_ENV) or FAKE_PROVIDER_URL_DEFAULT
     for provider, key_name, secret_prefix, priority, rpm, healthy in _API_KEYS:

@@ -9,6 +9,7 @@ license before any provider call, routed through the key pool like a task, and r
 """
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -36,7 +37,7 @@ from aimesh.routing import (
     route_embeddings,
     route_start,
 )
-from aimesh.services import estimate_tokens, model_by_name
+from aimesh.services import estimate_tokens, model_by_name, model_fallbacks
 from celaest.aio import sync_step
 from celaest.api import permissions as perms
 from celaest.api.views import AsyncApiView
@@ -153,6 +154,13 @@ def _estimated_tokens(system: str, turns: list[dict], options: dict) -> int:
 
 def _check_model_takes(model: AIModel, data: dict) -> None:
     """Refuse (400) what the model cannot honour, before anything is counted or called."""
+    refusal = _refusal(model, data)
+    if refusal is not None:
+        raise refusal
+
+
+def _refusal(model: AIModel, data: dict) -> InvalidInput | None:
+    """Why the model cannot honour the chat request, or None."""
     options = data["options"]
     needed = {
         "vision": ("messages", _images(data["turns"]) > 0),
@@ -161,7 +169,7 @@ def _check_model_takes(model: AIModel, data: dict) -> None:
     }
     for capability, (param, needs) in needed.items():
         if needs and capability not in (model.capabilities or ()):
-            raise InvalidInput(
+            return InvalidInput(
                 f"The model {model.model_id} does not support {capability}.",
                 code="model_capability_missing",
                 details={"param": param, "capability": capability, "model": model.model_id},
@@ -170,11 +178,12 @@ def _check_model_takes(model: AIModel, data: dict) -> None:
         anthropic=providers.is_anthropic(model.provider), options={**options, "temperature": data.get("temperature")}
     )
     if refused:
-        raise InvalidInput(
+        return InvalidInput(
             f"The model {model.model_id} does not take the parameter {refused[0]!r}.",
             code="unsupported_parameter",
             details={"param": refused[0], "model": model.model_id},
         )
+    return None
 
 
 def _last_user_text(turns: list[dict]) -> str:
@@ -206,8 +215,9 @@ class GatewayCall:
     """A validated call, counted against the license, its task recorded as running."""
 
     task: ProcessedTask
-    model: AIModel
-    #: a chat request, or an embeddings request's body (OpenAI's)
+    #: the model asked for, then its fallbacks that can take the call
+    models: list[AIModel]
+    #: a chat request, or an embeddings request's body (OpenAI's), for the first model
     request: providers.ChatRequest | dict
     stream: bool
     started: float
@@ -215,8 +225,9 @@ class GatewayCall:
     route: RouteStart
 
 
-def _call_begin(request, /, *, model: AIModel, input_text: str, variables: dict, **call) -> GatewayCall:
+def _call_begin(request, /, *, models: list[AIModel], input_text: str, variables: dict, **call) -> GatewayCall:
     """The license counted and the running task recorded, in one transaction; the first key chosen."""
+    model = models[0]
     user = request.user
     license = license_for_organization(organization_id=user.organization_id)
     with transaction.atomic():
@@ -231,7 +242,7 @@ def _call_begin(request, /, *, model: AIModel, input_text: str, variables: dict,
             started_at=timezone.now(),
         )
         license_usage_reserve(license=license, task_id=task.pk)
-    return GatewayCall(route=route_start([model]), task=task, model=model, **call)
+    return GatewayCall(route=route_start(models), task=task, models=models, **call)
 
 
 def _member(request) -> None:
@@ -250,6 +261,11 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
     system, turns, options = data["system"], data["turns"], data["options"]
     _check_model_takes(model, data)
     estimated = _estimated_tokens(system, turns, options)
+    fallbacks = [
+        other
+        for other in model_fallbacks(model=model)
+        if _refusal(other, data) is None and estimated <= other.max_tokens_input
+    ]
     if estimated > model.max_tokens_input:
         raise InvalidInput(
             "The input is too long for the model.",
@@ -267,7 +283,7 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
     )
     return _call_begin(
         request,
-        model=model,
+        models=[model, *fallbacks],
         input_text=_last_user_text(turns),
         variables={"messages": len(data["messages"]), "gateway": gateway},
         request=chat_request,
@@ -279,21 +295,24 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
 async def call_route(call: GatewayCall) -> RoutedAnswer:
     """The provider's answer (a stream's first event is in), or the failure recorded and raised."""
 
-    def request_for(chosen):
-        return call.request
+    def request_for(chosen: AIModel):
+        if chosen is call.models[0]:
+            return call.request
+        max_tokens = min(call.request.max_tokens, chosen.max_tokens_output)
+        return dataclasses.replace(call.request, model_id=chosen.model_id, max_tokens=max_tokens)
 
     try:
         if isinstance(call.request, dict):
             answer = await route_embeddings(
-                models=[call.model],
+                models=call.models,
                 body_for=lambda model: {**call.request, "model": model.model_id},
                 timeout=settings.AI_REQUEST_TIMEOUT_SECONDS,
                 start=call.route,
             )
         elif call.stream:
-            return await route_chat_stream(models=[call.model], request_for=request_for, start=call.route)
+            return await route_chat_stream(models=call.models, request_for=request_for, start=call.route)
         else:
-            answer = await route_chat(models=[call.model], request_for=request_for, start=call.route)
+            answer = await route_chat(models=call.models, request_for=request_for, start=call.route)
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
         await sync_step(task_record_failure)(
@@ -446,9 +465,14 @@ class EmbeddingsView(_GatewayView):
             )
         body = {name: data[name] for name in ("input", "encoding_format", "dimensions", "user") if name in data}
         first = inputs[0] if isinstance(inputs[0], str) else ""
+        fallbacks = [
+            other
+            for other in model_fallbacks(model=model)
+            if "embeddings" in (other.capabilities or ()) and not providers.is_anthropic(other.provider)
+        ]
         return _call_begin(
             request,
-            model=model,
+            models=[model, *fallbacks],
             input_text=first[:2000],
             variables={"inputs": len(inputs), "gateway": "embeddings"},
             request=body,
