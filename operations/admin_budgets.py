@@ -12,40 +12,43 @@ from .ai_licenses import ai_license_designate, api_key_license_bind, license_che
 from .models import ApiKeyLicense, OrganizationAILicense
 
 
-def _choosable(form: forms.ModelForm, organization_id) -> None:
-    license = form.cleaned_data.get("license")
-    if license is None or organization_id is None:
-        return
-    try:
-        license_check_choosable(license, organization_id)
-    except InvalidInput as error:
-        form.add_error("license", error.message)
+class PayingLicenseForm(forms.ModelForm):
+    """Refuses a license that cannot pay for the organization (another's, or not live)."""
+
+    def organization_id(self, cleaned: dict):
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        license, organization_id = cleaned.get("license"), self.organization_id(cleaned)
+        if license is not None and organization_id is not None:
+            try:
+                license_check_choosable(license, organization_id)
+            except InvalidInput as error:
+                self.add_error("license", error.message)
+        return cleaned
 
 
-class ApiKeyLicenseForm(forms.ModelForm):
+class ApiKeyLicenseForm(PayingLicenseForm):
     class Meta:
         model = ApiKeyLicense
         fields = ["api_key", "license"]
 
-    def clean(self):
-        cleaned = super().clean()
-        api_key = cleaned.get("api_key")
-        if api_key is not None:
-            _choosable(self, api_key.user.organization_id)
-        return cleaned
+    def organization_id(self, cleaned: dict):
+        api_key = cleaned.get("api_key") or getattr(self.instance, "api_key", None)
+        return api_key.user.organization_id if api_key is not None else None
 
 
-class OrganizationAILicenseForm(forms.ModelForm):
+class OrganizationAILicenseForm(PayingLicenseForm):
     class Meta:
         model = OrganizationAILicense
         fields = ["organization", "license"]
 
-    def clean(self):
-        cleaned = super().clean()
+    def organization_id(self, cleaned: dict):
         organization = cleaned.get("organization")
         if organization is not None:
-            _choosable(self, organization.pk)
-        return cleaned
+            return organization.pk
+        return self.instance.organization_id if self.instance.pk else None
 
 
 @admin.register(ApiKeyLicense)

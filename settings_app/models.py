@@ -64,6 +64,13 @@ def validate_allowed_models(value) -> None:
         raise ValidationError("A model is listed twice.", code="invalid")
 
 
+def _spend_limit_field(verbose_name: str) -> models.DecimalField:
+    """A key's spend limit in USD; null: none."""
+    return models.DecimalField(
+        verbose_name, max_digits=14, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal(0))]
+    )
+
+
 class UserApiKey(TimeStampedModel):
     """A personal API key. Only its SHA-256 hash is stored; ``key_prefix`` is for display."""
 
@@ -85,22 +92,8 @@ class UserApiKey(TimeStampedModel):
         validators=[validate_allowed_models],
         help_text="Names of the AI models this key may call. Empty: every model.",
     )
-    spend_limit_daily_usd = models.DecimalField(
-        "spend limit per day (USD)",
-        max_digits=14,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
-    spend_limit_monthly_usd = models.DecimalField(
-        "spend limit per month (USD)",
-        max_digits=14,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
+    spend_limit_daily_usd = _spend_limit_field("spend limit per day (USD)")
+    spend_limit_monthly_usd = _spend_limit_field("spend limit per month (USD)")
     tokens_per_minute = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1_000_000_000)]
     )

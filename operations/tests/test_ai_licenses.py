@@ -172,3 +172,9 @@ def test_the_admin_lists_both_choices_and_refuses_a_strangers_license(owner, sta
     assert client.post("/admin/operations/organizationailicense/add/", body).status_code == 302
     assert OrganizationAILicense.objects.get().license == license
     assert client.get("/admin/operations/organizationailicense/").status_code == 200
+    # a key's binding changed from its page (the key itself read-only there)
+    binding, other = ApiKeyLicense.objects.get(), license_of(owner)
+    url = f"/admin/operations/apikeylicense/{binding.pk}/change/"
+    assert client.post(url, {"license": str(stranger.pk)}).status_code == 200
+    assert client.post(url, {"license": str(other.pk)}).status_code == 302
+    assert ApiKeyLicense.objects.get().license == other
