@@ -241,8 +241,8 @@ end
 for i = 1, counters do
   local limit = tonumber(ARGV[4 + 4 * i])
   if limit >= 0 then
-    local used = tonumber(redis.call('GET', KEYS[4 + i]) or '0')
-    if used + tonumber(ARGV[3 + 4 * i]) > limit then return {'REFUSED', i, tostring(used)} end
+    local used = redis.call('GET', KEYS[4 + i]) or '0'
+    if tonumber(used) + tonumber(ARGV[3 + 4 * i]) > limit then return {'REFUSED', i, used} end
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[1])
@@ -480,6 +480,8 @@ def budget_reserve(
     if outcome[0] == b"SEED":
         _seed_license_month(client, counters[int(outcome[1]) - 1], now)
         outcome = _scripts()["reserve"](keys=keys, args=args, client=client)
+        if outcome[0] == b"SEED":  # gone again at once (Redis flushed meanwhile): count nothing blind
+            raise BudgetsUnavailable("The spend counters could not be read just now; try again shortly.")
     if outcome[0] == b"REFUSED":
         index = int(outcome[1])
         counter = counters[index - 1] if index else None

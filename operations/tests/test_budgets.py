@@ -359,3 +359,14 @@ def test_the_worst_case_prices_every_input_token_uncached_and_every_output_token
     )
     worst = budget_worst_case_usd(model=model, input_tokens=1234, max_output_tokens=1024)
     assert worst == Decimal("0.7995")  # 1,234 × 0.15 / 1k + 1,024 × 0.6 / 1k
+
+
+def test_large_spends_are_reported_exactly(license):
+    license.custom_limits = {"ai_usd_per_month": "2000000"}
+    license.save()
+    api_key = key_of(license)
+    spend(api_key, license, cost=Decimal("1999999.999999999"))
+    with pytest.raises(LimitExceeded) as refused:
+        reserve(api_key, license, cost=Decimal("0.000000002"))
+    assert refused.value.details["used"] == "1999999.999999999"
+    reserve(api_key, license, cost=Decimal("0.000000001"))
