@@ -51,6 +51,19 @@ apt_install() {
     log "installed $* in $(elapsed "$start")"
 }
 
+# The system libraries WeasyPrint renders invoice PDFs with (Pango, through cffi): installed with
+# apt-get when the dynamic linker does not know them.
+ensure_document_libraries() {
+    local missing=() library known
+    known="$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null || true)"
+    for library in libpango-1.0-0:libpango-1.0.so.0 libpangoft2-1.0-0:libpangoft2-1.0.so.0; do
+        [[ $known == *"${library#*:}"* ]] || missing+=("${library%%:*}")
+    done
+    if ((${#missing[@]})); then
+        apt_install "${missing[@]}"
+    fi
+}
+
 # A TCP port that is free on 127.0.0.1 right now (the OS picks it).
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -292,7 +292,8 @@ class InvoiceViewSet(TenantViewSet, ReadOnlyMixin):
 
     @action(detail=True, methods=["get"])
     def html(self, request, *args, **kwargs):
-        return HttpResponse(invoice_html(invoice=self.get_object()), content_type="text/html; charset=utf-8")
+        invoice = self.get_object()
+        return HttpResponse(invoice_html(invoice=invoice, pdf_url="pdf"), content_type="text/html; charset=utf-8")
 
     @action(detail=True, methods=["get"])
     def pdf(self, request, *args, **kwargs):

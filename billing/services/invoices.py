@@ -24,6 +24,7 @@ def invoice_billing_details(*, organization, contact: str, tax_rate_percent) -> 
         "email": organization.email,
         "contact": contact,
         "country": (organization.settings or {}).get("country", ""),
+        "tax_id": str((organization.settings or {}).get("tax_id") or ""),
         "tax_rate_percent": str(tax_rate_percent),
     }
 

@@ -475,6 +475,11 @@ SUPABASE_JWT_ISSUER = env.str("SUPABASE_JWT_ISSUER", default="")
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# The seller named on invoices and credit notes (billing.documents).
+SELLER_NAME = env.str("SELLER_NAME", default="CELAEST")
+SELLER_ADDRESS = [line.strip() for line in env.str("SELLER_ADDRESS", default="").split("|") if line.strip()]
+SELLER_EMAIL = env.str("SELLER_EMAIL", default="")
+SELLER_TAX_IDS = [item.strip() for item in env.str("SELLER_TAX_IDS", default="").split(",") if item.strip()]
 # How long a signed asset download link stays valid, in seconds.
 ASSET_DOWNLOAD_LINK_SECONDS = env.int("ASSET_DOWNLOAD_LINK_SECONDS", default=300)
 # Orders unpaid for this many hours are cancelled (their coupon redemptions given back).
