@@ -2,11 +2,14 @@
 
 Built on every page from the models registered with the admin (and that the user may see), so a
 model registered later shows up without touching this module: in its app's area, or in
-"Platform" when its app has none.
+"Platform" when its app has none. Open collisions and failing webhooks show their count in red.
 """
 
 from django.contrib import admin
 from django.urls import reverse
+
+from ipcontrol.models import LicenseCollision
+from settings_app.models import Webhook
 
 #: The areas, in sidebar order: (title, icon of the area, app labels whose models it holds).
 AREAS = [
@@ -53,24 +56,35 @@ MODEL_ICONS = {
 FALLBACK_AREA = "Platform"
 
 
+def _needs_a_look() -> dict[str, int]:
+    """What waits for staff, by model: open collisions, webhooks failing now (one count each)."""
+    return {
+        "ipcontrol.licensecollision": LicenseCollision.objects.filter(resolved_at__isnull=True).count(),
+        "settings_app.webhook": Webhook.objects.filter(failing_since__isnull=False).count(),
+    }
+
+
 def sidebar_navigation(request) -> list[dict]:
     """Unfold's ``SIDEBAR["navigation"]``: the dashboard, then one group per area."""
     area_of_app = {label: title for title, _icon, labels in AREAS for label in labels}
     icon_of_area = {title: icon for title, icon, _labels in AREAS}
     items: dict[str, list[dict]] = {title: [] for title, _icon, _labels in AREAS}
-    for app in admin.site.get_app_list(request):
+    app_list = admin.site.get_app_list(request)
+    waiting = _needs_a_look() if app_list else {}
+    for app in app_list:
         for model in app["models"]:
             if not model.get("admin_url"):
                 continue
             label = f"{app['app_label']}.{model['object_name'].lower()}"
             area = MODEL_AREAS.get(label) or area_of_app.get(app["app_label"], FALLBACK_AREA)
-            items[area].append(
-                {
-                    "title": model["name"],
-                    "icon": MODEL_ICONS.get(label, icon_of_area[area]),
-                    "link": model["admin_url"],
-                }
-            )
+            item = {
+                "title": model["name"],
+                "icon": MODEL_ICONS.get(label, icon_of_area[area]),
+                "link": model["admin_url"],
+            }
+            if waiting.get(label):
+                item.update(badge=str(waiting[label]), badge_variant="danger")
+            items[area].append(item)
     groups = [
         {
             "items": [{"title": "Dashboard", "icon": "dashboard", "link": reverse("admin:index")}],
@@ -78,11 +92,13 @@ def sidebar_navigation(request) -> list[dict]:
     ]
     for title, _icon, _labels in AREAS:
         if items[title]:
-            groups.append(
-                {
-                    "title": title,
-                    "collapsible": True,
-                    "items": sorted(items[title], key=lambda item: str(item["title"]).lower()),
-                }
-            )
+            group = {
+                "title": title,
+                "collapsible": True,
+                "items": sorted(items[title], key=lambda item: str(item["title"]).lower()),
+            }
+            waiting_here = sum(int(item.get("badge", 0)) for item in items[title])
+            if waiting_here:  # seen with the group folded too
+                group.update(badge=str(waiting_here), badge_variant="danger")
+            groups.append(group)
     return groups

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from backoffice.navigation import AREAS, sidebar_navigation
 from identity.models import User
+from tests.factories import LicenseCollisionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,3 +28,15 @@ def test_customers_get_no_sidebar(rf):
     request = rf.get("/admin/")
     request.user = User.objects.create_user(email="customer@celaest.invalid", password="not-used-here-1")
     assert [group.get("title") for group in sidebar_navigation(request)] == [None]  # the dashboard link only
+
+
+def test_open_collisions_show_their_count(rf):
+    LicenseCollisionFactory()
+    LicenseCollisionFactory()
+    request = rf.get("/admin/")
+    request.user = User.objects.create_superuser(email="nav@celaest.invalid", password="not-used-here-1")
+    items = [item for group in sidebar_navigation(request) for item in group["items"]]
+    collisions = next(item for item in items if item["link"] == reverse("admin:ipcontrol_licensecollision_changelist"))
+    assert (collisions["badge"], collisions["badge_variant"]) == ("2", "danger")
+    webhooks = next(item for item in items if item["link"] == reverse("admin:settings_app_webhook_changelist"))
+    assert "badge" not in webhooks
