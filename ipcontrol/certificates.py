@@ -17,7 +17,6 @@ front and dropping the old one after the longest TTL. Without the setting (devel
 key is generated once under ``CELAEST_VAR_DIR``; production settings refuse to start without it.
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -26,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
@@ -37,20 +35,23 @@ from django.dispatch import receiver
 from licensing.models import License
 from licensing.selectors import license_effective_limits, license_entitlements
 
+from .client import (  # noqa: F401 - the client's primitives, re-exported for the server's callers
+    ALGORITHM,
+    CERTIFICATE_FORMAT,
+    VerificationError,
+    b64url_decode,
+    b64url_encode,
+    public_keys_from_document,
+    verify_certificate,
+)
 from .snapshots import LicenseFacts
 
-FORMAT = "celaest-license-certificate/1"
-ALGORITHM = "Ed25519"
+FORMAT = CERTIFICATE_FORMAT
 DEV_KEY_FILENAME = "license-signing-key"
 
 
-class CertificateInvalid(Exception):
-    """A certificate failed verification; ``code`` says why (UPPER_SNAKE)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+#: a certificate (or another signed document) failed verification; ``code`` says why
+CertificateInvalid = VerificationError
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,6 @@ class SigningKey:
     kid: str
     public_key: Ed25519PublicKey
     private_key: Ed25519PrivateKey | None = None
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def public_key_raw(public_key: Ed25519PublicKey) -> bytes:
@@ -140,18 +133,6 @@ def public_keys_document() -> dict:
     }
 
 
-def public_keys_from_document(document: dict) -> tuple[SigningKey, ...]:
-    try:
-        return tuple(
-            SigningKey(
-                kid=entry["kid"], public_key=Ed25519PublicKey.from_public_bytes(b64url_decode(entry["public_key"]))
-            )
-            for entry in document["keys"]
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CertificateInvalid("MALFORMED", "The public key document is not valid.") from exc
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -210,60 +191,6 @@ def certificate_verify(
 ) -> dict:
     """Check a certificate's signature, its machine and its time window; return its claims.
     Raises ``CertificateInvalid`` (MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, FINGERPRINT_MISMATCH,
-    NOT_YET_VALID, EXPIRED)."""
-    claims, kid = signed_document_verify(certificate, document_format=FORMAT, keys=keys)
-    return claims_check(claims, kid=kid, fingerprint=fingerprint, now=now)
-
-
-def signed_document_verify(
-    document: dict | str, *, document_format: str, keys: tuple[SigningKey, ...] | None = None, signed_text=None
-) -> tuple[dict | str, str]:
-    """Check the signature of a document of ``document_format`` with one of ``keys``; return its
-    payload (decoded JSON claims, or the text ``signed_text`` picks when given) and its key id."""
+    NOT_YET_VALID, EXPIRED). The checks are the client library's (``ipcontrol.client``)."""
     keys = keys if keys is not None else signing_keys()
-    try:
-        if isinstance(document, str):
-            document = json.loads(document)
-        if document.get("format") != document_format or document.get("alg") != ALGORITHM:
-            raise CertificateInvalid("MALFORMED", f"Not a {document_format} document.")
-        signature, kid = b64url_decode(document["signature"]), document["kid"]
-        text = signed_text(document) if signed_text else document["payload"]
-        if not isinstance(text, str) or not isinstance(kid, str):
-            raise TypeError("not text")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CertificateInvalid("MALFORMED", "The document cannot be read.") from exc
-    key = next((key for key in keys if key.kid == kid), None)
-    if key is None:
-        raise CertificateInvalid("UNKNOWN_KEY", f"No known public key has id {kid!r}.")
-    try:
-        key.public_key.verify(signature, text.encode())
-    except (InvalidSignature, ValueError, AttributeError) as exc:
-        raise CertificateInvalid("BAD_SIGNATURE", "The signature does not match the document.") from exc
-    if signed_text:
-        return text, kid
-    try:
-        claims = json.loads(b64url_decode(text))
-    except (ValueError, TypeError) as exc:
-        raise CertificateInvalid("MALFORMED", "The document's claims cannot be read.") from exc
-    if not isinstance(claims, dict):
-        raise CertificateInvalid("MALFORMED", "The document's claims cannot be read.")
-    return claims, kid
-
-
-def claims_check(claims: dict, *, kid: str, fingerprint: str, now: datetime | None = None) -> dict:
-    """A certificate's (or license file's) claims hold for the machine ``fingerprint`` at ``now``."""
-    now = now or datetime.now(UTC)
-    try:
-        issued_at = datetime.fromisoformat(claims["issued_at"].replace("Z", "+00:00"))
-        expires_at = datetime.fromisoformat(claims["expires_at"].replace("Z", "+00:00"))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CertificateInvalid("MALFORMED", "The certificate's claims cannot be read.") from exc
-    if claims.get("kid") != kid:
-        raise CertificateInvalid("BAD_SIGNATURE", "The key id inside the certificate does not match.")
-    if claims.get("fingerprint") != fingerprint:
-        raise CertificateInvalid("FINGERPRINT_MISMATCH", "The certificate was issued for another machine.")
-    if now < issued_at - timedelta(minutes=5):  # tolerate a little clock skew
-        raise CertificateInvalid("NOT_YET_VALID", "The certificate is not valid yet.")
-    if now >= expires_at:
-        raise CertificateInvalid("EXPIRED", "The certificate has expired.")
-    return claims
+    return verify_certificate(certificate, fingerprint=fingerprint, now=now, keys=keys)

@@ -26,10 +26,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.db import transaction
 
 from celaest.errors import InvalidInput, NotFound
@@ -37,38 +34,23 @@ from identity.models import Organization
 from licensing.models import License
 from licensing.services import license_key_normalize
 
-from .certificates import (
-    ALGORITHM,
-    CertificateInvalid,
-    SigningKey,
-    b64url_decode,
-    b64url_encode,
-    certificate_claims,
-    claims_check,
-    signed_document,
-    signed_document_verify,
-    signing_keys,
+from .certificates import ALGORITHM, SigningKey, b64url_encode, certificate_claims, signed_document, signing_keys
+from .client import (  # noqa: F401 - activation_request: what the offline software writes
+    LICENSE_FILE_FORMAT,
+    REQUEST_FORMAT,
+    RESPONSE_FORMAT,
+    activation_request,
+    license_file_key,
+    license_file_signed_text,
+    open_license_file,
+    verify_activation_response,
 )
 from .selectors import ipcontrol_config
 from .services import LicenseCheck, license_activate, license_checkout
 
-LICENSE_FILE_FORMAT = "celaest-license-file/1"
-REQUEST_FORMAT = "celaest-activation-request/1"
-RESPONSE_FORMAT = "celaest-activation-response/1"
 ENCRYPTION = "A256GCM"
 #: the request file's fields and their longest lengths (as the public endpoints take them)
 _REQUEST_FIELDS = {"key": 100, "fingerprint": 255, "hostname": 255, "nonce": 128}
-
-
-def license_file_key(license_key: str, fingerprint: str) -> bytes:
-    """The AES-256 key of a license file: HKDF-SHA256 of the (normalized) license key, bound to
-    the format and the machine."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=LICENSE_FILE_FORMAT.encode(), info=fingerprint.encode())
-    return hkdf.derive(license_key_normalize(license_key).encode())
-
-
-def _signed_text(document: dict) -> str:
-    return f"{document['format']}.{document['kid']}.{document['nonce']}.{document['ciphertext']}"
 
 
 def license_file_issue(*, license, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
@@ -87,7 +69,7 @@ def license_file_issue(*, license, fingerprint: str, now: datetime, ttl_hours: i
         "nonce": b64url_encode(nonce),
         "ciphertext": b64url_encode(ciphertext),
     }
-    document["signature"] = b64url_encode(signing_key.private_key.sign(_signed_text(document).encode()))
+    document["signature"] = b64url_encode(signing_key.private_key.sign(license_file_signed_text(document).encode()))
     return document
 
 
@@ -100,23 +82,11 @@ def license_file_verify(
     keys: tuple[SigningKey, ...] | None = None,
 ) -> dict:
     """Check a license file's signature, decrypt it with the license key and check its claims as
-    a certificate's; return them. Raises ``CertificateInvalid`` (as ``certificate_verify``, and
-    BAD_KEY when the license key or the machine is not the file's)."""
-    _, kid = signed_document_verify(document, document_format=LICENSE_FILE_FORMAT, keys=keys, signed_text=_signed_text)
-    if isinstance(document, str):
-        document = json.loads(document)
-    try:
-        nonce, ciphertext = b64url_decode(document["nonce"]), b64url_decode(document["ciphertext"])
-        plaintext = AESGCM(license_file_key(license_key, fingerprint)).decrypt(
-            nonce, ciphertext, f"{LICENSE_FILE_FORMAT}.{kid}".encode()
-        )
-    except (InvalidTag, ValueError) as exc:
-        raise CertificateInvalid("BAD_KEY", "This license key and machine cannot open the file.") from exc
-    try:
-        claims = json.loads(plaintext)
-    except ValueError as exc:
-        raise CertificateInvalid("MALFORMED", "The file's claims cannot be read.") from exc
-    return claims_check(claims, kid=kid, fingerprint=fingerprint, now=now)
+    a certificate's (``ipcontrol.client.open_license_file``); return them. Raises
+    ``CertificateInvalid`` (as ``certificate_verify``, and BAD_KEY when the license key or the
+    machine is not the file's)."""
+    keys = keys if keys is not None else signing_keys()
+    return open_license_file(document, license_key=license_key, fingerprint=fingerprint, now=now, keys=keys)
 
 
 def license_file_checkout(
@@ -130,18 +100,6 @@ def license_file_checkout(
 
 
 # --- air-gapped activation -----------------------------------------------------------------------
-
-
-def activation_request(*, license_key: str, fingerprint: str, hostname: str = "") -> dict:
-    """The request file the software writes on the offline machine."""
-    return {
-        "format": REQUEST_FORMAT,
-        "key": license_key,
-        "fingerprint": fingerprint,
-        "hostname": hostname,
-        "nonce": secrets.token_urlsafe(16),
-        "created_at": datetime.now(UTC).isoformat(),
-    }
 
 
 def activation_request_parse(document) -> dict:
@@ -200,11 +158,5 @@ def offline_activation(*, document, organization: Organization, ip_address: str 
 def activation_response_verify(
     response: dict | str, *, request: dict, keys: tuple[SigningKey, ...] | None = None
 ) -> dict:
-    """What the offline software checks of the response file it was given: signed by a known key,
-    answering its own request (nonce) for its own machine. Returns the claims."""
-    claims, _ = signed_document_verify(response, document_format=RESPONSE_FORMAT, keys=keys)
-    if claims.get("request_nonce") != request.get("nonce"):
-        raise CertificateInvalid("NONCE_MISMATCH", "The response answers another request.")
-    if claims.get("fingerprint") != request.get("fingerprint"):
-        raise CertificateInvalid("FINGERPRINT_MISMATCH", "The response was issued for another machine.")
-    return claims
+    """What the offline software checks of the response file (``ipcontrol.client``)."""
+    return verify_activation_response(response, request=request, keys=keys if keys is not None else signing_keys())
