@@ -2,6 +2,9 @@
 concurrent reservations, settle and release in exact decimals, windows rolling over, abandoned
 reservations given back after their TTL, the answer's headers."""
 
+import subprocess
+import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -112,6 +115,36 @@ def test_fifty_concurrent_calls_take_exactly_the_key_daily_budget(license):
     assert Decimal(refusal.details["used"]) <= CALL * 7
     assert refusal.details["reset_at"] == "2026-12-10T00:00:00+00:00"
     assert refusal.retry_after == 14 * 3600 - 5
+
+
+def test_processes_racing_for_one_budget_take_exactly_it(license):
+    """Four processes, 25 calls each, against a key's budget of 13 calls: exactly 13 reserved.
+    (On the real clock, as the processes are.)"""
+    real_now = datetime.fromtimestamp(time_machine.escape_hatch.time.time(), tz=UTC)
+    with time_machine.travel(real_now, tick=True):
+        _race_processes(license)
+
+
+def _race_processes(license):
+    api_key = key_of(license, spend_limit_daily_usd=CALL * 13)
+    warm(api_key, license)
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "operations.tests.budget_racer", str(api_key.pk), str(license.pk),
+             str(CALL * 13), str(CALL), "25"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        for _ in range(4)
+    ]  # fmt: skip
+    client = redis_client()
+    deadline = time.monotonic() + 60
+    while int(client.get("budget-race:ready") or 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.set("budget-race:go", 1)
+    reserved = [int(racer.communicate(timeout=60)[0]) for racer in racers]
+
+    assert sum(reserved) == 13
+    assert budget_usage(api_key=api_key, license=license).key_day_usd == CALL * 13
 
 
 def test_fifty_concurrent_calls_take_exactly_the_key_monthly_budget(license):
