@@ -198,7 +198,7 @@ def organization_ai_panel(request, organization) -> Panel:
             ("Spend", format_money(usage["cost"] or 0, "USD")),
             ("Live licenses", len(live)),
         ],
-        chart=chart,
+        chart=chart if days else None,  # no task this month: nothing to draw
         more_url=changelist_url(ProcessedTask, organization__id__exact=organization.pk),
         more_label="All tasks",
         wide=True,
