@@ -57,8 +57,41 @@ class SubscriptionAddForm(forms.ModelForm):
         return data
 
 
+class CreatedByServiceAdmin(CelaestModelAdmin):
+    """A model whose rows a service creates (numbers, licenses, audit, events) and nothing edits:
+    the add page shows ``add_form`` and hands its data to ``create``; the change page is read-only."""
+
+    add_form: type[forms.ModelForm]
+    add_fields: list[str]
+
+    def create(self, request, data):
+        raise NotImplementedError
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"], kwargs["fields"] = self.add_form, self.add_fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.add_fields
+        return [field.name for field in self.model._meta.concrete_fields if field.name != "id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every change goes through the services (actions), never a form edit.
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = self.create(request, form.cleaned_data)
+        for field in self.model._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
+
 @admin.register(Subscription)
-class SubscriptionAdmin(CelaestModelAdmin):
+class SubscriptionAdmin(CreatedByServiceAdmin):
     list_display = [
         "organization", "plan", "interval", "status", "current_period_end", "cancel_at_period_end", "past_due_since",
     ]  # fmt: skip
@@ -72,26 +105,11 @@ class SubscriptionAdmin(CelaestModelAdmin):
     paginator = EstimatedCountPaginator
     actions = ["record_transfer", "retry_collection", "cancel_at_period_end"]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = SubscriptionAddForm
-            kwargs["fields"] = [*SubscriptionAddForm.Meta.fields, "coupon_code", "with_trial"]
-        return super().get_form(request, obj, change=change, **kwargs)
+    add_form = SubscriptionAddForm
+    add_fields = [*SubscriptionAddForm.Meta.fields, "coupon_code", "with_trial"]
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return [*SubscriptionAddForm.Meta.fields, "coupon_code", "with_trial"]
-        return [field.name for field in Subscription._meta.concrete_fields if field.name != "id"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # Every change goes through the services (actions), never a form edit.
-        return self.get_fields(request, obj) if obj is not None else []
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        data = form.cleaned_data
-        created = subscription_create(
+    def create(self, request, data) -> Subscription:
+        return subscription_create(
             organization=data["organization"],
             user=data["user"],
             plan=data["plan"],
@@ -103,9 +121,6 @@ class SubscriptionAdmin(CelaestModelAdmin):
             actor=request.user,
             source="admin",
         )
-        for field in Subscription._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
 
     def has_delete_permission(self, request, obj=None):
         return False  # invoices refer to it; cancel instead
@@ -217,7 +232,7 @@ class CreditNoteAddForm(forms.ModelForm):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(CelaestModelAdmin):
+class CreditNoteAdmin(CreatedByServiceAdmin):
     """Credit notes are issued through the service (partial refunds and credits); never edited."""
 
     list_display = ["credit_note_number", "invoice", "organization", "kind", "total", "currency", "issued_at"]
@@ -227,25 +242,11 @@ class CreditNoteAdmin(CelaestModelAdmin):
     raw_id_fields = ["invoice", "organization", "user"]
     date_hierarchy = "issued_at"
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = CreditNoteAddForm
-            kwargs["fields"] = [*CreditNoteAddForm.Meta.fields, "amount", "refund"]
-        return super().get_form(request, obj, change=change, **kwargs)
+    add_form = CreditNoteAddForm
+    add_fields = [*CreditNoteAddForm.Meta.fields, "amount", "refund"]
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return [*CreditNoteAddForm.Meta.fields, "amount", "refund"]
-        return [field.name for field in CreditNote._meta.concrete_fields if field.name != "id"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj) if obj is not None else []
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        data = form.cleaned_data
-        note = credit_note_issue(
+    def create(self, request, data) -> CreditNote:
+        return credit_note_issue(
             invoice=data["invoice"],
             amount=data["amount"],
             reason=data["reason"],
@@ -253,9 +254,6 @@ class CreditNoteAdmin(CelaestModelAdmin):
             actor=request.user,
             source="admin",
         )
-        for field in CreditNote._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(note, field.attname))
-        obj._state.adding = False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -140,16 +140,24 @@ class StripeGateway(GatewayBackend):
             raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc
         return PaymentSession(reference=intent.id, client_secret=intent.client_secret or "")
 
-    def payment_verify(self, *, order: Order, reference: str) -> bool:
+    def _intent_pays(self, *, reference: str, total, currency: str, metadata: tuple[str, str]) -> bool:
+        """Whether Stripe says the intent ``reference`` succeeded for ``total`` in ``currency``
+        and was made for the document ``metadata`` names (``("order_id", id)``)."""
         try:
             intent = self._client().v1.payment_intents.retrieve(reference).to_dict()
         except stripe.StripeError as exc:
             raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc
+        key, value = metadata
         return (
             intent.get("status") == "succeeded"
-            and intent.get("amount_received") == amount_in_minor_units(order.total, order.currency)
-            and intent.get("currency") == order.currency.lower()
-            and (intent.get("metadata") or {}).get("order_id") == str(order.pk)
+            and intent.get("amount_received") == amount_in_minor_units(total, currency)
+            and intent.get("currency") == currency.lower()
+            and (intent.get("metadata") or {}).get(key) == value
+        )
+
+    def payment_verify(self, *, order: Order, reference: str) -> bool:
+        return self._intent_pays(
+            reference=reference, total=order.total, currency=order.currency, metadata=("order_id", str(order.pk))
         )
 
     def refund(self, *, order: Order) -> str:
@@ -193,15 +201,11 @@ class StripeGateway(GatewayBackend):
         return Collection(outcome="failed", reference=intent.id, error=intent.status)
 
     def invoice_payment_verify(self, *, invoice: Invoice, reference: str) -> bool:
-        try:
-            intent = self._client().v1.payment_intents.retrieve(reference).to_dict()
-        except stripe.StripeError as exc:
-            raise GatewayUnavailable(details={"gateway": [exc.user_message or type(exc).__name__]}) from exc
-        return (
-            intent.get("status") == "succeeded"
-            and intent.get("amount_received") == amount_in_minor_units(invoice.total, invoice.currency)
-            and intent.get("currency") == invoice.currency.lower()
-            and (intent.get("metadata") or {}).get("invoice_id") == str(invoice.pk)
+        return self._intent_pays(
+            reference=reference,
+            total=invoice.total,
+            currency=invoice.currency,
+            metadata=("invoice_id", str(invoice.pk)),
         )
 
     def invoice_refund(self, *, invoice: Invoice, note: CreditNote) -> str:

@@ -35,13 +35,25 @@ def invoice_send(self, invoice_id: str) -> bool:
     The mail server's failures (refused, timed out after ``EMAIL_TIMEOUT``, an SMTP error: all
     ``OSError``) are retried with a doubling wait; after the last one the task gives up with a
     ``billing.invoice_email_failed`` system event, and the staff resend it from the order admin."""
+    return _mail_with_retries(
+        self,
+        lambda: invoices.invoice_send(invoice_id=invoice_id),
+        given_up=lambda exc: _invoice_send_given_up(
+            invoice_id=invoice_id, error=exc, attempts=self.request.retries + 1
+        ),
+    )
+
+
+def _mail_with_retries(task, send, *, given_up) -> bool:
+    """Run ``send``; a mail server's failure (``OSError``) is retried with a doubling wait, and
+    after the last retry ``given_up(exc)`` is told and False returned."""
     try:
-        return invoices.invoice_send(invoice_id=invoice_id)
+        return send()
     except OSError as exc:
-        if self.request.retries >= self.max_retries:
-            _invoice_send_given_up(invoice_id=invoice_id, error=exc, attempts=self.request.retries + 1)
+        if task.request.retries >= task.max_retries:
+            given_up(exc)
             return False
-        raise self.retry(exc=exc, countdown=INVOICE_SEND_FIRST_RETRY_SECONDS * 2**self.request.retries) from exc
+        raise task.retry(exc=exc, countdown=INVOICE_SEND_FIRST_RETRY_SECONDS * 2**task.request.retries) from exc
 
 
 def _invoice_send_given_up(*, invoice_id: str, error: OSError, attempts: int) -> None:
@@ -91,10 +103,8 @@ def check_usage_alerts() -> int:
 def send_notice(self, kind: str, object_id: str) -> bool:
     """E-mail a billing notice (failed payment, usage threshold); the mail server's failures are
     retried as invoice e-mails are."""
-    try:
-        return notices.notice_send(kind=kind, object_id=object_id)
-    except OSError as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error("Billing notice %s %s not e-mailed: %s", kind, object_id, exc)
-            return False
-        raise self.retry(exc=exc, countdown=INVOICE_SEND_FIRST_RETRY_SECONDS * 2**self.request.retries) from exc
+    return _mail_with_retries(
+        self,
+        lambda: notices.notice_send(kind=kind, object_id=object_id),
+        given_up=lambda exc: logger.error("Billing notice %s %s not e-mailed: %s", kind, object_id, exc),
+    )

@@ -111,31 +111,25 @@ def _subscription_create(
     now = timezone.now()
     coupon = coupon_redeem(code=coupon_code, currency=plan.currency, now=now) if coupon_code else None
     trial_days = plan_terms(plan).trial_days if with_trial else 0
-    zone = organization_zone(organization)
     if trial_days:
+        # A trial license until the trial's end; the first renewal converts it to paid.
         trial_end = now + timedelta(days=trial_days)
-        license = license_issue(
-            organization=organization,
-            plan=plan,
-            status=License.Status.TRIAL,
-            expires_at=trial_end,
-            actor=actor,
-            source=source,
-        )
         status, period, anchor = Subscription.Status.TRIALING, (now, trial_end), trial_end
+        license_status, license_expiry = License.Status.TRIAL, trial_end
     else:
-        trial_end = None
         # Issued already expired: the first payment extends it (``license_renew``).
-        license = license_issue(
-            organization=organization,
-            plan=plan,
-            status=License.Status.ACTIVE,
-            expires_at=now,
-            actor=actor,
-            source=source,
-        )
+        trial_end = None
         status, anchor = Subscription.Status.INCOMPLETE, now
-        period = period_bounds(anchor=anchor, index=0, interval=interval, zone=zone)
+        period = period_bounds(anchor=anchor, index=0, interval=interval, zone=organization_zone(organization))
+        license_status, license_expiry = License.Status.ACTIVE, now
+    license = license_issue(
+        organization=organization,
+        plan=plan,
+        status=license_status,
+        expires_at=license_expiry,
+        actor=actor,
+        source=source,
+    )
     subscription = Subscription.objects.create(
         organization=organization,
         user=user,

@@ -14,11 +14,7 @@ from celaest.errors import Conflict, InvalidInput
 from identity.models import User
 from tests import factories as f
 
-from .stripe_server import FakeStripe
-
 pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_local_celaest"
 
 
 @pytest.fixture
@@ -71,24 +67,22 @@ def test_an_unpaid_invoice_cannot_be_credited():
         credit_note_issue(invoice=subscription.invoices.get(), amount=D("1.00"), reason="Not paid")
 
 
-def test_a_partial_refund_goes_back_through_stripe(settings):
-    with FakeStripe(API_KEY) as stripe_api:
-        settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = API_KEY, stripe_api.url
-        f.PaymentGatewayFactory(code="stripe", name="Card", provider="stripe")
-        owner = f.UserFactory(role=User.Role.OWNER)
-        f.PaymentMethodFactory(user=owner, is_default=True, gateway_token="pm_card_visa")
-        subscription = subscription_create(
-            organization=owner.organization,
-            user=owner,
-            plan=f.SubscriptionPlanFactory(price_monthly=D("49.00")),
-            interval="month",
-            gateway_code="stripe",
-        )
-        invoice_collect(invoice_id=subscription.invoices.get().pk)
-        note = credit_note_issue(
-            invoice=Invoice.objects.get(subscription=subscription), amount=D("12.34"), reason="Partial", refund=True
-        )
-        [refund] = stripe_api.refunds.values()
+def test_a_partial_refund_goes_back_through_stripe(stripe_api):
+    f.PaymentGatewayFactory(code="stripe", name="Card", provider="stripe")
+    owner = f.UserFactory(role=User.Role.OWNER)
+    f.PaymentMethodFactory(user=owner, is_default=True, gateway_token="pm_card_visa")
+    subscription = subscription_create(
+        organization=owner.organization,
+        user=owner,
+        plan=f.SubscriptionPlanFactory(price_monthly=D("49.00")),
+        interval="month",
+        gateway_code="stripe",
+    )
+    invoice_collect(invoice_id=subscription.invoices.get().pk)
+    note = credit_note_issue(
+        invoice=Invoice.objects.get(subscription=subscription), amount=D("12.34"), reason="Partial", refund=True
+    )
+    [refund] = stripe_api.refunds.values()
     assert (refund["amount"], note.kind, note.gateway_reference) == (1234, "refund", refund["id"])
 
 

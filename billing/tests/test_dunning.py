@@ -15,35 +15,16 @@ from billing.services.renewals import invoice_collect, subscriptions_renew_due
 from billing.services.subscription_invoices import subscription_invoice_paid
 from billing.services.subscriptions import subscription_create
 from billing.tasks import dun_subscriptions
-from celaest.celery import app as celery_app
 from identity.models import User
 from licensing.models import License
 from settings_app.models import WebhookDelivery
 from tests import factories as f
 from tests.clients import client_as
 
-from .stripe_server import FakeStripe, signed_event
+from .conftest import STRIPE_TEST_WEBHOOK_SECRET
+from .stripe_server import signed_event
 
-pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_local_celaest"
-WEBHOOK_SECRET = "whsec_local_celaest_secret"
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def eager_tasks():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 
 
 @pytest.fixture
@@ -202,7 +183,7 @@ def test_a_payment_reported_by_stripe_pays_the_invoice_once(owner, stripe_api):
     renewal = Invoice.objects.get(subscription=subscription, status="issued")
     [declined] = [intent for intent in stripe_api.intents.values() if intent["status"] != "succeeded"]
     forged = dict(declined, status="succeeded", amount_received=declined["amount"])  # Stripe says otherwise
-    payload, signature = signed_event("payment_intent.succeeded", forged, secret=WEBHOOK_SECRET)
+    payload, signature = signed_event("payment_intent.succeeded", forged, secret=STRIPE_TEST_WEBHOOK_SECRET)
     client = APIClient()
     post = lambda: client.post(  # noqa: E731
         "/api/v1/billing/stripe/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature

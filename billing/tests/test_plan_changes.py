@@ -19,20 +19,9 @@ from licensing.models import License
 from tests import factories as f
 from tests.clients import client_as
 
-from .stripe_server import FakeStripe
-
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_local_celaest"
 APRIL = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)  # a 30-day period: 2,592,000 seconds
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        yield server
 
 
 @pytest.fixture

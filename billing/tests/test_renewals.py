@@ -23,19 +23,7 @@ from identity.models import User
 from licensing.models import License
 from tests import factories as f
 
-from .stripe_server import FakeStripe
-
 pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_local_celaest"
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        yield server
 
 
 @pytest.fixture

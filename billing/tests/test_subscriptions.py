@@ -19,20 +19,9 @@ from settings_app.models import WebhookDelivery
 from tests import factories as f
 from tests.clients import client_as
 
-from .stripe_server import FakeStripe
-
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_local_celaest"
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        yield server
 
 
 @pytest.fixture

@@ -14,31 +14,11 @@ from billing.pricing import overage_lines
 from billing.services.renewals import invoice_collect, subscriptions_renew_due
 from billing.services.subscriptions import subscription_create
 from billing.services.usage_alerts import usage_alerts_check
-from celaest.celery import app as celery_app
 from identity.models import User
 from settings_app.models import WebhookDelivery
 from tests import factories as f
 
-from .stripe_server import FakeStripe
-
 pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_local_celaest"
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        yield server
-
-
-@pytest.fixture
-def eager_tasks():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def _terms(**values):
