@@ -27,7 +27,8 @@ deadline, ``AI_BUDGET_RESERVATION_TTL_SECONDS`` after it was taken) with what it
 passed (a process that died between reserving and settling), in the same script, so an abandoned
 reservation never counts against a limit once its deadline is past. A call that outlives the TTL
 (a long stream) keeps its reservation with ``budget_renew``; one settled after its reservation was
-given back adds its real spend then. Settling or releasing twice does nothing (``budget:done:{call}``).
+given back adds its real spend then. Settling or releasing a call again within ten minutes does
+nothing (``budget:done:{call}``).
 
 The license's month counter, when Redis lacks it (a new month, Redis restarted without its data),
 starts from the month's cost in PostgreSQL (``license_usage_log.calculated_cost``). The key's
@@ -71,8 +72,10 @@ PENDING = "budget:pending"
 PENDING_RECORDS = "budget:pending:records"
 #: expired reservations one script gives back at most (the rest: by the next reservation)
 _SWEEP_BATCH = 200
-#: how long a settled call's mark is kept (a second settle or release then does nothing)
-_DONE_SECONDS = 2 * 86400
+#: how long a settled call's mark is kept: a second settle or release within it does nothing (a
+#: release in an error path after a settle comes within seconds). One small key per call: at 1,000
+#: calls a second, some 600,000 keys (about 50 MB).
+_DONE_SECONDS = 600
 
 
 class BudgetsUnavailable(DomainError):
