@@ -212,6 +212,7 @@ DECLARED: dict[str, Access] = {
     # the Anthropic-compatible gateway (operations/api/messages.py): the same metering
     "/v1/messages": Access(API_KEY, PER_ORGANIZATION, ("post",)),
     "/v1/embeddings": Access(API_KEY, PER_ORGANIZATION, ("post",)),
+    "/v1/responses": Access(API_KEY, PER_ORGANIZATION, ("post",)),
     # anything else under /api/ and /v1/: the JSON 404
     "/(?:api|v1)/": Access(
         NO_CREDENTIAL,

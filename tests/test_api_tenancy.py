@@ -546,6 +546,21 @@ def test_embeddings_are_metered_on_the_callers_license_and_recorded_in_its_organ
     assert _usage(a.license) == 0
 
 
+@covers("/v1/responses")
+def test_a_response_is_metered_on_the_callers_license_and_recorded_in_its_organization(a, b, gateway):
+    body = {"model": "gpt-4o-mini", "input": "hi"}
+    response = b.key(["tasks:write"]).post("/v1/responses", body, format="json")
+    assert response.status_code == 200, response.content
+    task = ProcessedTask.objects.get()
+    assert (task.organization_id, task.license_id, task.user_id) == (b.org.pk, b.license.pk, b.owner.pk)
+    assert response.json()["id"] == f"resp_{task.pk.hex}"
+    assert (_usage(b.license), _usage(a.license)) == (1, 0)
+    assert a.key(["tasks:read"]).get(f"/api/v1/tasks/{task.pk}").status_code == 404
+    License.objects.filter(pk=b.license.pk).update(status=License.Status.SUSPENDED)  # B cannot fall back on A's
+    assert b.key(["tasks:write"]).post("/v1/responses", body, format="json").status_code == 402
+    assert _usage(a.license) == 0
+
+
 @covers("/v1/models")
 def test_models_are_one_global_catalogue_of_active_models(a, b, gateway):
     seen = [tenant.key(["tasks:read"]).get("/v1/models") for tenant in (a, b)]
