@@ -21,7 +21,13 @@ from django.urls import reverse
 from billing.models import Invoice
 from identity.models import Organization
 from licensing.models import License
-from tests.factories import InvoiceFactory, LicenseFactory, OrderItemFactory, StaffUserFactory
+from tests.factories import (
+    InvoiceFactory,
+    LicenseFactory,
+    OrderItemFactory,
+    ProcessedTaskFactory,
+    StaffUserFactory,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -144,6 +150,7 @@ def test_staff_work_through_the_admin(live_server, browser):
     LicenseFactory(organization=license.organization, status=License.Status.ACTIVE)
     item = OrderItemFactory(order__organization=license.organization)
     invoice = InvoiceFactory(order=item.order)
+    ProcessedTaskFactory(organization=license.organization, license=license)  # its AI use this month: a chart
     page = Page(browser, live_server, width=1440, height=900)
 
     browser_page = page.open(f"/admin/licensing/license/?q={license.license_key}")
