@@ -283,3 +283,48 @@ def test_staff_create_repeating_coupons_with_their_periods():
     assert refused.status_code == 400 and "duration_in_periods" in refused.json()["error"]["details"]
     created = client_as(staff).post("/api/v1/coupons", {**body, "duration_in_periods": 3}, format="json")
     assert created.status_code == 201 and created.json()["duration_in_periods"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_subscriptions_of_one_organization_leave_one(plan, gateways, owner):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    from celaest.errors import Conflict
+
+    start = Barrier(4)
+
+    def subscribe(interval):
+        try:
+            start.wait()
+            subscription_create(
+                organization=owner.organization, user=owner, plan=plan, interval=interval, gateway_code="manual"
+            )
+            return "ok"
+        except Conflict as exc:
+            return exc.code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(subscribe, ["month", "year", "month", "year"]))
+    assert outcomes == ["already_subscribed"] * 3 + ["ok"]
+    assert Subscription.objects.count() == 1 and License.objects.count() == 1
+    assert Invoice.objects.count() == 1
+
+
+def test_staff_record_a_bank_transfer_from_the_subscription_admin(client, owner, plan, gateways):
+    subscription = subscription_create(
+        organization=owner.organization, user=owner, plan=plan, interval="month", gateway_code="manual"
+    )
+    client.force_login(f.StaffUserFactory())
+    response = client.post(
+        "/admin/billing/subscription/",
+        {"action": "record_transfer", "_selected_action": [str(subscription.pk)]},
+    )
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.status == "active" and subscription.invoices.get().status == "paid"
+    assert License.objects.get(pk=subscription.license_id).expires_at == subscription.current_period_end
