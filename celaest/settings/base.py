@@ -601,6 +601,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
     # WeasyPrint (invoice PDFs) logs every rendering step, and its stylesheets at import, at INFO.
     "loggers": {"weasyprint": {"level": "WARNING"}},
+}
