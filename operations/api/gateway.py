@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -43,7 +44,17 @@ from celaest.api import permissions as perms
 from celaest.api.views import AsyncApiView
 from celaest.errors import DomainError, InvalidInput
 from celaest.readcache import generations_read_at_once
-from licensing.usage import license_for_organization, license_usage_reserve
+from licensing.usage import license_usage_reserve
+from operations.ai_licenses import paying_license
+from operations.budgets import (
+    BudgetReservation,
+    budget_release,
+    budget_renew,
+    budget_reserve,
+    budget_settle,
+    budget_worst_case_usd,
+    rate_limit_headers,
+)
 from operations.models import ProcessedTask
 from operations.services import (
     task_heartbeat,
@@ -53,6 +64,7 @@ from operations.services import (
     task_record_routed,
 )
 from settings_app.authentication import ApiKeyAuthentication
+from settings_app.models import UserApiKey
 
 from .serializers import ChatCompletionRequestSerializer, EmbeddingsRequestSerializer
 
@@ -223,26 +235,77 @@ class GatewayCall:
     started: float
     #: the first key, chosen in this step too
     route: RouteStart
+    #: the call's worst case reserved against the key's and the license's budgets
+    budget: BudgetReservation | None = None
+    #: OpenAI's ``x-ratelimit-*`` headers for the answer
+    headers: dict = dataclasses.field(default_factory=dict)
 
 
-def _call_begin(request, /, *, models: list[AIModel], input_text: str, variables: dict, **call) -> GatewayCall:
-    """The license counted and the running task recorded, in one transaction; the first key chosen."""
-    model = models[0]
-    user = request.user
-    license = license_for_organization(organization_id=user.organization_id)
-    with transaction.atomic():
-        task = ProcessedTask.objects.create(
-            organization_id=user.organization_id,
-            user=user,
-            license=license,
-            model=model,
-            input_text=input_text,
-            input_variables=variables,
-            status=ProcessedTask.Status.RUNNING,
-            started_at=timezone.now(),
+def _call_begin(
+    request, /, *, models: list[AIModel], input_text: str, variables: dict, tokens: int, max_output: int, **call
+) -> GatewayCall:
+    """Before any provider call: the license that pays chosen, the call's worst case (``tokens``
+    in, ``max_output`` out, on the dearest of ``models``) reserved against the key's and the
+    license's budgets, then the license counted and the running task recorded in one transaction
+    (the budget given back if that fails), and the first key chosen."""
+    user, api_key = request.user, request.auth if isinstance(request.auth, UserApiKey) else None
+    license = paying_license(user=user, api_key=api_key)
+    budget = None
+    task_id = uuid.uuid4()
+    if api_key is not None:
+        worst = max(
+            budget_worst_case_usd(model=model, input_tokens=tokens, max_output_tokens=max_output) for model in models
         )
-        license_usage_reserve(license=license, task_id=task.pk)
-    return GatewayCall(route=route_start(models), task=task, models=models, **call)
+        budget = budget_reserve(
+            api_key=api_key,
+            license=license,
+            model=models[0].model_id,
+            max_cost_usd=worst,
+            estimated_tokens=tokens + max_output,
+            call_id=task_id,
+        )
+    try:
+        with transaction.atomic():
+            task = ProcessedTask.objects.create(
+                pk=task_id,
+                organization_id=user.organization_id,
+                user=user,
+                license=license,
+                model=models[0],
+                input_text=input_text,
+                input_variables=variables,
+                status=ProcessedTask.Status.RUNNING,
+                started_at=timezone.now(),
+            )
+            license_usage_reserve(license=license, task_id=task.pk)
+    except BaseException:
+        budget_release(budget)
+        raise
+    headers = rate_limit_headers(api_key=api_key, license=license) if api_key is not None else {}
+    return GatewayCall(route=route_start(models), task=task, models=models, budget=budget, headers=headers, **call)
+
+
+def _settle_budget(call: GatewayCall, task: ProcessedTask) -> ProcessedTask:
+    """The call's budget reservation replaced by what its task recorded it spent (in the
+    recording step)."""
+    tokens = (task.tokens_input or 0) + (task.tokens_output or 0)
+    budget_settle(call.budget, cost_usd=task.cost_usd or Decimal(0), tokens=tokens)
+    return task
+
+
+def _recorded(record, call: GatewayCall):
+    """``record`` (a ``task_record_*`` service) as one step that also settles the call's budget."""
+
+    def step(**arguments):
+        return _settle_budget(call, record(**arguments))
+
+    return sync_step(step)
+
+
+def _failed(call: GatewayCall, **arguments) -> ProcessedTask:
+    task = task_record_failure(**arguments)
+    budget_release(call.budget)
+    return task
 
 
 def _member(request) -> None:
@@ -284,6 +347,8 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
     return _call_begin(
         request,
         models=[model, *fallbacks],
+        tokens=estimated,
+        max_output=chat_request.max_tokens,
         input_text=_last_user_text(turns),
         variables={"messages": len(data["messages"]), "gateway": gateway},
         request=chat_request,
@@ -315,11 +380,11 @@ async def call_route(call: GatewayCall) -> RoutedAnswer:
             answer = await route_chat(models=call.models, request_for=request_for, start=call.route)
     except (AIUnavailable, ProviderRejected) as error:
         attempts = (error.details or {}).get("attempts")
-        await sync_step(task_record_failure)(
-            task=call.task, error=error, started=call.started, release_license=True, attempts=attempts
+        await sync_step(_failed)(
+            call, task=call.task, error=error, started=call.started, release_license=True, attempts=attempts
         )
         raise
-    await sync_step(task_record_routed)(task=call.task, answer=answer, started=call.started)
+    await _recorded(task_record_routed, call)(task=call.task, answer=answer, started=call.started)
     return answer
 
 
@@ -336,22 +401,22 @@ async def call_deltas(call: GatewayCall, answer: RoutedAnswer) -> AsyncGenerator
     try:
         async for delta in answer.stream:
             if time.monotonic() - renewed > renew_every:
-                await sync_step(task_heartbeat)(task=task)
+                await sync_step(_keep_alive)(call)
                 renewed = time.monotonic()
             yield delta
     except providers.ProviderError as error:
         failure = DomainError(str(error), code=f"provider_{error.kind}")
-        await sync_step(task_record_failure)(task=task, error=failure, started=started, release_license=False)
+        await _recorded(task_record_failure, call)(task=task, error=failure, started=started, release_license=False)
         raise failure from None
     except (asyncio.CancelledError, GeneratorExit):
         # The request stays counted: the provider was already working.
         await answer.stream.aclose()
         gone = DomainError("The client disconnected before the answer was complete.", code="client_disconnected")
-        await sync_step(task_record_disconnected)(task=task, state=state, error=gone, started=started)
+        await _recorded(task_record_disconnected, call)(task=task, state=state, error=gone, started=started)
         raise
     finally:
         await providers.clients_release()
-    await sync_step(task_record_answer)(
+    await _recorded(task_record_answer, call)(
         task=task,
         model=answer.model,
         key=answer.key,
@@ -363,8 +428,21 @@ async def call_deltas(call: GatewayCall, answer: RoutedAnswer) -> AsyncGenerator
     )
 
 
-def event_stream(events) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
+def _keep_alive(call: GatewayCall) -> None:
+    """A long stream's task claim and budget reservation renewed."""
+    task_heartbeat(task=call.task)
+    budget_renew(call.budget)
+
+
+def answered(call: GatewayCall, response):
+    """The answer with the call's ``x-ratelimit-*`` headers."""
+    for name, value in call.headers.items():
+        response[name] = value
+    return response
+
+
+def event_stream(call: GatewayCall, events) -> StreamingHttpResponse:
+    response = answered(call, StreamingHttpResponse(events, content_type="text/event-stream"))
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Request-Id"] = str(uuid.uuid4())
@@ -397,23 +475,26 @@ class ChatCompletionsView(_GatewayView):
         answer = await call_route(call)
         if call.stream:
             self.streaming = True
-            return event_stream(self._events(call, answer, include_usage))
+            return event_stream(call, self._events(call, answer, include_usage))
         result = answer.result
-        return Response(
-            {
-                "id": f"chatcmpl-{call.task.pk.hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": answer.model.model_id,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": _answer_message(result.text, result.tool_calls),
-                        "finish_reason": providers.finish_reason(result.finish_reason, result.tool_calls),
-                    }
-                ],
-                "usage": _usage_body(result.usage),
-            }
+        return answered(
+            call,
+            Response(
+                {
+                    "id": f"chatcmpl-{call.task.pk.hex}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": answer.model.model_id,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": _answer_message(result.text, result.tool_calls),
+                            "finish_reason": providers.finish_reason(result.finish_reason, result.tool_calls),
+                        }
+                    ],
+                    "usage": _usage_body(result.usage),
+                }
+            ),
         )
 
     async def _events(self, call: GatewayCall, answer: RoutedAnswer, include_usage: bool):
@@ -470,9 +551,12 @@ class EmbeddingsView(_GatewayView):
             for other in model_fallbacks(model=model)
             if "embeddings" in (other.capabilities or ()) and not providers.is_anthropic(other.provider)
         ]
+        tokens = sum(estimate_tokens(item) if isinstance(item, str) else len(item) for item in inputs)
         return _call_begin(
             request,
             models=[model, *fallbacks],
+            tokens=tokens,
+            max_output=0,
             input_text=first[:2000],
             variables={"inputs": len(inputs), "gateway": "embeddings"},
             request=body,
@@ -489,11 +573,14 @@ class EmbeddingsView(_GatewayView):
     async def post(self, request, prepared: GatewayCall):
         answer = await call_route(prepared)
         tokens = answer.result.usage.tokens_input
-        return Response(
-            {
-                "object": "list",
-                "data": answer.result.data,
-                "model": answer.model.model_id,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
+        return answered(
+            prepared,
+            Response(
+                {
+                    "object": "list",
+                    "data": answer.result.data,
+                    "model": answer.model.model_id,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            ),
         )

@@ -25,7 +25,16 @@ from aimesh import providers, translate
 from celaest.errors import DomainError, InvalidInput
 from settings_app.authentication import ApiKeyHeaderAuthentication
 
-from .gateway import GATEWAY_ERRORS, GatewayCall, _GatewayView, call_deltas, call_route, call_start, event_stream
+from .gateway import (
+    GATEWAY_ERRORS,
+    GatewayCall,
+    _GatewayView,
+    answered,
+    call_deltas,
+    call_route,
+    call_start,
+    event_stream,
+)
 from .serializers import ChatCompletionRequestSerializer
 
 #: the Messages API's request fields CELAEST carries
@@ -282,21 +291,24 @@ class MessagesView(_GatewayView):
         answer = await call_route(call)
         if call.stream:
             self.streaming = True
-            return event_stream(self._events(call, answer))
+            return event_stream(call, self._events(call, answer))
         result = answer.result
-        return Response(
-            {
-                "id": f"msg_{call.task.pk.hex}",
-                "type": "message",
-                "role": "assistant",
-                "model": answer.model.model_id,
-                "content": translate.anthropic_content(result.text, result.tool_calls),
-                "stop_reason": translate.stop_reason(
-                    result.finish_reason or ("tool_calls" if result.tool_calls else "")
-                ),
-                "stop_sequence": None,
-                "usage": _usage(result.usage),
-            }
+        return answered(
+            call,
+            Response(
+                {
+                    "id": f"msg_{call.task.pk.hex}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": answer.model.model_id,
+                    "content": translate.anthropic_content(result.text, result.tool_calls),
+                    "stop_reason": translate.stop_reason(
+                        providers.finish_reason(result.finish_reason, result.tool_calls)
+                    ),
+                    "stop_sequence": None,
+                    "usage": _usage(result.usage),
+                }
+            ),
         )
 
     async def _events(self, call: GatewayCall, answer):

@@ -18,7 +18,16 @@ from rest_framework.response import Response
 from aimesh import providers
 from celaest.errors import DomainError, InvalidInput
 
-from .gateway import GATEWAY_ERRORS, GatewayCall, _GatewayView, call_deltas, call_route, call_start, event_stream
+from .gateway import (
+    GATEWAY_ERRORS,
+    GatewayCall,
+    _GatewayView,
+    answered,
+    call_deltas,
+    call_route,
+    call_start,
+    event_stream,
+)
 from .serializers import ChatCompletionRequestSerializer
 
 #: the request fields CELAEST carries (others are refused by name)
@@ -345,11 +354,11 @@ class ResponsesView(_GatewayView):
         rendering = _Rendering(call, answer.model.model_id)
         if call.stream:
             self.streaming = True
-            return event_stream(self._events(call, answer, rendering))
+            return event_stream(call, self._events(call, answer, rendering))
         result = answer.result
         rendering.answered(result.text, result.tool_calls)
         finish = providers.finish_reason(result.finish_reason, result.tool_calls)
-        return Response(rendering.response("completed", usage=result.usage, finish=finish))
+        return answered(call, Response(rendering.response("completed", usage=result.usage, finish=finish)))
 
     async def _events(self, call: GatewayCall, answer, rendering: _Rendering):
         yield rendering.event("response.created", response=rendering.response("in_progress"))
