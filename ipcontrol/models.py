@@ -159,3 +159,27 @@ class LicenseCollision(TimeStampedModel):
 
     def __str__(self):
         return f"{self.collision_type} ({self.severity})"
+
+
+class LicenseValidationDaily(UUIDModel):
+    """How many validation attempts a license had in a day (UTC), by result: what reports keep
+    once retention has dropped the attempts themselves (``ipcontrol.rollups``)."""
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="validation_days")
+    day = models.DateField()
+    result_code = models.CharField(max_length=32)
+    attempts = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "license_validation_daily"
+        verbose_name = "daily validation count"
+        ordering = ["-day", "result_code"]
+        indexes = [models.Index(fields=["organization", "day"], name="idx_validation_daily_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["license", "day", "result_code"], name="validation_daily_one_per_code")
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.result_code} × {self.attempts}"

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import buffer, collisions, partitions, services
+from . import buffer, collisions, partitions, rollups, services
 
 
 @shared_task(
@@ -35,6 +35,12 @@ def purge_validations() -> int:
 def prepare_validation_partitions() -> list[str]:
     """Every six hours: this month's and the next months' partitions of license_validations."""
     return partitions.validation_partitions_prepare(now=timezone.now())
+
+
+@shared_task(name="ipcontrol.rollup_validation_days", ignore_result=True, time_limit=600, soft_time_limit=540)
+def rollup_validation_days() -> int:
+    """Hourly: today's and yesterday's validation counts per license and result."""
+    return rollups.validation_days_rollup_recent(now=timezone.now())
 
 
 @shared_task(name="ipcontrol.auto_resolve_collisions", ignore_result=True, time_limit=300, soft_time_limit=270)

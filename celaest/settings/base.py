@@ -276,6 +276,7 @@ CELERY_TASK_ROUTES = {
     "ipcontrol.release_lapsed_leases": {"queue": "platform"},
     "ipcontrol.purge_validations": {"queue": "platform"},
     "ipcontrol.prepare_validation_partitions": {"queue": "platform"},
+    "ipcontrol.rollup_validation_days": {"queue": "platform"},
     "celaest.worker_heartbeat": {"queue": "platform"},
     "settings_app.sweep_webhook_deliveries": {"queue": "platform"},
     "settings_app.flush_api_key_usage": {"queue": "platform"},
@@ -372,6 +373,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ipcontrol.prepare_validation_partitions",
         "schedule": 6 * 3600.0,
         "options": {"expires": 3 * 3600},
+    },
+    # Daily validation counts per license and result, kept after the log's retention.
+    "rollup-license-validation-days": {
+        "task": "ipcontrol.rollup_validation_days",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
     },
     "auto-resolve-license-collisions": {
         "task": "ipcontrol.auto_resolve_collisions",

@@ -35,6 +35,7 @@ from demo.loaders.base import (
 )
 from demo.loaders.billing import TAX_BY_COUNTRY, build_order
 from demo.loaders.identity import ROLE_SCOPES
+from demo.loaders.ipcontrol import rollup_validation_history
 from demo.loaders.marketplace import PUBLISHED_PRODUCTS
 from demo.loaders.operations import PROMPT_SLUGS, Router, task_row
 from demo.loaders.settings import DEVICES, session_token_hash, user_api_key_fields, webhook_secret_fields
@@ -265,6 +266,7 @@ def _bench_ipcontrol(bench: _Bench) -> None:
         )
 
     insert_missing(LicenseValidation, [demo_uuid("bench-validation", i) for i in range(count)], build_validation)
+    rollup_validation_history(bench.now)
 
     collision_count = len(bench.license_ids) // 50
 

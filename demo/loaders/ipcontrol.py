@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from demo.loaders.base import (
     DEMO_ORG_SLUG,
+    HISTORY_DAYS,
     SECOND_ORG_SLUG,
     DemoRun,
     demo_uuid,
@@ -14,6 +15,7 @@ from demo.loaders.base import (
     moment_in_history,
 )
 from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from ipcontrol.rollups import validation_days_rollup
 from licensing.models import License
 
 # org, license name, binding name, ip, hostname, active
@@ -145,3 +147,10 @@ def seed_validations(demo: DemoRun) -> None:
         )
 
     insert_missing(LicenseValidation, [demo_uuid("validation", i) for i in range(len(plans))], build)
+    rollup_validation_history(demo.now)
+
+
+def rollup_validation_history(now) -> None:
+    """The daily counts the rollup job keeps, over the demo's history (recounted: a rerun adds none)."""
+    for days_ago in range(HISTORY_DAYS + 1):
+        validation_days_rollup(day=(now - timedelta(days=days_ago)).date())
