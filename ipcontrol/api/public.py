@@ -153,27 +153,28 @@ class LicenseCheckView(PublicLicenseView):
 
 class LeanCheckView(PublicLicenseView):
     """An endpoint answered in one Redis round trip when this process holds a copy of the
-    license's snapshot: the answer is worked out from the copy first (``attempt``), and its row is
-    pushed with the rate limits only if the copy is still current (else ``service`` runs on the
-    snapshot read meanwhile)."""
+    license's snapshot: the answer is worked out from the copy first (``attempt``: the service's
+    ``*_attempt`` function), and its row is pushed with the rate limits only if the copy is still
+    current (else ``service`` runs on the snapshot read meanwhile)."""
 
-    def attempt(self, data: dict, found, ip_address):
-        raise NotImplementedError
-
-    def service(self, data: dict, snapshot, ip_address) -> services.LicenseCheck:
-        raise NotImplementedError
+    attempt = None
+    service = None
+    #: the request fields the services take besides the machine (``entitlements``)
+    extra_fields: tuple[str, ...] = ()
 
     def post(self, request):
         data, ip_address = self._parse(request)
+        machine = {"fingerprint": data["fingerprint"], "hostname": data["hostname"], "ip_address": ip_address}
+        machine.update({name: data[name] for name in self.extra_fields})
         key_hash, buffer_key = _key_hash(data["key"]), validation_buffer_shared()
         copy = snapshot_copy(key_hash) if key_hash and buffer_key else None
         push = check = None
         if copy is not None and snapshot_answers(copy[1], data["fingerprint"]):
-            check, row = self.attempt(data, copy[1], ip_address)
+            check, row = type(self).attempt(found=copy[1], **machine)
             push = GuardedPush(key=buffer_key, value=json.dumps(row), guard=copy[0], guard_reads=2)
         snapshot, pushed = _limit(ip_address=ip_address, key_hash=key_hash, push=push)
         if not pushed:
-            check = self.service(data, snapshot, ip_address)
+            check = type(self).service(key=data["key"], snapshot=snapshot, **machine)
         return self.answer(services.license_check_body(check, nonce=data["nonce"]))
 
 
@@ -182,24 +183,9 @@ class LicenseValidateView(LeanCheckView):
     """Whether the license may run on this machine now (and holds the entitlements asked for).
     Every attempt is recorded."""
 
-    def attempt(self, data, found, ip_address):
-        return services.license_validation_attempt(
-            found=found,
-            fingerprint=data["fingerprint"],
-            hostname=data["hostname"],
-            ip_address=ip_address,
-            entitlements=data["entitlements"],
-        )
-
-    def service(self, data, snapshot, ip_address):
-        return services.license_validate(
-            key=data["key"],
-            fingerprint=data["fingerprint"],
-            hostname=data["hostname"],
-            ip_address=ip_address,
-            snapshot=snapshot,
-            entitlements=data["entitlements"],
-        )
+    attempt = services.license_validation_attempt
+    service = services.license_validate
+    extra_fields = ("entitlements",)
 
 
 @extend_schema_view(
@@ -210,20 +196,8 @@ class LicenseHeartbeatView(LeanCheckView):
     re-admitted if a seat is free (else TOO_MANY_MACHINES). As lean as validation."""
 
     fingerprint_required = True
-
-    def attempt(self, data, found, ip_address):
-        return services.license_heartbeat_attempt(
-            found=found, fingerprint=data["fingerprint"], hostname=data["hostname"], ip_address=ip_address
-        )
-
-    def service(self, data, snapshot, ip_address):
-        return services.license_heartbeat(
-            key=data["key"],
-            fingerprint=data["fingerprint"],
-            hostname=data["hostname"],
-            ip_address=ip_address,
-            snapshot=snapshot,
-        )
+    attempt = services.license_heartbeat_attempt
+    service = services.license_heartbeat
 
 
 @extend_schema_view(

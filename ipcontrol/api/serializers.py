@@ -133,12 +133,18 @@ class LicenseCheckResponseSerializer(serializers.Serializer):
     )
 
 
-class CertificateSerializer(serializers.Serializer):
+class SignedDocumentSerializer(serializers.Serializer):
+    """A document signed like a certificate (an air-gapped activation's response file)."""
+
     format = serializers.CharField()
     alg = serializers.CharField()
     kid = serializers.CharField()
     payload = serializers.CharField(help_text="base64url of the JSON claims; the signature covers this text.")
     signature = serializers.CharField(help_text="base64url Ed25519 signature of payload.")
+
+
+class CertificateSerializer(SignedDocumentSerializer):
+    """An offline license certificate."""
 
 
 class LicenseCheckoutResponseSerializer(LicenseCheckResponseSerializer):
@@ -163,14 +169,6 @@ class OfflineActivationRequestSerializer(serializers.Serializer):
     request = serializers.JSONField(
         help_text="The activation request file the offline software wrote (its JSON, or its text)."
     )
-
-
-class SignedDocumentSerializer(serializers.Serializer):
-    format = serializers.CharField()
-    alg = serializers.CharField()
-    kid = serializers.CharField()
-    payload = serializers.CharField(help_text="base64url of the JSON claims; the signature covers this text.")
-    signature = serializers.CharField()
 
 
 class PublicKeySerializer(serializers.Serializer):
