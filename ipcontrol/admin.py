@@ -226,4 +226,6 @@ class LicenseCollisionAdmin(CelaestModelAdmin):
                 continue  # resolved meanwhile
             resolved += 1
         self.message_user(request, f"{resolved} collision(s) resolved.", messages.SUCCESS)
+
+
 from . import admin_machines  # noqa: E402, F401 - daily validation counts (ipcontrol/admin_machines.py)
