@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from aimesh.models import PromptFallbackModel
 from billing.models import DocumentSequence, PaymentGateway
+from operations.models import OrganizationAILicense
 from tests import factories as f
 from tests.api_registry import make_row
 
@@ -26,6 +27,9 @@ def _row(model, *, organization, user):
         return PromptFallbackModel.objects.create(prompt=f.PromptFactory(), model=f.AIModelFactory())
     if model is PaymentGateway:  # its factory reuses one "manual" gateway
         return f.PaymentGatewayFactory(code=f"gateway-{next(_numbers)}")
+    if model is OrganizationAILicense:  # one per organization
+        other = f.OrganizationFactory()
+        return make_row(model, organization=other, user=f.UserFactory(organization=other))
     if model is DocumentSequence:
         return DocumentSequence.objects.create(key="invoice", year=2000 + next(_numbers), last_number=7)
     return make_row(model, organization=organization, user=user)
