@@ -250,3 +250,20 @@ def test_two_renewal_runs_at_once_issue_one_invoice(plan, stripe_api):
     ]
     assert len(stripe_api.intents) == 2  # the first invoice and one renewal charge
     assert Subscription.objects.get(pk=subscription.pk).periods_billed == 2
+
+
+def test_operators_run_subscription_billing_by_hand(plan):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    owner = _owner()
+    with time_machine.travel(datetime(2026, 1, 10, tzinfo=UTC), tick=False) as clock:
+        subscription = _subscribe(owner, plan, gateway="manual")
+        subscription_invoice_paid(invoice=subscription.invoices.get(), reference="transfer")
+        clock.move_to(datetime(2026, 2, 10, 0, 1, tzinfo=UTC))
+        out = StringIO()
+        call_command("bill_subscriptions", stdout=out)
+        call_command("bill_subscriptions", stdout=StringIO())  # a second run finds nothing more to do
+    assert out.getvalue().startswith("1 renewal invoice(s) issued; 0 charge(s) retried")
+    assert Invoice.objects.filter(subscription=subscription).count() == 2
