@@ -68,14 +68,14 @@ def plan_line(*, plan: SubscriptionPlan, interval: str, period: tuple) -> Charge
 
 def usage_lines(*, subscription: Subscription, before) -> tuple[list[ChargeLine], object]:
     """The overage of the license's usage months (``license_usage_log``) that closed before the
-    date ``before`` and were not invoiced yet, and the end of the last such month."""
-    months = LicenseUsageLog.objects.filter(
-        license_id=subscription.license_id,
-        period_end__lt=before,
-        period_end__gte=subscription.billing_anchor.date(),
-    ).order_by("period_start")
+    date ``before`` and were not invoiced yet (however the periods were re-anchored by a pause or
+    a new interval), and the end of the last such month."""
+    months = LicenseUsageLog.objects.filter(license_id=subscription.license_id, period_end__lt=before)
     if subscription.usage_billed_through is not None:
         months = months.filter(period_end__gt=subscription.usage_billed_through)
+    else:  # the first bill: months that ended once the paid subscription had begun (a trial's are free)
+        months = months.filter(period_end__gte=(subscription.trial_end or subscription.created_at).date())
+    months = months.order_by("period_start")
     months = list(months)
     if not months:
         return [], subscription.usage_billed_through

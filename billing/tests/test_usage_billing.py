@@ -170,3 +170,30 @@ def test_usage_alerts_at_80_and_100_percent_once_each_per_month(mailoutbox, djan
         "100% of your plan's ai requests used",
     ]
     assert mailoutbox[0].to == ["billing@acme.test", "owner@acme.test"]
+
+
+def test_usage_of_a_paused_month_is_billed_after_the_resume(stripe_api):
+    from billing.services.plan_changes import subscription_pause, subscription_resume
+
+    f.PaymentGatewayFactory(code="stripe", name="Card", provider="stripe")
+    plan = f.SubscriptionPlanFactory(price_monthly=D("49.00"))
+    f.PlanBillingTermsFactory(plan=plan, overage="per_request", included_ai_requests=100, price_per_request=D("0.10"))
+    owner = f.UserFactory(role=User.Role.OWNER)
+    f.PaymentMethodFactory(user=owner, is_default=True, gateway_token="pm_card_visa")
+    with time_machine.travel(datetime(2026, 1, 10, tzinfo=UTC), tick=False) as clock:
+        subscription = subscription_create(
+            organization=owner.organization, user=owner, plan=plan, interval="month", gateway_code="stripe"
+        )
+        invoice_collect(invoice_id=subscription.invoices.get().pk)
+        f.LicenseUsageLogFactory(
+            license=subscription.license, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31),
+            ai_requests_count=150,
+        )  # fmt: skip
+        clock.move_to(datetime(2026, 1, 20, tzinfo=UTC))
+        subscription_pause(subscription=subscription)
+        clock.move_to(datetime(2026, 2, 20, tzinfo=UTC))
+        subscription_resume(subscription=subscription)  # paused 31 days: the periods count from 13 March
+        clock.move_to(datetime(2026, 3, 13, 0, 1, tzinfo=UTC))
+        assert subscriptions_renew_due() == 1
+    renewal = Invoice.objects.get(subscription=subscription, billing_reason="subscription_cycle")
+    assert renewal.lines.get(kind="overage").amount == D("5.0000")  # 50 requests over × 0.10
