@@ -8,7 +8,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from aimesh.models import AIApiKey, AIModel, Prompt, Provider
+from aimesh.models import AIApiKey, AIModel, AIModelFallback, Prompt, Provider
 from analytics.models import RoiMetric, TelemetryEvent
 from audit.models import AuditLog, SystemEvent
 from billing.models import (
@@ -141,6 +141,15 @@ class AIModelFactory(factory.django.DjangoModelFactory):
     capabilities = factory.LazyFunction(lambda: ["chat", "json"])
     cost_per_1k_input = Decimal("0.000150")
     cost_per_1k_output = Decimal("0.000600")
+
+
+class AIModelFallbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AIModelFallback
+
+    model = factory.SubFactory(AIModelFactory)
+    fallback = factory.SubFactory(AIModelFactory)
+    position = factory.Sequence(lambda n: n)
 
 
 class AIApiKeyFactory(factory.django.DjangoModelFactory):

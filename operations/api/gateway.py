@@ -66,7 +66,7 @@ from operations.services import (
 from settings_app.authentication import ApiKeyAuthentication
 from settings_app.models import UserApiKey
 
-from .serializers import ChatCompletionRequestSerializer, EmbeddingsRequestSerializer
+from .serializers import ChatCompletionRequestSerializer, EmbeddingsRequestSerializer, field_error
 
 
 class _GatewayView(AsyncApiView):
@@ -584,3 +584,22 @@ class EmbeddingsView(_GatewayView):
                 }
             ),
         )
+
+
+class TranslatedCallView(_GatewayView):
+    """A gateway protocol whose request is carried into a chat completion request
+    (``chat_body(data)``) and takes its call path; subclasses render the answer."""
+
+    #: the task's ``input_variables.gateway``
+    gateway = ""
+
+    @staticmethod
+    def chat_body(data: dict) -> dict:
+        raise NotImplementedError
+
+    def prepare_post(self, request) -> GatewayCall:
+        if not isinstance(request.data, dict):
+            field_error("non_field_errors", "Expected a JSON object.")
+        serializer = ChatCompletionRequestSerializer(data=self.chat_body(request.data))
+        serializer.is_valid(raise_exception=True)
+        return call_start(request, serializer.validated_data, gateway=self.gateway)

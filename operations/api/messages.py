@@ -22,20 +22,19 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from aimesh import providers, translate
-from celaest.errors import DomainError, InvalidInput
+from celaest.errors import DomainError
 from settings_app.authentication import ApiKeyHeaderAuthentication
 
 from .gateway import (
     GATEWAY_ERRORS,
     GatewayCall,
-    _GatewayView,
+    TranslatedCallView,
     answered,
     call_deltas,
     call_route,
-    call_start,
     event_stream,
 )
-from .serializers import ChatCompletionRequestSerializer
+from .serializers import field_error, refuse_unknown
 
 #: the Messages API's request fields CELAEST carries
 FIELDS = (
@@ -66,29 +65,25 @@ ERROR_TYPES = {
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-def _fail(path: str, message: str):
-    raise serializers.ValidationError({path: [message]})
-
-
 def _system(value) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in value):
         if all(isinstance(b.get("text"), str) for b in value):
             return "\n\n".join(block["text"] for block in value)
-    _fail("system", "Expected a string or a list of text blocks.")
+    field_error("system", "Expected a string or a list of text blocks.")
 
 
 def _image_part(block: dict, path: str) -> dict:
     source = block.get("source") if isinstance(block.get("source"), dict) else {}
     if source.get("type") == "base64":
         if source.get("media_type") not in MEDIA_TYPES or not isinstance(source.get("data"), str):
-            _fail(f"{path}.source", f"Expected a media_type among {', '.join(MEDIA_TYPES)} and base64 data.")
+            field_error(f"{path}.source", f"Expected a media_type among {', '.join(MEDIA_TYPES)} and base64 data.")
         url = f"data:{source['media_type']};base64,{source['data']}"
     elif source.get("type") == "url" and isinstance(source.get("url"), str):
         url = source["url"]
     else:
-        _fail(f"{path}.source", "Expected a base64 or url image source.")
+        field_error(f"{path}.source", "Expected a base64 or url image source.")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -99,7 +94,7 @@ def _tool_result_text(block: dict, path: str) -> str:
     ):
         content = "".join(b["text"] for b in content)
     if not isinstance(content, str):
-        _fail(f"{path}.content", "Expected a string or text blocks (images in tool results are not supported).")
+        field_error(f"{path}.content", "Expected a string or text blocks (images in tool results are not supported).")
     if block.get("is_error") is True:
         content = f"Error: {content}"
     return content
@@ -110,12 +105,12 @@ def _message(message, path: str) -> list[dict]:
     own ``tool`` message, as OpenAI wants them right after the assistant's calls)."""
     role = message.get("role") if isinstance(message, dict) else None
     if role not in ("user", "assistant"):
-        _fail(f"{path}.role", "Expected user or assistant.")
+        field_error(f"{path}.role", "Expected user or assistant.")
     content = message.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        _fail(f"{path}.content", "Expected a string or a list of content blocks.")
+        field_error(f"{path}.content", "Expected a string or a list of content blocks.")
     parts, calls, results = [], [], []
     for n, block in enumerate(content):
         where = f"{path}.content[{n}]"
@@ -126,7 +121,7 @@ def _message(message, path: str) -> list[dict]:
             parts.append(_image_part(block, where))
         elif kind == "tool_use" and role == "assistant":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("input"), dict):
-                _fail(where, "Expected a tool_use block with an id, a name and an input object.")
+                field_error(where, "Expected a tool_use block with an id, a name and an input object.")
             calls.append(
                 {
                     "id": block["id"],
@@ -136,12 +131,12 @@ def _message(message, path: str) -> list[dict]:
             )
         elif kind == "tool_result" and role == "user":
             if not isinstance(block.get("tool_use_id"), str):
-                _fail(f"{where}.tool_use_id", "Expected the id of a tool_use block.")
+                field_error(f"{where}.tool_use_id", "Expected the id of a tool_use block.")
             results.append(
                 {"role": "tool", "tool_call_id": block["tool_use_id"], "content": _tool_result_text(block, where)}
             )
         else:
-            _fail(where, f"The content block type {kind!r} is not supported here.")
+            field_error(where, f"The content block type {kind!r} is not supported here.")
     if role == "assistant":
         text = "".join(part["text"] for part in parts)
         return [{"role": "assistant", "content": text or None, **({"tool_calls": calls} if calls else {})}]
@@ -151,7 +146,7 @@ def _message(message, path: str) -> list[dict]:
 def _tool_choice(value) -> tuple[object, bool | None]:
     """Anthropic's tool choice as OpenAI's, and ``parallel_tool_calls``."""
     if not isinstance(value, dict) or value.get("type") not in ("auto", "any", "tool", "none"):
-        _fail("tool_choice", "Expected {type: auto | any | tool | none}.")
+        field_error("tool_choice", "Expected {type: auto | any | tool | none}.")
     if value["type"] == "tool":
         choice = {"type": "function", "function": {"name": value.get("name")}}
     else:
@@ -162,11 +157,11 @@ def _tool_choice(value) -> tuple[object, bool | None]:
 
 def _tools(value) -> list[dict]:
     if not isinstance(value, list):
-        _fail("tools", "Expected a list of tools.")
+        field_error("tools", "Expected a list of tools.")
     tools = []
     for n, tool in enumerate(value):
         if not isinstance(tool, dict) or tool.get("type", "custom") != "custom":
-            _fail(
+            field_error(
                 f"tools[{n}]",
                 "Expected a client tool {name, description, input_schema} (server tools are not supported).",
             )
@@ -180,17 +175,11 @@ def _tools(value) -> list[dict]:
 def chat_body(data: dict) -> dict:
     """A Messages API request as the gateway's chat completion request (validated after by
     ``ChatCompletionRequestSerializer``)."""
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"The parameter {unknown[0]!r} is not supported by this gateway.",
-            code="unsupported_parameter",
-            details={"param": unknown[0], "unsupported": unknown},
-        )
+    refuse_unknown(data, FIELDS)
     if not isinstance(data.get("max_tokens"), int) or isinstance(data.get("max_tokens"), bool):
-        _fail("max_tokens", "A positive integer is required.")
+        field_error("max_tokens", "A positive integer is required.")
     if not isinstance(data.get("messages"), list) or not data["messages"]:
-        _fail("messages", "Expected a non-empty list of messages.")
+        field_error("messages", "Expected a non-empty list of messages.")
     messages = [{"role": "system", "content": _system(data["system"])}] if data.get("system") else []
     for n, message in enumerate(data["messages"]):
         messages += _message(message, f"messages[{n}]")
@@ -209,7 +198,7 @@ def chat_body(data: dict) -> dict:
     metadata = data.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict) or set(metadata) - {"user_id"}:
-            _fail("metadata", "Expected {user_id}.")
+            field_error("metadata", "Expected {user_id}.")
         if metadata.get("user_id") is not None:
             body["user"] = metadata["user_id"]
     output = data.get("output_config")
@@ -220,7 +209,7 @@ def chat_body(data: dict) -> dict:
             or set(output) - {"format"}
             or output_format.get("type") != "json_schema"
         ):
-            _fail("output_config", "Only {format: {type: json_schema, schema}} is supported.")
+            field_error("output_config", "Only {format: {type: json_schema, schema}} is supported.")
         body["response_format"] = {
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": output_format.get("schema")},
@@ -258,15 +247,11 @@ class MessagesRequestSerializer(serializers.Serializer):
     output_config = serializers.JSONField(required=False, help_text="{format: {type: json_schema, schema}}")
 
 
-class MessagesView(_GatewayView):
+class MessagesView(TranslatedCallView):
     authentication_classes = [ApiKeyHeaderAuthentication]
 
-    def prepare_post(self, request) -> GatewayCall:
-        if not isinstance(request.data, dict):
-            _fail("non_field_errors", "Expected a JSON object.")
-        serializer = ChatCompletionRequestSerializer(data=chat_body(request.data))
-        serializer.is_valid(raise_exception=True)
-        return call_start(request, serializer.validated_data, gateway="messages")
+    gateway = "messages"
+    chat_body = staticmethod(chat_body)
 
     def handle_exception(self, exc):
         """Anthropic's error shape (``type: error`` and the error's ``type``), the project's

@@ -21,14 +21,13 @@ from celaest.errors import DomainError, InvalidInput
 from .gateway import (
     GATEWAY_ERRORS,
     GatewayCall,
-    _GatewayView,
+    TranslatedCallView,
     answered,
     call_deltas,
     call_route,
-    call_start,
     event_stream,
 )
-from .serializers import ChatCompletionRequestSerializer
+from .serializers import field_error, refuse_unknown
 
 #: the request fields CELAEST carries (others are refused by name)
 FIELDS = (
@@ -49,16 +48,12 @@ FIELDS = (
 ROLES = ("user", "system", "developer", "assistant")
 
 
-def _fail(path: str, message: str):
-    raise serializers.ValidationError({path: [message]})
-
-
 def _content(value, path: str, role: str):
     """A message item's content as chat content (a string, or text and image parts)."""
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
-        _fail(path, "Expected a string or a list of content parts.")
+        field_error(path, "Expected a string or a list of content parts.")
     parts = []
     for n, part in enumerate(value):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -68,7 +63,7 @@ def _content(value, path: str, role: str):
             image = {"url": part["image_url"], "detail": part.get("detail") or "auto"}
             parts.append({"type": "image_url", "image_url": image})
         else:
-            _fail(f"{path}[{n}]", "Expected an input_text, output_text or (from the user) input_image part.")
+            field_error(f"{path}[{n}]", "Expected an input_text, output_text or (from the user) input_image part.")
     if role != "user":  # only users' messages carry images: the others are their text
         return "".join(part["text"] for part in parts)
     return parts
@@ -80,7 +75,7 @@ def chat_messages(items) -> list[dict]:
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
     if not isinstance(items, list) or not items:
-        _fail("input", "Expected a string or a non-empty list of input items.")
+        field_error("input", "Expected a string or a non-empty list of input items.")
     messages: list[dict] = []
     for n, item in enumerate(items):
         where = f"input[{n}]"
@@ -88,11 +83,11 @@ def chat_messages(items) -> list[dict]:
         if kind == "message":
             role = item.get("role")
             if role not in ROLES:
-                _fail(f"{where}.role", f"Expected one of {', '.join(ROLES)}.")
+                field_error(f"{where}.role", f"Expected one of {', '.join(ROLES)}.")
             messages.append({"role": role, "content": _content(item.get("content"), f"{where}.content", role)})
         elif kind == "function_call":
             if not all(isinstance(item.get(name), str) for name in ("call_id", "name", "arguments")):
-                _fail(where, "Expected a function_call with call_id, name and arguments.")
+                field_error(where, "Expected a function_call with call_id, name and arguments.")
             function = {"name": item["name"], "arguments": item["arguments"]}
             call = {"id": item["call_id"], "type": "function", "function": function}
             if messages and messages[-1]["role"] == "assistant":
@@ -102,20 +97,22 @@ def chat_messages(items) -> list[dict]:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             if not isinstance(item.get("call_id"), str) or not isinstance(item.get("output"), str):
-                _fail(where, "Expected a function_call_output with call_id and output (a string).")
+                field_error(where, "Expected a function_call_output with call_id and output (a string).")
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
         else:
-            _fail(f"{where}.type", f"The input item type {kind!r} is not supported (this gateway keeps no state).")
+            field_error(
+                f"{where}.type", f"The input item type {kind!r} is not supported (this gateway keeps no state)."
+            )
     return messages
 
 
 def _tools(value) -> list[dict]:
     if not isinstance(value, list):
-        _fail("tools", "Expected a list of tools.")
+        field_error("tools", "Expected a list of tools.")
     tools = []
     for n, tool in enumerate(value):
         if not isinstance(tool, dict) or tool.get("type") != "function":
-            _fail(f"tools[{n}]", "Only function tools are supported.")
+            field_error(f"tools[{n}]", "Only function tools are supported.")
         keys = ("name", "description", "parameters", "strict")
         function = {key: tool[key] for key in keys if tool.get(key) is not None}
         tools.append({"type": "function", "function": function})
@@ -127,13 +124,13 @@ def _tool_choice(value):
         return value
     if isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("name"), str):
         return {"type": "function", "function": {"name": value["name"]}}
-    _fail("tool_choice", 'Expected "auto", "none", "required" or {type: function, name}.')
+    field_error("tool_choice", 'Expected "auto", "none", "required" or {type: function, name}.')
 
 
 def _response_format(text) -> dict | None:
     form = text.get("format") if isinstance(text, dict) else None
     if not isinstance(text, dict) or set(text) - {"format"} or (form is not None and not isinstance(form, dict)):
-        _fail("text", "Expected {format: {type: text | json_object | json_schema}}.")
+        field_error("text", "Expected {format: {type: text | json_object | json_schema}}.")
     if form is None or form.get("type") == "text":
         return None
     if form.get("type") == "json_object":
@@ -141,7 +138,7 @@ def _response_format(text) -> dict | None:
     if form.get("type") == "json_schema":
         spec = {key: form[key] for key in ("name", "schema", "strict", "description") if form.get(key) is not None}
         return {"type": "json_schema", "json_schema": spec}
-    _fail("text.format.type", "Expected text, json_object or json_schema.")
+    field_error("text.format.type", "Expected text, json_object or json_schema.")
 
 
 def chat_body(data: dict) -> dict:
@@ -152,19 +149,13 @@ def chat_body(data: dict) -> dict:
             code="unsupported_parameter",
             details={"param": "previous_response_id"},
         )
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"The parameter {unknown[0]!r} is not supported by this gateway.",
-            code="unsupported_parameter",
-            details={"param": unknown[0], "unsupported": unknown},
-        )
+    refuse_unknown(data, FIELDS)
     if data.get("store") is True:
-        _fail("store", "Responses are not stored: store must be false or absent.")
+        field_error("store", "Responses are not stored: store must be false or absent.")
     messages = chat_messages(data.get("input"))
     if data.get("instructions") is not None:
         if not isinstance(data["instructions"], str):
-            _fail("instructions", "Expected a string.")
+            field_error("instructions", "Expected a string.")
         messages.insert(0, {"role": "system", "content": data["instructions"]})
     body = {"model": data.get("model"), "messages": messages}
     for name in ("stream", "temperature", "top_p", "parallel_tool_calls", "user"):
@@ -334,13 +325,9 @@ class ResponsesRequestSerializer(serializers.Serializer):
     user = serializers.CharField(required=False)
 
 
-class ResponsesView(_GatewayView):
-    def prepare_post(self, request) -> GatewayCall:
-        if not isinstance(request.data, dict):
-            _fail("non_field_errors", "Expected a JSON object.")
-        serializer = ChatCompletionRequestSerializer(data=chat_body(request.data))
-        serializer.is_valid(raise_exception=True)
-        return call_start(request, serializer.validated_data, gateway="responses")
+class ResponsesView(TranslatedCallView):
+    gateway = "responses"
+    chat_body = staticmethod(chat_body)
 
     @extend_schema(
         summary="Create a model response (OpenAI's Responses API, stateless; stream: true answers events)",

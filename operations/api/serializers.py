@@ -128,8 +128,22 @@ UNSUPPORTED_FIELDS = (
 )
 
 
-def _fail(path: str, message: str):
+def field_error(path: str, message: str):
+    """Raise the 400 of a request field (``path``: ``messages[2].content``), OpenAI's ``param``."""
     raise serializers.ValidationError({path: [message]})
+
+
+def refuse_unknown(data: dict, known) -> None:
+    """Refuse (400 ``unsupported_parameter``) the fields of ``data`` the gateway does not carry,
+    naming the first (one OpenAI's SDK documents first): never dropped silently."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        refused = [name for name in unknown if name in UNSUPPORTED_FIELDS] or unknown
+        raise InvalidInput(
+            f"The parameter {refused[0]!r} is not supported by this gateway.",
+            code="unsupported_parameter",
+            details={"param": refused[0], "unsupported": unknown},
+        )
 
 
 def _text(value, path: str, *, allow_none: bool = False) -> str | None:
@@ -143,7 +157,7 @@ def _text(value, path: str, *, allow_none: bool = False) -> str | None:
         for part in value
     ):
         return "".join(part["text"] for part in value)
-    _fail(path, "Expected a string or a list of text parts.")
+    field_error(path, "Expected a string or a list of text parts.")
 
 
 def _user_content(value, path: str):
@@ -151,7 +165,7 @@ def _user_content(value, path: str):
     if isinstance(value, str):
         return value
     if not isinstance(value, list) or not value:
-        _fail(path, "Expected a string or a non-empty list of content parts.")
+        field_error(path, "Expected a string or a non-empty list of content parts.")
     parts = []
     for n, part in enumerate(value):
         where = f"{path}[{n}]"
@@ -162,37 +176,37 @@ def _user_content(value, path: str):
             image = part["image_url"]
             url = image.get("url")
             if not isinstance(url, str) or not (url.startswith("https://") or translate.DATA_URL.match(url)):
-                _fail(
+                field_error(
                     f"{where}.image_url.url", "Expected an https URL or a base64 data: URL of a png, jpeg, gif or webp."
                 )
             if image.get("detail", "auto") not in IMAGE_DETAILS:
-                _fail(f"{where}.image_url.detail", f"Expected one of {', '.join(IMAGE_DETAILS)}.")
+                field_error(f"{where}.image_url.detail", f"Expected one of {', '.join(IMAGE_DETAILS)}.")
             parts.append({"type": "image_url", "image_url": {"url": url, "detail": image.get("detail", "auto")}})
         else:
-            _fail(where, "Expected a text part or an image_url part (other part types are not supported).")
+            field_error(where, "Expected a text part or an image_url part (other part types are not supported).")
     return parts
 
 
 def _tool_calls(value, path: str) -> list[dict]:
     if not isinstance(value, list) or not value:
-        _fail(path, "Expected a non-empty list of tool calls.")
+        field_error(path, "Expected a non-empty list of tool calls.")
     calls = []
     for n, call in enumerate(value):
         where = f"{path}[{n}]"
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(call, dict) or call.get("type", "function") != "function" or not isinstance(function, dict):
-            _fail(where, "Expected a function tool call.")
+            field_error(where, "Expected a function tool call.")
         if not isinstance(call.get("id"), str) or not call["id"]:
-            _fail(f"{where}.id", "Expected the tool call's id.")
+            field_error(f"{where}.id", "Expected the tool call's id.")
         if not isinstance(function.get("name"), str) or not TOOL_NAME.match(function["name"]):
-            _fail(f"{where}.function.name", "Expected a tool name (letters, digits, _ and -, at most 64).")
+            field_error(f"{where}.function.name", "Expected a tool name (letters, digits, _ and -, at most 64).")
         arguments = function.get("arguments", "{}")
         try:
             parsed = json.loads(arguments) if isinstance(arguments, str) else None
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
-            _fail(f"{where}.function.arguments", "Expected a JSON object, as a string.")
+            field_error(f"{where}.function.arguments", "Expected a JSON object, as a string.")
         calls.append(translate.tool_call(call["id"], function["name"], arguments))
     return calls
 
@@ -200,13 +214,13 @@ def _tool_calls(value, path: str) -> list[dict]:
 def chat_messages(value) -> tuple[str, list[dict]]:
     """The system prompt (system and developer messages) and the conversation, validated."""
     if not isinstance(value, list) or not value:
-        _fail("messages", "Expected a non-empty list of messages.")
+        field_error("messages", "Expected a non-empty list of messages.")
     system, turns, called = [], [], set()
     for n, message in enumerate(value):
         where = f"messages[{n}]"
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ROLES:
-            _fail(f"{where}.role", f"Expected one of {', '.join(ROLES)}.")
+            field_error(f"{where}.role", f"Expected one of {', '.join(ROLES)}.")
         content = message.get("content")
         if role in ("system", "developer"):
             system.append(_text(content, f"{where}.content"))
@@ -218,12 +232,12 @@ def chat_messages(value) -> tuple[str, list[dict]]:
                 turn["tool_calls"] = _tool_calls(message["tool_calls"], f"{where}.tool_calls")
                 called.update(call["id"] for call in turn["tool_calls"])
             elif not turn["content"]:
-                _fail(f"{where}.content", "An assistant message needs content or tool calls.")
+                field_error(f"{where}.content", "An assistant message needs content or tool calls.")
             turns.append(turn)
         else:
             call_id = message.get("tool_call_id")
             if call_id not in called:
-                _fail(f"{where}.tool_call_id", "Expected the id of a tool call of an earlier assistant message.")
+                field_error(f"{where}.tool_call_id", "Expected the id of a tool call of an earlier assistant message.")
             turns.append({"role": "tool", "tool_call_id": call_id, "content": _text(content, f"{where}.content")})
     if not any(turn["role"] == "user" for turn in turns):
         raise InvalidInput("At least one user message is needed.", code="no_user_message")
@@ -232,29 +246,29 @@ def chat_messages(value) -> tuple[str, list[dict]]:
 
 def chat_tools(value) -> list[dict]:
     if not isinstance(value, list) or not value or len(value) > MAX_TOOLS:
-        _fail("tools", f"Expected a list of 1 to {MAX_TOOLS} tools.")
+        field_error("tools", f"Expected a list of 1 to {MAX_TOOLS} tools.")
     tools, names = [], set()
     for n, tool in enumerate(value):
         where = f"tools[{n}]"
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-            _fail(where, "Expected a function tool: {type: function, function: {name, description, parameters}}.")
+            field_error(where, "Expected a function tool: {type: function, function: {name, description, parameters}}.")
         name = function.get("name")
         if not isinstance(name, str) or not TOOL_NAME.match(name) or name in names:
-            _fail(f"{where}.function.name", "Expected a unique tool name (letters, digits, _ and -, at most 64).")
+            field_error(f"{where}.function.name", "Expected a unique tool name (letters, digits, _ and -, at most 64).")
         names.add(name)
         entry = {"name": name}
         if function.get("description") is not None:
             if not isinstance(function["description"], str):
-                _fail(f"{where}.function.description", "Expected a string.")
+                field_error(f"{where}.function.description", "Expected a string.")
             entry["description"] = function["description"]
         if function.get("parameters") is not None:
             if not isinstance(function["parameters"], dict):
-                _fail(f"{where}.function.parameters", "Expected a JSON schema object.")
+                field_error(f"{where}.function.parameters", "Expected a JSON schema object.")
             entry["parameters"] = function["parameters"]
         if function.get("strict") is not None:
             if not isinstance(function["strict"], bool):
-                _fail(f"{where}.function.strict", "Expected a boolean.")
+                field_error(f"{where}.function.strict", "Expected a boolean.")
             entry["strict"] = function["strict"]
         tools.append({"type": "function", "function": entry})
     return tools
@@ -262,31 +276,31 @@ def chat_tools(value) -> list[dict]:
 
 def chat_tool_choice(value, tools: list[dict] | None):
     if not tools:
-        _fail("tool_choice", "tool_choice needs tools.")
+        field_error("tool_choice", "tool_choice needs tools.")
     if value in ("none", "auto", "required"):
         return value
     name = ((value.get("function") or {}) if isinstance(value, dict) else {}).get("name")
     if not isinstance(value, dict) or value.get("type") != "function" or not isinstance(name, str):
-        _fail("tool_choice", 'Expected "none", "auto", "required" or {type: function, function: {name}}.')
+        field_error("tool_choice", 'Expected "none", "auto", "required" or {type: function, function: {name}}.')
     if name not in {tool["function"]["name"] for tool in tools}:
-        _fail("tool_choice", f"No tool is named {name!r}.")
+        field_error("tool_choice", f"No tool is named {name!r}.")
     return {"type": "function", "function": {"name": name}}
 
 
 def chat_response_format(value) -> dict:
     kind = value.get("type") if isinstance(value, dict) else None
     if kind not in RESPONSE_FORMATS:
-        _fail("response_format.type", f"Expected one of {', '.join(RESPONSE_FORMATS)}.")
+        field_error("response_format.type", f"Expected one of {', '.join(RESPONSE_FORMATS)}.")
     if kind != "json_schema":
         return {"type": kind}
     spec = value.get("json_schema")
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), dict):
-        _fail("response_format.json_schema", "Expected {name, schema} with a JSON schema object.")
+        field_error("response_format.json_schema", "Expected {name, schema} with a JSON schema object.")
     kept = {"name": spec["name"], "schema": spec["schema"]}
     for name, kind_of in (("strict", bool), ("description", str)):
         if spec.get(name) is not None:
             if not isinstance(spec[name], kind_of):
-                _fail(f"response_format.json_schema.{name}", f"Expected a {kind_of.__name__}.")
+                field_error(f"response_format.json_schema.{name}", f"Expected a {kind_of.__name__}.")
             kept[name] = spec[name]
     return {"type": "json_schema", "json_schema": kept}
 
@@ -300,7 +314,7 @@ def chat_stop(value) -> list[str] | str:
         and all(isinstance(item, str) and item for item in value)
     ):
         return value
-    _fail("stop", f"Expected a string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty strings.")
+    field_error("stop", f"Expected a string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty strings.")
 
 
 @extend_schema_field(
@@ -327,14 +341,7 @@ class _RefusingUnknownFields:
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                refused = [name for name in unknown if name in UNSUPPORTED_FIELDS] or unknown
-                raise InvalidInput(
-                    f"The parameter {refused[0]!r} is not supported by this gateway.",
-                    code="unsupported_parameter",
-                    details={"param": refused[0], "unsupported": unknown},
-                )
+            refuse_unknown(data, self.fields)
         return super().to_internal_value(data)
 
 
@@ -380,20 +387,20 @@ class ChatCompletionRequestSerializer(_RefusingUnknownFields, serializers.Serial
     def validate(self, attrs):
         attrs["system"], attrs["turns"] = chat_messages(attrs["messages"])
         if attrs.get("store"):
-            _fail("store", "Responses are not stored: store must be false.")
+            field_error("store", "Responses are not stored: store must be false.")
         options = attrs.get("stream_options")
         if options is not None and (
             not isinstance(options, dict)
             or set(options) - {"include_usage"}
             or not isinstance(options.get("include_usage", False), bool)
         ):
-            _fail("stream_options", "Expected {include_usage: bool}.")
+            field_error("stream_options", "Expected {include_usage: bool}.")
         if attrs.get("tools") is not None:
             attrs["tools"] = chat_tools(attrs["tools"])
         if attrs.get("tool_choice") is not None:
             attrs["tool_choice"] = chat_tool_choice(attrs["tool_choice"], attrs.get("tools"))
         if attrs.get("parallel_tool_calls") is not None and not attrs.get("tools"):
-            _fail("parallel_tool_calls", "parallel_tool_calls needs tools.")
+            field_error("parallel_tool_calls", "parallel_tool_calls needs tools.")
         if attrs.get("response_format") is not None:
             attrs["response_format"] = chat_response_format(attrs["response_format"])
         if attrs.get("stop") is not None:
@@ -419,7 +426,7 @@ def embedding_inputs(value) -> list:
         and (all(isinstance(item, str) and item for item in value) or all(is_tokens(item) for item in value))
     ):
         return value
-    _fail("input", f"Expected a non-empty string, up to {MAX_EMBEDDING_INPUTS} of them, or token id arrays.")
+    field_error("input", f"Expected a non-empty string, up to {MAX_EMBEDDING_INPUTS} of them, or token id arrays.")
 
 
 class EmbeddingsRequestSerializer(_RefusingUnknownFields, serializers.Serializer):
