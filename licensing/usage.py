@@ -18,10 +18,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from celaest.errors import LimitExceeded, PaymentRequired
-from celaest.readcache import ReadCache
 
 from .meter import REQUESTS_REACHED, TOKENS_REACHED, meter_client, meter_commit, meter_release, meter_reserve
-from .models import License, LicenseUsageLog, SubscriptionPlan
+from .models import License, LicenseUsageLog
 from .selectors import license_effective_limits
 
 LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
@@ -30,31 +29,6 @@ LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
 def usage_period(day: date | None = None) -> tuple[date, date]:
     day = day or timezone.now().date()
     return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
-#: each organization's licenses that may be live, newest first: read by every piece of AI work
-#: (``ai_requests_used`` moves on every request, by SQL that announces nothing: as before, not a change)
-_live_licenses = ReadCache("organization-licenses").watch(
-    License, SubscriptionPlan, unseen_fields=("ai_requests_used",)
-)
-
-
-def license_for_organization(*, organization_id) -> License:
-    """The organization's live license AI work is metered against (the newest one issued).
-    Shared by the process's threads: read it, don't change it."""
-    candidates = _live_licenses.get(
-        organization_id,
-        lambda: list(
-            License.objects.filter(organization_id=organization_id, status__in=LIVE_STATUSES)
-            .select_related("plan")
-            .order_by("-issued_at")
-        ),
-    )
-    now = timezone.now()
-    found = next((item for item in candidates if item.expires_at is None or item.expires_at > now), None)
-    if found is None:
-        raise PaymentRequired("This organization has no active license.", code="no_active_license")
-    return found
 
 
 def _period_row(license: License, period: tuple[date, date]) -> LicenseUsageLog:

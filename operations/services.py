@@ -35,7 +35,8 @@ from celaest.aio import sync_step
 from celaest.celery import app as celery_app
 from celaest.errors import Conflict, DomainError, InvalidInput, NotFound
 from licensing.selectors import license_effective_limits
-from licensing.usage import license_for_organization, license_usage_commit, license_usage_release, license_usage_reserve
+from licensing.usage import license_usage_commit, license_usage_release, license_usage_reserve
+from operations.ai_licenses import paying_license
 from operations.models import ProcessedTask, TaskBatch
 from settings_app.events import emit_event
 
@@ -291,6 +292,7 @@ class StartedTask:
 def task_start(
     *,
     user,
+    api_key=None,
     prompt_slug: str,
     prompt_version: int | None = None,
     variables: dict | None = None,
@@ -302,6 +304,7 @@ def task_start(
     started = time.monotonic()
     prepared, new_task = _task_start(
         user=user,
+        api_key=api_key,
         prompt_slug=prompt_slug,
         prompt_version=prompt_version,
         variables=variables,
@@ -323,6 +326,7 @@ async def task_run(*, begun: StartedTask) -> ProcessedTask:
 def task_enqueue(
     *,
     user,
+    api_key=None,
     prompt_slug: str,
     prompt_version: int | None = None,
     variables: dict | None = None,
@@ -332,6 +336,7 @@ def task_enqueue(
     """Queue one task on Celery (validated now; counted when a worker claims it)."""
     _prepared, new_task = _task_start(
         user=user,
+        api_key=api_key,
         prompt_slug=prompt_slug,
         prompt_version=prompt_version,
         variables=variables,
@@ -347,11 +352,12 @@ def task_enqueue(
     return new_task
 
 
-def _task_start(*, user, variables, input_text, **choice) -> tuple[PreparedTask, ProcessedTask]:
-    """Validate a task and find the license it is metered against (402 without one); the task's
-    row is returned unsaved."""
+def _task_start(*, user, api_key, variables, input_text, **choice) -> tuple[PreparedTask, ProcessedTask]:
+    """Validate a task and find the license that pays for it (``paying_license``: the API key's,
+    the organization's designated one, else its live paid one; 402 without one); the task's row
+    is returned unsaved."""
     prepared = task_prepare(variables=variables, input_text=input_text, **choice)
-    license = license_for_organization(organization_id=user.organization_id)
+    license = paying_license(user=user, api_key=api_key)
     row = ProcessedTask(
         organization_id=user.organization_id,
         user=user,
@@ -477,12 +483,14 @@ def _batch_item(item) -> tuple[dict, str]:
     raise InvalidInput("Each input is a text or an object of variables.", code="invalid_inputs")
 
 
-def batch_create(*, user, prompt_slug: str, prompt_version: int | None, inputs: list, name: str = "") -> TaskBatch:
+def batch_create(
+    *, user, prompt_slug: str, prompt_version: int | None, inputs: list, name: str = "", api_key=None
+) -> TaskBatch:
     """A batch of tasks for ``inputs`` (texts or variable objects), up to the plan's
     ``max_batch_size``, queued on Celery in chunks once committed."""
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("A batch needs at least one input.", code="empty_batch")
-    license = license_for_organization(organization_id=user.organization_id)
+    license = paying_license(user=user, api_key=api_key)
     limit = license_effective_limits(license=license).get("max_batch_size")
     if limit is not None and len(inputs) > limit:
         raise InvalidInput(

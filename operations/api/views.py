@@ -25,6 +25,7 @@ from operations import services
 from operations.filters import ProcessedTaskFilterSet, TaskBatchFilterSet
 from operations.inputs import MAX_UPLOAD_BYTES, batch_inputs_from_file
 from operations.models import ProcessedTask, TaskBatch
+from settings_app.models import UserApiKey
 
 from .serializers import BatchCreateSerializer, ProcessedTaskSerializer, TaskBatchSerializer, TaskRunSerializer
 
@@ -59,6 +60,7 @@ class ProcessedTaskViewSet(TenantViewSet, ReadOnlyMixin):
         self.caller_organization()
         arguments = {
             "user": request.user,
+            "api_key": _api_key(request),
             "prompt_slug": data["prompt"],
             "prompt_version": data.get("prompt_version"),
             "variables": data.get("variables") or None,
@@ -163,6 +165,7 @@ class TaskBatchViewSet(TenantViewSet, ReadOnlyMixin):
         inputs = data.get("inputs") or batch_inputs_from_file(data["file"])
         batch = services.batch_create(
             user=request.user,
+            api_key=_api_key(request),
             prompt_slug=data["prompt"],
             prompt_version=data.get("prompt_version"),
             inputs=inputs,
@@ -213,3 +216,8 @@ class TaskBatchViewSet(TenantViewSet, ReadOnlyMixin):
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
         response["Content-Disposition"] = f'attachment; filename="batch-{pk}.jsonl"'
         return response
+
+
+def _api_key(request) -> UserApiKey | None:
+    """The API key the caller authenticated with (the license it is bound to pays), if any."""
+    return request.auth if isinstance(request.auth, UserApiKey) else None
