@@ -25,7 +25,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.urls import set_script_prefix
 
 from celaest.aio import serving_loop_mark, sync_steps_stop
-from celaest.errors import error_body
+from celaest.errors import error_body, gateway_error_body
 from celaest.hooks import serving_loop_stop_observers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celaest.settings")
@@ -71,7 +71,7 @@ class AIHandler(ASGIHandler):
         try:
             await self.handle(scope, receive, send)
         except _BodyTooLarge:
-            await _send_json(send, 413, _too_large_body())
+            await _send_json(send, 413, gateway_error_body(_too_large_body(), 413, scope.get("path", "")))
 
     async def handle(self, scope, receive, send):
         if self.request_signals:

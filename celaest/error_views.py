@@ -9,7 +9,7 @@ from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import error_body
+from .errors import error_body, gateway_error_body
 
 API_PREFIXES = ("/api/", "/v1/")
 
@@ -18,8 +18,9 @@ def _is_api(request) -> bool:
     return request.path_info.startswith(API_PREFIXES)
 
 
-def _json_error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status)
+def _json_error(request, status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    body = gateway_error_body(error_body(code, message, details), status, request.path_info)
+    return JsonResponse(body, status=status)
 
 
 def request_body_refusal(request, view_func) -> JsonResponse | None:
@@ -39,6 +40,7 @@ def request_body_refusal(request, view_func) -> JsonResponse | None:
     if length <= limit:
         return None
     return _json_error(
+        request,
         413,
         "request_too_large",
         f"The request body is {length} bytes; this endpoint takes at most {limit}.",
@@ -58,18 +60,18 @@ def api_not_found(request, *args, **kwargs):
             match = None
         if match is not None and match.func is not api_not_found:
             return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
-    return _json_error(404, "not_found", "No API endpoint at this path.", {"path": request.path_info[:200]})
+    return _json_error(request, 404, "not_found", "No API endpoint at this path.", {"path": request.path_info[:200]})
 
 
 def bad_request(request, exception=None):
     if _is_api(request):
-        return _json_error(400, "malformed_request", "The request is malformed.")
+        return _json_error(request, 400, "malformed_request", "The request is malformed.")
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception=None):
     if _is_api(request):
-        return _json_error(403, "permission_denied", "You do not have permission to perform this action.")
+        return _json_error(request, 403, "permission_denied", "You do not have permission to perform this action.")
     return defaults.permission_denied(request, exception)
 
 
@@ -81,5 +83,5 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if _is_api(request):
-        return _json_error(500, "server_error", "The server failed to answer; the error was logged.")
+        return _json_error(request, 500, "server_error", "The server failed to answer; the error was logged.")
     return defaults.server_error(request)

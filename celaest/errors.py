@@ -93,6 +93,52 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+#: the gateway's error ``type`` for each status, in OpenAI's protocol and in Anthropic's
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+ANTHROPIC_PATHS = ("/v1/messages",)
+
+
+def gateway_error_body(body: dict, status: int, path: str) -> dict:
+    """An error body of the project's shape as the gateway's protocols want it on ``/v1/``: the
+    OpenAI SDKs read ``error.type`` and ``error.param`` (added; ``param`` from ``details.param``,
+    else the first invalid field), Anthropic's read ``{"type": "error", "error": {"type", ...}}``
+    (on its paths). Other paths' bodies are returned as they are."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not path.startswith("/v1/") or not isinstance(error, dict):
+        return body
+    fallback = "api_error" if status >= 500 else "invalid_request_error"
+    if path.startswith(ANTHROPIC_PATHS):
+        error["type"] = ANTHROPIC_ERROR_TYPES.get(status, fallback)
+        return {"type": "error", "error": error}
+    error.setdefault("type", OPENAI_ERROR_TYPES.get(status, fallback))
+    details = error.get("details") or {}
+    param = details.get("param")
+    if param is None and error.get("code") == "invalid" and details:
+        param = next(iter(details))
+    error.setdefault("param", param)
+    return body
+
+
 def _drf_code(exc: exceptions.APIException) -> str:
     for cls, code in _DRF_CODES.items():
         if isinstance(exc, cls):

@@ -42,7 +42,7 @@ from aimesh.services import estimate_tokens, model_by_name, model_fallbacks
 from celaest.aio import sync_step
 from celaest.api import permissions as perms
 from celaest.api.views import AsyncApiView
-from celaest.errors import DomainError, InvalidInput
+from celaest.errors import DomainError, InvalidInput, gateway_error_body
 from celaest.readcache import generations_read_at_once
 from licensing.usage import license_usage_reserve
 from operations.ai_licenses import paying_license
@@ -86,19 +86,9 @@ class _GatewayView(AsyncApiView):
             return super()._begin(request, args, kwargs)
 
     def handle_exception(self, exc):
-        """The project's error shape, with OpenAI's ``type`` and ``param`` beside its ``code``
-        and ``message``, as the OpenAI SDKs read them."""
+        """The project's error shape, in the protocol's (``celaest.errors.gateway_error_body``)."""
         response = super().handle_exception(exc)
-        error = response.data.get("error") if isinstance(response.data, dict) else None
-        if isinstance(error, dict):
-            status = response.status_code
-            fallback = "api_error" if status >= 500 else "invalid_request_error"
-            error.setdefault("type", OPENAI_ERROR_TYPES.get(status, fallback))
-            details = error.get("details") or {}
-            param = details.get("param")
-            if param is None and error.get("code") == "invalid" and details:
-                param = next(iter(details))
-            error.setdefault("param", param)
+        response.data = gateway_error_body(response.data, response.status_code, self.request.path)
         return response
 
     async def after_handler(self) -> None:
@@ -129,18 +119,6 @@ class ModelsView(_GatewayView):
         return Response({"object": "list", "data": prepared})
 
 
-#: OpenAI's error ``type`` for each status (the SDKs read ``error.message``, ``code``, ``type``, ``param``)
-OPENAI_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_quota",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
-}
 #: a model of each capability is needed for: images in the conversation, tools, JSON answers
 IMAGE_TOKENS = 1000  # an image counts this many input tokens in the size check (OpenAI: 85-1,105)
 

@@ -51,17 +51,6 @@ FIELDS = (
     "metadata",
     "output_config",
 )
-#: Anthropic's error type for each status
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-}
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
@@ -252,18 +241,6 @@ class MessagesView(TranslatedCallView):
 
     gateway = "messages"
     chat_body = staticmethod(chat_body)
-
-    def handle_exception(self, exc):
-        """Anthropic's error shape (``type: error`` and the error's ``type``), the project's
-        ``code``, ``message`` and ``details`` kept."""
-        response = super().handle_exception(exc)
-        error = response.data.get("error") if isinstance(response.data, dict) else None
-        if isinstance(error, dict):
-            error.pop("param", None)
-            status = response.status_code
-            error["type"] = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-            response.data = {"type": "error", "error": error}
-        return response
 
     @extend_schema(
         summary="Create a message (Anthropic-compatible; stream: true answers server-sent events)",

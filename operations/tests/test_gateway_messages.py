@@ -6,6 +6,7 @@ tools and images included, errors in Anthropic's shape."""
 import base64
 
 import anthropic
+import openai
 import pytest
 
 from aimesh.models import Provider
@@ -185,3 +186,13 @@ def test_a_wrong_key_is_an_authentication_error(gateway):
         client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert raised.value.body["error"]["type"] == "authentication_error"
     assert not ProcessedTask.objects.exists()
+
+
+def test_unknown_gateway_paths_are_json_404s_each_sdk_parses(gateway, asgi_server):
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        gateway["client"].messages.count_tokens(model="claude-haiku-4-5", messages=[{"role": "user", "content": "x"}])
+    assert raised.value.body["type"] == "error" and raised.value.body["error"]["type"] == "not_found_error"
+    client = openai.OpenAI(api_key="cel_any", base_url=f"{asgi_server.url}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.files.list()
+    assert missing.value.code == "not_found" and missing.value.type == "not_found_error"
