@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
@@ -15,6 +15,7 @@ from billing.models import (
     Coupon,
     CreditNote,
     Invoice,
+    InvoiceLine,
     Order,
     OrderItem,
     PaymentGateway,
@@ -22,10 +23,11 @@ from billing.models import (
     PlanBillingTerms,
     Subscription,
     TaxRate,
+    UsageAlert,
 )
 from celaest import crypto
 from identity.models import Organization, User
-from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation, LicenseValidationDaily
 from licensing.models import License, LicenseToken, LicenseUsageLog, SubscriptionPlan
 from marketplace.models import (
     AssetDownload,
@@ -408,6 +410,17 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     total = Decimal("99.00")
 
 
+class InvoiceLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InvoiceLine
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    kind = InvoiceLine.Kind.PLAN
+    description = "Pro plan, one month"
+    amount = Decimal("99.00")
+    position = factory.Sequence(lambda n: n)
+
+
 class CustomerAssetFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = CustomerAsset
@@ -447,6 +460,17 @@ class LicenseValidationFactory(factory.django.DjangoModelFactory):
     ip_address = "198.51.100.10"
     is_valid = True
     result_code = "VALID"
+
+
+class LicenseValidationDailyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LicenseValidationDaily
+
+    license = factory.SubFactory(LicenseFactory)
+    organization = factory.SelfAttribute("license.organization")
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    result_code = "VALID"
+    attempts = 3
 
 
 class LicenseCollisionFactory(factory.django.DjangoModelFactory):
@@ -501,6 +525,19 @@ class CreditNoteFactory(factory.django.DjangoModelFactory):
     subtotal = Decimal("10.00")
     total = Decimal("10.00")
     reason = "Service credit"
+
+
+class UsageAlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageAlert
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    organization = factory.SelfAttribute("subscription.organization")
+    period_start = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=31 * n))
+    metric = "ai_requests"
+    threshold_percent = 80
+    used = Decimal("80")
+    included = Decimal("100")
 
 
 class ApiKeyLicenseFactory(factory.django.DjangoModelFactory):

@@ -49,18 +49,22 @@ def world():
     license = f.LicenseFactory(plan=plan)
     organization = license.organization
     user = f.UserFactory(organization=organization)
+    api_key = f.UserApiKeyFactory(user=user)
     rows = [
         organization,
         user,
         plan,
         license,
         f.LicenseIpBindingFactory(license=license),
-        f.UserApiKeyFactory(user=user),
+        api_key,
         f.AIModelFactory(),
         f.AIApiKeyFactory(),
         f.WebhookFactory(organization=organization),
         f.SystemConfigFactory(),
         f.FeatureFlagFactory(),
+        f.AIModelFallbackFactory(),
+        f.ApiKeyLicenseFactory(api_key=api_key, license=license),
+        f.OrganizationAILicenseFactory(organization=organization, license=license),
     ]
     by_model = {row._meta.concrete_model: row for row in rows}
     missing = [model.__name__ for model in COPIED if model not in by_model]

@@ -63,6 +63,10 @@ class _PayingLicenseView(ApiGenericView):
             raise NotFound("You do not belong to an organization.", code="no_organization")
         return organization
 
+    def get_object(self):
+        """What the view is about (DRF's OPTIONS asks it before describing PUT)."""
+        return self.organization()
+
     def paying_now(self, api_key) -> str | None:
         try:
             return str(paying_license(user=self.request.user, api_key=api_key).pk)
@@ -106,6 +110,9 @@ class ApiKeyLicenseView(_PayingLicenseView):
     """The license one API key of the organization is bound to."""
 
     serializer_class = ApiKeyLicenseSerializer
+
+    def get_object(self):
+        return self._api_key(self.kwargs.get("key_id"))
 
     def _api_key(self, key_id) -> UserApiKey:
         api_key = (
