@@ -1,17 +1,18 @@
 """The staff dashboard on the admin index: KPIs and charts over a period staff choose, each from one
 aggregated query; money is summed per currency, never across currencies."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
-from django.db.models.functions import TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import RoiMetric
 from billing.models import Order, Subscription
 from identity.models import Organization
-from ipcontrol.models import LicenseCollision, LicenseValidation
+from ipcontrol.models import LicenseCollision, LicenseValidation, LicenseValidationDaily
+from ipcontrol.services import Code
 from licensing.models import License
 from operations.models import ProcessedTask
 from settings_app.models import WebhookDelivery
@@ -62,6 +63,31 @@ def monthly_recurring_revenue() -> dict:
     return {row["plan__currency"]: row["amount"] or Decimal("0") for row in rows}
 
 
+def validation_days(*, since, now) -> list[dict]:
+    """Valid and refused validation attempts per day of licensed keys: past days from the daily
+    counts (``license_validation_daily``, kept past the log's retention), today from the log
+    itself (counted hourly into the daily rows)."""
+    today = now.astimezone(UTC).date()
+    usable = Q(result_code__in=Code.USABLE)
+    past = (
+        LicenseValidationDaily.objects.filter(day__gte=since.astimezone(UTC).date(), day__lt=today)
+        .values("day")
+        .annotate(
+            valid=Coalesce(Sum("attempts", filter=usable), 0), invalid=Coalesce(Sum("attempts", filter=~usable), 0)
+        )
+        .order_by("day")
+    )
+    live = (
+        LicenseValidation.objects.filter(created_at__gte=datetime.combine(today, time.min, UTC))
+        .exclude(license_id=None)
+        .aggregate(valid=Count("id", filter=usable), invalid=Count("id", filter=~usable))
+    )
+    days = list(past)
+    if live["valid"] or live["invalid"]:
+        days.append({"day": today, **live})
+    return days
+
+
 def dashboard_charts(*, now, days: int = CHART_DAYS) -> dict:
     since = now - timedelta(days=days)
     tasks = (
@@ -76,13 +102,7 @@ def dashboard_charts(*, now, days: int = CHART_DAYS) -> dict:
         .values("organization__name", "money_saved", "time_saved_minutes")
         .order_by("-money_saved")[:15]
     )
-    validations = (
-        LicenseValidation.objects.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(valid=Count("id", filter=Q(is_valid=True)), invalid=Count("id", filter=Q(is_valid=False)))
-        .order_by("day")
-    )
+    validations = validation_days(since=since, now=now)
     collisions = sorted(
         LicenseCollision.objects.filter(resolved_at__isnull=True)
         .values("severity")

@@ -2,13 +2,16 @@
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.factories import (
     LicenseCollisionFactory,
+    LicenseValidationDailyFactory,
     LicenseValidationFactory,
     ProcessedTaskFactory,
     StaffUserFactory,
@@ -36,11 +39,23 @@ def test_staff_see_kpis_and_charts_with_local_assets(client):
         assert f'id="chart-{chart}"' in html
     data = _chart_data(html)
     assert data["tasks"]["tasks"] == [1.0] and data["tasks"]["tokens"] == [120.0]
-    assert data["validations"]["invalid"] == [1.0]
+    assert data["validations"]["invalid"] == [1.0]  # today: from the log itself
     assert data["collisions"] == {"x": ["critical"], "open": [1.0]}
     for src in re.findall(r'<script src="([^"]+)"', html):
         assert src.startswith("/static/"), src
         assert client.get(src).status_code == 200
+
+
+def test_past_days_of_validations_come_from_the_daily_counts(client):
+    today = timezone.now().date()
+    for days_ago, code, attempts in ((3, "VALID", 40), (3, "EXPIRED", 2), (2, "OVERAGE", 5), (40, "VALID", 9)):
+        LicenseValidationDailyFactory(day=today - timedelta(days=days_ago), result_code=code, attempts=attempts)
+    LicenseValidationFactory(is_valid=True, result_code="VALID")  # today, counted live
+    LicenseValidationFactory(is_valid=False, result_code="NOT_FOUND", license=None, organization=None)  # no license
+    client.force_login(StaffUserFactory())
+    data = _chart_data(client.get("/admin/").content.decode())["validations"]
+    assert data["x"] == [str(today - timedelta(days=3)), str(today - timedelta(days=2)), str(today)]
+    assert (data["valid"], data["invalid"]) == ([40.0, 5.0, 1.0], [2.0, 0.0, 0.0])
 
 
 def test_customers_are_refused(client):
