@@ -310,6 +310,20 @@ def _all_fields(license: License) -> list[str]:
 
 
 @transaction.atomic
+def license_change_plan(*, license: License, plan: SubscriptionPlan, source: str = "billing") -> License:
+    """Move the license to ``plan`` (its subscription changed plan): its limits, policy and
+    entitlements follow the plan from now on. Idempotent; audited when it changes."""
+    license = _locked(license)
+    if license.plan_id != plan.pk:
+        before = license.plan.code if license.plan_id else None
+        license.plan = plan
+        license.save(update_fields=["plan", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.UPDATE, resource=license, changes={"plan": [before, plan.code]}, source=source
+        )
+    return license
+
+
 def license_billing_state_set(*, license: License, state: str, source: str = "billing") -> License:
     """What billing says of the license's subscription (``BillingState``): a past-due license stays
     usable, and validation answers it with the PAYMENT_PAST_DUE warning. Idempotent; audited when

@@ -27,7 +27,7 @@ from billing.pricing import ChargeLine, prorated_amount
 from celaest.errors import Conflict, InvalidInput
 from identity.models import User
 from licensing.models import License, SubscriptionPlan
-from licensing.services import LicenseStateConflict, license_reinstate, license_suspend
+from licensing.services import LicenseStateConflict, license_change_plan, license_reinstate, license_suspend
 from settings_app.events import emit_event
 
 from .credit_notes import credit_note_issue
@@ -147,6 +147,8 @@ def subscription_change_plan(
         subscription.plan, subscription.interval = plan, interval
         subscription.pending_plan, subscription.pending_interval = None, ""
         subscription.save(update_fields=["plan", "interval", "pending_plan", "pending_interval", "updated_at"])
+        if subscription.license_id:
+            license_change_plan(license=subscription.license, plan=plan, source=source)
     else:
         subscription.pending_plan = plan if plan.pk != subscription.plan_id else None
         subscription.pending_interval = interval if interval != subscription.interval else ""

@@ -22,6 +22,7 @@ from billing.models import Invoice, Subscription
 from billing.periods import organization_zone, period_bounds
 from celaest.errors import InvalidInput
 from licensing.models import SubscriptionPlan
+from licensing.services import license_change_plan
 from settings_app.events import emit_event
 from settings_app.runtime import system_config_get
 
@@ -130,6 +131,8 @@ def subscription_renew(*, subscription_id, now=None) -> Invoice | None:
     if before == Subscription.Status.TRIALING:
         subscription.status = Subscription.Status.ACTIVE  # the trial converts to paid
     subscription.save()
+    if subscription.license_id and subscription.license.plan_id != renewal.plan.pk:  # a change at the period end
+        license_change_plan(license=subscription.license, plan=renewal.plan)
     invoice = subscription_invoice_issue(
         subscription=subscription,
         now=now,

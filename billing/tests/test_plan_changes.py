@@ -85,6 +85,9 @@ def test_an_upgrade_is_previewed_then_charged_now_prorated(owner, subscription, 
     assert AuditLog.objects.filter(
         resource_id=str(subscription.pk), source="api", changes__effective=[None, "now"]
     ).exists()
+    # the license follows at once: its limits are the new plan's
+    assert License.objects.get(pk=subscription.license_id).plan.code == "max"
+    assert AuditLog.objects.filter(resource_id=str(subscription.license_id), changes__plan=["pro", "max"]).exists()
 
 
 def test_a_downgrade_waits_for_the_period_end(owner, subscription, stripe_api):
@@ -93,6 +96,7 @@ def test_a_downgrade_waits_for_the_period_end(owner, subscription, stripe_api):
         assert preview["effective"] == "period_end" and preview["due_now"] is None
         response = client_as(owner).post(_url(subscription, "change-plan"), {"plan": "lite"}, format="json")
         assert response.status_code == 200 and response.json()["pending_plan"] == "lite"
+        assert License.objects.get(pk=subscription.license_id).plan.code == "pro"  # until the period ends
         assert response.json()["plan"] == "pro" and response.json()["invoice"] is None
         upcoming = client_as(owner).get(_url(subscription, "upcoming-invoice")).json()
         assert (upcoming["plan"], upcoming["subtotal"], upcoming["total"]) == ("lite", "19.00", "22.99")
@@ -100,6 +104,7 @@ def test_a_downgrade_waits_for_the_period_end(owner, subscription, stripe_api):
         assert subscriptions_renew_due() == 1
     subscription.refresh_from_db()
     assert subscription.plan.code == "lite" and subscription.pending_plan is None
+    assert License.objects.get(pk=subscription.license_id).plan.code == "lite"
     renewal = Invoice.objects.get(subscription=subscription, billing_reason="subscription_cycle")
     assert renewal.subtotal == D("19.00")
 
