@@ -376,6 +376,14 @@ async def _wire_read(response: aiohttp.ClientResponse, read):
         raise ProviderError(OVERLOADED, f"The provider's answer was cut short: {exc}"[:300]) from None
 
 
+async def _wire_json(response: aiohttp.ClientResponse):
+    """A successful response's JSON body (its failures as ProviderErrors), the connection freed."""
+    try:
+        return await _wire_read(response, lambda answer: answer.json(content_type=None))
+    finally:
+        response.release()
+
+
 @dataclass
 class EmbeddingsResult:
     #: the provider's ``data`` as it sent it (floats, or base64 when asked)
@@ -389,11 +397,7 @@ class EmbeddingsResult:
 async def embed(*, provider: str, api_key: str, base_url: str, body: dict, timeout: float) -> EmbeddingsResult:
     """Embeddings of an OpenAI-compatible provider (``body``: OpenAI's request, validated by the
     caller). Anthropic has no embeddings API. Raises ProviderError."""
-    response = await _wire_send(provider, api_key, base_url, "/embeddings", body, timeout)
-    try:
-        answer = await _wire_read(response, lambda answer: answer.json(content_type=None))
-    finally:
-        response.release()
+    answer = await _wire_json(await _wire_send(provider, api_key, base_url, "/embeddings", body, timeout))
     if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
         raise ProviderError(OVERLOADED, "The provider's answer is not a list of embeddings.")
     usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
@@ -405,11 +409,7 @@ async def embed(*, provider: str, api_key: str, base_url: str, body: dict, timeo
 
 
 async def _wire_chat(provider: str, api_key: str, base_url: str, request: ChatRequest) -> ChatResult:
-    response = await _wire_post(provider, api_key, base_url, request, stream=False)
-    try:
-        completion = await _wire_read(response, lambda answer: answer.json(content_type=None))
-    finally:
-        response.release()
+    completion = await _wire_json(await _wire_post(provider, api_key, base_url, request, stream=False))
     if not isinstance(completion, dict):
         raise ProviderError(OVERLOADED, "The provider's answer is not a completion.")
     choices = completion.get("choices") or []

@@ -119,7 +119,6 @@ class ModelsView(_GatewayView):
         return Response({"object": "list", "data": prepared})
 
 
-#: a model of each capability is needed for: images in the conversation, tools, JSON answers
 IMAGE_TOKENS = 1000  # an image counts this many input tokens in the size check (OpenAI: 85-1,105)
 
 
@@ -140,13 +139,6 @@ def _estimated_tokens(system: str, turns: list[dict], options: dict) -> int:
     if options.get("tools"):
         texts.append(json.dumps(options["tools"]))
     return sum(estimate_tokens(text) for text in texts if text) + IMAGE_TOKENS * _images(turns)
-
-
-def _check_model_takes(model: AIModel, data: dict) -> None:
-    """Refuse (400) what the model cannot honour, before anything is counted or called."""
-    refusal = _refusal(model, data)
-    if refusal is not None:
-        raise refusal
 
 
 def _refusal(model: AIModel, data: dict) -> InvalidInput | None:
@@ -263,19 +255,15 @@ def _call_begin(
     return GatewayCall(route=route_start(models), task=task, models=models, budget=budget, headers=headers, **call)
 
 
-def _settle_budget(call: GatewayCall, task: ProcessedTask) -> ProcessedTask:
-    """The call's budget reservation replaced by what its task recorded it spent (in the
-    recording step)."""
-    tokens = (task.tokens_input or 0) + (task.tokens_output or 0)
-    budget_settle(call.budget, cost_usd=task.cost_usd or Decimal(0), tokens=tokens)
-    return task
-
-
 def _recorded(record, call: GatewayCall):
-    """``record`` (a ``task_record_*`` service) as one step that also settles the call's budget."""
+    """``record`` (a ``task_record_*`` service) as one step that also replaces the call's budget
+    reservation by what the task recorded it spent."""
 
     def step(**arguments):
-        return _settle_budget(call, record(**arguments))
+        task = record(**arguments)
+        tokens = (task.tokens_input or 0) + (task.tokens_output or 0)
+        budget_settle(call.budget, cost_usd=task.cost_usd or Decimal(0), tokens=tokens)
+        return task
 
     return sync_step(step)
 
@@ -300,7 +288,9 @@ def call_start(request, data: dict, *, gateway: str) -> GatewayCall:
     _member(request)
     model = model_by_name(name=data["model"])
     system, turns, options = data["system"], data["turns"], data["options"]
-    _check_model_takes(model, data)
+    refusal = _refusal(model, data)  # before anything is counted or called
+    if refusal is not None:
+        raise refusal
     estimated = _estimated_tokens(system, turns, options)
     fallbacks = [
         other
@@ -500,6 +490,11 @@ class ChatCompletionsView(_GatewayView):
         yield _sse("[DONE]")
 
 
+def _makes_embeddings(model: AIModel) -> bool:
+    """Anthropic has no embeddings API, whatever a model's capabilities say."""
+    return "embeddings" in (model.capabilities or ()) and not providers.is_anthropic(model.provider)
+
+
 class EmbeddingsView(_GatewayView):
     def prepare_post(self, request) -> GatewayCall:
         started = time.monotonic()
@@ -508,14 +503,15 @@ class EmbeddingsView(_GatewayView):
         data = serializer.validated_data
         _member(request)
         model = model_by_name(name=data["model"])
-        if "embeddings" not in (model.capabilities or ()) or providers.is_anthropic(model.provider):
+        if not _makes_embeddings(model):
             raise InvalidInput(
                 f"The model {model.model_id} does not make embeddings.",
                 code="model_capability_missing",
                 details={"param": "model", "capability": "embeddings", "model": model.model_id},
             )
         inputs = data["inputs"]
-        largest = max(estimate_tokens(item) if isinstance(item, str) else len(item) for item in inputs)
+        sizes = [estimate_tokens(item) if isinstance(item, str) else len(item) for item in inputs]  # text or ids
+        largest = max(sizes)
         if largest > model.max_tokens_input:
             raise InvalidInput(
                 "An input is too long for the model.",
@@ -524,16 +520,11 @@ class EmbeddingsView(_GatewayView):
             )
         body = {name: data[name] for name in ("input", "encoding_format", "dimensions", "user") if name in data}
         first = inputs[0] if isinstance(inputs[0], str) else ""
-        fallbacks = [
-            other
-            for other in model_fallbacks(model=model)
-            if "embeddings" in (other.capabilities or ()) and not providers.is_anthropic(other.provider)
-        ]
-        tokens = sum(estimate_tokens(item) if isinstance(item, str) else len(item) for item in inputs)
+        fallbacks = [other for other in model_fallbacks(model=model) if _makes_embeddings(other)]
         return _call_begin(
             request,
             models=[model, *fallbacks],
-            tokens=tokens,
+            tokens=sum(sizes),
             max_output=0,
             input_text=first[:2000],
             variables={"inputs": len(inputs), "gateway": "embeddings"},
