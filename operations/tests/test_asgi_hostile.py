@@ -30,7 +30,24 @@ def _deep(levels: int) -> bytes:
     return b'{"model": "gpt-4o-mini", "messages": ' + b"[" * levels + b"]" * levels + b"}"
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/v1/tasks"])
+GATEWAY = ["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings"]
+
+
+def _error(response, path: str) -> dict:
+    """The error of a body in the path's protocol: the project's shape with OpenAI's ``type`` and
+    ``param`` on the gateway, Anthropic's envelope on /v1/messages."""
+    body = response.json()
+    fields = {"code", "message", "details"}
+    if path == "/v1/messages":
+        assert set(body) == {"type", "error"} and body["type"] == "error"
+        fields |= {"type"}
+    elif path.startswith("/v1/"):
+        fields |= {"type", "param"}
+    assert set(body["error"]) == fields, body
+    return body["error"]
+
+
+@pytest.mark.parametrize("path", [*GATEWAY, "/api/v1/tasks"])
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -44,10 +61,7 @@ def _deep(levels: int) -> bytes:
 def test_bad_bodies_are_a_4xx_and_nothing_is_recorded(caller, path, body, status, code):
     response = caller["client"].post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
-    error = response.json()["error"]
-    # the gateway adds OpenAI's ``type`` and ``param`` (what its SDKs read) to the project's shape
-    expected = {"code", "message", "details"} | ({"type", "param"} if path.startswith("/v1/") else set())
-    assert set(error) == expected
+    error = _error(response, path)
     if code:
         assert error["code"] == code
     assert not ProcessedTask.objects.exists()
@@ -55,15 +69,16 @@ def test_bad_bodies_are_a_4xx_and_nothing_is_recorded(caller, path, body, status
     assert sum(caller["provider"].hits.values()) == 0
 
 
+@pytest.mark.parametrize("path", GATEWAY)
 @pytest.mark.parametrize("declared", [True, False])
-def test_a_body_over_20_mb_is_refused_while_read(caller, declared):
+def test_a_body_over_20_mb_is_refused_while_read(caller, declared, path):
     """With or without a Content-Length (a chunked upload), the server stops reading at 20 MB."""
     size = 21 * 1024 * 1024
     if declared:
         content = b"x" * size
     else:
         content = iter([b"x" * (1024 * 1024)] * 21)  # sent chunked
-    response = caller["client"].post("/v1/chat/completions", content=content)
+    response = caller["client"].post(path, content=content)
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "request_too_large"
+    assert _error(response, path)["code"] == "request_too_large"
     assert not ProcessedTask.objects.exists()
