@@ -48,6 +48,8 @@ from demo.loaders.aimesh import seed_ai_catalogue
 from demo.loaders.analytics import seed_telemetry
 from demo.loaders.audit import seed_audit
 from demo.loaders.base import (
+    DEMO_ORG_SLUG,
+    SECOND_ORG_SLUG,
     DemoCredentials,
     DemoRun,
     DemoSeedError,
@@ -67,7 +69,10 @@ from demo.loaders.operations import seed_operations
 from demo.loaders.settings import retire_outside_urls, seed_settings
 from demo.loaders.subscriptions import seed_subscriptions
 from identity.models import Organization, User
-from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation
+from ipcontrol.certificates import certificate_issue
+from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation, OfflineCertificate
+from ipcontrol.offline import license_file_issue
+from ipcontrol.selectors import ipcontrol_config
 from licensing.models import License, LicenseUsageLog, SubscriptionPlan
 from marketplace.models import (
     AssetDownload,
@@ -107,8 +112,9 @@ def demo_seed(
         seed_billing(demo)
     with section("marketplace ownership", [CustomerAsset, AssetDownload, ProductReview], stdout):
         seed_ownership(demo)
-    with section("ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision], stdout):
+    with section("ipcontrol", [LicenseIpBinding, LicenseValidation, LicenseCollision, OfflineCertificate], stdout):
         seed_ipcontrol(demo)
+        seed_offline_certificates(demo)
     with section("operations", [TaskBatch, ProcessedTask], stdout):
         seed_operations(demo)
     with section("settings", [UserSession, UserApiKey, Webhook, WebhookDelivery, SystemConfig, FeatureFlag], stdout):
@@ -132,3 +138,21 @@ def demo_seed(
     with section("subscriptions", [Subscription, Invoice, CreditNote, UsageAlert], stdout):
         seed_subscriptions(demo)
     return credentials
+
+
+#: demo machines given an offline document, and how: (org slug, binding name, issue)
+_OFFLINE_MACHINES = (
+    (DEMO_ORG_SLUG, "build-01", certificate_issue),
+    (DEMO_ORG_SLUG, "ws-dana", license_file_issue),
+    (SECOND_ORG_SLUG, "plant-a", certificate_issue),
+)
+
+
+def seed_offline_certificates(demo: DemoRun) -> None:
+    """A certificate or a license file for a few demo machines, issued (and so recorded) by
+    ipcontrol itself; once per machine."""
+    ttl_hours = ipcontrol_config().certificate_ttl_hours
+    for org_slug, name, issue in _OFFLINE_MACHINES:
+        binding = demo.bindings[(org_slug, name)]
+        if not OfflineCertificate.objects.filter(license=binding.license, fingerprint=binding.machine_id).exists():
+            issue(license=binding.license, fingerprint=binding.machine_id, now=demo.now, ttl_hours=ttl_hours)

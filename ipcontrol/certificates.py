@@ -15,6 +15,9 @@ Keys come from ``LICENSE_SIGNING_KEYS`` (``kid:base64url-private-key``, comma-se
 first): the first signs, every listed key verifies, so a key is rotated by putting a new one in
 front and dropping the old one after the longest TTL. Without the setting (development only) a
 key is generated once under ``CELAEST_VAR_DIR``; production settings refuse to start without it.
+
+Every document issued for a machine is recorded (``offline_certificate_record``: its license,
+machine, expiry and the document's SHA-256, never the document) in the issuance's transaction.
 """
 
 import hashlib
@@ -31,7 +34,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.dateparse import parse_datetime
 
+from celaest.middleware import current_request_context
 from licensing.models import License
 from licensing.selectors import license_effective_limits, license_entitlements
 
@@ -44,6 +49,7 @@ from .client import (  # noqa: F401 - the client's primitives, re-exported for t
     public_keys_from_document,
     verify_certificate,
 )
+from .models import OfflineCertificate
 from .snapshots import LicenseFacts
 
 FORMAT = CERTIFICATE_FORMAT
@@ -140,7 +146,39 @@ def _iso(moment: datetime) -> str:
 def certificate_issue(*, license: License | LicenseFacts, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
     """Sign a certificate for ``license`` on the machine ``fingerprint``."""
     claims = certificate_claims(license=license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
-    return signed_document(FORMAT, claims)
+    document = signed_document(FORMAT, claims)
+    offline_certificate_record(
+        license=license, kind=OfflineCertificate.Kind.CERTIFICATE, claims=claims, document=document
+    )
+    return document
+
+
+def document_sha256(document: dict) -> str:
+    """The SHA-256 of ``document`` as JSON with its keys sorted and no spaces: how staff recognise a
+    file a customer sends back (signatures differ, so two documents never share it)."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def offline_certificate_record(
+    *, license: License | LicenseFacts, kind: str, claims: dict, document: dict
+) -> OfflineCertificate:
+    """Record the issuance of ``document`` (signed from ``claims``) for a machine of ``license``.
+    Called where the document is made, so it joins the issuance's transaction (an air-gapped
+    activation's); who asked and from where come from the request, if any: the member who uploaded
+    an air-gapped request, none when the software checked out with its key."""
+    context = current_request_context()
+    return OfflineCertificate.objects.create(
+        organization_id=license.organization_id,
+        license_id=license.pk,
+        kind=kind,
+        fingerprint=claims["fingerprint"][:255],
+        key_id=claims["kid"],
+        document_sha256=document_sha256(document),
+        issued_at=parse_datetime(claims["issued_at"]),
+        expires_at=parse_datetime(claims["expires_at"]),
+        issued_by=context.user if context else None,
+        ip_address=context.ip_address if context else None,
+    )
 
 
 def signed_document(document_format: str, claims: dict) -> dict:

@@ -183,3 +183,39 @@ class LicenseValidationDaily(UUIDModel):
 
     def __str__(self):
         return f"{self.day} {self.result_code} × {self.attempts}"
+
+
+class OfflineCertificate(UUIDModel):
+    """One offline document issued for a machine of a license: a signed certificate (checkout), an
+    encrypted license file, or the license file an air-gapped activation answers. Recorded with
+    the issuance (``ipcontrol.certificates.offline_certificate_record``), so staff see what a
+    machine may run on offline and until when. The document itself is never kept: only its
+    SHA-256, to recognise a file a customer sends back."""
+
+    class Kind(models.TextChoices):
+        CERTIFICATE = "certificate", "Signed certificate"
+        LICENSE_FILE = "license_file", "Encrypted license file"
+        AIR_GAPPED = "air_gapped", "Air-gapped activation"
+
+    organization = models.ForeignKey("identity.Organization", on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey("licensing.License", on_delete=models.CASCADE, related_name="offline_certificates")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    fingerprint = models.CharField(max_length=255)
+    #: the signing key's id (``kid``): which public key verifies the document
+    key_id = models.CharField(max_length=64)
+    #: SHA-256 of the document as issued (its JSON, keys sorted, no spaces)
+    document_sha256 = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    #: the member who uploaded an air-gapped request; none when the software checked out by key
+    issued_by = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        db_table = "offline_certificates"
+        verbose_name = "offline certificate"
+        ordering = ["-issued_at"]
+        indexes = [models.Index(fields=["license", "issued_at"], name="idx_offline_certs_license")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.fingerprint[:12]} ({self.issued_at:%Y-%m-%d})"

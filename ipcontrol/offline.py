@@ -34,7 +34,15 @@ from identity.models import Organization
 from licensing.models import License
 from licensing.services import license_key_normalize
 
-from .certificates import ALGORITHM, SigningKey, b64url_encode, certificate_claims, signed_document, signing_keys
+from .certificates import (
+    ALGORITHM,
+    SigningKey,
+    b64url_encode,
+    certificate_claims,
+    offline_certificate_record,
+    signed_document,
+    signing_keys,
+)
 from .client import (  # noqa: F401 - activation_request: what the offline software writes
     LICENSE_FILE_FORMAT,
     REQUEST_FORMAT,
@@ -45,6 +53,7 @@ from .client import (  # noqa: F401 - activation_request: what the offline softw
     open_license_file,
     verify_activation_response,
 )
+from .models import OfflineCertificate
 from .selectors import ipcontrol_config
 from .services import LicenseCheck, license_activate, license_checkout
 
@@ -53,8 +62,11 @@ ENCRYPTION = "A256GCM"
 _REQUEST_FIELDS = {"key": 100, "fingerprint": 255, "hostname": 255, "nonce": 128}
 
 
-def license_file_issue(*, license, fingerprint: str, now: datetime, ttl_hours: int) -> dict:
-    """An encrypted, signed license file for ``license`` on the machine ``fingerprint``."""
+def license_file_issue(
+    *, license, fingerprint: str, now: datetime, ttl_hours: int, kind: str = OfflineCertificate.Kind.LICENSE_FILE
+) -> dict:
+    """An encrypted, signed license file for ``license`` on the machine ``fingerprint``, recorded
+    as issued (``kind``: checked out by the software, or carried to an air-gapped machine)."""
     claims = certificate_claims(license=license, fingerprint=fingerprint, now=now, ttl_hours=ttl_hours)
     signing_key = signing_keys()[0]
     nonce = secrets.token_bytes(12)
@@ -70,6 +82,7 @@ def license_file_issue(*, license, fingerprint: str, now: datetime, ttl_hours: i
         "ciphertext": b64url_encode(ciphertext),
     }
     document["signature"] = b64url_encode(signing_key.private_key.sign(license_file_signed_text(document).encode()))
+    offline_certificate_record(license=license, kind=kind, claims=claims, document=document)
     return document
 
 
@@ -140,7 +153,11 @@ def offline_activation(*, document, organization: Organization, ip_address: str 
         if check.valid:
             ttl_hours = ipcontrol_config().certificate_ttl_hours
             license_file = license_file_issue(
-                license=check.license, fingerprint=request["fingerprint"], now=now, ttl_hours=ttl_hours
+                license=check.license,
+                fingerprint=request["fingerprint"],
+                now=now,
+                ttl_hours=ttl_hours,
+                kind=OfflineCertificate.Kind.AIR_GAPPED,
             )
     claims = {
         "request_nonce": request["nonce"],

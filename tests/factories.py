@@ -27,7 +27,13 @@ from billing.models import (
 )
 from celaest import crypto
 from identity.models import Organization, User
-from ipcontrol.models import LicenseCollision, LicenseIpBinding, LicenseValidation, LicenseValidationDaily
+from ipcontrol.models import (
+    LicenseCollision,
+    LicenseIpBinding,
+    LicenseValidation,
+    LicenseValidationDaily,
+    OfflineCertificate,
+)
 from licensing.models import License, LicenseToken, LicenseUsageLog, SubscriptionPlan
 from marketplace.models import (
     AssetDownload,
@@ -483,6 +489,19 @@ class LicenseCollisionFactory(factory.django.DjangoModelFactory):
     ip_binding_b = factory.SubFactory(LicenseIpBindingFactory, license=factory.SelfAttribute("..license"))
     collision_type = LicenseCollision.CollisionType.OVER_LIMIT
     severity = LicenseCollision.Severity.HIGH
+
+
+class OfflineCertificateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OfflineCertificate
+
+    license = factory.SubFactory(LicenseFactory)
+    organization = factory.SelfAttribute("license.organization")
+    kind = OfflineCertificate.Kind.CERTIFICATE
+    fingerprint = factory.Sequence(lambda n: f"machine-{n}")
+    key_id = "test-key"
+    document_sha256 = factory.LazyFunction(lambda: hashlib.sha256(secrets.token_bytes(16)).hexdigest())
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=72))
 
 
 class PlanBillingTermsFactory(factory.django.DjangoModelFactory):
