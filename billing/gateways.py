@@ -54,6 +54,10 @@ class Collection:
 
 
 class GatewayBackend:
+    #: a collection attempt only says that the money is awaited (``pending``), calling nobody: a
+    #: renewal batch records its invoices' first attempts in one UPDATE instead of one by one
+    collection_is_awaited = False
+
     def __init__(self, gateway: PaymentGateway):
         self.gateway = gateway
 
@@ -83,6 +87,8 @@ class GatewayBackend:
 
 
 class ManualGateway(GatewayBackend):
+    collection_is_awaited = True
+
     def payment_start(self, *, order: Order) -> PaymentSession:
         bank = {key: value for key, value in (self.gateway.config or {}).items() if key in _BANK_DETAILS}
         return PaymentSession(

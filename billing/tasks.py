@@ -44,6 +44,15 @@ def invoice_send(self, invoice_id: str) -> bool:
     )
 
 
+@shared_task(name="billing.invoices_send", acks_late=True, time_limit=600, soft_time_limit=540, ignore_result=True)
+def invoices_send(invoice_ids: list[str]) -> int:
+    """Queue each invoice's e-mail (``billing.invoice_send``, retried on its own): a renewal batch
+    hands its invoices over in one message."""
+    for invoice_id in invoice_ids:
+        invoices.invoice_send_enqueue(invoice_id)
+    return len(invoice_ids)
+
+
 def _mail_with_retries(task, send, *, given_up) -> bool:
     """Run ``send``; a mail server's failure (``OSError``) is retried with a doubling wait, and
     after the last retry ``given_up(exc)`` is told and False returned."""

@@ -10,11 +10,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditLog
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from celaest import crypto
 from celaest.errors import Conflict, InvalidInput, NotFound
 from identity.models import Organization, User
-from settings_app.events import emit_event
+from settings_app.events import emit_event, emit_events
 
 from .models import BillingState, License, LicenseToken, SubscriptionPlan
 from .selectors import license_effective_limits
@@ -220,11 +220,13 @@ def license_renew(
         expires_at = start + timedelta(days=days)
     if expires_at <= now:
         raise InvalidInput("The new expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
-    changes = {"expires_at": expires_at}
-    if license.status == License.Status.EXPIRED:
-        changes.update(status=License.Status.ACTIVE, status_reason="")
     return _transition(
-        license, event="license.renewed", changes=changes, actor=actor, source=source, ip_address=ip_address
+        license,
+        event="license.renewed",
+        changes=_renewal(license, expires_at),
+        actor=actor,
+        source=source,
+        ip_address=ip_address,
     )
 
 
@@ -251,6 +253,95 @@ def license_expire(*, license: License, now: datetime | None = None) -> License:
         raise _refuse(license, "expire", "license_not_due")
     changes = {"status": License.Status.EXPIRED, "status_reason": "Expired"}
     return _transition(license, event="license.expired", changes=changes, actor=None, source="system", ip_address=None)
+
+
+@transaction.atomic
+def license_trial_convert(
+    *, license: License, expires_at: datetime, actor: User | None = None, source: str = "billing", ip_address=None
+) -> License:
+    """A trial converts to a paid license (its subscription's first paid period began): active
+    until ``expires_at``, announced by one ``license.trial_converted`` event. Only a trial
+    converts."""
+    license = _locked(license)
+    if license.status != License.Status.TRIAL:
+        raise _refuse(license, "convert", "license_not_trial")
+    return _transition(
+        license,
+        event="license.trial_converted",
+        changes=_trial_conversion(expires_at),
+        actor=actor,
+        source=source,
+        ip_address=ip_address,
+    )
+
+
+def _trial_conversion(expires_at: datetime) -> dict:
+    return {"status": License.Status.ACTIVE, "expires_at": expires_at, "status_reason": ""}
+
+
+def _renewal(license: License, expires_at: datetime) -> dict:
+    changes = {"expires_at": expires_at}
+    if license.status == License.Status.EXPIRED:
+        changes.update(status=License.Status.ACTIVE, status_reason="")
+    return changes
+
+
+def license_extension(*, license: License, until: datetime, now: datetime) -> str | None:
+    """What keeping ``license`` valid at least until ``until`` takes (billing's entitlement
+    follows what is paid): ``"trial_converted"`` for a trial whose time ended, ``"renewed"`` for
+    an earlier expiry (an expired license becomes active again), None when nothing changes (a
+    revoked license, an ``until`` already past or not later than the expiry). The one rule
+    for a license alone (``license_trial_convert``, ``license_renew``) and a batch
+    (``licenses_keep_valid``)."""
+    if until <= now or license.status == License.Status.REVOKED:
+        return None
+    if license.status == License.Status.TRIAL and license.expires_at is not None and license.expires_at <= now:
+        return "trial_converted"
+    if license.expires_at is None or license.expires_at < until or license.status == License.Status.EXPIRED:
+        return "renewed"
+    return None
+
+
+@transaction.atomic
+def licenses_keep_valid(*, until_by_license: dict, source: str = "billing") -> int:
+    """``license_extension`` for many licenses at once (a renewal batch): the licenses locked in
+    one statement, updated with one statement per distinct change, audited and announced in
+    bulk, exactly as ``license_trial_convert`` and ``license_renew`` would one by one. Returns
+    how many changed."""
+    now = timezone.now()
+    licenses = (
+        License.objects.select_for_update(of=("self",))
+        .select_related("organization", "plan")
+        .filter(pk__in=list(until_by_license))
+        .order_by("pk")
+    )
+    by_change: dict[tuple, list[License]] = {}
+    audits, events = [], {"license.trial_converted": [], "license.renewed": []}
+    for license in licenses:
+        until = until_by_license[license.pk]
+        extension = license_extension(license=license, until=until, now=now)
+        if extension is None:
+            continue
+        changes = _trial_conversion(until) if extension == "trial_converted" else _renewal(license, until)
+        audits.append(
+            {
+                "action": AuditLog.Action.UPDATE,
+                "resource": license,
+                "organization": license.organization,
+                "changes": {name: [_plain(getattr(license, name)), _plain(value)] for name, value in changes.items()},
+                "source": source,
+            }
+        )
+        for field, value in changes.items():
+            setattr(license, field, value)
+        by_change.setdefault(tuple(sorted(changes.items())), []).append(license)
+        events[f"license.{extension}"].append(license)
+    for changes, changed in by_change.items():
+        License.objects.filter(pk__in=[license.pk for license in changed]).update(**dict(changes), updated_at=now)
+    audit_record_many(records=audits)
+    for event, changed in events.items():
+        emit_events(event, events=[(license.organization_id, license_event_data(license)) for license in changed])
+    return len(audits)
 
 
 def license_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:

@@ -48,13 +48,25 @@ def order_request_fingerprint(*, items: list[tuple[Product, int]], gateway_code:
 def tax_rate_for(*, organization: Organization) -> TaxRate | None:
     """The active tax rate of the organization's country (``settings["country"]``): the one of
     its region (``settings["region"]``) if there is one, else the national rate."""
-    settings = organization.settings or {}
-    country = str(settings.get("country") or "").upper()
-    if not country:
-        return None
-    rates = TaxRate.objects.filter(is_active=True, country_code=country, region__in=["", settings.get("region") or ""])
-    # A regional rate ("region" non-empty) sorts before the national one ("").
-    return rates.order_by("-region", "code").first()
+    return tax_rates_for(organizations=[organization])[organization.pk]
+
+
+def tax_rates_for(*, organizations) -> dict:
+    """``tax_rate_for`` of each organization (by id), in one query (a renewal batch)."""
+    places = {}
+    for organization in organizations:
+        settings = organization.settings or {}
+        places[organization.pk] = (str(settings.get("country") or "").upper(), str(settings.get("region") or ""))
+    rates: dict[str, list[TaxRate]] = {}
+    countries = {country for country, _ in places.values() if country}
+    for rate in TaxRate.objects.filter(is_active=True, country_code__in=countries).order_by("code"):
+        rates.setdefault(rate.country_code, []).append(rate)
+    chosen = {}
+    for organization_id, (country, region) in places.items():
+        candidates = [rate for rate in rates.get(country, ()) if rate.region in ("", region)]
+        # A regional rate (``region`` non-empty) wins over the national one (""); then the code.
+        chosen[organization_id] = min(candidates, key=lambda rate: rate.region == "", default=None)
+    return chosen
 
 
 def _order_for_key(*, user: User, idempotency_key: str) -> Order | None:

@@ -109,6 +109,16 @@ def invoice_send_enqueue(invoice_id) -> None:
     celery_app.signature("billing.invoice_send", args=[str(invoice_id)]).delay()
 
 
+def invoices_send_enqueue(invoice_ids: list) -> None:
+    """Queue the e-mails of several invoices (call it from ``transaction.on_commit``): one task
+    for one invoice; for a renewal batch one task that queues each invoice's from a worker, so
+    the batch does not wait on the broker once per invoice."""
+    if len(invoice_ids) == 1:
+        invoice_send_enqueue(invoice_ids[0])
+    elif invoice_ids:
+        celery_app.signature("billing.invoices_send", args=[[str(pk) for pk in invoice_ids]]).delay()
+
+
 def invoice_send(*, invoice_id) -> bool:
     """E-mail the invoice to its buyer (the ordering user, copied to the organization's billing
     address): the printable page as the body, the PDF attached. False if the invoice is gone."""

@@ -28,16 +28,23 @@ def _highest_stored_number(*, model, field: str, stem: str) -> int:
 
 
 def document_number_next(*, key: str, year: int) -> str:
-    """The next ``PREFIX-YYYY-NNNNNN`` number of a kind of document, e.g. ``INV-2026-000001``.
+    """The next ``PREFIX-YYYY-NNNNNN`` number of a kind of document, e.g. ``INV-2026-000001``
+    (``document_numbers_reserve`` of one)."""
+    return document_numbers_reserve(key=key, year=year, count=1)[0]
 
-    Call it inside the transaction that stores the document: the year's sequence row stays
-    locked until that transaction ends, so numbers are handed out one at a time and a rollback
-    gives its number back (gapless). A new year starts after the highest number already stored
-    (documents loaded by ``seed_demo`` or imported), and numbers taken outside the sequence are
-    skipped rather than collided with.
+
+def document_numbers_reserve(*, key: str, year: int, count: int) -> list[str]:
+    """The next ``count`` consecutive numbers of a kind of document, in one step (a renewal batch
+    numbers its invoices at once).
+
+    Call it inside the transaction that stores the documents: the year's sequence row stays
+    locked until that transaction ends, so numbers are handed out one block at a time and a
+    rollback gives its block back (gapless). A new year starts after the highest number already
+    stored (documents loaded by ``seed_demo`` or imported), and numbers taken outside the sequence
+    are skipped rather than collided with.
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("document_number_next() must run inside the document's transaction.")
+        raise RuntimeError("document numbers must be reserved inside the documents' transaction.")
     model, field = _DOCUMENT_MODELS[key]
     stem = f"{_DOCUMENT_PREFIXES[key]}-{year}-"
     sequences = DocumentSequence.objects.select_for_update()
@@ -51,12 +58,13 @@ def document_number_next(*, key: str, year: int) -> str:
         except IntegrityError:
             pass  # a concurrent first allocation of the year created it; its lock orders us
         sequence = sequences.get(key=key, year=year)
-    number = sequence.last_number + 1
-    if model._base_manager.filter(**{field: f"{stem}{number:06d}"}).exists():
-        number = _highest_stored_number(model=model, field=field, stem=stem) + 1
-    sequence.last_number = number
+    first = sequence.last_number + 1
+    block = (f"{stem}{first:06d}", f"{stem}{first + count - 1:06d}")
+    if model._base_manager.filter(**{f"{field}__range": block}).exists():
+        first = _highest_stored_number(model=model, field=field, stem=stem) + 1
+    sequence.last_number = first + count - 1
     sequence.save(update_fields=["last_number", "updated_at"])
-    return f"{stem}{number:06d}"
+    return [f"{stem}{number:06d}" for number in range(first, first + count)]
 
 
 @transaction.atomic

@@ -18,26 +18,31 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_record
 from billing.gateways import Collection, gateway_backend
-from billing.models import Invoice, Subscription
+from billing.models import Invoice, InvoiceLine, Subscription
 from billing.periods import organization_zone, period_bounds
 from celaest.errors import InvalidInput
 from licensing.models import SubscriptionPlan
-from licensing.services import license_change_plan
-from settings_app.events import emit_event
+from licensing.services import license_change_plan, licenses_keep_valid
+from settings_app.events import emit_event, emit_events
 from settings_app.runtime import system_config_get
 
+from .checkout import tax_rates_for
 from .event_data import invoice_event_data, subscription_event_data
 from .notices import payment_failed_notice_enqueue
+from .numbering import document_numbers_reserve
 from .subscription_invoices import (
     InvoiceDraft,
     grace_period,
     invoice_draft,
-    license_keep_through,
     plan_line,
-    subscription_invoice_issue,
+    plans_terms,
+    subscription_invoice_build,
     subscription_invoice_paid,
+    subscription_invoices_issued,
     subscription_mark_past_due,
+    tax_percent_of,
     usage_lines,
+    usage_months_unbilled,
 )
 
 #: subscriptions the renewal job renews (an incomplete one never paid; a paused one is not billed)
@@ -70,6 +75,26 @@ def _cancel_at_period_end(subscription: Subscription) -> None:
 
 
 @dataclass(frozen=True)
+class RenewalInputs:
+    """What pricing renewals reads, loaded at once for a batch (or one subscription): each
+    license's usage months not invoiced yet, each plan's billing terms, each organization's tax."""
+
+    usage_months: dict
+    terms: dict
+    tax_percents: dict
+
+
+def renewal_inputs_load(subscriptions: list[Subscription]) -> RenewalInputs:
+    """Three queries, however many subscriptions."""
+    tax_rates = tax_rates_for(organizations={s.organization_id: s.organization for s in subscriptions}.values())
+    return RenewalInputs(
+        usage_months=usage_months_unbilled(subscriptions=subscriptions),
+        terms=plans_terms(plans={subscription.plan_id: subscription.plan for subscription in subscriptions}.values()),
+        tax_percents={organization_id: tax_percent_of(rate) for organization_id, rate in tax_rates.items()},
+    )
+
+
+@dataclass(frozen=True)
 class NextRenewal:
     """What the subscription's next renewal bills: a scheduled plan or interval change applied
     (a new interval counts its periods from the boundary), the period, and its lines (the plan
@@ -84,7 +109,7 @@ class NextRenewal:
     usage_billed_through: date | None
 
 
-def next_renewal(subscription: Subscription) -> NextRenewal:
+def next_renewal(subscription: Subscription, inputs: RenewalInputs) -> NextRenewal:
     plan = subscription.pending_plan or subscription.plan
     interval = subscription.pending_interval or subscription.interval
     anchor, index = subscription.billing_anchor, subscription.periods_billed
@@ -92,61 +117,123 @@ def next_renewal(subscription: Subscription) -> NextRenewal:
         anchor, index = subscription.current_period_end, 0
     zone = organization_zone(subscription.organization)
     period = period_bounds(anchor=anchor, index=index, interval=interval, zone=zone)
-    overage, billed_through = usage_lines(subscription=subscription, before=period[0].date())
+    overage, billed_through = usage_lines(
+        subscription=subscription,
+        before=period[0].date(),
+        months=inputs.usage_months[subscription.license_id],
+        terms=inputs.terms[subscription.plan_id],
+    )
     lines = [plan_line(plan=plan, interval=interval, period=period), *overage]
     return NextRenewal(plan, interval, anchor, index, period, lines, billed_through)
 
 
 def subscription_upcoming_invoice(subscription: Subscription) -> tuple[NextRenewal, InvoiceDraft]:
-    """The next renewal invoice as it would be issued now (nothing is written)."""
-    renewal = next_renewal(subscription)
-    return renewal, invoice_draft(subscription=subscription, lines=renewal.lines)
+    """The next renewal invoice as it would be issued now (nothing is written): what
+    ``subscriptions_renew`` would bill, priced the same way."""
+    inputs = renewal_inputs_load([subscription])
+    renewal = next_renewal(subscription, inputs)
+    tax_percent = inputs.tax_percents[subscription.organization_id]
+    return renewal, invoice_draft(subscription=subscription, lines=renewal.lines, tax_percent=tax_percent)
 
 
-@transaction.atomic
-def subscription_renew(*, subscription_id, now=None) -> Invoice | None:
-    """Issue the renewal invoice of a subscription whose period has ended, and move it to the
-    next period; None when there is nothing to do (not due, renewed by a concurrent run, or
-    cancelled at its period end). Usage months that closed are billed on it as overage lines."""
-    now = now or timezone.now()
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("organization", "plan", "pending_plan", "user", "gateway", "coupon", "license")
-        .filter(pk=subscription_id, status__in=RENEWING, current_period_end__lte=now)
-        .first()
-    )
-    if subscription is None:
-        return None
-    if subscription.cancel_at_period_end:
-        _cancel_at_period_end(subscription)
-        return None
-    renewal = next_renewal(subscription)
-    before = subscription.status
+def _advance(subscription: Subscription, renewal: NextRenewal, *, now) -> None:
+    """Move the subscription (in memory) to the period its renewal bills; a trial converts to paid."""
     subscription.plan, subscription.currency = renewal.plan, renewal.plan.currency
     subscription.interval, subscription.billing_anchor = renewal.interval, renewal.anchor
     subscription.pending_plan, subscription.pending_interval = None, ""
     subscription.current_period_start, subscription.current_period_end = renewal.period
     subscription.periods_billed = renewal.index + 1
     subscription.usage_billed_through = renewal.usage_billed_through
-    if before == Subscription.Status.TRIALING:
-        subscription.status = Subscription.Status.ACTIVE  # the trial converts to paid
-    subscription.save()
-    if subscription.license_id and subscription.license.plan_id != renewal.plan.pk:  # a change at the period end
-        license_change_plan(license=subscription.license, plan=renewal.plan)
-    invoice = subscription_invoice_issue(
-        subscription=subscription,
-        now=now,
-        reason=Invoice.Reason.SUBSCRIPTION_CYCLE,
-        period=renewal.period,
-        lines=renewal.lines,
+    if subscription.status == Subscription.Status.TRIALING:
+        subscription.status = Subscription.Status.ACTIVE
+    subscription.updated_at = now
+
+
+#: what a renewal changes on the subscription (``_advance``)
+_ADVANCED_FIELDS = (
+    "plan",
+    "currency",
+    "interval",
+    "billing_anchor",
+    "pending_plan",
+    "pending_interval",
+    "current_period_start",
+    "current_period_end",
+    "periods_billed",
+    "usage_billed_through",
+    "status",
+    "updated_at",
+)
+
+
+@transaction.atomic
+def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
+    """Renew, in one transaction, those of ``subscription_ids`` whose period has ended: issue each
+    one's renewal invoice and move it to its next period (a cancellation at the period end ends
+    it instead). Set-based, a handful of statements however many there are: the subscriptions
+    locked at once, skipping those another run holds (concurrent runs split the work and never
+    issue twice; the invoice's unique ``(subscription, period_start)`` for renewals is the last
+    line of defence), the usage, terms and taxes read at once, one block of gapless invoice
+    numbers, invoices and lines inserted in bulk, the subscriptions and licenses updated in bulk,
+    audit rows and events written in bulk. Each invoice is priced as a preview prices it
+    (``next_renewal``, ``invoice_draft``). Returns the invoices issued."""
+    locked = list(
+        Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("organization", "plan", "pending_plan", "user", "gateway", "coupon", "license")
+        .filter(pk__in=subscription_ids, status__in=RENEWING, current_period_end__lte=now)
+        .order_by("pk")
     )
-    if invoice.status == Invoice.Status.ISSUED:
-        # Valid while the money is awaited, until dunning's grace period ends.
-        license_keep_through(license=subscription.license, until=invoice.due_at + grace_period())
-    emit_event(
-        "subscription.renewed", organization=subscription.organization, payload=subscription_event_data(subscription)
+    renewing = []
+    for subscription in locked:
+        if subscription.cancel_at_period_end:
+            _cancel_at_period_end(subscription)
+        else:
+            renewing.append(subscription)
+    if not renewing:
+        return []
+    inputs = renewal_inputs_load(renewing)
+    renewals = [next_renewal(subscription, inputs) for subscription in renewing]
+    for subscription, renewal in zip(renewing, renewals, strict=True):
+        _advance(subscription, renewal, now=now)
+    Subscription.objects.bulk_update(renewing, _ADVANCED_FIELDS, batch_size=500)
+    for subscription in renewing:
+        if subscription.license.plan_id != subscription.plan_id:  # a change at the period end
+            license_change_plan(license=subscription.license, plan=subscription.plan)
+    numbers = document_numbers_reserve(key="invoice", year=now.year, count=len(renewing))
+    built = [
+        subscription_invoice_build(
+            subscription=subscription,
+            number=number,
+            now=now,
+            reason=Invoice.Reason.SUBSCRIPTION_CYCLE,
+            period=renewal.period,
+            draft=invoice_draft(
+                subscription=subscription,
+                lines=renewal.lines,
+                tax_percent=inputs.tax_percents[subscription.organization_id],
+            ),
+        )
+        for subscription, renewal, number in zip(renewing, renewals, numbers, strict=True)
+    ]
+    Invoice.objects.bulk_create([invoice for invoice, _ in built], batch_size=1000)
+    InvoiceLine.objects.bulk_create([line for _, lines in built for line in lines], batch_size=2000)
+    invoices = subscription_invoices_issued(
+        issued=[(subscription, invoice) for subscription, (invoice, _) in zip(renewing, built, strict=True)]
     )
-    return invoice
+    # Valid while the money is awaited, until dunning's grace period ends.
+    grace = grace_period()
+    licenses_keep_valid(
+        until_by_license={
+            subscription.license_id: invoice.due_at + grace
+            for subscription, invoice in zip(renewing, invoices, strict=True)
+            if invoice.status == Invoice.Status.ISSUED
+        }
+    )
+    emit_events(
+        "subscription.renewed",
+        events=[(subscription.organization_id, subscription_event_data(subscription)) for subscription in renewing],
+    )
+    return invoices
 
 
 def invoice_collect(*, invoice_id) -> str:
@@ -206,25 +293,49 @@ def invoice_collection_record(*, invoice_id, collection: Collection, attempt: in
     return invoice
 
 
-def subscriptions_renew_due(*, now=None, limit: int = 1000) -> int:
-    """The beat job: renew every subscription whose period has ended (each in its own short
-    transaction), then make each new invoice's first collection attempt. Returns how many
-    invoices were issued."""
+#: subscriptions renewed per transaction: big enough that a batch's few statements carry
+#: thousands of rows, small enough that its locks are held for about a second
+RENEWAL_BATCH_SIZE = 2000
+
+
+def subscriptions_renew_due(*, now=None, limit: int | None = None, batch_size: int = RENEWAL_BATCH_SIZE) -> int:
+    """The beat job: renew every subscription whose period has ended (up to ``limit``), a batch of
+    ``batch_size`` per transaction (``subscriptions_renew``), and after each batch commits make
+    its invoices' first collection attempts (``invoices_collect``). Each subscription due when
+    the run starts is renewed once by this run. Returns how many invoices were issued."""
     now = now or timezone.now()
-    due = (
+    due = list(
         Subscription.objects.filter(status__in=RENEWING, current_period_end__lte=now)
-        .order_by("current_period_end")
+        .order_by("current_period_end", "pk")
         .values_list("pk", flat=True)[:limit]
     )
     issued = 0
-    for subscription_id in list(due):
-        invoice = subscription_renew(subscription_id=subscription_id, now=now)
-        if invoice is None:
-            continue
-        issued += 1
-        if invoice.status == Invoice.Status.ISSUED:
-            invoice_collect(invoice_id=invoice.pk)
+    for start in range(0, len(due), batch_size):
+        invoices = subscriptions_renew(subscription_ids=due[start : start + batch_size], now=now)
+        issued += len(invoices)
+        invoices_collect(invoices=[invoice for invoice in invoices if invoice.status == Invoice.Status.ISSUED])
     return issued
+
+
+def invoices_collect(*, invoices: list[Invoice]) -> dict[str, int]:
+    """Make the next collection attempt of issued invoices, outside any transaction: those whose
+    gateway only awaits the money (bank transfer: ``pending``) claimed in one UPDATE, the others
+    (a card charged off-session) one by one through ``invoice_collect``. Returns how many had
+    each outcome."""
+    outcomes: dict[str, int] = {}
+    awaited = {invoice.pk: invoice for invoice in invoices if gateway_backend(invoice.gateway).collection_is_awaited}
+    for attempts in {invoice.collection_attempts for invoice in awaited.values()}:
+        claimed = Invoice.objects.filter(
+            pk__in=[pk for pk, invoice in awaited.items() if invoice.collection_attempts == attempts],
+            status=Invoice.Status.ISSUED,
+            collection_attempts=attempts,
+        ).update(collection_attempts=attempts + 1, next_collection_at=None, updated_at=timezone.now())
+        outcomes["pending"] = outcomes.get("pending", 0) + claimed
+    for invoice in invoices:
+        if invoice.pk not in awaited:
+            outcome = invoice_collect(invoice_id=invoice.pk)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 @transaction.atomic

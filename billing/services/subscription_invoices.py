@@ -8,26 +8,34 @@ the grace period (``billing.grace_days``); dunning suspends it then.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from audit.models import AuditLog
-from audit.services import audit_record
-from billing.models import Coupon, Invoice, InvoiceLine, PaymentGateway, PlanBillingTerms, Subscription
+from audit.services import audit_record, audit_record_many
+from billing.models import Coupon, Invoice, InvoiceLine, PaymentGateway, PlanBillingTerms, Subscription, TaxRate
 from billing.pricing import ChargeLine, OrderAmounts, order_amounts_compute, overage_lines
 from celaest.errors import Conflict
 from identity.models import User
 from licensing.models import BillingState, License, LicenseUsageLog, SubscriptionPlan
-from licensing.services import license_billing_state_set, license_expire, license_reinstate, license_renew
-from settings_app.events import emit_event
+from licensing.services import (
+    license_billing_state_set,
+    license_extension,
+    license_reinstate,
+    license_renew,
+    license_trial_convert,
+)
+from settings_app.events import emit_event, emit_events
 from settings_app.runtime import system_config_get
 
 from .checkout import tax_rate_for
 from .event_data import invoice_event_data, subscription_event_data
-from .invoices import invoice_billing_details, invoice_send_enqueue
+from .invoices import invoice_billing_details, invoices_send_enqueue
 from .numbering import document_number_next
 
 #: statuses in which a subscription bills and entitles (cancelled is the only end)
@@ -51,8 +59,14 @@ def grace_period() -> timedelta:
 
 def plan_terms(plan: SubscriptionPlan) -> PlanBillingTerms:
     """The plan's billing terms; a plan without any includes nothing and bills no overage."""
-    terms = PlanBillingTerms.objects.filter(plan=plan).first()
-    return terms if terms is not None else PlanBillingTerms(plan=plan)
+    return plans_terms(plans=[plan])[plan.pk]
+
+
+def plans_terms(*, plans) -> dict:
+    """``plan_terms`` of each plan (by id), in one query."""
+    plans = {plan.pk: plan for plan in plans}
+    stored = {terms.plan_id: terms for terms in PlanBillingTerms.objects.filter(plan_id__in=list(plans))}
+    return {pk: stored.get(pk) or PlanBillingTerms(plan=plan) for pk, plan in plans.items()}
 
 
 def plan_price(*, plan: SubscriptionPlan, interval: str) -> Decimal:
@@ -66,20 +80,31 @@ def plan_line(*, plan: SubscriptionPlan, interval: str, period: tuple) -> Charge
     return ChargeLine(InvoiceLine.Kind.PLAN, description[:255], Decimal(1), price, price)
 
 
-def usage_lines(*, subscription: Subscription, before) -> tuple[list[ChargeLine], object]:
-    """The overage of the license's usage months (``license_usage_log``) that closed before the
-    date ``before`` and were not invoiced yet (however the periods were re-anchored by a pause or
-    a new interval), and the end of the last such month."""
-    months = LicenseUsageLog.objects.filter(license_id=subscription.license_id, period_end__lt=before)
-    if subscription.usage_billed_through is not None:
-        months = months.filter(period_end__gt=subscription.usage_billed_through)
-    else:  # the first bill: months that ended once the paid subscription had begun (a trial's are free)
-        months = months.filter(period_end__gte=(subscription.trial_end or subscription.created_at).date())
-    months = months.order_by("period_start")
-    months = list(months)
+def usage_months_unbilled(*, subscriptions) -> dict:
+    """The usage months (``license_usage_log``) of each subscription's license (by license id)
+    not invoiced yet, oldest first, in one query: those after the last one billed, or for a first
+    bill those that ended once the paid subscription had begun (a trial's months are free).
+    Read against the subscriptions as stored."""
+    stored = "license__subscription__"
+    paid_from = TruncDate(Coalesce(f"{stored}trial_end", f"{stored}created_at"), tzinfo=UTC)
+    months = LicenseUsageLog.objects.filter(license_id__in=[subscription.license_id for subscription in subscriptions])
+    months = months.filter(
+        Q(**{f"{stored}usage_billed_through__isnull": False}, period_end__gt=F(f"{stored}usage_billed_through"))
+        | Q(**{f"{stored}usage_billed_through__isnull": True}, period_end__gte=paid_from)
+    )
+    unbilled: dict = {subscription.license_id: [] for subscription in subscriptions}
+    for month in months.order_by("license_id", "period_start"):
+        unbilled[month.license_id].append(month)
+    return unbilled
+
+
+def usage_lines(*, subscription: Subscription, before, months: list, terms: PlanBillingTerms) -> tuple[list, object]:
+    """The overage of the unbilled usage ``months`` (``usage_months_unbilled``) that closed before
+    the date ``before`` (however the periods were re-anchored by a pause or a new interval), priced
+    by the subscription's plan's ``terms``, and the end of the last such month."""
+    months = [month for month in months if month.period_end < before]
     if not months:
         return [], subscription.usage_billed_through
-    terms = plan_terms(subscription.plan)
     lines = []
     for month in months:
         lines += overage_lines(
@@ -121,12 +146,24 @@ class InvoiceDraft:
     amounts: OrderAmounts
 
 
-def invoice_draft(*, subscription: Subscription, lines: list[ChargeLine], apply_coupon: bool = True) -> InvoiceDraft:
+def tax_percent_of(tax_rate: TaxRate | None) -> Decimal:
+    return tax_rate.rate if tax_rate is not None else Decimal("0")
+
+
+def invoice_draft(
+    *,
+    subscription: Subscription,
+    lines: list[ChargeLine],
+    apply_coupon: bool = True,
+    tax_percent: Decimal | None = None,
+) -> InvoiceDraft:
     """Price ``lines`` as the subscription's next invoice: the coupon while it lasts, the
-    organization's current tax, rounded once per document (``order_amounts_compute``)."""
+    organization's current tax (``tax_percent`` when the caller looked it up already: a renewal
+    batch), rounded once per document (``order_amounts_compute``). The one pricing of a
+    subscription's invoice: previews, plan changes and renewals alike."""
     coupon = subscription.coupon if apply_coupon and coupon_applies(subscription) else None
-    tax_rate = tax_rate_for(organization=subscription.organization)
-    tax_percent = tax_rate.rate if tax_rate is not None else Decimal("0")
+    if tax_percent is None:
+        tax_percent = tax_percent_of(tax_rate_for(organization=subscription.organization))
     amounts = order_amounts_compute(
         line_totals=[line.amount for line in lines],
         currency=subscription.currency,
@@ -149,80 +186,118 @@ def subscription_invoice_issue(
     """Issue the subscription's invoice for ``period``: the plan's line (unless ``lines`` are
     given), priced by ``invoice_draft``; numbered from the year's gapless sequence. The caller
     holds the subscription's lock. A zero invoice is paid at once."""
-    organization = subscription.organization
     if lines is None:
         lines = [plan_line(plan=subscription.plan, interval=subscription.interval, period=period)]
     draft = invoice_draft(subscription=subscription, lines=lines, apply_coupon=apply_coupon)
-    coupon, tax_percent, amounts = draft.coupon, draft.tax_percent, draft.amounts
-    invoice = Invoice.objects.create(
-        invoice_number=document_number_next(key="invoice", year=now.year),
+    invoice, invoice_lines = subscription_invoice_build(
+        subscription=subscription,
+        number=document_number_next(key="invoice", year=now.year),
+        now=now,
+        reason=reason,
+        period=period,
+        draft=draft,
+    )
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create(invoice_lines)
+    (invoice,) = subscription_invoices_issued(issued=[(subscription, invoice)])
+    return invoice
+
+
+def subscription_invoice_build(
+    *, subscription: Subscription, number: str, now, reason: str, period: tuple, draft: InvoiceDraft
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The subscription's invoice numbered ``number`` for ``period`` as ``draft`` prices it, and
+    its lines: not stored yet (one, or a renewal batch's in bulk)."""
+    organization = subscription.organization
+    invoice = Invoice(
+        invoice_number=number,
         organization=organization,
         subscription=subscription,
         user=subscription.user,
         billing_reason=reason,
         status=Invoice.Status.ISSUED,
         currency=subscription.currency,
-        **amounts.document_fields(),
+        **draft.amounts.document_fields(),
         billing_details=invoice_billing_details(
             organization=organization,
             contact=subscription.user.get_full_name() or subscription.user.email,
-            tax_rate_percent=tax_percent,
+            tax_rate_percent=draft.tax_percent,
         ),
         issued_at=now,
         period_start=period[0],
         period_end=period[1],
         gateway=subscription.gateway,
-        coupon=coupon,
-        tax_rate_percent=tax_percent,
+        coupon=draft.coupon,
+        tax_rate_percent=draft.tax_percent,
         due_at=_due_at(gateway=subscription.gateway, now=now),
     )
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                kind=line.kind,
-                description=line.description[:255],
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
-                period_start=period[0],
-                period_end=period[1],
-                position=position,
-            )
-            for position, line in enumerate(lines)
-        ]
+    lines = [
+        InvoiceLine(
+            invoice=invoice,
+            kind=line.kind,
+            description=line.description[:255],
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            period_start=period[0],
+            period_end=period[1],
+            position=position,
+        )
+        for position, line in enumerate(draft.lines)
+    ]
+    return invoice, lines
+
+
+def subscription_invoices_issued(*, issued: list[tuple[Subscription, Invoice]]) -> list[Invoice]:
+    """What storing subscription invoices does, for one or a batch (the caller holds the
+    subscriptions' locks): a coupon's use counted, the invoices audited and announced
+    (``invoice.issued``), a zero invoice paid at once, the others e-mailed after commit. Returns
+    the invoices as they now are."""
+    discounted = [subscription for subscription, invoice in issued if invoice.coupon_id is not None]
+    if discounted:
+        Subscription.objects.filter(pk__in=[subscription.pk for subscription in discounted]).update(
+            coupon_periods_used=F("coupon_periods_used") + 1
+        )
+        for subscription in discounted:
+            subscription.coupon_periods_used += 1
+    audit_record_many(
+        records=(
+            {
+                "action": AuditLog.Action.CREATE,
+                "resource": invoice,
+                "organization": subscription.organization,
+                "changes": {
+                    "invoice_number": [None, invoice.invoice_number],
+                    "billing_reason": [None, invoice.billing_reason],
+                    "total": [None, str(invoice.total)],
+                },
+            }
+            for subscription, invoice in issued
+        )
     )
-    if coupon is not None:
-        Subscription.objects.filter(pk=subscription.pk).update(coupon_periods_used=subscription.coupon_periods_used + 1)
-        subscription.coupon_periods_used += 1
-    audit_record(
-        action=AuditLog.Action.CREATE,
-        resource=invoice,
-        organization=organization,
-        changes={
-            "invoice_number": [None, invoice.invoice_number],
-            "billing_reason": [None, reason],
-            "total": [None, str(invoice.total)],
-        },
+    emit_events(
+        "invoice.issued", events=[(invoice.organization_id, invoice_event_data(invoice)) for _, invoice in issued]
     )
-    emit_event("invoice.issued", organization=organization, payload=invoice_event_data(invoice))
-    if invoice.total == 0:
-        invoice = subscription_invoice_paid(invoice=invoice, reference="no-payment-due")
-    else:
-        transaction.on_commit(lambda: invoice_send_enqueue(invoice.pk))
-    return invoice
+    invoices, to_send = [], []
+    for _, invoice in issued:
+        if invoice.total == 0:
+            invoice = subscription_invoice_paid(invoice=invoice, reference="no-payment-due")
+        else:
+            to_send.append(invoice.pk)
+        invoices.append(invoice)
+    if to_send:
+        transaction.on_commit(lambda: invoices_send_enqueue(to_send))
+    return invoices
 
 
 def license_keep_through(*, license: License, until, source: str = "system") -> License:
-    """Make the subscription's license valid at least ``until`` (a trial that ended converts to a
-    paid, active license: ``license_expire`` then ``license_renew``)."""
-    now = timezone.now()
-    if until <= now or license.status == License.Status.REVOKED:
-        return license
-    if license.status == License.Status.TRIAL and license.expires_at is not None and license.expires_at <= now:
-        license = license_expire(license=license, now=now)
-    if license.expires_at is None or license.expires_at < until or license.status == License.Status.EXPIRED:
-        license = license_renew(license=license, expires_at=until, source=source)
+    """Make the subscription's license valid at least until ``until`` (``license_extension``: a
+    trial that ended converts to a paid, active license; an earlier expiry is extended)."""
+    extension = license_extension(license=license, until=until, now=timezone.now())
+    if extension == "trial_converted":
+        return license_trial_convert(license=license, expires_at=until, source=source)
+    if extension == "renewed":
+        return license_renew(license=license, expires_at=until, source=source)
     return license
 
 

@@ -40,6 +40,7 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
     "license.renewed",
     "license.revoked",
     "license.expired",
+    "license.trial_converted",
     "license.collision_detected",
     "license.overage",
     "machine.activated",
