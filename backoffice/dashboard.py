@@ -4,12 +4,13 @@ aggregated query; money is summed per currency, never across currencies."""
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import RoiMetric
-from billing.models import Order, Subscription
+from billing.models import Order
+from billing.selectors import subscription_metrics
 from identity.models import Organization
 from ipcontrol.models import LicenseCollision, LicenseValidation, LicenseValidationDaily
 from ipcontrol.services import Code
@@ -28,8 +29,11 @@ def _series(rows, x, *ys):
     return {"x": [str(row[x]) for row in rows], **{y: [float(row[y] or 0) for row in rows] for y in ys}}
 
 
-def dashboard_kpis(*, now) -> dict:
+def dashboard_kpis(*, now, days: int = CHART_DAYS) -> dict:
+    """The headline numbers; MRR and churn (over the period chosen) are billing's own
+    (``billing.selectors.subscription_metrics``), as the subscription admin shows them."""
     month_start = now.date().replace(day=1)
+    subscriptions = subscription_metrics(now=now, churn_days=days)
     return {
         "organizations": Organization.objects.count(),
         "live_licenses": License.objects.filter(status__in=[License.Status.ACTIVE, License.Status.TRIAL]).count(),
@@ -42,25 +46,10 @@ def dashboard_kpis(*, now) -> dict:
             .annotate(total=Sum("total"))
             .order_by("currency")
         },
-        "mrr": monthly_recurring_revenue(),
+        "mrr": subscriptions["mrr"],
+        "churn_percent": subscriptions["churn_percent"],
+        "churned": subscriptions["churned"],
     }
-
-
-def monthly_recurring_revenue() -> dict:
-    """MRR by currency: the list price of every live subscription (active or past due) per month, a
-    yearly one counting a twelfth of its year; before coupons."""
-    monthly = Case(
-        When(interval=Subscription.Interval.MONTH, then=F("plan__price_monthly")),
-        default=F("plan__price_yearly") / 12,
-        output_field=DecimalField(max_digits=14, decimal_places=4),
-    )
-    rows = (
-        Subscription.objects.filter(status__in=[Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE])
-        .values("plan__currency")
-        .annotate(amount=Sum(monthly))
-        .order_by("plan__currency")
-    )
-    return {row["plan__currency"]: row["amount"] or Decimal("0") for row in rows}
 
 
 def validation_days(*, since, now) -> list[dict]:
@@ -145,4 +134,7 @@ def dashboard_charts(*, now, days: int = CHART_DAYS) -> dict:
 
 def dashboard_data(*, days: int = CHART_DAYS) -> dict:
     now = timezone.now()
-    return {"kpis": dashboard_kpis(now=now), "charts": {**dashboard_charts(now=now, days=days), "days": days}}
+    return {
+        "kpis": dashboard_kpis(now=now, days=days),
+        "charts": {**dashboard_charts(now=now, days=days), "days": days},
+    }

@@ -111,15 +111,22 @@ def test_collisions_are_ordered_by_severity(client):
     assert data["collisions"]["x"] == ["low", "high", "critical"]
 
 
-def test_mrr_counts_live_subscriptions_per_month(client):
+def test_mrr_and_churn_are_billings_own(client):
+    """MRR per currency and churn over the period chosen, as billing computes them
+    (billing.selectors.subscription_metrics), side by side."""
     from decimal import Decimal
 
     from tests.factories import SubscriptionFactory, SubscriptionPlanFactory
 
     plan = SubscriptionPlanFactory(price_monthly=Decimal("30"), price_yearly=Decimal("240"), currency="EUR")
-    SubscriptionFactory(plan=plan, interval="month", status="active")
-    SubscriptionFactory(plan=plan, interval="year", status="past_due")
-    SubscriptionFactory(plan=plan, interval="month", status="cancelled")
+    SubscriptionFactory(plan=plan, currency="EUR", interval="month", status="active")
+    SubscriptionFactory(plan=plan, currency="EUR", interval="year", status="past_due")
+    SubscriptionFactory(plan=plan, currency="EUR", interval="month", status="cancelled", cancelled_at=timezone.now())
+    old = timezone.now() - timedelta(days=20)
+    SubscriptionFactory(plan=plan, currency="EUR", interval="month", status="cancelled", cancelled_at=old)
     client.force_login(StaffUserFactory())
     html = client.get("/admin/").content.decode()
     assert 'data-kpi="mrr">50.00 EUR<' in html  # 30 a month + 240 a year / 12
+    assert 'data-kpi="churn">50.0 %<' in html and "churn, last 30 days (2 cancelled)" in html  # 2 of 2 + 2
+    week = client.get("/admin/?period=7").content.decode()
+    assert 'data-kpi="churn">33.3 %<' in week and "churn, last 7 days (1 cancelled)" in week  # 1 of 2 + 1
