@@ -1,12 +1,16 @@
 """Admin of subscription plans, licenses (with suspend / reinstate / revoke) and usage logs."""
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework import serializers
 from unfold.decorators import action
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from celaest.admin import (
     CelaestModelAdmin,
@@ -20,12 +24,13 @@ from celaest.admin import (
     changelist_url,
     contribute_panel,
 )
-from celaest.admin_display import admin_link, humanised_time, money, short_key, status_badge, usage_meter
+from celaest.admin_display import admin_link, format_money, humanised_time, short_key, status_badge, usage_meter
 from celaest.net import client_ip
 from identity.models import Organization
 
 from . import selectors, services
-from .models import License, LicenseUsageLog, SubscriptionPlan
+from .api.serializers import validate_entitlements
+from .models import License, LicenseUsageLog, MachineScheme, OverageAllowance, SubscriptionPlan
 
 
 @admin.register(SubscriptionPlan)
@@ -71,6 +76,10 @@ class ExpiryListFilter(admin.SimpleListFilter):
 #: the limits a license may override, in the order its form lists them
 LIMIT_FIELDS = sorted(selectors.PLAN_LIMIT_KEYS)
 UNLIMITED = "unlimited"
+#: the license's monthly AI budget in USD among its limits (``operations.budgets.LICENSE_BUDGET_LIMIT``,
+#: which reads it; licensing sits below operations): an amount, stored as text ("250.00"), never a float
+AI_BUDGET_LIMIT = "ai_usd_per_month"
+CENT = Decimal("0.01")
 
 
 def _limit_field(key: str) -> forms.CharField:
@@ -83,16 +92,45 @@ def _limit_field(key: str) -> forms.CharField:
     )
 
 
+def _ai_budget_field() -> forms.CharField:
+    return forms.CharField(
+        label="AI budget (USD per month)",
+        required=False,
+        max_length=20,
+        widget=UnfoldAdminTextInputWidget,
+        help_text=f'Blank: the plan\'s. An amount in USD of 0 or more with at most two decimals, or "{UNLIMITED}".',
+    )
+
+
+def ai_budget_parse(raw: str):
+    """The AI budget typed in the form: ``...`` (blank: the plan's), None (unlimited) or the
+    amount as text with two decimals. ``ValidationError`` for anything else."""
+    raw = (raw or "").strip().lower()
+    if raw == "":
+        return ...
+    if raw == UNLIMITED:
+        return None
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
+        raise forms.ValidationError(f'An amount of 0 or more with at most two decimals (250.00), or "{UNLIMITED}".')
+    return str((amount + 0).quantize(CENT))
+
+
 class _LicenseAdminForm(SoftDeleteModelForm):
-    """Custom limits as one field per limit (blank keeps the plan's), not a JSON box."""
+    """Custom limits as one field per limit (blank keeps the plan's), not a JSON box. The form only
+    reads them (``custom_limits``); the admin saves them through the licensing service."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         custom = self.instance.custom_limits or {}
-        for key in LIMIT_FIELDS:
+        for key in [*LIMIT_FIELDS, AI_BUDGET_LIMIT]:
             name = f"limit_{key}"
             if name in self.fields and key in custom:
                 self.initial[name] = UNLIMITED if custom[key] is None else custom[key]
+        self.custom_limits = dict(custom)
 
     def _clean_limit(self, key):
         raw = (self.cleaned_data.get(f"limit_{key}") or "").strip().lower()
@@ -106,18 +144,22 @@ class _LicenseAdminForm(SoftDeleteModelForm):
 
     def clean(self):
         cleaned_data = super().clean()
-        if not any(f"limit_{key}" in self.fields for key in LIMIT_FIELDS):
+        editable = [key for key in [*LIMIT_FIELDS, AI_BUDGET_LIMIT] if f"limit_{key}" in self.fields]
+        if not editable:
             return cleaned_data
-        limits = {key: value for key, value in (self.instance.custom_limits or {}).items() if key not in LIMIT_FIELDS}
-        for key in LIMIT_FIELDS:
+        limits = {key: value for key, value in (self.instance.custom_limits or {}).items() if key not in editable}
+        for key in editable:
             try:
-                value = self._clean_limit(key)
+                if key == AI_BUDGET_LIMIT:
+                    value = ai_budget_parse(self.cleaned_data.get(f"limit_{key}"))
+                else:
+                    value = self._clean_limit(key)
             except forms.ValidationError as error:
                 self.add_error(f"limit_{key}", error)
                 continue
             if value is not ...:
                 limits[key] = value
-        self.instance.custom_limits = limits
+        self.custom_limits = limits
         return cleaned_data
 
     def clean_status(self):
@@ -129,7 +171,9 @@ class _LicenseAdminForm(SoftDeleteModelForm):
 
 # One form field per limit the plan may set, declared on the class so the admin's fieldsets name them.
 LicenseAdminForm = type(
-    "LicenseAdminForm", (_LicenseAdminForm,), {f"limit_{key}": _limit_field(key) for key in LIMIT_FIELDS}
+    "LicenseAdminForm",
+    (_LicenseAdminForm,),
+    {**{f"limit_{key}": _limit_field(key) for key in LIMIT_FIELDS}, f"limit_{AI_BUDGET_LIMIT}": _ai_budget_field()},
 )
 
 
@@ -144,11 +188,140 @@ class RenewForm(ReasonForm):
     field_order = ["days", "reason"]
 
 
+PLANS = ""  # a choice meaning "the plan's value" (no override)
+
+
+class LicensePolicyForm(ReasonForm):
+    """The license's overrides of its plan's machine policy (blank: the plan's), as
+    ``POST /api/v1/licenses/{id}/policy`` takes them, with why they change."""
+
+    machine_scheme = forms.ChoiceField(required=False, widget=UnfoldAdminSelectWidget)
+    overage_allowance = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, widget=UnfoldAdminSelectWidget
+    )
+    heartbeat_window_seconds = forms.IntegerField(
+        label="Heartbeat window (seconds)",
+        required=False,
+        min_value=0,
+        widget=UnfoldAdminIntegerFieldWidget,
+        help_text="Blank: the plan's. 0: no heartbeat for this license.",
+    )
+    entitlements = forms.CharField(
+        label="Extra entitlements",
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Codes on top of the plan's features, separated by commas.",
+    )
+    field_order = ["machine_scheme", "overage_allowance", "heartbeat_window_seconds", "entitlements", "reason"]
+
+    def __init__(self, *args, license: License, **kwargs):
+        plan = license.plan
+        kwargs.setdefault(
+            "initial",
+            {
+                "machine_scheme": license.machine_scheme or PLANS,
+                "overage_allowance": license.overage_allowance or PLANS,
+                "heartbeat_window_seconds": license.heartbeat_window_seconds,
+                "entitlements": ", ".join(license.entitlements or []),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.license = license
+        self.fields["machine_scheme"].choices = [
+            (PLANS, f"The plan's ({plan.get_machine_scheme_display()})"),
+            *MachineScheme.choices,
+        ]
+        self.fields["overage_allowance"].choices = [
+            (PLANS, f"The plan's ({plan.get_overage_allowance_display()})"),
+            *OverageAllowance.choices,
+        ]
+
+    def clean_machine_scheme(self):
+        return self.cleaned_data["machine_scheme"] or None
+
+    def clean_entitlements(self):
+        codes = [code.strip() for code in self.cleaned_data["entitlements"].split(",") if code.strip()]
+        try:
+            return validate_entitlements(codes)
+        except serializers.ValidationError as error:
+            raise forms.ValidationError(error.detail) from None
+
+    def _current(self, field: str):
+        value = getattr(self.license, field)
+        if field == "entitlements":
+            return list(value or [])
+        return value or None if field == "machine_scheme" else value
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not self.errors:
+            # what ``license_policy_set`` is given: the overrides that differ from the license's
+            cleaned_data["changes"] = {
+                field: cleaned_data[field]
+                for field in services.POLICY_FIELDS
+                if cleaned_data[field] != self._current(field)
+            }
+        return cleaned_data
+
+
 #: the limits a license page measures this period's usage against: (limit key, usage log field, label)
 METERED_LIMITS = [
     ("ai_requests_per_month", "ai_requests_count", "AI requests"),
     ("tokens_per_month", "tokens", "Tokens"),
 ]
+
+
+def ai_budget(limits: dict) -> Decimal | None:
+    """The AI budget among effective ``limits`` as an amount (None: no budget, or not a number)."""
+    try:
+        return Decimal(str(limits[AI_BUDGET_LIMIT]))
+    except (KeyError, InvalidOperation):
+        return None
+
+
+def _seconds(value) -> str:
+    return "none" if not value else f"{value:,} s"
+
+
+def _codes(codes) -> str:
+    return ", ".join(map(str, codes)) if codes else "—"
+
+
+def policy_panel(license: License) -> Panel:
+    """The license's machine policy: the plan's value, the license's override, and what is in force
+    (``selectors.license_policy``), with what billing says of its payments."""
+    plan, policy = license.plan, selectors.license_policy(license=license)
+    overage = {choice.value: choice.label for choice in OverageAllowance}
+    plan_features = plan.features if isinstance(plan.features, list) else list(plan.features or {})
+    return Panel(
+        title="Machine policy",
+        columns=["", "Plan", "This license", "In force"],
+        rows=[
+            [
+                "Machine scheme",
+                plan.get_machine_scheme_display(),
+                license.get_machine_scheme_display() if license.machine_scheme else "—",
+                MachineScheme(policy.machine_scheme).label,
+            ],
+            [
+                "Overage allowance",
+                plan.get_overage_allowance_display(),
+                license.get_overage_allowance_display() if license.overage_allowance else "—",
+                overage.get(policy.overage_allowance, f"{policy.overage_allowance} %"),
+            ],
+            [
+                "Heartbeat window",
+                _seconds(plan.heartbeat_window_seconds),
+                "—" if license.heartbeat_window_seconds is None else _seconds(license.heartbeat_window_seconds),
+                _seconds(policy.heartbeat_window_seconds),
+            ],
+            ["Entitlements", _codes(plan_features), _codes(license.entitlements), _codes(policy.entitlements)],
+            ["Machines at most", "", "", "unlimited" if policy.machine_ceiling is None else policy.machine_ceiling],
+        ],
+        facts=[("Billing state", status_badge(license.billing_state, license.get_billing_state_display()))],
+        actions=[("Change the policy", reverse("admin:licensing_license_policy_one", args=[license.pk]))],
+        wide=True,
+    )
 
 
 @admin.register(License)
@@ -181,7 +354,7 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
     ]
     fieldsets = [
         (None, {"fields": ["license_key", "organization", "plan", "expires_at", "notes"]}),
-        ("Custom limits", {"fields": [f"limit_{key}" for key in LIMIT_FIELDS]}),
+        ("Custom limits", {"fields": [*[f"limit_{key}" for key in LIMIT_FIELDS], f"limit_{AI_BUDGET_LIMIT}"]}),
         (
             "Status",
             {
@@ -209,7 +382,7 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
     # After issuing, status and expiry change only through the actions (audited, with events).
     fields_set_by_services = ["license_key", "status", "status_reason", "expires_at"]
     # The same, one license at a time: buttons on its page that ask why (ObjectOperationMixin).
-    actions_detail = ["suspend_one", "reinstate_one", "renew_one", "revoke_one"]
+    actions_detail = ["suspend_one", "reinstate_one", "renew_one", "revoke_one", "policy_one"]
 
     def get_actions_detail(self, request, object_id):
         actions = super().get_actions_detail(request, object_id)
@@ -217,10 +390,10 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
         if license is None:
             return []
         allowed = {
-            License.Status.ACTIVE: {"suspend_one", "renew_one", "revoke_one"},
-            License.Status.TRIAL: {"suspend_one", "renew_one", "revoke_one"},
-            License.Status.SUSPENDED: {"reinstate_one", "renew_one", "revoke_one"},
-            License.Status.EXPIRED: {"renew_one", "revoke_one"},
+            License.Status.ACTIVE: {"suspend_one", "renew_one", "revoke_one", "policy_one"},
+            License.Status.TRIAL: {"suspend_one", "renew_one", "revoke_one", "policy_one"},
+            License.Status.SUSPENDED: {"reinstate_one", "renew_one", "revoke_one", "policy_one"},
+            License.Status.EXPIRED: {"renew_one", "revoke_one", "policy_one"},
         }.get(license.status, set())
         return [item for item in actions if item.action_name.removeprefix("licensing_license_") in allowed]
 
@@ -278,6 +451,22 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
             ),
         )
 
+    @action(description="Policy", url_path="policy", permissions=["change"], icon="tune")
+    def policy_one(self, request, object_id):
+        license = self.get_object(request, unquote(str(object_id)))
+        return self.object_operation_view(
+            request,
+            object_id,
+            title="Machine policy",
+            button="Save policy",
+            explanation="Overrides of the plan's machine policy for this license (blank: the plan's); "
+            "validation applies them at once.",
+            form_class=lambda data: LicensePolicyForm(data, license=license),
+            operation=lambda license, data: services.license_policy_set(
+                license=license, changes=data["changes"], **self._who(request)
+            ),
+        )
+
     def get_panels(self, request, obj):
         limits = selectors.license_effective_limits(license=obj)
         today = timezone.now().date()
@@ -295,11 +484,18 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
             facts=[(label, usage_meter(used[field], limits.get(key))) for key, field, label in METERED_LIMITS]
             + [
                 ("Period", f"{period.period_start} – {period.period_end}" if period else "no usage yet"),
-                ("AI cost this period", money(period.calculated_cost if period else 0, "USD")),
+                (
+                    "AI cost this period",
+                    usage_meter(
+                        period.calculated_cost if period else Decimal("0"),
+                        ai_budget(limits),
+                        shown=lambda amount: format_money(amount, "USD"),
+                    ),
+                ),
                 *[
                     (key.replace("_", " ").capitalize(), "unlimited" if value is None else f"{value:,}")
                     for key, value in sorted(limits.items())
-                    if key not in {key for key, _field, _label in METERED_LIMITS} and not isinstance(value, dict)
+                    if key not in {key for key, _field, _label in METERED_LIMITS} and isinstance(value, int | None)
                 ],
                 ("Custom limits", ", ".join(sorted(obj.custom_limits)) if obj.custom_limits else "none (the plan's)"),
             ],
@@ -318,7 +514,7 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
                 ("Status reason", obj.status_reason or "—"),
             ],
         )
-        return [summary, usage, *super().get_panels(request, obj)]
+        return [summary, usage, policy_panel(obj), *super().get_panels(request, obj)]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -327,15 +523,21 @@ class LicenseAdmin(ObjectOperationMixin, SoftDeleteAdminMixin, CelaestModelAdmin
         return [*readonly, *self.fields_set_by_services]
 
     def save_model(self, request, obj, form, change):
+        custom_limits = getattr(form, "custom_limits", obj.custom_limits)
         if change:
-            return super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+            # Custom limits through the service: locked, audited limit by limit.
+            obj.custom_limits = services.license_custom_limits_set(
+                license=obj, custom_limits=custom_limits, **self._who(request)
+            ).custom_limits
+            return
         # A new license is issued by the service: a fresh key, the seat limit, audit and event.
         issued = services.license_issue(
             organization=obj.organization,
             plan=obj.plan,
             status=obj.status,
             expires_at=obj.expires_at,
-            custom_limits=obj.custom_limits,
+            custom_limits=custom_limits,
             actor=request.user,
             source="admin",
         )

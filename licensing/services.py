@@ -400,6 +400,40 @@ def _all_fields(license: License) -> list[str]:
     return [field.name for field in license._meta.concrete_fields]
 
 
+#: how the audit trail writes a custom limit that is not set (the plan's applies); null is "unlimited"
+PLANS_LIMIT = "(plan's)"
+
+
+@transaction.atomic
+def license_custom_limits_set(
+    *, license: License, custom_limits: dict, actor: User | None = None, source: str = "system", ip_address=None
+) -> License:
+    """Replace ``license``'s custom limits (each over its plan's, ``license_effective_limits``; a
+    key left out goes back to the plan's), audited with the limits that changed. Validation and
+    the AI budget see them at once (the save retires the license's snapshots)."""
+    if not isinstance(custom_limits, dict):
+        raise InvalidInput("Custom limits are an object.", details={"custom_limits": ["Expected an object."]})
+    license = _locked(license)
+    before = license.custom_limits or {}
+    changed = sorted(key for key in {*before, *custom_limits} if before.get(key, ...) != custom_limits.get(key, ...))
+    if not changed:
+        return license
+    license.custom_limits = custom_limits
+    license.save(update_fields=["custom_limits", "updated_at"])
+    audit_record(
+        action=AuditLog.Action.UPDATE,
+        resource=license,
+        user=actor,
+        changes={
+            f"custom_limits.{key}": [before.get(key, PLANS_LIMIT), custom_limits.get(key, PLANS_LIMIT)]
+            for key in changed
+        },
+        ip_address=ip_address,
+        source=source,
+    )
+    return license
+
+
 @transaction.atomic
 def license_change_plan(*, license: License, plan: SubscriptionPlan, source: str = "billing") -> License:
     """Move the license to ``plan`` (its subscription changed plan): its limits, policy and
