@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_record
+from billing.bulk import rows_update
 from billing.gateways import Collection, gateway_backend
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.periods import organization_zone, period_bounds
@@ -195,7 +196,7 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
     renewals = [next_renewal(subscription, inputs) for subscription in renewing]
     for subscription, renewal in zip(renewing, renewals, strict=True):
         _advance(subscription, renewal, now=now)
-    Subscription.objects.bulk_update(renewing, _ADVANCED_FIELDS, batch_size=500)
+    rows_update(Subscription, renewing, _ADVANCED_FIELDS)
     for subscription in renewing:
         if subscription.license.plan_id != subscription.plan_id:  # a change at the period end
             license_change_plan(license=subscription.license, plan=subscription.plan)

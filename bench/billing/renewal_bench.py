@@ -1,0 +1,253 @@
+#!/usr/bin/env python
+"""Renewal benchmark (issue 21): 100,000 subscriptions due at one boundary, with usage lines,
+renewed by the beat job's service (``billing.services.renewals.subscriptions_renew_due``).
+
+Seeds (once, see seed.py) a template database with N subscriptions due at one boundary, copies
+it (``CREATE DATABASE ... TEMPLATE``, seconds) so every run starts on the same world, previews a
+sample's renewal invoices through the per-subscription path (``subscription_upcoming_invoice``),
+runs the renewal job, and prints the time, renewals/s, the queries (inside the batches'
+transactions and outside them: the due list and the collections) and the invoices issued. Then
+checks: exactly one renewal invoice per subscription, gapless numbers, every subscription moved
+to its next period, every license valid through its invoice's due date plus the grace period
+(trials converted), and the sample's invoices equal to their previews (lines and amounts).
+
+Collection: bank transfers' first attempts are recorded in one UPDATE per batch (``pending``, no
+network); one subscription in twenty pays by card, charged off-session through the Stripe SDK
+against the local server that speaks Stripe's API (``billing/tests/stripe_server.py``, in this
+process), one call per invoice after its batch commits: its time is printed apart.
+
+    bench/services.sh start   # PostgreSQL on :55432, Redis on :56379
+    .venv/bin/python bench/billing/renewal_bench.py [--count 100000] [--batch-size 2000] [--reseed]
+
+DATABASE_URL (default postgres://postgres@127.0.0.1:55432/celaest_bench_billing) names the
+database the run uses; the template is ``<name>_seed_<count>``. REDIS_URL defaults to
+redis://127.0.0.1:56379/11.
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/celaest_bench_billing"
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "celaest.settings",
+    "CELAEST_ENV_FILE": "/nonexistent",
+    "DEBUG": "false",
+    "LOG_LEVEL": "WARNING",
+    "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+    "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/11"),
+}
+
+
+def _admin(database_url: str, sql: str) -> None:
+    import psycopg
+
+    url = urlparse(database_url)
+    with psycopg.connect(
+        host=url.hostname, port=url.port, user=url.username, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(sql)
+
+
+def _exists(database_url: str, name: str) -> bool:
+    import psycopg
+
+    url = urlparse(database_url)
+    with psycopg.connect(host=url.hostname, port=url.port, user=url.username, dbname="postgres") as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def _with_name(database_url: str, name: str) -> str:
+    return urlparse(database_url)._replace(path=f"/{name}").geturl()
+
+
+def prepare(database_url: str, count: int, reseed: bool) -> None:
+    """The template seeded once (migrated, then ``seed``), copied to the run's database."""
+    name = urlparse(database_url).path.lstrip("/")
+    template = f"{name}_seed_{count}"
+    if reseed or not _exists(database_url, template):
+        _admin(database_url, f'DROP DATABASE IF EXISTS "{template}"')
+        _admin(database_url, f'CREATE DATABASE "{template}"')
+        env = {**os.environ, **ENV, "DATABASE_URL": _with_name(database_url, template)}
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        migrated = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--phase", "seed", "--count", str(count)], env=env, check=True)
+        seeded = time.perf_counter() - migrated
+        print(f"seeded {count:,} subscriptions: migrate {migrated - started:.1f} s, seed {seeded:.1f} s")
+    _admin(database_url, f'DROP DATABASE IF EXISTS "{name}"')
+    started = time.perf_counter()
+    _admin(database_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    print(f"copied the template in {time.perf_counter() - started:.1f} s")
+
+
+def _django():
+    import django
+
+    django.setup()
+
+
+class QueryCounter:
+    """Counts the statements the run sends, inside a transaction (the batches) or outside."""
+
+    def __init__(self):
+        self.inside = self.outside = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if context["connection"].in_atomic_block:
+            self.inside += 1
+        else:
+            self.outside += 1
+        return execute(sql, params, many, context)
+
+
+def run(*, count: int, batch_size: int, sample_size: int) -> int:
+    _django()
+    from django.conf import settings
+    from django.db import connection
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from billing.models import Invoice, InvoiceLine, Subscription
+    from billing.services import renewals
+    from billing.services.subscription_invoices import grace_period
+    from billing.tests.stripe_server import FakeStripe
+    from licensing.models import License
+
+    due = Subscription.objects.filter(status__in=renewals.RENEWING, current_period_end__lte=timezone.now())
+    total = due.count()
+    print(f"{total:,} subscriptions due; batches of {batch_size:,}")
+    rng = random.Random(21)
+    sample_ids = rng.sample(list(due.values_list("pk", flat=True)), min(sample_size, total))
+    previews = {}
+    started = time.perf_counter()
+    for subscription in Subscription.objects.select_related(
+        "organization", "plan", "pending_plan", "user", "gateway", "coupon", "license"
+    ).filter(pk__in=sample_ids):
+        previews[subscription.pk] = renewals.subscription_upcoming_invoice(subscription)[1]
+    per_preview = (time.perf_counter() - started) / max(len(previews), 1)
+
+    stripe_key = "sk_test_local_celaest"  # noqa: S105 - the local server's key
+    counter = QueryCounter()
+    charged_ms = []
+    collect = renewals.invoice_collect
+
+    def timed_collect(*, invoice_id):
+        t0 = time.perf_counter()
+        try:
+            return collect(invoice_id=invoice_id)
+        finally:
+            charged_ms.append((time.perf_counter() - t0) * 1000)
+
+    renewals.invoice_collect = timed_collect
+    with FakeStripe(stripe_key) as stripe_api:
+        settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = stripe_key, stripe_api.url
+        load_before = os.getloadavg()
+        cpu_before = time.process_time()
+        started = time.perf_counter()
+        with connection.execute_wrapper(counter):
+            issued = renewals.subscriptions_renew_due(batch_size=batch_size)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_before
+        intents = len(stripe_api.intents)
+    renewals.invoice_collect = collect
+    batches = -(-total // batch_size)
+    card_ms = sum(charged_ms)
+    rest = elapsed - card_ms / 1000
+    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s (this process's CPU {cpu:.1f} s)")
+    print(
+        f"  card charges: {len(charged_ms):,} through the Stripe SDK, {card_ms / 1000:.1f} s of the run "
+        f"({card_ms / max(len(charged_ms), 1):.1f} ms each); the rest {rest:.1f} s, {issued / rest:,.0f} renewals/s"
+    )
+    print(
+        f"  queries: {counter.inside:,} in transactions ({counter.inside / batches:.0f} a batch of {batch_size:,}, "
+        f"card charges' included), {counter.outside:,} outside (due list, collections)"
+    )
+    print(f"  load average before: {load_before[0]:.2f} {load_before[1]:.2f} (after: {os.getloadavg()[0]:.2f})")
+    print(f"  the per-subscription preview took {per_preview * 1000:.1f} ms a subscription")
+
+    failures = []
+    renewal_invoices = Invoice.objects.filter(billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE)
+    per_subscription = renewal_invoices.values("subscription").annotate(n=Count("id"))
+    if renewal_invoices.count() != total or per_subscription.filter(n__gt=1).exists():
+        failures.append(f"{renewal_invoices.count()} renewal invoices for {total} subscriptions")
+    numbers = sorted(int(number[-6:]) for number in Invoice.objects.values_list("invoice_number", flat=True))
+    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        failures.append("invoice numbers are not gapless")
+    if Subscription.objects.filter(status__in=renewals.RENEWING, current_period_end__lte=timezone.now()).exists():
+        failures.append("subscriptions still due")
+    if Subscription.objects.filter(status=Subscription.Status.TRIALING).exists():
+        failures.append("trials not converted")
+    grace = grace_period()
+    short = 0
+    for invoice in (
+        renewal_invoices.filter(status=Invoice.Status.ISSUED)
+        .select_related("subscription__license")
+        .iterator(chunk_size=5000)
+    ):
+        license = invoice.subscription.license
+        if license.status != License.Status.ACTIVE or license.expires_at < invoice.due_at + grace:
+            short += 1
+    if short:
+        failures.append(f"{short} licenses not kept valid through due date + grace")
+    mismatched = 0
+    for invoice in renewal_invoices.filter(subscription_id__in=sample_ids).prefetch_related("lines"):
+        draft = previews[invoice.subscription_id]
+        lines = [(line.kind, line.description, line.amount) for line in invoice.lines.all()]
+        expected = [(line.kind, line.description[:255], line.amount) for line in draft.lines]
+        if (invoice.subtotal, invoice.discount_total, invoice.tax_total, invoice.total) != (
+            draft.amounts.subtotal,
+            draft.amounts.discount,
+            draft.amounts.tax,
+            draft.amounts.total,
+        ) or lines != expected:
+            mismatched += 1
+    if mismatched:
+        failures.append(f"{mismatched} of {len(previews)} sampled invoices differ from their preview")
+    overage = InvoiceLine.objects.filter(kind=InvoiceLine.Kind.OVERAGE).values("invoice").distinct().count()
+    discounted = renewal_invoices.filter(coupon__isnull=False).count()
+    outcomes = dict(renewal_invoices.values_list("status").annotate(n=Count("id")).order_by())
+    attempted = renewal_invoices.filter(collection_attempts=1).count()
+    print(f"invoices: {renewal_invoices.count():,} ({overage:,} with overage lines, {discounted:,} discounted), "
+          f"numbers {numbers[0]}..{numbers[-1]}; by status {outcomes}; {attempted:,} with their first attempt made; "
+          f"{intents:,} card charges")  # fmt: skip
+    print(f"sample: {len(previews)} invoices equal to their per-subscription preview" if not mismatched else "")
+    for failure in failures:
+        print("FAILED:", failure)
+    return 1 if failures else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--sample", type=int, default=500)
+    parser.add_argument("--reseed", action="store_true", help="seed the template database again")
+    parser.add_argument("--phase", choices=["all", "seed"], default="all", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for key, value in ENV.items():
+        os.environ.setdefault(key, value)
+    if args.phase == "seed":  # in the template's database (prepare sets DATABASE_URL)
+        _django()
+        from seed import boundary_now, seed
+
+        seed(count=args.count, boundary=boundary_now())
+        return 0
+    database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    prepare(database_url, args.count, args.reseed)
+    os.environ["DATABASE_URL"] = database_url
+    return run(count=args.count, batch_size=args.batch_size, sample_size=args.sample)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
