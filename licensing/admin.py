@@ -283,6 +283,12 @@ def _seconds(value) -> str:
     return "none" if not value else f"{value:,} s"
 
 
+def _machines(limits: dict, *, missing: str = "unlimited") -> str:
+    if "max_machines" not in limits:
+        return missing
+    return "unlimited" if limits["max_machines"] is None else f"{limits['max_machines']:,}"
+
+
 def _codes(codes) -> str:
     return ", ".join(map(str, codes)) if codes else "—"
 
@@ -293,6 +299,7 @@ def policy_panel(license: License) -> Panel:
     plan, policy = license.plan, selectors.license_policy(license=license)
     overage = {choice.value: choice.label for choice in OverageAllowance}
     plan_features = plan.features if isinstance(plan.features, list) else list(plan.features or {})
+    overage_applies = policy.machine_ceiling != policy.max_machines
     return Panel(
         title="Machine policy",
         columns=["", "Plan", "This license", "In force"],
@@ -316,7 +323,12 @@ def policy_panel(license: License) -> Panel:
                 _seconds(policy.heartbeat_window_seconds),
             ],
             ["Entitlements", _codes(plan_features), _codes(license.entitlements), _codes(policy.entitlements)],
-            ["Machines at most", "", "", "unlimited" if policy.machine_ceiling is None else policy.machine_ceiling],
+            [
+                "Machines at most",
+                _machines(plan.limits or {}),
+                _machines(license.custom_limits or {}, missing="—"),
+                _machines({"max_machines": policy.machine_ceiling}) + (" with the overage" if overage_applies else ""),
+            ],
         ],
         facts=[("Billing state", status_badge(license.billing_state, license.get_billing_state_display()))],
         actions=[("Change the policy", reverse("admin:licensing_license_policy_one", args=[license.pk]))],

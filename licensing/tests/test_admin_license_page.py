@@ -106,7 +106,7 @@ def test_the_policy_shows_the_plans_value_the_override_and_what_is_in_force(staf
     assert rows["Machine scheme"] == ["Node-locked", "—", "Node-locked"]
     assert rows["Overage allowance"] == ["None", "1.5x", "1.5x"]
     assert rows["Entitlements"] == ["export", "beta", "beta, export"]
-    assert rows["Machines at most"][-1] == "4"  # 3 machines, 1.5x
+    assert rows["Machines at most"] == ["3", "—", "4 with the overage"]  # 3 machines, 1.5x
     assert "Current" in str(dict(panel.facts)["Billing state"])
 
 
