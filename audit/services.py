@@ -48,13 +48,14 @@ def audit_row(
     resource_id: str = "",
     changes: dict | None = None,
     user: User | None = None,
-    organization: Organization | None = None,
+    organization: Organization | str | None = None,
     ip_address: str | None = None,
     user_agent: str = "",
     source: str = "",
 ) -> AuditLog:
     """One audit row, not yet stored. ``resource`` fills type, id and repr; ``changes`` is redacted
-    (secrets never reach the trail) — pass ``{"field": [before, after]}``. ``source`` is admin,
+    (secrets never reach the trail) — pass ``{"field": [before, after]}``. ``organization`` is an
+    ``Organization`` or its id (a batch passes the id it holds). ``source`` is admin,
     api, web (from the request), command or system (the default outside a request). ``action`` is
     one of ``AuditLog.Action``: any other is a programming error, refused before anything is
     written."""
@@ -85,7 +86,8 @@ def audit_row(
         resource_repr=str(resource)[:200] if resource is not None else "",
         changes=redact(changes or {}),
         user=user,
-        organization=organization or (user.organization if user is not None else None),
+        organization_id=getattr(organization, "pk", organization)
+        or (user.organization_id if user is not None else None),
         ip_address=ip_address or None,
         user_agent=(user_agent or "")[:500],
         source=source or "system",

@@ -310,8 +310,8 @@ def licenses_keep_valid(*, until_by_license: dict, source: str = "billing") -> i
     how many changed."""
     now = timezone.now()
     licenses = (
-        License.objects.select_for_update(of=("self",))
-        .select_related("organization", "plan")
+        License.objects.select_for_update()
+        .prefetch_related("plan")
         .filter(pk__in=list(until_by_license))
         .order_by("pk")
     )
@@ -327,7 +327,7 @@ def licenses_keep_valid(*, until_by_license: dict, source: str = "billing") -> i
             {
                 "action": AuditLog.Action.UPDATE,
                 "resource": license,
-                "organization": license.organization,
+                "organization": license.organization_id,
                 "changes": {name: [_plain(getattr(license, name)), _plain(value)] for name, value in changes.items()},
                 "source": source,
             }

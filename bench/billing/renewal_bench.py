@@ -37,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from cpu import cpu_by_group  # noqa: E402 - bench/ is not a package
+
+#: PostgreSQL's CPU: the bench cluster's postmaster (its ended backends) and the run's live backends
+PG_GROUPS = ("bench-services/pg/data", "postgres: postgres celaest_bench_billing ")
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/celaest_bench_billing"
 ENV = {
@@ -103,6 +108,9 @@ class QueryCounter:
     def __init__(self):
         self.inside = self.outside = 0
 
+    def attach(self, sender, connection, **kwargs):
+        connection.execute_wrappers.append(self)
+
     def __call__(self, execute, sql, params, many, context):
         if context["connection"].in_atomic_block:
             self.inside += 1
@@ -111,10 +119,11 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
-def run(*, count: int, batch_size: int, sample_size: int) -> int:
+def run(*, count: int, batch_size: int, workers: int, sample_size: int) -> int:
     _django()
     from django.conf import settings
     from django.db import connection
+    from django.db.backends.signals import connection_created
     from django.db.models import Count
     from django.utils import timezone
 
@@ -153,18 +162,25 @@ def run(*, count: int, batch_size: int, sample_size: int) -> int:
     with FakeStripe(stripe_key) as stripe_api:
         settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = stripe_key, stripe_api.url
         load_before = os.getloadavg()
-        cpu_before = time.process_time()
+        cpu_before = cpu_by_group((*PG_GROUPS, "self"))
         started = time.perf_counter()
-        with connection.execute_wrapper(counter):
-            issued = renewals.subscriptions_renew_due(batch_size=batch_size)
+        # Every connection counts, the workers' own included.
+        connection.execute_wrappers.append(counter)
+        connection_created.connect(counter.attach)
+        issued = renewals.subscriptions_renew_due(batch_size=batch_size, workers=workers)
+        connection_created.disconnect(counter.attach)
+        connection.execute_wrappers.remove(counter)
         elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_before
+        cpu_after = cpu_by_group((*PG_GROUPS, "self"))
+        cpu = cpu_after["self"] - cpu_before["self"]
+        pg_cpu = sum(cpu_after[group] - cpu_before[group] for group in PG_GROUPS)
         intents = len(stripe_api.intents)
     renewals.invoice_collect = collect
     batches = -(-total // batch_size)
     card_ms = sum(charged_ms)
     rest = elapsed - card_ms / 1000
-    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s (this process's CPU {cpu:.1f} s)")
+    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s ({workers} worker(s))")
+    print(f"  CPU: this process {cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s")
     print(
         f"  card charges: {len(charged_ms):,} through the Stripe SDK, {card_ms / 1000:.1f} s of the run "
         f"({card_ms / max(len(charged_ms), 1):.1f} ms each); the rest {rest:.1f} s, {issued / rest:,.0f} renewals/s"
@@ -231,6 +247,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="threads renewing batches side by side")
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--reseed", action="store_true", help="seed the template database again")
     parser.add_argument("--phase", choices=["all", "seed"], default="all", help=argparse.SUPPRESS)
@@ -246,7 +263,7 @@ def main() -> int:
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     prepare(database_url, args.count, args.reseed)
     os.environ["DATABASE_URL"] = database_url
-    return run(count=args.count, batch_size=args.batch_size, sample_size=args.sample)
+    return run(count=args.count, batch_size=args.batch_size, workers=args.workers, sample_size=args.sample)
 
 
 if __name__ == "__main__":

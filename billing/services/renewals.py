@@ -2,17 +2,19 @@
 invoice exactly once, then collects it through the subscription's gateway (Stripe: an
 off-session charge of the saved method; bank transfer: awaited until the due date).
 
-Exactly once, under any number of concurrent runs: a renewal locks the subscription row and
-re-reads that its period has ended, so the second run finds it renewed; the invoice's unique
-``(subscription, period_start)`` for renewals is the last line of defence. Each collection
-attempt is claimed with one conditional UPDATE of the invoice's attempt counter, so an attempt
-is made once and Stripe's idempotency key (invoice + attempt) makes a retried call harmless.
+Renewals go in set-based batches (``subscriptions_renew``): a batch's subscriptions are locked
+with ``SKIP LOCKED`` and re-read as due, so concurrent runs split the work and a subscription
+renewed by one is no longer due for the other; the invoice's unique ``(subscription,
+period_start)`` for renewals is the last line of defence. Each collection attempt is claimed
+with one conditional UPDATE of the invoice's attempt counter, so an attempt is made once and
+Stripe's idempotency key (invoice + attempt) makes a retried call harmless.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditLog
@@ -35,6 +37,7 @@ from .subscription_invoices import (
     InvoiceDraft,
     grace_period,
     invoice_draft,
+    invoice_due_at,
     plan_line,
     plans_terms,
     subscription_invoice_build,
@@ -180,7 +183,8 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
     (``next_renewal``, ``invoice_draft``). Returns the invoices issued."""
     locked = list(
         Subscription.objects.select_for_update(of=("self",), skip_locked=True)
-        .select_related("organization", "plan", "pending_plan", "user", "gateway", "coupon", "license")
+        .select_related("organization", "user", "license")
+        .prefetch_related("plan", "pending_plan", "gateway", "coupon")  # a few rows, shared by the batch
         .filter(pk__in=subscription_ids, status__in=RENEWING, current_period_end__lte=now)
         .order_by("pk")
     )
@@ -200,6 +204,30 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
     for subscription in renewing:
         if subscription.license.plan_id != subscription.plan_id:  # a change at the period end
             license_change_plan(license=subscription.license, plan=subscription.plan)
+    drafts = [
+        invoice_draft(
+            subscription=subscription,
+            lines=renewal.lines,
+            tax_percent=inputs.tax_percents[subscription.organization_id],
+        )
+        for subscription, renewal in zip(renewing, renewals, strict=True)
+    ]
+    # Valid while the money is awaited, until dunning's grace period ends (a zero invoice is paid
+    # at once, which extends its license to the period's end).
+    grace = grace_period()
+    licenses_keep_valid(
+        until_by_license={
+            subscription.license_id: invoice_due_at(gateway=subscription.gateway, now=now) + grace
+            for subscription, draft in zip(renewing, drafts, strict=True)
+            if draft.amounts.total
+        }
+    )
+    emit_events(
+        "subscription.renewed",
+        events=[(subscription.organization_id, subscription_event_data(subscription)) for subscription in renewing],
+    )
+    # Last, the year's invoice numbers: their sequence stays locked until this transaction ends,
+    # and a concurrent run waits on it only for the invoices' inserts.
     numbers = document_numbers_reserve(key="invoice", year=now.year, count=len(renewing))
     built = [
         subscription_invoice_build(
@@ -208,31 +236,14 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
             now=now,
             reason=Invoice.Reason.SUBSCRIPTION_CYCLE,
             period=renewal.period,
-            draft=invoice_draft(
-                subscription=subscription,
-                lines=renewal.lines,
-                tax_percent=inputs.tax_percents[subscription.organization_id],
-            ),
+            draft=draft,
         )
-        for subscription, renewal, number in zip(renewing, renewals, numbers, strict=True)
+        for subscription, renewal, draft, number in zip(renewing, renewals, drafts, numbers, strict=True)
     ]
     Invoice.objects.bulk_create([invoice for invoice, _ in built], batch_size=1000)
     InvoiceLine.objects.bulk_create([line for _, lines in built for line in lines], batch_size=2000)
     invoices = subscription_invoices_issued(
         issued=[(subscription, invoice) for subscription, (invoice, _) in zip(renewing, built, strict=True)]
-    )
-    # Valid while the money is awaited, until dunning's grace period ends.
-    grace = grace_period()
-    licenses_keep_valid(
-        until_by_license={
-            subscription.license_id: invoice.due_at + grace
-            for subscription, invoice in zip(renewing, invoices, strict=True)
-            if invoice.status == Invoice.Status.ISSUED
-        }
-    )
-    emit_events(
-        "subscription.renewed",
-        events=[(subscription.organization_id, subscription_event_data(subscription)) for subscription in renewing],
     )
     return invoices
 
@@ -299,23 +310,36 @@ def invoice_collection_record(*, invoice_id, collection: Collection, attempt: in
 RENEWAL_BATCH_SIZE = 2000
 
 
-def subscriptions_renew_due(*, now=None, limit: int | None = None, batch_size: int = RENEWAL_BATCH_SIZE) -> int:
+def subscriptions_renew_due(
+    *, now=None, limit: int | None = None, batch_size: int = RENEWAL_BATCH_SIZE, workers: int = 1
+) -> int:
     """The beat job: renew every subscription whose period has ended (up to ``limit``), a batch of
     ``batch_size`` per transaction (``subscriptions_renew``), and after each batch commits make
     its invoices' first collection attempts (``invoices_collect``). Each subscription due when
-    the run starts is renewed once by this run. Returns how many invoices were issued."""
+    the run starts is renewed once by this run. ``workers`` threads, each with its own database
+    connection, renew batches side by side (one's Python runs while another waits on the
+    database; ``SKIP LOCKED`` keeps them apart). Returns how many invoices were issued."""
     now = now or timezone.now()
     due = list(
         Subscription.objects.filter(status__in=RENEWING, current_period_end__lte=now)
         .order_by("current_period_end", "pk")
         .values_list("pk", flat=True)[:limit]
     )
-    issued = 0
-    for start in range(0, len(due), batch_size):
-        invoices = subscriptions_renew(subscription_ids=due[start : start + batch_size], now=now)
-        issued += len(invoices)
+    batches = [due[start : start + batch_size] for start in range(0, len(due), batch_size)]
+    if workers == 1:
+        return sum(_renew_and_collect(batch, now=now) for batch in batches)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(lambda batch: _renew_and_collect(batch, now=now, own_connection=True), batches))
+
+
+def _renew_and_collect(subscription_ids: list, *, now, own_connection: bool = False) -> int:
+    try:
+        invoices = subscriptions_renew(subscription_ids=subscription_ids, now=now)
         invoices_collect(invoices=[invoice for invoice in invoices if invoice.status == Invoice.Status.ISSUED])
-    return issued
+        return len(invoices)
+    finally:
+        if own_connection:
+            connection.close()
 
 
 def invoices_collect(*, invoices: list[Invoice]) -> dict[str, int]:

@@ -129,7 +129,8 @@ def coupon_applies(subscription: Subscription) -> bool:
     return subscription.coupon_periods_used < periods
 
 
-def _due_at(*, gateway: PaymentGateway, now):
+def invoice_due_at(*, gateway: PaymentGateway, now):
+    """When an invoice issued ``now`` is due: at once by card, in ``billing.bank_transfer_due_days`` by transfer."""
     if gateway.provider == PaymentGateway.Provider.MANUAL:
         return now + timedelta(days=system_config_get(BANK_TRANSFER_DUE_DAYS_KEY, 14, int))
     return now
@@ -229,7 +230,7 @@ def subscription_invoice_build(
         gateway=subscription.gateway,
         coupon=draft.coupon,
         tax_rate_percent=draft.tax_percent,
-        due_at=_due_at(gateway=subscription.gateway, now=now),
+        due_at=invoice_due_at(gateway=subscription.gateway, now=now),
     )
     lines = [
         InvoiceLine(

@@ -54,15 +54,15 @@ def test_two_batch_runs_at_once_split_the_work_and_issue_one_invoice_each(plan):
         clock.move_to(datetime(2026, 2, 10, 0, 1, tzinfo=UTC))
         start = Barrier(2)
 
-        def run(_):
+        def run(workers):  # one run alone, the other with two threads of its own
             try:
                 start.wait()
-                return subscriptions_renew_due(batch_size=2)
+                return subscriptions_renew_due(batch_size=2, workers=workers)
             finally:
                 connection.close()
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            issued = list(pool.map(run, range(2)))
+            issued = list(pool.map(run, (1, 2)))
     assert sum(issued) == 9
     renewals = Invoice.objects.filter(billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE)
     assert sorted(renewals.values_list("subscription_id", flat=True)) == sorted(s.pk for s in subscriptions)
