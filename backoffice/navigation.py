@@ -34,6 +34,7 @@ MODEL_ICONS = {
     "licensing.subscriptionplan": "sell",
     "ipcontrol.licensecollision": "warning",
     "ipcontrol.licensevalidation": "verified",
+    "ipcontrol.offlinecertificate": "workspace_premium",
     "ipcontrol.licenseipbinding": "computer",
     "aimesh.aimodel": "smart_toy",
     "aimesh.aiapikey": "vpn_key",

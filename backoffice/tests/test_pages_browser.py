@@ -1,8 +1,9 @@
 """The pages issue 23 finished, in Debian's Chromium (Playwright) over the demo data, at 1440x900
-and 1280x800: the dashboard (MRR beside churn; the tasks chart's right-hand axis title whole),
-a license (offline certificates, policy, custom limits with the AI budget), its policy form, and the read-only dates
-of an order and an invoice. No horizontal overflow, no console error, no content-policy
-violation; screenshots in test-artifacts/ (``page-*.png``)."""
+and 1280x800: the dashboard (MRR beside churn; the tasks chart's right-hand axis title whole), a
+license (offline certificates, policy, custom limits with the AI budget), its policy form, the
+list of offline certificates, and the read-only dates of an order and an invoice. No horizontal
+overflow, no console error, no content-policy violation; screenshots in test-artifacts/
+(``page-*.png``)."""
 
 from io import StringIO
 
@@ -14,7 +15,7 @@ from billing.models import Invoice
 from identity.models import Organization
 from ipcontrol.models import OfflineCertificate
 from tests.factories import StaffUserFactory
-from tests.test_admin_browser import ARTIFACTS, SIZES, Page, browser  # noqa: F401 - the browser fixture
+from tests.test_admin_browser import ARTIFACTS, OVERFLOW, SIZES, Page, browser  # noqa: F401 - the browser fixture
 
 #: the right-hand axis title of the tasks chart against the chart's box (CSS pixels)
 AXIS_TITLE = """() => {
@@ -57,6 +58,13 @@ def test_the_finished_pages_fit_and_read_well(live_server, browser):  # noqa: F8
         assert policy.locator("#id_machine_scheme").count() == 1 and policy.locator("#id_reason").count() == 1
         assert policy.evaluate(PAGE_FITS) and not page.problems, page.problems
         page.shot(f"page-license-policy-{width}.png")
+
+        certificates = page.open(reverse("admin:ipcontrol_offlinecertificate_changelist"))
+        sizes = certificates.evaluate(OVERFLOW)
+        assert sizes["table"] <= sizes["box"] and sizes["page"] <= sizes["window"], sizes
+        assert certificates.locator("#result_list tbody tr").count() == OfflineCertificate.objects.count()
+        assert not page.problems, page.problems
+        page.shot(f"page-offline-certificates-{width}.png")
 
         for name, obj in (("invoice", invoice), ("order", invoice.order)):
             document = page.open(reverse(f"admin:billing_{name}_change", args=[obj.pk]))
