@@ -6,6 +6,7 @@ import re
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from aimesh import translate
 from aimesh.api.serializers import ProviderField
@@ -337,7 +338,25 @@ class ChatMessagesField(serializers.JSONField):
 
 
 class _RefusingUnknownFields:
-    """A request serializer that refuses (400) any field it does not declare, naming it."""
+    """A gateway request serializer: it refuses (400) any field it does not declare, naming it,
+    and its fields are built once per class.
+
+    DRF deep-copies a serializer's declared fields for each instance, which took 8% of the
+    gateway's CPU at 50 concurrent calls (py-spy). These fields are flat validators that keep no
+    state of a request (no nested serializer, no context, no ``source="*"``), so every instance
+    shares one bound set; what a validation produces (``initial_data``, ``_errors``,
+    ``_validated_data``) stays on the instance."""
+
+    @property
+    def fields(self):
+        cls = type(self)
+        fields = cls.__dict__.get("_shared_fields")
+        if fields is None:
+            fields = BindingDict(self)
+            for name, field in self.get_fields().items():
+                fields[name] = field
+            cls._shared_fields = fields
+        return fields
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
