@@ -14,8 +14,13 @@ took 90. Here a request is counted by one Redis script, atomic across every proc
 - ``meter:journal``, the list of changes PostgreSQL has yet to take (a request counted or given
   back, the tokens and cost of an answer), pushed in the same step as the count.
 
-``meter_flush`` (the beat job, every second) moves the journal into ``licenses.ai_requests_used``
-and ``license_usage_log`` in one transaction per batch. A batch is first set aside in
+An entry may also carry the record of the call it counts (``t``: an AI gateway call's
+``processed_tasks`` row, new or changed), or be that record alone. The observers connected to
+``METER_RECORDS`` (operations) write the records in the same transaction as the counts, so a
+call's count and its record reach PostgreSQL together, exactly once, off the request path.
+
+``meter_flush`` (the beat job, every second) moves the journal into ``licenses.ai_requests_used``,
+``license_usage_log`` and the records' tables in one transaction per batch. A batch is first set aside in
 ``meter:claimed``; the transaction that applies it also records its id (``system_config``
 ``licensing.meter_applied_batch``), so a flusher that dies at any point leaves a batch that the
 next one applies exactly once. A month's hash missing from Redis (its first request, or Redis
@@ -34,6 +39,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from typing import Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,6 +49,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from celaest.errors import DomainError
+from celaest.hooks import Observers
 from celaest.redis import redis_client, reset_with_client
 from settings_app.models import SystemConfig
 
@@ -60,21 +67,25 @@ SEED = "SEED"
 REQUESTS_REACHED = "REQUESTS"
 TOKENS_REACHED = "TOKENS"
 
+# Returns {outcome, the month's requests, its tokens} (after counting; 0, 0 when counted before).
 _RESERVE = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'AGAIN' end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'SEED' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'AGAIN', 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'SEED', 0, 0} end
 local requests = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
 local tokens = tonumber(redis.call('HGET', KEYS[1], 't') or '0')
-if tonumber(ARGV[1]) >= 0 and requests >= tonumber(ARGV[1]) then return 'REQUESTS' end
-if tonumber(ARGV[2]) >= 0 and tokens >= tonumber(ARGV[2]) then return 'TOKENS' end
-redis.call('HINCRBY', KEYS[1], 'r', 1)
+if tonumber(ARGV[1]) >= 0 and requests >= tonumber(ARGV[1]) then return {'REQUESTS', requests, tokens} end
+if tonumber(ARGV[2]) >= 0 and tokens >= tonumber(ARGV[2]) then return {'TOKENS', requests, tokens} end
+requests = redis.call('HINCRBY', KEYS[1], 'r', 1)
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 if ARGV[5] == '1' then redis.call('RPUSH', KEYS[3], ARGV[3]) end
-return 'OK'
+return {'OK', requests, tokens}
 """
 
 _RELEASE = """
-if redis.call('DEL', KEYS[2]) == 0 then return 0 end
+if redis.call('DEL', KEYS[2]) == 0 then
+  if ARGV[2] == '1' and ARGV[3] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[3]) end
+  return 0
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'r', -1) end
 if ARGV[2] == '1' then redis.call('RPUSH', KEYS[3], ARGV[1]) end
 return 1
@@ -150,9 +161,30 @@ def _mark_ttl() -> int:
     return settings.AI_TASK_STALE_SECONDS * 3 + 3600
 
 
-def _change(license: License, period_start: date, **amounts) -> dict:
-    """One change of a license's month, as the journal holds it."""
-    return {"l": str(license.pk), "o": str(license.organization_id), "p": period_start.isoformat(), **amounts}
+class MeterRecordsObserver(Protocol):
+    def records_apply(self, records: list[dict]) -> None:
+        """Write ``records`` (the ``t`` of journal entries, in the order they were counted) in
+        the caller's transaction."""
+
+
+#: who writes the records the journal carries (``operations`` connects its own in ``ready()``)
+METER_RECORDS: Observers[MeterRecordsObserver] = Observers()
+
+
+def records_apply(records: list[dict]) -> None:
+    """Write call records now, in the caller's transaction (the meter's flush, or a count made
+    without Redis or written through)."""
+    if records:
+        for observer in METER_RECORDS:
+            observer.records_apply(records)
+
+
+def _change(license: License, period_start: date, record: dict | None = None, **amounts) -> dict:
+    """One change of a license's month, as the journal holds it, with the record of its call."""
+    change = {"l": str(license.pk), "o": str(license.organization_id), "p": period_start.isoformat(), **amounts}
+    if record is not None:
+        change["t"] = record
+    return change
 
 
 def _journaled() -> str:
@@ -161,13 +193,21 @@ def _journaled() -> str:
 
 
 def meter_reserve(
-    *, license: License, task_id, period: tuple[date, date], request_limit: int | None, token_limit: int | None
-) -> str:
-    """Count one request of ``task_id`` against the month unless a limit is reached. Returns
-    ``"OK"`` (counted now, or already), ``REQUESTS_REACHED`` or ``TOKENS_REACHED``."""
+    *,
+    license: License,
+    task_id,
+    period: tuple[date, date],
+    request_limit: int | None,
+    token_limit: int | None,
+    record: dict | None = None,
+) -> tuple[str, int, int]:
+    """Count one request of ``task_id`` against the month unless a limit is reached (``record``
+    journaled with the count, only if counted now). Returns the outcome, ``"OK"`` (counted now,
+    or already), ``REQUESTS_REACHED`` or ``TOKENS_REACHED``, with the month's requests (this one
+    included) and tokens (both 0 when it was counted before)."""
     start, end = period
     keys = [_period_key(license.pk, start), _task_key(task_id), JOURNAL]
-    change = _change(license, start, r=1)
+    change = _change(license, start, record, r=1)
     args = [
         -1 if request_limit is None else request_limit,
         -1 if token_limit is None else token_limit,
@@ -175,32 +215,49 @@ def meter_reserve(
         _mark_ttl(),
         _journaled(),
     ]
-    result = _scripts()["reserve"](keys=keys, args=args).decode()
-    if result == SEED:
+    result, requests, tokens = _scripts()["reserve"](keys=keys, args=args)
+    if result == SEED.encode():
         _seed(license, period)
-        result = _scripts()["reserve"](keys=keys, args=args).decode()
+        result, requests, tokens = _scripts()["reserve"](keys=keys, args=args)
+    result = result.decode()
     if result == "OK":
         _written_through(change)
-    return "OK" if result == "AGAIN" else result
+    return ("OK" if result == "AGAIN" else result), requests, tokens
 
 
-def meter_release(*, license: License, task_id, period_start: date) -> bool:
-    """Give back the request counted for ``task_id`` (no provider answered). Idempotent."""
+def meter_release(*, license: License, task_id, period_start: date, record: dict | None = None) -> bool:
+    """Give back the request counted for ``task_id`` (no provider answered). Idempotent; ``record``
+    is journaled either way."""
     keys = [_period_key(license.pk, period_start), _task_key(task_id), JOURNAL]
-    change = _change(license, period_start, r=-1)
-    released = bool(_scripts()["release"](keys=keys, args=[json.dumps(change), _journaled()]))
-    if released:
-        _written_through(change)
+    change = _change(license, period_start, record, r=-1)
+    alone = json.dumps({"t": record}) if record is not None else ""
+    released = bool(_scripts()["release"](keys=keys, args=[json.dumps(change), _journaled(), alone]))
+    _written_through(change if released else {"t": record})
     return released
 
 
 def meter_commit(
-    *, license: License, period_start: date, tokens_input: int, tokens_output: int, tokens_cached: int, cost: Decimal
+    *,
+    license: License,
+    period_start: date,
+    tokens_input: int,
+    tokens_output: int,
+    tokens_cached: int,
+    cost: Decimal,
+    record: dict | None = None,
 ) -> None:
-    """Add what an answered request consumed to its month."""
-    change = _change(license, period_start, i=tokens_input, x=tokens_output, c=tokens_cached, d=str(cost))
+    """Add what an answered request consumed to its month (``record`` journaled with it)."""
+    change = _change(license, period_start, record, i=tokens_input, x=tokens_output, c=tokens_cached, d=str(cost))
     keys = [_period_key(license.pk, period_start), JOURNAL]
     _scripts()["commit"](keys=keys, args=[json.dumps(change), tokens_input + tokens_output, _journaled()])
+    _written_through(change)
+
+
+def meter_record(record: dict) -> None:
+    """Journal a call's record that changes no count (a failure whose request stays counted)."""
+    change = {"t": record}
+    if not settings.LICENSE_METER_WRITE_THROUGH:
+        redis_client().rpush(JOURNAL, json.dumps(change))
     _written_through(change)
 
 
@@ -209,6 +266,11 @@ def _written_through(change: dict) -> None:
     after a call) the change goes to PostgreSQL at once, in the caller's transaction."""
     if settings.LICENSE_METER_WRITE_THROUGH:
         _months_apply([change])
+        records_apply(_records([change]))
+
+
+def _records(changes: list[dict]) -> list[dict]:
+    return [change["t"] for change in changes if change.get("t") is not None]
 
 
 # -- seeding -------------------------------------------------------------------------------------
@@ -234,7 +296,7 @@ def _seed(license: License, period: tuple[date, date]) -> None:
         license_id, month = str(license.pk), start.isoformat()
         for raw in pending:
             change = json.loads(raw)
-            if change["l"] == license_id and change["p"] == month:
+            if change.get("l") == license_id and change.get("p") == month:
                 requests += change.get("r", 0)
                 tokens += change.get("i", 0) + change.get("x", 0)
         _scripts()["seed"](keys=[_period_key(license.pk, start)], args=[max(requests, 0), tokens, _hash_ttl(end)])
@@ -306,12 +368,15 @@ def _apply(batch_id: str, changes: list[dict]) -> None:
         if _applied(batch_id):
             return
         _months_apply(changes)
+        records_apply(_records(changes))
         _applied_set(batch_id)
 
 
 def _months_apply(changes: list[dict]) -> None:
     months: dict = defaultdict(lambda: {"r": 0, "i": 0, "x": 0, "c": 0, "d": Decimal(0), "o": None})
     for change in changes:
+        if "l" not in change:  # a record alone
+            continue
         month = months[change["l"], change["p"]]
         month["o"] = change["o"]
         for field in ("r", "i", "x", "c"):

@@ -10,6 +10,7 @@ the license row is locked by its own counter update. A period is a calendar mont
 """
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -19,11 +20,28 @@ from django.utils import timezone
 
 from celaest.errors import LimitExceeded, PaymentRequired
 
-from .meter import REQUESTS_REACHED, TOKENS_REACHED, meter_client, meter_commit, meter_release, meter_reserve
+from .meter import (
+    REQUESTS_REACHED,
+    TOKENS_REACHED,
+    meter_client,
+    meter_commit,
+    meter_record,
+    meter_release,
+    meter_reserve,
+    records_apply,
+)
 from .models import License, LicenseUsageLog
 from .selectors import license_effective_limits
 
 LIVE_STATUSES = (License.Status.ACTIVE, License.Status.TRIAL)
+
+
+@dataclass(frozen=True)
+class MonthUsage:
+    """A license's AI requests and tokens counted this month."""
+
+    requests: int
+    tokens: int
 
 
 def usage_period(day: date | None = None) -> tuple[date, date]:
@@ -123,25 +141,28 @@ def _limit_refusal(which: str, limits: dict) -> LimitExceeded:
 
 
 @transaction.atomic(savepoint=False)  # a caller that recovers from a refusal holds its own savepoint
-def license_usage_reserve(*, license: License, task_id) -> None:
-    """Count the request of ``task_id`` (saved in this transaction) against ``license`` or refuse
-    it (402 inactive, 429 limit reached). Counting a task again does nothing."""
+def license_usage_reserve(*, license: License, task_id, record: dict | None = None) -> MonthUsage | None:
+    """Count the request of ``task_id`` (saved in this transaction, or recorded by ``record``,
+    see ``licensing.meter``) against ``license`` or refuse it (402 inactive, 429 limit reached).
+    Counting a task again does nothing. Returns the month's use as counted in Redis (None
+    without it, and when the task was counted before)."""
     limits = license_effective_limits(license=license)
     request_limit = limits.get("ai_requests_per_month")
     token_limit = limits.get("tokens_per_month")
     if meter_client() is not None:
         if not _is_live(license):
             raise PaymentRequired("The license is not active.", code="license_inactive")
-        outcome = meter_reserve(
+        outcome, requests, tokens = meter_reserve(
             license=license,
             task_id=task_id,
             period=usage_period(),
             request_limit=request_limit,
             token_limit=token_limit,
+            record=record,
         )
         if outcome != "OK":
             raise _limit_refusal(outcome, limits)
-        return
+        return MonthUsage(requests=requests, tokens=tokens) if requests else None
     # The license's own counter first: it is also the lock that orders concurrent reservations.
     if not _count_live(license):
         raise PaymentRequired("The license is not active.", code="license_inactive")
@@ -156,17 +177,22 @@ def license_usage_reserve(*, license: License, task_id) -> None:
         if request_limit is not None and row.ai_requests_count >= request_limit:
             raise _limit_refusal(REQUESTS_REACHED, limits)
         raise _limit_refusal(TOKENS_REACHED, limits)
+    records_apply([record] if record else [])
+    return None
 
 
 @transaction.atomic
-def license_usage_release(*, license: License, task_id, period_start: date | None = None) -> None:
+def license_usage_release(
+    *, license: License, task_id, period_start: date | None = None, record: dict | None = None
+) -> None:
     """Give back the request counted for ``task_id``, which no provider answered (nothing was
     consumed). In Redis at once: giving a task's request back twice does nothing, so a caller's
-    transaction that fails later cannot make it count twice."""
+    transaction that fails later cannot make it count twice. ``record``: see ``licensing.meter``."""
     start, end = usage_period(period_start)
     if meter_client() is not None:
-        meter_release(license=license, task_id=task_id, period_start=start)
+        meter_release(license=license, task_id=task_id, period_start=start, record=record)
         return
+    records_apply([record] if record else [])
     License.objects.filter(pk=license.pk, ai_requests_used__gt=0).update(ai_requests_used=F("ai_requests_used") - 1)
     LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end, ai_requests_count__gt=0).update(
         ai_requests_count=F("ai_requests_count") - 1, updated_at=timezone.now()
@@ -181,10 +207,11 @@ def license_usage_commit(
     tokens_cached: int,
     cost: Decimal,
     period_start: date | None = None,
+    record: dict | None = None,
 ) -> None:
     """Add what an answered request consumed to the period it was reserved in. (In Redis at once:
     should the caller's transaction fail after, the nightly roll-up recomputes the tokens and cost
-    from the tasks.)"""
+    from the tasks.) ``record``: see ``licensing.meter``."""
     if meter_client() is not None:
         meter_commit(
             license=license,
@@ -193,8 +220,10 @@ def license_usage_commit(
             tokens_output=tokens_output,
             tokens_cached=tokens_cached,
             cost=cost,
+            record=record,
         )
         return
+    records_apply([record] if record else [])
     _period_update(
         license,
         usage_period(period_start),
@@ -205,3 +234,12 @@ def license_usage_commit(
             "calculated_cost": cost,
         },
     )
+
+
+def license_usage_record(record: dict) -> None:
+    """Write the record of a call that changes no count (see ``licensing.meter``): journaled with
+    Redis, at once without it."""
+    if meter_client() is not None:
+        meter_record(record)
+        return
+    records_apply([record])

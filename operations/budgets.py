@@ -42,7 +42,7 @@ refused (503 ``budgets_unavailable``), one without goes through.
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -58,7 +58,7 @@ from celaest.errors import DomainError, Forbidden, LimitExceeded
 from celaest.redis import redis_client, reset_with_client
 from licensing.models import License, LicenseUsageLog
 from licensing.selectors import license_effective_limits
-from licensing.usage import usage_period
+from licensing.usage import MonthUsage, usage_period
 from settings_app.models import UserApiKey
 
 from .services import usage_cost
@@ -110,6 +110,8 @@ class BudgetReservation:
     tokens: int
     in_flight_key: str
     deadline: datetime
+    #: each counter's use once this call was reserved, by its limit's code (none when reserved before)
+    used: dict[str, int] = field(default_factory=dict)
 
 
 # -- the windows and keys ------------------------------------------------------------------------
@@ -231,8 +233,8 @@ end
 # KEYS: pending set, pending records, the call's done mark, the key's in-flight set, counters...
 # ARGV: now (ms), deadline (ms), call id, the call's record (JSON), in-flight limit (-1: none),
 # in-flight set's TTL, then four per counter: amount, limit (-1: none), TTL, '1' if it must exist.
-# Returns {'OK'}, {'AGAIN'} (reserved already), {'SEED', i} (counter i is missing) or
-# {'REFUSED', i, used} (i = 0: in flight).
+# Returns {'OK', each counter after it}, {'AGAIN'} (reserved already), {'SEED', i} (counter i is
+# missing) or {'REFUSED', i, used} (i = 0: in flight).
 _RESERVE = (
     _SWEEP
     + """
@@ -254,15 +256,16 @@ if in_flight_limit >= 0 then
   local in_flight = redis.call('ZCARD', KEYS[4])
   if in_flight >= in_flight_limit then return {'REFUSED', 0, tostring(in_flight)} end
 end
+local out = {'OK'}
 for i = 1, counters do
-  redis.call('INCRBY', KEYS[4 + i], ARGV[3 + 4 * i])
+  out[i + 1] = redis.call('INCRBY', KEYS[4 + i], ARGV[3 + 4 * i])
   if redis.call('TTL', KEYS[4 + i]) < 0 then redis.call('EXPIRE', KEYS[4 + i], ARGV[5 + 4 * i]) end
 end
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[6])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-return {'OK'}
+return out
 """
 )
 
@@ -496,6 +499,7 @@ def budget_reserve(
         tokens=estimated_tokens,
         in_flight_key=in_flight_key,
         deadline=deadline,
+        used={counter.code: int(value) for counter, value in zip(counters, outcome[1:], strict=False)},
     )
 
 
@@ -595,29 +599,31 @@ def _duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def rate_limit_headers(*, api_key: UserApiKey, license: License) -> dict[str, str]:
-    """OpenAI's ``x-ratelimit-*`` headers for an answer (one Redis round trip): requests are the
-    license's monthly AI requests; tokens the key's tokens per minute when it has that limit,
-    else the license's monthly tokens. A kind with no limit has no headers. The values are read
-    after the call was reserved, so they include it."""
-    limits = license_effective_limits(license=license)
-    usage = budget_usage(api_key=api_key, license=license)
-    if usage is None:
+def rate_limit_headers(
+    *, api_key: UserApiKey, license: License, month: MonthUsage | None, budget: BudgetReservation | None
+) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers for an answer, from what reserving the call counted (no
+    round trip of their own; none without Redis): requests are the license's monthly AI requests
+    (``month``, as ``license_usage_reserve`` counted them); tokens the key's tokens per minute
+    when it has that limit (``budget``), else the license's monthly tokens. A kind with no limit
+    has no headers. Both include the call."""
+    if month is None:
         return {}
+    limits = license_effective_limits(license=license)
     now = timezone.now()
     month_reset = _duration((_month_end(now) - now).total_seconds())
     headers = {}
     request_limit = limits.get("ai_requests_per_month")
     if request_limit is not None:
-        used = usage.license_month_requests or 0
         headers["x-ratelimit-limit-requests"] = str(request_limit)
-        headers["x-ratelimit-remaining-requests"] = str(max(int(request_limit) - used, 0))
+        headers["x-ratelimit-remaining-requests"] = str(max(int(request_limit) - month.requests, 0))
         headers["x-ratelimit-reset-requests"] = month_reset
-    if api_key.tokens_per_minute is not None:
-        token_limit, used, reset = api_key.tokens_per_minute, usage.key_minute_tokens, (_minute_end(now) - now)
+    minute_tokens = budget.used.get("key_tokens_per_minute") if budget is not None else None
+    if api_key.tokens_per_minute is not None and minute_tokens is not None:
+        token_limit, used, reset = api_key.tokens_per_minute, minute_tokens, (_minute_end(now) - now)
         headers["x-ratelimit-reset-tokens"] = _duration(reset.total_seconds())
     elif limits.get("tokens_per_month") is not None:
-        token_limit, used = int(limits["tokens_per_month"]), usage.license_month_tokens or 0
+        token_limit, used = int(limits["tokens_per_month"]), month.tokens
         headers["x-ratelimit-reset-tokens"] = month_reset
     else:
         return headers

@@ -109,7 +109,7 @@ def _chat_request(prepared: PreparedTask, model: AIModel) -> providers.ChatReque
 # -- recording ---------------------------------------------------------------------------------------
 
 
-def _event_payload(task: ProcessedTask) -> dict:
+def task_event_payload(task: ProcessedTask) -> dict:
     return {
         "task_id": str(task.pk),
         "status": task.status,
@@ -142,13 +142,13 @@ def _running_task_settle(task: ProcessedTask, fields: dict) -> bool:
     return True
 
 
-def task_record_answer(
-    *, task: ProcessedTask, model: AIModel, key, usage: providers.Usage, text: str, output_json, attempts: int, started
-) -> ProcessedTask:
-    """Record an answered task: tokens, cost, time; the license's period usage; the event."""
+def answer_fields(
+    *, model: AIModel, key, usage: providers.Usage, text: str, output_json, attempts: int, started
+) -> dict:
+    """What an answered task's row becomes: tokens, cost, time."""
     cost = usage_cost(model=model, usage=usage)
     now = timezone.now()
-    fields = {
+    return {
         "status": ProcessedTask.Status.COMPLETED,
         "model": model,
         "api_key": key,
@@ -164,27 +164,38 @@ def task_record_answer(
         "error_code": "",
         "error_message": "",
     }
+
+
+def task_record_answer(*, task: ProcessedTask, started, **answer) -> ProcessedTask:
+    """Record an answered task (``answer``: ``answer_fields``' arguments): tokens, cost, time; the
+    license's period usage; the event."""
+    fields = answer_fields(started=started, **answer)
     with transaction.atomic():
         if not _running_task_settle(task, fields):
             return task  # cancelled or finished elsewhere meanwhile: nothing more to count
         _batch_progress(task)
-        emit_event("task.completed", organization=task.organization_id, payload=_event_payload(task))
+        emit_event("task.completed", organization=task.organization_id, payload=task_event_payload(task))
     return task
 
 
-def task_record_failure(
-    *, task: ProcessedTask, error: DomainError, started, release_license: bool, attempts: int | None = None
-) -> ProcessedTask:
-    now = timezone.now()
+def failure_fields(*, error: DomainError, started, attempts: int | None = None) -> dict:
+    """What a failed task's row becomes."""
     fields = {
         "status": ProcessedTask.Status.FAILED,
         "error_code": error.code,
         "error_message": error.message[:2000],
         "execution_time_ms": int((time.monotonic() - started) * 1000),
-        "completed_at": now,
+        "completed_at": timezone.now(),
     }
     if attempts is not None:
         fields["attempts"] = attempts
+    return fields
+
+
+def task_record_failure(
+    *, task: ProcessedTask, error: DomainError, started, release_license: bool, attempts: int | None = None
+) -> ProcessedTask:
+    fields = failure_fields(error=error, started=started, attempts=attempts)
     with transaction.atomic():
         claimable = Q(status__in=(ProcessedTask.Status.RUNNING, ProcessedTask.Status.PENDING))
         if not ProcessedTask.objects.filter(claimable, pk=task.pk).update(**fields):
@@ -195,29 +206,35 @@ def task_record_failure(
         if release_license and task.license_id:
             license_usage_release(license=task.license, task_id=task.pk, period_start=task.created_at.date())
         _batch_progress(task)
-        emit_event("task.failed", organization=task.organization_id, payload=_event_payload(task))
+        emit_event("task.failed", organization=task.organization_id, payload=task_event_payload(task))
     return task
 
 
-def task_record_disconnected(
-    *, task: ProcessedTask, state: providers.StreamState, error: DomainError, started
-) -> ProcessedTask:
-    """Close a streamed task whose client went away: failed with ``error``, keeping the text
-    produced so far and counting what the provider consumed for it (the provider worked; its
-    usage normally comes with the last event, so the output is estimated from the text)."""
+def disconnected_fields(*, task: ProcessedTask, state: providers.StreamState) -> dict:
+    """What a streamed task whose client went away keeps: the text produced so far and what the
+    provider consumed for it (the provider worked; its usage normally comes with the last event,
+    so the output is estimated from the text)."""
     usage = providers.Usage(
         tokens_input=state.usage.tokens_input,
         tokens_output=max(state.usage.tokens_output, estimate_tokens(state.text) if state.text else 0),
         tokens_cached=state.usage.tokens_cached,
     )
     cost = usage_cost(model=task.model, usage=usage) if task.model_id else Decimal(0)
-    fields = {
+    return {
         "output_text": state.text,
         "tokens_input": usage.tokens_input,
         "tokens_output": usage.tokens_output,
         "tokens_cached": min(usage.tokens_cached, usage.tokens_input),
         "cost_usd": cost,
     }
+
+
+def task_record_disconnected(
+    *, task: ProcessedTask, state: providers.StreamState, error: DomainError, started
+) -> ProcessedTask:
+    """Close a streamed task whose client went away: failed with ``error``, keeping what
+    ``disconnected_fields`` keeps."""
+    fields = disconnected_fields(task=task, state=state)
     with transaction.atomic():
         if not _running_task_settle(task, fields):
             return task
@@ -249,19 +266,22 @@ async def _perform(
     return await sync_step(task_record_routed)(task=task, answer=answer, started=started)
 
 
+def routed_answer(answer: RoutedAnswer) -> dict:
+    """The answer the router got (not streamed), as ``answer_fields``' arguments."""
+    result = answer.result
+    return {
+        "model": answer.model,
+        "key": answer.key,
+        "usage": result.usage,
+        "text": result.text,
+        "output_json": result.output_json,
+        "attempts": answer.attempts,
+    }
+
+
 def task_record_routed(*, task: ProcessedTask, answer: RoutedAnswer, started) -> ProcessedTask:
     """Record the answer the router got (not streamed)."""
-    result = answer.result
-    return task_record_answer(
-        task=task,
-        model=answer.model,
-        key=answer.key,
-        usage=result.usage,
-        text=result.text,
-        output_json=result.output_json,
-        attempts=answer.attempts,
-        started=started,
-    )
+    return task_record_answer(task=task, started=started, **routed_answer(answer))
 
 
 # -- tasks -------------------------------------------------------------------------------------------

@@ -316,6 +316,8 @@ class Bench:
         self.provider_config(latency_ms=latency_ms, stream_seconds=self.args.stream_seconds if stream else 0)
         time.sleep(0.5)
         roots = {"server": root, "provider": self.provider_process.pid}
+        if target == "CELAEST":
+            roots["flush"] = self.flusher.pid
         before = cpu_snapshot(roots, self.services)
         load.stdin.write("go\n")
         load.stdin.flush()
@@ -407,6 +409,10 @@ class Bench:
             ]  # fmt: skip
         process = start(command, self.env, self.logs / "celaest.log")
         self.processes.append(process)
+        # The meter's flush (production: the beat job, every second) writes the counts and the
+        # task rows behind the answers; its CPU is counted as ``flush``.
+        self.flusher = start([python, str(HERE / "meter_flusher.py")], self.env, self.logs / "flush.log")
+        self.processes.append(self.flusher)
         wait_ready(f"http://127.0.0.1:{port}/health/live")
         return process, port
 

@@ -5,7 +5,7 @@ can use CELAEST as its base URL (``messages.py`` serves Anthropic's Messages API
 Callers authenticate with a CELAEST user API key (``Authorization: Bearer cel_...``). The
 ``model`` names an active ``ai_models`` row; the request is metered against the organization's
 license before any provider call, routed through the key pool like a task, and recorded in
-``processed_tasks`` like one.
+``processed_tasks`` like one, behind the answer (``operations.call_records``).
 """
 
 import asyncio
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -44,7 +43,6 @@ from celaest.api import permissions as perms
 from celaest.api.views import AsyncApiView
 from celaest.errors import DomainError, InvalidInput, gateway_error_body
 from celaest.readcache import generations_read_at_once
-from licensing.usage import license_usage_reserve
 from operations.ai_licenses import paying_license
 from operations.budgets import (
     BudgetReservation,
@@ -55,14 +53,9 @@ from operations.budgets import (
     budget_worst_case_usd,
     rate_limit_headers,
 )
+from operations.call_records import call_task_answer, call_task_begin, call_task_disconnected, call_task_failure
 from operations.models import ProcessedTask
-from operations.services import (
-    task_heartbeat,
-    task_record_answer,
-    task_record_disconnected,
-    task_record_failure,
-    task_record_routed,
-)
+from operations.services import routed_answer, task_heartbeat
 from settings_app.authentication import ApiKeyAuthentication
 from settings_app.models import UserApiKey
 
@@ -216,8 +209,8 @@ def _call_begin(
 ) -> GatewayCall:
     """Before any provider call: the license that pays chosen, the call's worst case (``tokens``
     in, ``max_output`` out, on the dearest of ``models``) reserved against the key's and the
-    license's budgets, then the license counted and the running task recorded in one transaction
-    (the budget given back if that fails), and the first key chosen."""
+    license's budgets, then the license counted with the running task's record (the budget given
+    back if that fails), and the first key chosen."""
     user, api_key = request.user, request.auth if isinstance(request.auth, UserApiKey) else None
     license = paying_license(user=user, api_key=api_key)
     budget = None
@@ -234,29 +227,30 @@ def _call_begin(
             estimated_tokens=tokens + max_output,
             call_id=task_id,
         )
+    now = timezone.now()
+    task = ProcessedTask(
+        pk=task_id,
+        organization_id=user.organization_id,
+        user=user,
+        license=license,
+        model=models[0],
+        input_text=input_text,
+        input_variables=variables,
+        status=ProcessedTask.Status.RUNNING,
+        started_at=now,
+        created_at=now,
+    )
     try:
-        with transaction.atomic():
-            task = ProcessedTask.objects.create(
-                pk=task_id,
-                organization_id=user.organization_id,
-                user=user,
-                license=license,
-                model=models[0],
-                input_text=input_text,
-                input_variables=variables,
-                status=ProcessedTask.Status.RUNNING,
-                started_at=timezone.now(),
-            )
-            license_usage_reserve(license=license, task_id=task.pk)
+        month = call_task_begin(task=task)
     except BaseException:
         budget_release(budget)
         raise
-    headers = rate_limit_headers(api_key=api_key, license=license) if api_key is not None else {}
+    headers = rate_limit_headers(api_key=api_key, license=license, month=month, budget=budget) if api_key else {}
     return GatewayCall(route=route_start(models), task=task, models=models, budget=budget, headers=headers, **call)
 
 
 def _recorded(record, call: GatewayCall):
-    """``record`` (a ``task_record_*`` service) as one step that also replaces the call's budget
+    """``record`` (a ``call_task_*`` service) as one step that also replaces the call's budget
     reservation by what the task recorded it spent."""
 
     def step(**arguments):
@@ -269,7 +263,7 @@ def _recorded(record, call: GatewayCall):
 
 
 def _failed(call: GatewayCall, **arguments) -> ProcessedTask:
-    task = task_record_failure(**arguments)
+    task = call_task_failure(**arguments)
     budget_release(call.budget)
     return task
 
@@ -352,7 +346,7 @@ async def call_route(call: GatewayCall) -> RoutedAnswer:
             call, task=call.task, error=error, started=call.started, release_license=True, attempts=attempts
         )
         raise
-    await _recorded(task_record_routed, call)(task=call.task, answer=answer, started=call.started)
+    await _recorded(call_task_answer, call)(task=call.task, started=call.started, **routed_answer(answer))
     return answer
 
 
@@ -374,17 +368,17 @@ async def call_deltas(call: GatewayCall, answer: RoutedAnswer) -> AsyncGenerator
             yield delta
     except providers.ProviderError as error:
         failure = DomainError(str(error), code=f"provider_{error.kind}")
-        await _recorded(task_record_failure, call)(task=task, error=failure, started=started, release_license=False)
+        await _recorded(call_task_failure, call)(task=task, error=failure, started=started, release_license=False)
         raise failure from None
     except (asyncio.CancelledError, GeneratorExit):
         # The request stays counted: the provider was already working.
         await answer.stream.aclose()
         gone = DomainError("The client disconnected before the answer was complete.", code="client_disconnected")
-        await _recorded(task_record_disconnected, call)(task=task, state=state, error=gone, started=started)
+        await _recorded(call_task_disconnected, call)(task=task, state=state, error=gone, started=started)
         raise
     finally:
         await providers.clients_release()
-    await _recorded(task_record_answer, call)(
+    await _recorded(call_task_answer, call)(
         task=task,
         model=answer.model,
         key=answer.key,

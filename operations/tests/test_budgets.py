@@ -16,6 +16,7 @@ from django.test import override_settings
 
 from celaest.errors import Forbidden, LimitExceeded
 from celaest.redis import redis_client
+from licensing.usage import MonthUsage
 from operations.budgets import (
     BudgetsUnavailable,
     budget_check_model,
@@ -372,10 +373,11 @@ def test_without_redis_only_unlimited_keys_go_through(license, settings):
 
 def test_rate_limit_headers_count_the_license_month_and_the_key_minute(license):
     api_key = key_of(license, tokens_per_minute=1000)
+    month = MonthUsage(requests=7, tokens=5000)  # as the license's count of this call left it
     with time_machine.travel(datetime(2027, 5, 31, 23, 59, 30, tzinfo=UTC), tick=False):
-        reserve(api_key, license, tokens=250)
-        redis_client().hset(f"meter:{license.pk}:2027-05-01", mapping={"r": 7, "t": 5000})
-        headers = rate_limit_headers(api_key=api_key, license=license)
+        reserve(api_key, license, tokens=100)
+        budget = reserve(api_key, license, tokens=150)
+        headers = rate_limit_headers(api_key=api_key, license=license, month=month, budget=budget)
     assert headers == {
         "x-ratelimit-limit-requests": "1000",
         "x-ratelimit-remaining-requests": "993",
@@ -386,10 +388,11 @@ def test_rate_limit_headers_count_the_license_month_and_the_key_minute(license):
     }
     other = key_of(license)
     with time_machine.travel(datetime(2027, 5, 30, 23, 0, 0, tzinfo=UTC), tick=False):
-        redis_client().hset(f"meter:{license.pk}:2027-05-01", mapping={"r": 7, "t": 5000})
-        headers = rate_limit_headers(api_key=other, license=license)
+        budget = reserve(other, license)
+        headers = rate_limit_headers(api_key=other, license=license, month=month, budget=budget)
     assert headers["x-ratelimit-remaining-tokens"] == "995000"
     assert headers["x-ratelimit-reset-tokens"] == "25h0m0s"
+    assert rate_limit_headers(api_key=other, license=license, month=None, budget=None) == {}  # no Redis
 
 
 def test_the_worst_case_prices_every_input_token_uncached_and_every_output_token():

@@ -102,6 +102,10 @@ def test_answers_carry_openais_rate_limit_headers(gateway):
     assert raw.headers["x-ratelimit-limit-tokens"] == "10000"
     assert int(raw.headers["x-ratelimit-remaining-tokens"]) == 10_000 - 4 - MAX_TOKENS  # this call's reservation
     assert raw.headers["x-ratelimit-reset-tokens"].endswith("s")
+    again = gateway["client"].chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=PROMPT, max_tokens=MAX_TOKENS
+    )
+    assert again.headers["x-ratelimit-remaining-requests"] == "498"  # counted by the reservation itself
 
 
 def test_the_license_a_key_is_bound_to_pays_even_beside_another_paid_one(gateway):
