@@ -23,6 +23,8 @@ from .models import AuditLog, SystemEvent
 #: Actions that record a change to a resource (as opposed to logins, key use, exports): once a
 #: service records one in a request, the API's generic audit of the same write adds no second row.
 CHANGE_ACTIONS = frozenset(AuditLog.Action) - AuditLog.NON_CHANGE_ACTIONS
+#: ``AuditLog.Action.values`` builds a new list on every read: a renewal batch writes thousands of rows
+_ACTIONS = frozenset(AuditLog.Action.values)
 #: Bookkeeping columns that change on every save and say nothing about what was changed.
 _UNAUDITED_FIELDS = frozenset({"updated_at"})
 
@@ -59,7 +61,7 @@ def audit_row(
     api, web (from the request), command or system (the default outside a request). ``action`` is
     one of ``AuditLog.Action``: any other is a programming error, refused before anything is
     written."""
-    if action not in AuditLog.Action.values:
+    if action not in _ACTIONS:
         raise ValueError(f"{action!r} is not an audit action: add it to AuditLog.Action.")
     context = current_request_context()
     if context is not None:

@@ -88,6 +88,15 @@ def renew_subscriptions() -> int:
     return renewals.subscriptions_renew_due()
 
 
+@shared_task(name="billing.collect_invoice", ignore_result=True, time_limit=120, soft_time_limit=100)
+def collect_invoice(invoice_id: str) -> str:
+    """Make an issued subscription invoice's next collection attempt (a renewal's card charge).
+    Not acknowledged late: a charge is never made twice for a redelivered message. A renewal's
+    invoice queued here is also due for an attempt in the database (``next_collection_at``), so
+    one whose message is lost is charged by dunning's next pass."""
+    return renewals.invoice_collect(invoice_id=invoice_id)
+
+
 @shared_task(name="billing.dun_subscriptions", ignore_result=True, time_limit=1800, soft_time_limit=1700)
 def dun_subscriptions() -> dict:
     """Retry failed renewals when due, mark overdue ones past due, suspend after the grace period."""

@@ -12,9 +12,10 @@ to its next period, every license valid through its invoice's due date plus the 
 (trials converted), and the sample's invoices equal to their previews (lines and amounts).
 
 Collection: bank transfers' first attempts are recorded in one UPDATE per batch (``pending``, no
-network); one subscription in twenty pays by card, charged off-session through the Stripe SDK
-against the local server that speaks Stripe's API (``billing/tests/stripe_server.py``, in this
-process), one call per invoice after its batch commits: its time is printed apart.
+network). One subscription in twenty pays by card: the job queues each card charge
+(``billing.collect_invoice``, for the Celery workers); the benchmark then makes those charges as
+the workers would, on a few threads, through the Stripe SDK against the local server that speaks
+Stripe's API (``billing/tests/stripe_server.py``, in this process), and prints their time apart.
 
     bench/services.sh start   # PostgreSQL on :55432, Redis on :56379
     .venv/bin/python bench/billing/renewal_bench.py [--count 100000] [--batch-size 2000] [--reseed]
@@ -30,6 +31,8 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,6 +46,7 @@ from cpu import cpu_by_group  # noqa: E402 - bench/ is not a package
 #: PostgreSQL's CPU: the bench cluster's postmaster (its ended backends) and the run's live backends
 PG_GROUPS = ("bench-services/pg/data", "postgres: postgres celaest_bench_billing ")
 
+CHARGE_THREADS = 4
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/celaest_bench_billing"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "celaest.settings",
@@ -131,6 +135,7 @@ def run(*, count: int, batch_size: int, workers: int, sample_size: int) -> int:
     from billing.services import renewals
     from billing.services.subscription_invoices import grace_period
     from billing.tests.stripe_server import FakeStripe
+    from celaest.celery import app as celery_app
     from licensing.models import License
 
     due = Subscription.objects.filter(status__in=renewals.RENEWING, current_period_end__lte=timezone.now())
@@ -146,51 +151,58 @@ def run(*, count: int, batch_size: int, workers: int, sample_size: int) -> int:
         previews[subscription.pk] = renewals.subscription_upcoming_invoice(subscription)[1]
     per_preview = (time.perf_counter() - started) / max(len(previews), 1)
 
-    stripe_key = "sk_test_local_celaest"  # noqa: S105 - the local server's key
     counter = QueryCounter()
-    charged_ms = []
-    collect = renewals.invoice_collect
-
-    def timed_collect(*, invoice_id):
-        t0 = time.perf_counter()
-        try:
-            return collect(invoice_id=invoice_id)
-        finally:
-            charged_ms.append((time.perf_counter() - t0) * 1000)
-
-    renewals.invoice_collect = timed_collect
-    with FakeStripe(stripe_key) as stripe_api:
-        settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = stripe_key, stripe_api.url
-        load_before = os.getloadavg()
-        cpu_before = cpu_by_group((*PG_GROUPS, "self"))
-        started = time.perf_counter()
-        # Every connection counts, the workers' own included.
-        connection.execute_wrappers.append(counter)
-        connection_created.connect(counter.attach)
-        issued = renewals.subscriptions_renew_due(batch_size=batch_size, workers=workers)
-        connection_created.disconnect(counter.attach)
-        connection.execute_wrappers.remove(counter)
-        elapsed = time.perf_counter() - started
-        cpu_after = cpu_by_group((*PG_GROUPS, "self"))
-        cpu = cpu_after["self"] - cpu_before["self"]
-        pg_cpu = sum(cpu_after[group] - cpu_before[group] for group in PG_GROUPS)
-        intents = len(stripe_api.intents)
-    renewals.invoice_collect = collect
+    load_before = os.getloadavg()
+    cpu_before = cpu_by_group((*PG_GROUPS, "self"))
+    started = time.perf_counter()
+    # Every connection counts, the workers' own included.
+    connection.execute_wrappers.append(counter)
+    connection_created.connect(counter.attach)
+    issued = renewals.subscriptions_renew_due(batch_size=batch_size, workers=workers)
+    connection_created.disconnect(counter.attach)
+    connection.execute_wrappers.remove(counter)
+    elapsed = time.perf_counter() - started
+    cpu_after = cpu_by_group((*PG_GROUPS, "self"))
+    cpu = cpu_after["self"] - cpu_before["self"]
+    pg_cpu = sum(cpu_after[group] - cpu_before[group] for group in PG_GROUPS)
+    load_after = os.getloadavg()
     batches = -(-total // batch_size)
-    card_ms = sum(charged_ms)
-    rest = elapsed - card_ms / 1000
-    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s ({workers} worker(s))")
+    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s ({workers} worker thread(s))")
     print(f"  CPU: this process {cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s")
     print(
-        f"  card charges: {len(charged_ms):,} through the Stripe SDK, {card_ms / 1000:.1f} s of the run "
-        f"({card_ms / max(len(charged_ms), 1):.1f} ms each); the rest {rest:.1f} s, {issued / rest:,.0f} renewals/s"
+        f"  queries: {counter.inside:,} in {batches} batch transactions ({counter.inside / batches:.1f} a batch of "
+        f"{batch_size:,}), {counter.outside:,} outside (the due list, the transfers' attempts, the queued charges)"
     )
-    print(
-        f"  queries: {counter.inside:,} in transactions ({counter.inside / batches:.0f} a batch of {batch_size:,}, "
-        f"card charges' included), {counter.outside:,} outside (due list, collections)"
-    )
-    print(f"  load average before: {load_before[0]:.2f} {load_before[1]:.2f} (after: {os.getloadavg()[0]:.2f})")
+    print(f"  load average before: {load_before[0]:.2f} {load_before[1]:.2f}; after: {load_after[0]:.2f}")
     print(f"  the per-subscription preview took {per_preview * 1000:.1f} ms a subscription")
+
+    # The card charges the run queued, made as the workers would (billing.collect_invoice), here
+    # on CHARGE_THREADS threads against the local Stripe server; the broker's copies are dropped.
+    celery_app.control.purge()
+    queued = list(
+        Invoice.objects.filter(
+            status=Invoice.Status.ISSUED, collection_attempts=0, next_collection_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    stripe_key = "sk_test_local_celaest"  # noqa: S105 - the local server's key
+    with FakeStripe(stripe_key) as stripe_api:
+        settings.STRIPE_API_KEY, settings.STRIPE_API_BASE = stripe_key, stripe_api.url
+
+        def charge(invoice_id):
+            try:
+                return renewals.invoice_collect(invoice_id=invoice_id)
+            finally:
+                connection.close()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=CHARGE_THREADS) as pool:
+            charged = Counter(pool.map(charge, queued))
+        charging = time.perf_counter() - started
+        intents = len(stripe_api.intents)
+    print(
+        f"card charges queued: {len(queued):,}, made afterwards on {CHARGE_THREADS} threads in {charging:.1f} s "
+        f"({charging * 1000 / max(len(queued), 1):.1f} ms each, {dict(charged)})"
+    )
 
     failures = []
     renewal_invoices = Invoice.objects.filter(billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE)

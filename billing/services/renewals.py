@@ -23,6 +23,7 @@ from billing.bulk import rows_update
 from billing.gateways import Collection, gateway_backend
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.periods import organization_zone, period_bounds
+from celaest.celery import app as celery_app
 from celaest.errors import InvalidInput
 from licensing.models import SubscriptionPlan
 from licensing.services import license_change_plan, licenses_keep_valid
@@ -240,6 +241,9 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
         )
         for subscription, renewal, draft, number in zip(renewing, renewals, drafts, numbers, strict=True)
     ]
+    for invoice, _ in built:
+        if not gateway_backend(invoice.gateway).collection_is_awaited:
+            invoice.next_collection_at = now  # a charge is due: queued after commit, else dunning's
     Invoice.objects.bulk_create([invoice for invoice, _ in built], batch_size=1000)
     InvoiceLine.objects.bulk_create([line for _, lines in built for line in lines], batch_size=2000)
     invoices = subscription_invoices_issued(
@@ -344,23 +348,29 @@ def _renew_and_collect(subscription_ids: list, *, now, own_connection: bool = Fa
 
 def invoices_collect(*, invoices: list[Invoice]) -> dict[str, int]:
     """Make the next collection attempt of issued invoices, outside any transaction: those whose
-    gateway only awaits the money (bank transfer: ``pending``) claimed in one UPDATE, the others
-    (a card charged off-session) one by one through ``invoice_collect``. Returns how many had
-    each outcome."""
-    outcomes: dict[str, int] = {}
+    gateway only awaits the money (bank transfer: ``pending``) claimed in one UPDATE; the others
+    (a card charged off-session: a call to the gateway, up to a second each) queued, one task per
+    invoice (``billing.collect_invoice``), for the workers to make side by side. Returns how many
+    were ``pending`` and how many ``queued``."""
+    outcomes = {"pending": 0, "queued": 0}
     awaited = {invoice.pk: invoice for invoice in invoices if gateway_backend(invoice.gateway).collection_is_awaited}
     for attempts in {invoice.collection_attempts for invoice in awaited.values()}:
-        claimed = Invoice.objects.filter(
+        outcomes["pending"] += Invoice.objects.filter(
             pk__in=[pk for pk, invoice in awaited.items() if invoice.collection_attempts == attempts],
             status=Invoice.Status.ISSUED,
             collection_attempts=attempts,
         ).update(collection_attempts=attempts + 1, next_collection_at=None, updated_at=timezone.now())
-        outcomes["pending"] = outcomes.get("pending", 0) + claimed
     for invoice in invoices:
         if invoice.pk not in awaited:
-            outcome = invoice_collect(invoice_id=invoice.pk)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            invoice_collect_enqueue(invoice.pk)
+            outcomes["queued"] += 1
     return outcomes
+
+
+def invoice_collect_enqueue(invoice_id) -> None:
+    """Queue the invoice's next collection attempt (``invoice_collect`` in a worker). The task is
+    named, not imported: ``billing.tasks`` imports these services."""
+    celery_app.signature("billing.collect_invoice", args=[str(invoice_id)]).delay()
 
 
 @transaction.atomic

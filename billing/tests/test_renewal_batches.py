@@ -132,3 +132,29 @@ def test_a_trial_conversion_emits_exactly_its_events(plan):
     assert (license.status, license.expires_at) == ("active", datetime(2026, 4, 5, 0, 1, tzinfo=UTC))
     (converted,) = WebhookDelivery.objects.filter(event_type="license.trial_converted")
     assert converted.payload["data"]["status"] == "active"
+
+
+def test_a_card_renewal_is_queued_and_a_lost_message_is_charged_by_dunning(plan, stripe_api):
+    from billing.services.dunning import invoices_retry_due
+    from billing.services.renewals import invoice_collect
+
+    f.PaymentGatewayFactory(code="stripe", name="Card", provider="stripe")
+    organization = f.OrganizationFactory(settings={"country": "ES"})
+    owner = f.UserFactory(role=User.Role.OWNER, organization=organization)
+    f.PaymentMethodFactory(user=owner, is_default=True, gateway_token="pm_card_visa", gateway_customer="cus_1")
+    with time_machine.travel(datetime(2026, 1, 10, tzinfo=UTC), tick=False) as clock:
+        subscription = subscription_create(
+            organization=organization, user=owner, plan=plan, interval="month", gateway_code="stripe"
+        )
+        assert invoice_collect(invoice_id=subscription.invoices.get().pk) == "paid"
+        clock.move_to(datetime(2026, 2, 10, 0, 1, tzinfo=UTC))
+        assert subscriptions_renew_due() == 1  # the charge is queued (no worker runs here: the message is lost)
+        renewal = Invoice.objects.get(subscription=subscription, billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE)
+        assert (renewal.status, renewal.collection_attempts) == ("issued", 0)
+        assert renewal.next_collection_at == datetime(2026, 2, 10, 0, 1, tzinfo=UTC)
+        assert len(stripe_api.intents) == 1
+        assert invoices_retry_due() == 1  # dunning's pass makes the attempt
+        assert invoices_retry_due() == 0
+    renewal.refresh_from_db()
+    assert (renewal.status, renewal.collection_attempts, renewal.next_collection_at) == ("paid", 1, None)
+    assert len(stripe_api.intents) == 2

@@ -89,6 +89,7 @@ def test_boundaries_keep_the_local_time_across_daylight_saving():
 # --- renewal -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the renewal queues its card charge
 def test_monthly_renewals_across_month_ends_charge_the_card_and_extend_the_license(plan, stripe_api):
     owner = _owner()
     _card(owner)
@@ -118,6 +119,7 @@ def test_monthly_renewals_across_month_ends_charge_the_card_and_extend_the_licen
     assert license.status == "active" and license.expires_at == datetime(2026, 4, 30, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the renewal queues its card charge
 def test_a_yearly_plan_from_a_leap_day_renews_on_the_28th(plan, stripe_api):
     owner = _owner()
     _card(owner)
@@ -223,6 +225,7 @@ def test_a_cancellation_at_period_end_stops_renewal(plan, stripe_api):
     assert License.objects.get(pk=subscription.license_id).expires_at == datetime(2026, 2, 10, tzinfo=UTC)
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the renewal queues its card charge
 @pytest.mark.django_db(transaction=True)
 def test_two_renewal_runs_at_once_issue_one_invoice(plan, stripe_api):
     owner = _owner()

@@ -96,6 +96,7 @@ def test_a_card_subscription_is_charged_off_session_at_once(owner, plan, gateway
     assert license.expires_at == datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the renewal queues its card charge
 def test_a_trial_converts_to_paid_at_its_end(owner, plan, gateways, card, stripe_api):
     f.PlanBillingTermsFactory(plan=plan, trial_days=14)
     with time_machine.travel(START, tick=False) as clock:

@@ -73,6 +73,7 @@ def test_overage_against_hand_computed_amounts(terms, usage, expected):
     assert all(line.kind == "overage" and line.description.startswith("AI usage January 2026") for line in lines)
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the renewal queues its card charge
 def test_the_renewal_invoice_carries_the_closed_months_overage(stripe_api):
     f.PaymentGatewayFactory(code="stripe", name="Card", provider="stripe")
     f.TaxRateFactory(code="es-vat", rate=D("21.000"), country_code="ES")
