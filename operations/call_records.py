@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Model
 
 from aimesh.models import AIApiKey, AIModel, Prompt
+from celaest.bulk import rows_update
 from celaest.readcache import generations_read_at_once
 from identity.models import Organization, User
 from licensing.models import License
@@ -176,8 +177,8 @@ def task_records_apply(records: list[dict]) -> None:
         for task_id in still:
             row = rows[task_id]
             by_columns[tuple(sorted(set(row) - {"id"}))].append(ProcessedTask(**row))
-        for columns, tasks in by_columns.items():
-            ProcessedTask.objects.bulk_update(tasks, [_COLUMNS[name].name for name in columns])
+        for columns, tasks in by_columns.items():  # the rows are locked: a plain UPDATE of each
+            rows_update(ProcessedTask, tasks, tuple(_COLUMNS[name].name for name in columns))
         written |= still
     with generations_read_at_once():  # the webhooks' copies checked once for the whole batch
         for task_id in written:
