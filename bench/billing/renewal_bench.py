@@ -26,6 +26,7 @@ redis://127.0.0.1:56379/11.
 """
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -123,11 +124,26 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
-def run(*, count: int, batch_size: int, workers: int, sample_size: int) -> int:
+def renew(*, batch_size: int, workers: int) -> dict:
+    """Run the renewal job (the service the beat task calls), counting every connection's queries."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    from billing.services import renewals
+
+    counter = QueryCounter()
+    connection.execute_wrappers.append(counter)
+    connection_created.connect(counter.attach)
+    issued = renewals.subscriptions_renew_due(batch_size=batch_size, workers=workers)
+    connection_created.disconnect(counter.attach)
+    connection.execute_wrappers.remove(counter)
+    return {"issued": issued, "inside": counter.inside, "outside": counter.outside}
+
+
+def run(*, count: int, batch_size: int, workers: int, processes: int, sample_size: int, charges: int | None) -> int:
     _django()
     from django.conf import settings
     from django.db import connection
-    from django.db.backends.signals import connection_created
     from django.db.models import Count
     from django.utils import timezone
 
@@ -151,27 +167,34 @@ def run(*, count: int, batch_size: int, workers: int, sample_size: int) -> int:
         previews[subscription.pk] = renewals.subscription_upcoming_invoice(subscription)[1]
     per_preview = (time.perf_counter() - started) / max(len(previews), 1)
 
-    counter = QueryCounter()
     load_before = os.getloadavg()
     cpu_before = cpu_by_group((*PG_GROUPS, "self"))
     started = time.perf_counter()
-    # Every connection counts, the workers' own included.
-    connection.execute_wrappers.append(counter)
-    connection_created.connect(counter.attach)
-    issued = renewals.subscriptions_renew_due(batch_size=batch_size, workers=workers)
-    connection_created.disconnect(counter.attach)
-    connection.execute_wrappers.remove(counter)
+    if processes == 1:
+        runs = [renew(batch_size=batch_size, workers=workers)]
+    else:  # runs at once, in processes of their own: SKIP LOCKED splits the batches between them
+        command = [sys.executable, __file__, "--phase", "renew", "--batch-size", str(batch_size)]
+        children = [
+            subprocess.Popen([*command, "--workers", str(workers)], stdout=subprocess.PIPE, text=True)
+            for _ in range(processes)
+        ]
+        runs = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
     elapsed = time.perf_counter() - started
     cpu_after = cpu_by_group((*PG_GROUPS, "self"))
+    issued = sum(one["issued"] for one in runs)
+    inside, outside = sum(one["inside"] for one in runs), sum(one["outside"] for one in runs)
     cpu = cpu_after["self"] - cpu_before["self"]
     pg_cpu = sum(cpu_after[group] - cpu_before[group] for group in PG_GROUPS)
     load_after = os.getloadavg()
     batches = -(-total // batch_size)
-    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s ({workers} worker thread(s))")
-    print(f"  CPU: this process {cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s")
     print(
-        f"  queries: {counter.inside:,} in {batches} batch transactions ({counter.inside / batches:.1f} a batch of "
-        f"{batch_size:,}), {counter.outside:,} outside (the due list, the transfers' attempts, the queued charges)"
+        f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s "
+        f"({processes} run(s) at once, {workers} thread(s) each; issued {[one['issued'] for one in runs]})"
+    )
+    print(f"  CPU: Python {cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s")
+    print(
+        f"  queries: {inside:,} in transactions ({inside / batches:.1f} a batch of {batch_size:,}), "
+        f"{outside:,} outside (the due lists, the transfers' attempts, the queued charges, batches found taken)"
     )
     print(f"  load average before: {load_before[0]:.2f} {load_before[1]:.2f}; after: {load_after[0]:.2f}")
     print(f"  the per-subscription preview took {per_preview * 1000:.1f} ms a subscription")
@@ -260,9 +283,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="threads renewing batches side by side")
+    parser.add_argument("--processes", type=int, default=1, help="renewal runs at once, each in its own process")
     parser.add_argument("--sample", type=int, default=500)
+    parser.add_argument("--charges", type=int, default=None, help="make only this many of the queued card charges")
     parser.add_argument("--reseed", action="store_true", help="seed the template database again")
-    parser.add_argument("--phase", choices=["all", "seed"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["all", "seed", "renew"], default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
@@ -272,10 +297,20 @@ def main() -> int:
 
         seed(count=args.count, boundary=boundary_now())
         return 0
+    if args.phase == "renew":  # one of --processes runs (DATABASE_URL set by the parent)
+        _django()
+        print(json.dumps(renew(batch_size=args.batch_size, workers=args.workers)))
+        return 0
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     prepare(database_url, args.count, args.reseed)
     os.environ["DATABASE_URL"] = database_url
-    return run(count=args.count, batch_size=args.batch_size, workers=args.workers, sample_size=args.sample)
+    return run(
+        count=args.count,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        sample_size=args.sample,
+        charges=args.charges,
+    )
 
 
 if __name__ == "__main__":

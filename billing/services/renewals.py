@@ -216,9 +216,10 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
     # Valid while the money is awaited, until dunning's grace period ends (a zero invoice is paid
     # at once, which extends its license to the period's end).
     grace = grace_period()
+    due_at = {gateway.pk: invoice_due_at(gateway=gateway, now=now) for gateway in {s.gateway for s in renewing}}
     licenses_keep_valid(
         until_by_license={
-            subscription.license_id: invoice_due_at(gateway=subscription.gateway, now=now) + grace
+            subscription.license_id: due_at[subscription.gateway_id] + grace
             for subscription, draft in zip(renewing, drafts, strict=True)
             if draft.amounts.total
         }
@@ -238,6 +239,7 @@ def subscriptions_renew(*, subscription_ids: list, now) -> list[Invoice]:
             reason=Invoice.Reason.SUBSCRIPTION_CYCLE,
             period=renewal.period,
             draft=draft,
+            due_at=due_at[subscription.gateway_id],
         )
         for subscription, renewal, draft, number in zip(renewing, renewals, drafts, numbers, strict=True)
     ]
@@ -330,7 +332,7 @@ def subscriptions_renew_due(
         .values_list("pk", flat=True)[:limit]
     )
     batches = [due[start : start + batch_size] for start in range(0, len(due), batch_size)]
-    if workers == 1:
+    if workers == 1 or len(batches) == 1:
         return sum(_renew_and_collect(batch, now=now) for batch in batches)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(lambda batch: _renew_and_collect(batch, now=now, own_connection=True), batches))

@@ -205,10 +205,11 @@ def subscription_invoice_issue(
 
 
 def subscription_invoice_build(
-    *, subscription: Subscription, number: str, now, reason: str, period: tuple, draft: InvoiceDraft
+    *, subscription: Subscription, number: str, now, reason: str, period: tuple, draft: InvoiceDraft, due_at=None
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """The subscription's invoice numbered ``number`` for ``period`` as ``draft`` prices it, and
-    its lines: not stored yet (one, or a renewal batch's in bulk)."""
+    its lines: not stored yet (one, or a renewal batch's in bulk). ``due_at`` is the gateway's
+    ``invoice_due_at`` (a batch reads it once per gateway)."""
     organization = subscription.organization
     invoice = Invoice(
         invoice_number=number,
@@ -230,7 +231,7 @@ def subscription_invoice_build(
         gateway=subscription.gateway,
         coupon=draft.coupon,
         tax_rate_percent=draft.tax_percent,
-        due_at=invoice_due_at(gateway=subscription.gateway, now=now),
+        due_at=due_at or invoice_due_at(gateway=subscription.gateway, now=now),
     )
     lines = [
         InvoiceLine(
