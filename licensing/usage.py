@@ -141,16 +141,23 @@ def _limit_refusal(which: str, limits: dict) -> LimitExceeded:
 
 
 @transaction.atomic(savepoint=False)  # a caller that recovers from a refusal holds its own savepoint
-def license_usage_reserve(*, license: License, task_id, record: dict | None = None) -> MonthUsage | None:
+def license_usage_reserve(
+    *, license: License, task_id, record: dict | None = None, live_checked: bool = False
+) -> MonthUsage | None:
     """Count the request of ``task_id`` (saved in this transaction, or recorded by ``record``,
     see ``licensing.meter``) against ``license`` or refuse it (402 inactive, 429 limit reached).
     Counting a task again does nothing. Returns the month's use as counted in Redis (None
-    without it, and when the task was counted before)."""
+    without it, and when the task was counted before).
+
+    ``live_checked``: the caller found ``license`` live in a copy checked against the license's
+    generation at the start of its request (the gateway's ``paying_license``), so with Redis its
+    row is not read again; a suspension committed in the milliseconds since is seen by the next
+    request. Without Redis the count's own UPDATE checks it anyway."""
     limits = license_effective_limits(license=license)
     request_limit = limits.get("ai_requests_per_month")
     token_limit = limits.get("tokens_per_month")
     if meter_client() is not None:
-        if not _is_live(license):
+        if not live_checked and not _is_live(license):
             raise PaymentRequired("The license is not active.", code="license_inactive")
         outcome, requests, tokens = meter_reserve(
             license=license,

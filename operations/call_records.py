@@ -80,11 +80,13 @@ def _record(task: ProcessedTask, fields: dict, *, new: bool = False, event: str 
 
 
 def call_task_begin(*, task: ProcessedTask) -> MonthUsage | None:
-    """Count the call of ``task`` (built, not saved: running, with its license) against its
-    license or refuse it (402, 429), its running row recorded with the count. Returns the
-    license's month as counted (``licensing.usage.license_usage_reserve``)."""
+    """Count the call of ``task`` (built, not saved: running, with the license
+    ``operations.ai_licenses.paying_license`` found live this request) against its license or
+    refuse it (429), its running row recorded with the count. Returns the license's month as
+    counted (``licensing.usage.license_usage_reserve``)."""
     row = {name: getattr(task, name) for name in _COLUMNS}
-    return license_usage_reserve(license=task.license, task_id=task.pk, record=_record(task, row, new=True))
+    record = _record(task, row, new=True)
+    return license_usage_reserve(license=task.license, task_id=task.pk, record=record, live_checked=True)
 
 
 @transaction.atomic
