@@ -205,7 +205,7 @@ def run(*, count: int, batch_size: int, workers: int, processes: int, sample_siz
     queued = list(
         Invoice.objects.filter(
             status=Invoice.Status.ISSUED, collection_attempts=0, next_collection_at__isnull=False
-        ).values_list("pk", flat=True)
+        ).values_list("pk", flat=True)[:charges]
     )
     stripe_key = "sk_test_local_celaest"  # noqa: S105 - the local server's key
     with FakeStripe(stripe_key) as stripe_api:
@@ -223,7 +223,7 @@ def run(*, count: int, batch_size: int, workers: int, processes: int, sample_siz
         charging = time.perf_counter() - started
         intents = len(stripe_api.intents)
     print(
-        f"card charges queued: {len(queued):,}, made afterwards on {CHARGE_THREADS} threads in {charging:.1f} s "
+        f"card charges made after: {len(queued):,} queued ones, on {CHARGE_THREADS} threads in {charging:.1f} s "
         f"({charging * 1000 / max(len(queued), 1):.1f} ms each, {dict(charged)})"
     )
 
@@ -308,6 +308,7 @@ def main() -> int:
         count=args.count,
         batch_size=args.batch_size,
         workers=args.workers,
+        processes=args.processes,
         sample_size=args.sample,
         charges=args.charges,
     )
