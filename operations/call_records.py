@@ -36,7 +36,6 @@ from identity.models import Organization, User
 from licensing.models import License
 from licensing.usage import (
     MonthUsage,
-    license_usage_commit,
     license_usage_record,
     license_usage_release,
     license_usage_reserve,
@@ -44,7 +43,7 @@ from licensing.usage import (
 from settings_app.events import emit_event
 
 from .models import ProcessedTask, TaskBatch
-from .services import answer_fields, disconnected_fields, failure_fields, task_event_payload
+from .services import answer_fields, disconnected_fields, failure_fields, task_event_payload, task_usage_commit
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +100,7 @@ def _end(task: ProcessedTask, fields: dict, *, event: str, release: bool = False
     if release:
         license_usage_release(license=task.license, task_id=task.pk, period_start=period_start, record=record)
     elif task.tokens_input or task.tokens_output:
-        license_usage_commit(
-            license=task.license,
-            tokens_input=task.tokens_input,
-            tokens_output=task.tokens_output,
-            tokens_cached=task.tokens_cached,
-            cost=task.cost_usd,
-            period_start=period_start,
-            record=record,
-        )
+        task_usage_commit(task, record)
     else:
         license_usage_record(record)
     return task

@@ -131,15 +131,22 @@ def _running_task_settle(task: ProcessedTask, fields: dict) -> bool:
     for name, value in fields.items():
         setattr(task, name, value)
     if task.license_id and (task.tokens_input or task.tokens_output):
-        license_usage_commit(
-            license=task.license,
-            tokens_input=task.tokens_input,
-            tokens_output=task.tokens_output,
-            tokens_cached=task.tokens_cached,
-            cost=task.cost_usd,
-            period_start=task.created_at.date(),
-        )
+        task_usage_commit(task)
     return True
+
+
+def task_usage_commit(task: ProcessedTask, record: dict | None = None) -> None:
+    """Add ``task``'s tokens and cost to its license's period (``record``: see
+    ``operations.call_records``)."""
+    license_usage_commit(
+        license=task.license,
+        tokens_input=task.tokens_input,
+        tokens_output=task.tokens_output,
+        tokens_cached=task.tokens_cached,
+        cost=task.cost_usd,
+        period_start=task.created_at.date(),
+        record=record,
+    )
 
 
 def answer_fields(
