@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_record
-from billing.bulk import rows_update
 from billing.gateways import Collection, gateway_backend
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.periods import organization_zone, period_bounds
+from celaest.bulk import rows_update
 from celaest.celery import app as celery_app
 from celaest.errors import InvalidInput
 from licensing.models import SubscriptionPlan
