@@ -1,7 +1,7 @@
 """Celery tasks of billing: thin wrappers around services."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -82,10 +82,20 @@ def cancel_stale_orders() -> int:
     return stale_orders.order_cancel_stale(older_than=timedelta(hours=settings.ORDER_PENDING_TTL_HOURS))
 
 
-@shared_task(name="billing.renew_subscriptions", ignore_result=True, time_limit=1800, soft_time_limit=1700)
+@shared_task(name="billing.renew_subscriptions", ignore_result=True, time_limit=300, soft_time_limit=240)
 def renew_subscriptions() -> int:
-    """Issue the renewal invoice of every subscription whose period ended, and collect it."""
-    return renewals.subscriptions_renew_due()
+    """Hand every subscription whose period ended to the workers, in batches
+    (``billing.renew_subscription_batch``); returns how many batches were sent."""
+    return renewals.subscriptions_renew_dispatch()
+
+
+@shared_task(
+    name="billing.renew_subscription_batch", acks_late=True, ignore_result=True, time_limit=600, soft_time_limit=540
+)
+def renew_subscription_batch(subscription_ids: list[str], now: str) -> int:
+    """Issue the renewal invoices of one batch and make their first collection attempts. Late
+    acknowledged: a batch whose worker died is delivered again and renews what is still due."""
+    return renewals.subscriptions_renew_batch(subscription_ids=subscription_ids, now=datetime.fromisoformat(now))
 
 
 @shared_task(name="billing.collect_invoice", ignore_result=True, time_limit=120, soft_time_limit=100)

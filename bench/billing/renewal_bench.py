@@ -140,7 +140,71 @@ def renew(*, batch_size: int, workers: int) -> dict:
     return {"issued": issued, "inside": counter.inside, "outside": counter.outside}
 
 
-def run(*, count: int, batch_size: int, workers: int, processes: int, sample_size: int, charges: int | None) -> int:
+BENCH_QUEUE = "bench-renewals"
+
+
+def celery_worker_start(processes: int) -> subprocess.Popen:
+    """A Celery worker of ``processes`` processes for the renewal batches (queue ``BENCH_QUEUE``
+    only: the card charges the batches queue are left for the benchmark to make afterwards)."""
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celaest",
+            "worker",
+            "-Q",
+            BENCH_QUEUE,
+            "-n",
+            f"{BENCH_QUEUE}@%h",
+            "--concurrency",
+            str(processes),
+            "-l",
+            "warning",
+            "--without-gossip",
+            "--without-mingle",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=os.environ,
+    )
+    time.sleep(10)  # its processes load Django and connect to the broker
+    return worker
+
+
+def renew_through_celery(*, batch_size: int) -> dict:
+    """The beat job as production runs it: ``billing.renew_subscriptions`` sends a message per
+    batch and the worker's processes renew them side by side. Done when nothing is due and the
+    worker is idle."""
+    import redis
+    from django.utils import timezone
+
+    from billing.models import Subscription
+    from billing.services import renewals
+    from celaest.celery import app as celery_app
+
+    celery_app.conf.task_routes = {"billing.renew_subscription_batch": {"queue": BENCH_QUEUE}}
+    batches = renewals.subscriptions_renew_dispatch(batch_size=batch_size)
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])
+    due = Subscription.objects.filter(status__in=renewals.RENEWING, current_period_end__lte=timezone.now())
+    while due.exists() or broker.llen(BENCH_QUEUE) or any(celery_app.control.inspect().active().values()):
+        time.sleep(0.2)
+    from billing.models import Invoice
+
+    issued = Invoice.objects.filter(billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE).count()
+    return {"issued": issued, "inside": 0, "outside": 0, "batches": batches}
+
+
+def run(
+    *,
+    count: int,
+    batch_size: int,
+    workers: int,
+    processes: int,
+    celery: int,
+    sample_size: int,
+    charges: int | None,
+) -> int:
     _django()
     from django.conf import settings
     from django.db import connection
@@ -167,10 +231,18 @@ def run(*, count: int, batch_size: int, workers: int, processes: int, sample_siz
         previews[subscription.pk] = renewals.subscription_upcoming_invoice(subscription)[1]
     per_preview = (time.perf_counter() - started) / max(len(previews), 1)
 
+    worker = celery_worker_start(celery) if celery else None
+    groups = (*PG_GROUPS, f"{BENCH_QUEUE}@", "self")
     load_before = os.getloadavg()
-    cpu_before = cpu_by_group((*PG_GROUPS, "self"))
+    cpu_before = cpu_by_group(groups)
     started = time.perf_counter()
-    if processes == 1:
+    if worker is not None:
+        try:
+            runs = [renew_through_celery(batch_size=batch_size)]
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    elif processes == 1:
         runs = [renew(batch_size=batch_size, workers=workers)]
     else:  # runs at once, in processes of their own: SKIP LOCKED splits the batches between them
         command = [sys.executable, __file__, "--phase", "renew", "--batch-size", str(batch_size)]
@@ -180,22 +252,25 @@ def run(*, count: int, batch_size: int, workers: int, processes: int, sample_siz
         ]
         runs = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
     elapsed = time.perf_counter() - started
-    cpu_after = cpu_by_group((*PG_GROUPS, "self"))
+    cpu_after = cpu_by_group(groups)
     issued = sum(one["issued"] for one in runs)
     inside, outside = sum(one["inside"] for one in runs), sum(one["outside"] for one in runs)
-    cpu = cpu_after["self"] - cpu_before["self"]
+    cpu = sum(cpu_after[group] - cpu_before[group] for group in ("self", f"{BENCH_QUEUE}@"))
     pg_cpu = sum(cpu_after[group] - cpu_before[group] for group in PG_GROUPS)
     load_after = os.getloadavg()
     batches = -(-total // batch_size)
-    print(
-        f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s "
-        f"({processes} run(s) at once, {workers} thread(s) each; issued {[one['issued'] for one in runs]})"
+    how = (
+        f"the beat job's {runs[0]['batches']} batches on a Celery worker of {celery} processes"
+        if celery
+        else f"{processes} run(s) at once, {workers} thread(s) each; issued {[one['issued'] for one in runs]}"
     )
+    print(f"renewed {issued:,} in {elapsed:.1f} s: {issued / elapsed:,.0f} renewals/s ({how})")
     print(f"  CPU: Python {cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s")
-    print(
-        f"  queries: {inside:,} in transactions ({inside / batches:.1f} a batch of {batch_size:,}), "
-        f"{outside:,} outside (the due lists, the transfers' attempts, the queued charges, batches found taken)"
-    )
+    if not celery:  # a worker's statements are not counted
+        print(
+            f"  queries: {inside:,} in transactions ({inside / batches:.1f} a batch of {batch_size:,}), "
+            f"{outside:,} outside (the due lists, the transfers' attempts, the queued charges, batches found taken)"
+        )
     print(f"  load average before: {load_before[0]:.2f} {load_before[1]:.2f}; after: {load_after[0]:.2f}")
     print(f"  the per-subscription preview took {per_preview * 1000:.1f} ms a subscription")
 
@@ -284,6 +359,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="threads renewing batches side by side")
     parser.add_argument("--processes", type=int, default=1, help="renewal runs at once, each in its own process")
+    parser.add_argument(
+        "--celery", type=int, default=0, help="renew as the beat job does: batches on a Celery worker of N processes"
+    )
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--charges", type=int, default=None, help="make only this many of the queued card charges")
     parser.add_argument("--reseed", action="store_true", help="seed the template database again")
@@ -309,6 +387,7 @@ def main() -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         processes=args.processes,
+        celery=args.celery,
         sample_size=args.sample,
         charges=args.charges,
     )

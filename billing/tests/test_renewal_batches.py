@@ -15,6 +15,7 @@ from billing.models import Invoice, Subscription
 from billing.services.renewals import subscription_upcoming_invoice, subscriptions_renew_due
 from billing.services.subscription_invoices import subscription_invoice_paid
 from billing.services.subscriptions import subscription_create
+from celaest.celery import app as celery_app
 from identity.models import User
 from licensing.models import License
 from settings_app.models import WebhookDelivery
@@ -158,3 +159,25 @@ def test_a_card_renewal_is_queued_and_a_lost_message_is_charged_by_dunning(plan,
     renewal.refresh_from_db()
     assert (renewal.status, renewal.collection_attempts, renewal.next_collection_at) == ("paid", 1, None)
     assert len(stripe_api.intents) == 2
+
+
+def test_the_beat_job_hands_the_due_subscriptions_to_the_workers_in_batches_and_issues_nothing_twice(
+    plan, eager_tasks, monkeypatch
+):
+    from billing import tasks
+    from billing.services import renewals
+
+    sent = []
+    batch_task = celery_app.tasks["billing.renew_subscription_batch"]
+    monkeypatch.setattr(batch_task, "delay", lambda ids, now: sent.append(ids) or batch_task.apply(args=(ids, now)))
+    with time_machine.travel(datetime(2026, 1, 10, tzinfo=UTC), tick=False) as clock:
+        subscriptions = [_paid_subscription(plan) for _ in range(5)]
+        clock.move_to(datetime(2026, 2, 10, 0, 1, tzinfo=UTC))
+        assert renewals.subscriptions_renew_dispatch(batch_size=2) == 3
+        assert sorted(len(batch) for batch in sent) == [1, 2, 2]
+        assert tasks.renew_subscriptions() == 0  # nothing is due any more: nothing sent
+        # A batch delivered again (its worker died after committing) renews nothing twice.
+        assert batch_task.apply(args=(sent[0], datetime(2026, 2, 10, 0, 1, tzinfo=UTC).isoformat())).get() == 0
+    renewals_issued = Invoice.objects.filter(billing_reason=Invoice.Reason.SUBSCRIPTION_CYCLE)
+    assert sorted(renewals_issued.values_list("subscription_id", flat=True)) == sorted(s.pk for s in subscriptions)
+    assert _numbers() == [f"INV-2026-{n:06d}" for n in range(1, 11)]

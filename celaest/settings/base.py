@@ -258,8 +258,9 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 #             collisions, sweeps, usage flushes, expiry, the worker heartbeat
 #   ai        AI tasks and batch chunks, and the probe of provider keys (they wait on providers)
 #   webhooks  outbound deliveries (they wait on customers' endpoints): a thread pool
-#   celery    the rest: invoice e-mails and the long reporting jobs (ROI aggregation, purges run
-#             up to 30 minutes and would take a platform process from the flush for that long)
+#   celery    the rest: invoice e-mails, the subscriptions' renewal batches (every process of
+#             the worker renews side by side) and the long reporting jobs (ROI aggregation, purges
+#             run up to 30 minutes and would take a platform process from the flush for that long)
 # A worker started without -Q consumes every queue listed here (bin/dev, the test workers).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = {
@@ -286,7 +287,6 @@ CELERY_TASK_ROUTES = {
     "licensing.expire_licenses": {"queue": "platform"},
     "licensing.flush_usage_meter": {"queue": "platform"},
     "billing.cancel_stale_orders": {"queue": "platform"},
-    "billing.renew_subscriptions": {"queue": "platform"},
     "billing.dun_subscriptions": {"queue": "platform"},
     "billing.check_usage_alerts": {"queue": "platform"},
 }
