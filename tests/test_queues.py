@@ -26,6 +26,8 @@ EXPECTED = {
     "celaest.worker_heartbeat": "platform",
     "settings_app.sweep_webhook_deliveries": "platform",
     "billing.invoice_send": "celery",
+    "billing.renew_subscriptions": "celery",
+    "billing.renew_subscription_batch": "celery",
     "analytics.aggregate_roi_closing": "celery",
 }
 
@@ -39,10 +41,14 @@ def test_each_kind_of_work_is_routed_to_its_queue(task_name, queue):
     assert _queue_of(task_name) == queue
 
 
-def test_every_periodic_job_but_the_long_reports_runs_on_the_platform_queue():
+#: periodic jobs that run long: on the ``celery`` queue, so that they never hold up platform's flushes
+LONG_JOBS = ("analytics.", "billing.renew_subscriptions")
+
+
+def test_every_periodic_job_but_the_long_ones_runs_on_the_platform_queue():
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        expected = "celery" if entry["task"].startswith("analytics.") else "platform"
+        expected = "celery" if entry["task"].startswith(LONG_JOBS) else "platform"
         if entry["task"] == "aimesh.probe_unhealthy_keys":
             expected = "ai"  # it waits on the providers
         assert _queue_of(entry["task"]) == expected, entry["task"]

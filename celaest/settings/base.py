@@ -287,6 +287,8 @@ CELERY_TASK_ROUTES = {
     "licensing.expire_licenses": {"queue": "platform"},
     "licensing.flush_usage_meter": {"queue": "platform"},
     "billing.cancel_stale_orders": {"queue": "platform"},
+    "billing.renew_subscriptions": {"queue": "celery"},  # its batches run long: never on platform
+    "billing.renew_subscription_batch": {"queue": "celery"},
     "billing.dun_subscriptions": {"queue": "platform"},
     "billing.check_usage_alerts": {"queue": "platform"},
 }
