@@ -266,7 +266,7 @@ class OrderAdmin(ObjectOperationMixin, CelaestModelAdmin):
     def payment_state(self, obj):
         if obj.status == Order.Status.PAID:
             fee = format_money(obj.gateway_fee, obj.currency)
-            return f"Paid {obj.paid_at:%Y-%m-%d %H:%M} via {obj.gateway}, fee {fee}"
+            return format_html("Paid {} via {}, fee {}", humanised_time(obj.paid_at), obj.gateway, fee)
         if obj.status == Order.Status.PENDING:
             if obj.gateway.provider == PaymentGateway.Provider.MANUAL:
                 return f"Awaiting a bank transfer with reference {obj.order_number}"

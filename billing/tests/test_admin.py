@@ -1,5 +1,6 @@
 """The billing admin: order detail, staff actions through the services, coupon usage, revenue."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -73,6 +74,7 @@ def test_order_page_shows_items_invoice_and_payment_state(staff_client, order):
     page = staff_client.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
     invoice = Invoice.objects.get(order=order)
     assert invoice.invoice_number in page and "Paid " in page
+    assert re.search(r'Paid <time class="cel-time" datetime="[^"]+" title="[^"]+">just now</time> via', page)
     assert staff_client.get(reverse("admin:billing_order_add")).status_code == 403
     document = staff_client.get(reverse("admin:billing_invoice_document", args=[invoice.pk]))
     assert invoice.invoice_number in document.content.decode()
