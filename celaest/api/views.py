@@ -16,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from celaest.aio import sync_step
+from celaest.errors import NotFound
 
 from . import permissions as perms
 
@@ -34,11 +35,23 @@ class ApiKeyScopeCheckMixin:
             self.permission_denied(request, message=perms.ApiKeyScopePermission.message, code="scope_missing")
 
 
-class ApiView(ApiKeyScopeCheckMixin, APIView):
+class OwnOrganizationMixin:
+    """Views about the caller's own organization (``/organization``, its AI license, offline
+    activation)."""
+
+    def own_organization(self):
+        """The caller's organization; 404 ``no_organization`` for a user who belongs to none."""
+        organization = self.request.user.organization
+        if organization is None:
+            raise NotFound("You do not belong to an organization.", code="no_organization")
+        return organization
+
+
+class ApiView(ApiKeyScopeCheckMixin, OwnOrganizationMixin, APIView):
     permission_classes = [IsAuthenticated]
 
 
-class ApiGenericView(ApiKeyScopeCheckMixin, GenericAPIView):
+class ApiGenericView(ApiKeyScopeCheckMixin, OwnOrganizationMixin, GenericAPIView):
     permission_classes = [IsAuthenticated]
 
 

@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 from celaest.api import permissions as perms
 from celaest.api.views import ApiGenericView
 from celaest.api.viewsets import TenantViewSet
-from celaest.errors import NotFound
 from identity import services
 from identity.filters import MemberFilterSet
 from identity.models import User
@@ -54,19 +53,13 @@ class OrganizationView(ApiGenericView):
     read_roles = perms.ALL_ROLES
     write_roles = perms.MANAGER_ROLES
 
-    def _organization(self):
-        organization = self.request.user.organization
-        if organization is None:
-            raise NotFound("You do not belong to an organization.", code="no_organization")
-        return organization
-
     @extend_schema(summary="My organization", responses=OrganizationSerializer)
     def get(self, request):
-        return Response(OrganizationSerializer(self._organization()).data)
+        return Response(OrganizationSerializer(self.own_organization()).data)
 
     @extend_schema(summary="Update my organization", request=OrganizationSerializer, responses=OrganizationSerializer)
     def patch(self, request):
-        organization = self._organization()
+        organization = self.own_organization()
         serializer = OrganizationSerializer(organization, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         services.organization_update(organization=organization, actor=request.user, **serializer.validated_data)

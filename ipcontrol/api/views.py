@@ -14,7 +14,7 @@ from celaest.api import permissions as perms
 from celaest.api.pagination import CreatedAtCursorPagination
 from celaest.api.views import ApiView
 from celaest.api.viewsets import ReadOnlyMixin, TenantViewSet
-from celaest.errors import Conflict, NotFound
+from celaest.errors import Conflict
 from celaest.net import client_ip
 from ipcontrol import selectors
 from ipcontrol.collisions import collision_resolve
@@ -167,10 +167,9 @@ class OfflineActivationView(ApiView):
     def post(self, request):
         serializer = OfflineActivationRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        organization = request.user.organization
-        if organization is None:
-            raise NotFound("You do not belong to an organization.", code="no_organization")
         response = offline_activation(
-            document=serializer.validated_data["request"], organization=organization, ip_address=client_ip(request)
+            document=serializer.validated_data["request"],
+            organization=self.own_organization(),
+            ip_address=client_ip(request),
         )
         return Response(response)

@@ -57,15 +57,9 @@ class _PayingLicenseView(ApiGenericView):
     read_roles = perms.ALL_ROLES
     write_roles = perms.MANAGER_ROLES
 
-    def organization(self):
-        organization = self.request.user.organization
-        if organization is None:
-            raise NotFound("You do not belong to an organization.", code="no_organization")
-        return organization
-
     def get_object(self):
         """What the view is about (DRF's OPTIONS asks it before describing PUT)."""
-        return self.organization()
+        return self.own_organization()
 
     def paying_now(self, api_key) -> str | None:
         try:
@@ -93,7 +87,7 @@ class OrganizationAILicenseView(_PayingLicenseView):
 
     @extend_schema(summary="My organization's designated AI license", responses=OrganizationAILicenseSerializer)
     def get(self, request):
-        return Response(OrganizationAILicenseSerializer(self._body(self.organization())).data)
+        return Response(OrganizationAILicenseSerializer(self._body(self.own_organization())).data)
 
     @extend_schema(
         summary="Designate the license that pays for my organization's AI calls (owners and admins)",
@@ -101,7 +95,7 @@ class OrganizationAILicenseView(_PayingLicenseView):
         responses=OrganizationAILicenseSerializer,
     )
     def put(self, request):
-        organization = self.organization()
+        organization = self.own_organization()
         ai_license_designate(organization=organization, license=self.chosen(), actor=request.user)
         return Response(OrganizationAILicenseSerializer(self._body(organization)).data)
 
@@ -117,7 +111,7 @@ class ApiKeyLicenseView(_PayingLicenseView):
     def _api_key(self, key_id) -> UserApiKey:
         api_key = (
             UserApiKey.objects.select_related("user__organization")
-            .filter(pk=key_id, user__organization=self.organization())
+            .filter(pk=key_id, user__organization=self.own_organization())
             .first()
         )
         if api_key is None:
