@@ -171,9 +171,10 @@ class MeterRecordsObserver(Protocol):
 METER_RECORDS: Observers[MeterRecordsObserver] = Observers()
 
 
-def records_apply(records: list[dict]) -> None:
-    """Write call records now, in the caller's transaction (the meter's flush, or a count made
-    without Redis or written through)."""
+def records_apply(records: list[dict | None]) -> None:
+    """Write call records now (a None is no record), in the caller's transaction (the meter's
+    flush, or a count made without Redis or written through)."""
+    records = [record for record in records if record is not None]
     if records:
         for observer in METER_RECORDS:
             observer.records_apply(records)

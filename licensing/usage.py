@@ -184,7 +184,7 @@ def license_usage_reserve(
         if request_limit is not None and row.ai_requests_count >= request_limit:
             raise _limit_refusal(REQUESTS_REACHED, limits)
         raise _limit_refusal(TOKENS_REACHED, limits)
-    records_apply([record] if record else [])
+    records_apply([record])
     return None
 
 
@@ -199,7 +199,7 @@ def license_usage_release(
     if meter_client() is not None:
         meter_release(license=license, task_id=task_id, period_start=start, record=record)
         return
-    records_apply([record] if record else [])
+    records_apply([record])
     License.objects.filter(pk=license.pk, ai_requests_used__gt=0).update(ai_requests_used=F("ai_requests_used") - 1)
     LicenseUsageLog.objects.filter(license=license, period_start=start, period_end=end, ai_requests_count__gt=0).update(
         ai_requests_count=F("ai_requests_count") - 1, updated_at=timezone.now()
@@ -230,7 +230,7 @@ def license_usage_commit(
             record=record,
         )
         return
-    records_apply([record] if record else [])
+    records_apply([record])
     _period_update(
         license,
         usage_period(period_start),

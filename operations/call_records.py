@@ -49,9 +49,9 @@ logger = logging.getLogger(__name__)
 
 #: a row's columns, by attribute name (``model_id``), as a record carries them
 _COLUMNS = {field.attname: field for field in ProcessedTask._meta.concrete_fields if not field.generated}
+_JSON_COLUMNS = {name for name, field in _COLUMNS.items() if isinstance(field, JSONField)}
 #: references a record may hold to a row deleted since: nullable ones are emptied, the others drop
 #: the record (logged), so that no record can stop the meter's flush
-_JSON_COLUMNS = {name for name, field in _COLUMNS.items() if isinstance(field, JSONField)}
 _NULLABLE = {"user_id": User._base_manager, "api_key_id": AIApiKey._base_manager, "prompt_id": Prompt._base_manager}
 _REQUIRED = {
     "organization_id": Organization._base_manager,
