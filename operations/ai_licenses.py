@@ -103,22 +103,28 @@ def license_check_choosable(license: License, organization_id) -> None:
         )
 
 
-@transaction.atomic
-def ai_license_designate(*, organization: Organization, license: License | None, actor: User | None = None):
-    """Make ``license`` the one that pays for the organization's AI work made with keys bound to
-    no license (None: no designation, the automatic choice). Returns the designation or None."""
-    current = OrganizationAILicense.objects.select_for_update().filter(organization=organization).first()
+def _license_choice_set(model, *, owner: dict, license: License | None, organization_id, defaults=None):
+    """Make ``license`` (of ``organization_id``) the one of ``model``'s row for ``owner``, or remove
+    the row (None), under the row's lock. Returns the row (or None) and the license ids before
+    and after, as strings (None: none)."""
+    current = model.objects.select_for_update().filter(**owner).first()
     before = str(current.license_id) if current is not None else None
     if license is None:
         if current is not None:
             current.delete()
-        designation = None
-    else:
-        license_check_choosable(license, organization.pk)
-        designation, _ = OrganizationAILicense.objects.update_or_create(
-            organization=organization, defaults={"license": license}
-        )
-    after = str(license.pk) if license is not None else None
+        return None, before, None
+    license_check_choosable(license, organization_id)
+    choice, _ = model.objects.update_or_create(**owner, defaults={"license": license, **(defaults or {})})
+    return choice, before, str(license.pk)
+
+
+@transaction.atomic
+def ai_license_designate(*, organization: Organization, license: License | None, actor: User | None = None):
+    """Make ``license`` the one that pays for the organization's AI work made with keys bound to
+    no license (None: no designation, the automatic choice). Returns the designation or None."""
+    designation, before, after = _license_choice_set(
+        OrganizationAILicense, owner={"organization": organization}, license=license, organization_id=organization.pk
+    )
     if before != after:
         audit_record(
             action=AuditLog.Action.UPDATE,
@@ -136,18 +142,13 @@ def api_key_license_bind(*, api_key: UserApiKey, license: License | None, actor:
     organization_id = api_key.user.organization_id
     if organization_id is None:
         raise InvalidInput("Only keys of an organization's members can be bound to a license.", code="no_organization")
-    current = ApiKeyLicense.objects.select_for_update().filter(api_key=api_key).first()
-    before = str(current.license_id) if current is not None else None
-    if license is None:
-        if current is not None:
-            current.delete()
-        binding = None
-    else:
-        license_check_choosable(license, organization_id)
-        binding, _ = ApiKeyLicense.objects.update_or_create(
-            api_key=api_key, defaults={"license": license, "organization_id": organization_id}
-        )
-    after = str(license.pk) if license is not None else None
+    binding, before, after = _license_choice_set(
+        ApiKeyLicense,
+        owner={"api_key": api_key},
+        license=license,
+        organization_id=organization_id,
+        defaults={"organization_id": organization_id},
+    )
     if before != after:
         audit_record(
             action=AuditLog.Action.UPDATE,
