@@ -15,22 +15,12 @@ from marketplace.models import CustomerAsset
 from tests import factories as f
 from tests.clients import client_as
 
-from .stripe_server import FakeStripe, signed_event
+from .conftest import STRIPE_TEST_WEBHOOK_SECRET as WEBHOOK_SECRET
+from .stripe_server import signed_event
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_local_celaest"
-WEBHOOK_SECRET = "whsec_local_celaest_secret"
 WEBHOOK_URL = "/api/v1/billing/stripe/webhook"
-
-
-@pytest.fixture
-def stripe_api(settings):
-    with FakeStripe(API_KEY) as server:
-        settings.STRIPE_API_KEY = API_KEY
-        settings.STRIPE_API_BASE = server.url
-        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-        yield server
 
 
 @pytest.fixture
